@@ -1,0 +1,75 @@
+//! The operational HTTP surface every service shares, and serving with graceful shutdown.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use tokio::net::TcpListener;
+use tower_http::trace::TraceLayer;
+
+use crate::health::Readiness;
+use crate::shutdown::Shutdown;
+
+/// `/health`, `/ready` and `/metrics`.
+pub fn ops_router(readiness: Readiness) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/metrics", get(render_metrics))
+        .with_state(readiness)
+}
+
+/// Adds the ops endpoints, request metrics and request tracing to a service's router.
+pub fn with_platform(app: Router, readiness: Readiness) -> Router {
+    app.merge(ops_router(readiness))
+        .layer(axum::middleware::from_fn(crate::metrics::track_http))
+        .layer(TraceLayer::new_for_http())
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+async fn ready(State(readiness): State<Readiness>) -> Response {
+    let report = readiness.evaluate().await;
+    let status = if report.ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(report.body)).into_response()
+}
+
+async fn render_metrics() -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        crate::metrics::handle().render(),
+    )
+}
+
+/// Binds `0.0.0.0:port` (all interfaces: containers are reached through their network).
+pub async fn bind(port: u16) -> std::io::Result<TcpListener> {
+    TcpListener::bind(("0.0.0.0", port)).await
+}
+
+/// Serves until shutdown is requested, then stops accepting and lets in-flight requests
+/// finish for at most the shutdown's drain period.
+pub async fn serve(listener: TcpListener, app: Router, shutdown: Shutdown) -> std::io::Result<()> {
+    let graceful = shutdown.clone();
+    let server = axum::serve(listener, app)
+        .with_graceful_shutdown(async move { graceful.requested().await });
+    tokio::select! {
+        outcome = server => outcome,
+        () = shutdown.drain_deadline() => {
+            tracing::warn!(
+                drain_ms = shutdown.drain().as_millis() as u64,
+                "in-flight requests did not finish within the drain period; closing them"
+            );
+            Ok(())
+        }
+    }
+}

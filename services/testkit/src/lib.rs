@@ -1,0 +1,13 @@
+//! Real dependencies for tests, started as throwaway processes on free loopback ports
+//! from the Debian packages' binaries, and stopped when dropped.
+//!
+//! Blocking on purpose: tests call it from sync or async code alike, and starting a
+//! server is a one-off cost measured in milliseconds.
+
+mod postgres;
+mod process;
+mod redis;
+
+pub use postgres::TestPostgres;
+pub use process::{free_port, workspace_binary, ChildGuard};
+pub use redis::TestRedis;
