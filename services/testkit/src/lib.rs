@@ -4,6 +4,7 @@
 //! Blocking on purpose: tests call it from sync or async code alike, and starting a
 //! server is a one-off cost measured in milliseconds.
 
+pub mod compose;
 mod postgres;
 mod process;
 mod redis;
