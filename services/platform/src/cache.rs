@@ -1,10 +1,21 @@
-//! Redis connections: a [`ConnectionManager`] that reconnects by itself, with bounded
-//! connect and response timeouts. `rediss://` gives TLS (ElastiCache in-transit
-//! encryption); an AUTH token goes in the URL's password.
+//! Redis connections that survive server restarts, with bounded connect and response
+//! timeouts. `rediss://` gives TLS (ElastiCache in-transit encryption); an AUTH token
+//! goes in the URL's password.
+//!
+//! Hand-rolled on purpose instead of `redis::aio::ConnectionManager`: in redis 0.32 a
+//! manager whose server stayed down for a few seconds never reconnected once the server
+//! came back (reproduced against a restarted redis-server; see
+//! `reconnects_after_a_long_outage` below). This handle keeps one multiplexed connection,
+//! drops it on any connection-level error and dials again on the next use.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::MultiplexedConnection;
+use redis::{
+    AsyncConnectionConfig, Cmd, FromRedisValue, RedisError, RedisResult, ScriptInvocation,
+};
+use tokio::sync::Mutex;
 
 use crate::retry::Backoff;
 
@@ -23,16 +34,118 @@ impl Default for RedisSettings {
     }
 }
 
-/// Connects once, bounded by the settings' timeouts.
-pub async fn connect(
-    client: &redis::Client,
+/// A cheap-to-clone handle to one shared, self-healing Redis connection.
+#[derive(Clone)]
+pub struct RedisHandle {
+    client: redis::Client,
     settings: RedisSettings,
-) -> Result<ConnectionManager, redis::RedisError> {
-    let config = ConnectionManagerConfig::new()
-        .set_connection_timeout(settings.connection_timeout)
-        .set_response_timeout(settings.response_timeout)
-        .set_number_of_retries(2);
-    ConnectionManager::new_with_config(client.clone(), config).await
+    current: Arc<Mutex<Option<MultiplexedConnection>>>,
+}
+
+impl std::fmt::Debug for RedisHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisHandle")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisHandle {
+    /// A handle that dials on first use.
+    pub fn lazy(client: redis::Client, settings: RedisSettings) -> Self {
+        Self {
+            client,
+            settings,
+            current: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// The live connection, dialling (bounded by the connect timeout) when there is none.
+    pub async fn connection(&self) -> RedisResult<MultiplexedConnection> {
+        let mut current = self.current.lock().await;
+        if let Some(connection) = current.as_ref() {
+            return Ok(connection.clone());
+        }
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(self.settings.connection_timeout)
+            .set_response_timeout(self.settings.response_timeout);
+        let dial = self
+            .client
+            .get_multiplexed_async_connection_with_config(&config);
+        let connection = match tokio::time::timeout(self.settings.connection_timeout, dial).await {
+            Ok(outcome) => outcome?,
+            Err(_) => {
+                return Err(timeout_error(
+                    "connecting",
+                    self.settings.connection_timeout,
+                ))
+            }
+        };
+        *current = Some(connection.clone());
+        Ok(connection)
+    }
+
+    /// Forgets the current connection so the next use dials again.
+    pub async fn reset(&self) {
+        *self.current.lock().await = None;
+    }
+
+    async fn after<T>(&self, outcome: RedisResult<T>) -> RedisResult<T> {
+        if let Err(err) = &outcome {
+            if is_connection_error(err) {
+                self.reset().await;
+            }
+        }
+        outcome
+    }
+
+    /// Runs one command, bounded by the response timeout.
+    pub async fn query<T: FromRedisValue>(&self, command: &Cmd) -> RedisResult<T> {
+        let mut connection = self.connection().await?;
+        let limit = self.settings.response_timeout;
+        let outcome = match tokio::time::timeout(limit, command.query_async(&mut connection)).await
+        {
+            Ok(outcome) => outcome,
+            Err(_) => Err(timeout_error("waiting for a reply", limit)),
+        };
+        self.after(outcome).await
+    }
+
+    /// Runs a Lua script (EVALSHA, loading it when needed), bounded by the response timeout.
+    pub async fn invoke<T: FromRedisValue>(
+        &self,
+        invocation: &ScriptInvocation<'_>,
+    ) -> RedisResult<T> {
+        let mut connection = self.connection().await?;
+        let limit = self.settings.response_timeout;
+        let outcome =
+            match tokio::time::timeout(limit, invocation.invoke_async(&mut connection)).await {
+                Ok(outcome) => outcome,
+                Err(_) => Err(timeout_error("waiting for a script reply", limit)),
+            };
+        self.after(outcome).await
+    }
+}
+
+fn timeout_error(what: &str, limit: Duration) -> RedisError {
+    RedisError::from(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!("Redis timed out {what} after {} ms", limit.as_millis()),
+    ))
+}
+
+fn is_connection_error(err: &RedisError) -> bool {
+    err.is_io_error()
+        || err.is_connection_dropped()
+        || err.is_timeout()
+        || err.is_unrecoverable_error()
+}
+
+/// Connects once (bounded by the settings' timeouts) and checks the server answers.
+pub async fn connect(client: &redis::Client, settings: RedisSettings) -> RedisResult<RedisHandle> {
+    let handle = RedisHandle::lazy(client.clone(), settings);
+    ping(&handle).await?;
+    Ok(handle)
 }
 
 /// Connects, retrying with backoff for the given budget.
@@ -40,15 +153,15 @@ pub async fn connect_with_retry(
     client: &redis::Client,
     settings: RedisSettings,
     backoff: Backoff,
-) -> Result<ConnectionManager, redis::RedisError> {
+) -> RedisResult<RedisHandle> {
     backoff
         .retry("connecting to Redis", || connect(client, settings))
         .await
 }
 
-pub async fn ping(connection: &mut ConnectionManager) -> Result<(), redis::RedisError> {
-    redis::cmd("PING")
-        .query_async::<String>(connection)
+pub async fn ping(handle: &RedisHandle) -> RedisResult<()> {
+    handle
+        .query::<String>(&redis::cmd("PING"))
         .await
         .map(|_| ())
 }

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::{join_all, BoxFuture};
-use redis::aio::ConnectionManager;
 use serde_json::{json, Map, Value};
 use sqlx::PgPool;
 
@@ -14,14 +13,23 @@ pub const CHECK_TIMEOUT: Duration = Duration::from_millis(1500);
 
 type Probe = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
 
+#[derive(Clone)]
+struct Check {
+    name: String,
+    probe: Probe,
+    /// An optional dependency's outage is reported but keeps the service ready: it
+    /// degrades (e.g. a cache) instead of failing.
+    required: bool,
+}
+
 #[derive(Clone, Default)]
 pub struct Readiness {
-    checks: Vec<(String, Probe)>,
+    checks: Vec<Check>,
 }
 
 impl std::fmt::Debug for Readiness {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let names: Vec<_> = self.checks.iter().map(|(name, _)| name).collect();
+        let names: Vec<_> = self.checks.iter().map(|check| &check.name).collect();
         f.debug_struct("Readiness").field("checks", &names).finish()
     }
 }
@@ -39,13 +47,35 @@ impl Readiness {
     }
 
     /// Adds a named dependency; `probe` resolves to `Err(reason)` when it is unusable.
-    pub fn with_check<F, Fut>(mut self, name: &str, probe: F) -> Self
+    pub fn with_check<F, Fut>(self, name: &str, probe: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<(), String>> + Send + 'static,
+    {
+        self.push(name, probe, true)
+    }
+
+    /// Adds a dependency the service can do without for a while: its state is reported
+    /// (`"required": false`) and an outage makes the status `degraded`, still 200.
+    pub fn with_optional_check<F, Fut>(self, name: &str, probe: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<(), String>> + Send + 'static,
+    {
+        self.push(name, probe, false)
+    }
+
+    fn push<F, Fut>(mut self, name: &str, probe: F, required: bool) -> Self
     where
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: std::future::Future<Output = Result<(), String>> + Send + 'static,
     {
         let probe: Probe = Arc::new(move || Box::pin(probe()));
-        self.checks.push((name.to_owned(), probe));
+        self.checks.push(Check {
+            name: name.to_owned(),
+            probe,
+            required,
+        });
         self
     }
 
@@ -56,11 +86,11 @@ impl Readiness {
         })
     }
 
-    pub fn with_redis(self, name: &str, connection: ConnectionManager) -> Self {
+    pub fn with_redis(self, name: &str, redis: crate::cache::RedisHandle) -> Self {
         self.with_check(name, move || {
-            let mut connection = connection.clone();
+            let redis = redis.clone();
             async move {
-                crate::cache::ping(&mut connection)
+                crate::cache::ping(&redis)
                     .await
                     .map_err(|err| err.to_string())
             }
@@ -68,32 +98,69 @@ impl Readiness {
     }
 
     pub async fn evaluate(&self) -> Report {
-        let outcomes = join_all(self.checks.iter().map(|(name, probe)| async move {
-            let outcome = match tokio::time::timeout(CHECK_TIMEOUT, probe()).await {
+        let outcomes = join_all(self.checks.iter().map(|check| async move {
+            let outcome = match tokio::time::timeout(CHECK_TIMEOUT, (check.probe)()).await {
                 Ok(Ok(())) => Ok(()),
                 Ok(Err(reason)) => Err(reason),
                 Err(_) => Err(format!("no answer within {} ms", CHECK_TIMEOUT.as_millis())),
             };
-            (name.clone(), outcome)
+            (check, outcome)
         }))
         .await;
-        let ready = outcomes.iter().all(|(_, outcome)| outcome.is_ok());
+        let ready = outcomes
+            .iter()
+            .all(|(check, outcome)| outcome.is_ok() || !check.required);
+        let degraded = outcomes.iter().any(|(_, outcome)| outcome.is_err());
         let dependencies: Map<String, Value> = outcomes
             .into_iter()
-            .map(|(name, outcome)| {
-                let state = match outcome {
+            .map(|(check, outcome)| {
+                let mut state = match outcome {
                     Ok(()) => json!({"status": "up"}),
                     Err(reason) => json!({"status": "down", "error": reason}),
                 };
-                (name, state)
+                if !check.required {
+                    state["required"] = Value::Bool(false);
+                }
+                (check.name.clone(), state)
             })
             .collect();
+        let status = match (ready, degraded) {
+            (false, _) => "not ready",
+            (true, true) => "degraded",
+            (true, false) => "ready",
+        };
         Report {
             ready,
             body: json!({
-                "status": if ready { "ready" } else { "not ready" },
+                "status": status,
                 "dependencies": dependencies,
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn optional_outage_degrades_but_stays_ready_and_required_outage_fails() {
+        let degraded = Readiness::new()
+            .with_check("db", || async { Ok(()) })
+            .with_optional_check("cache", || async { Err("refused".to_owned()) })
+            .evaluate()
+            .await;
+        assert!(degraded.ready);
+        assert_eq!(degraded.body["status"], "degraded");
+        assert_eq!(degraded.body["dependencies"]["cache"]["required"], false);
+        assert_eq!(degraded.body["dependencies"]["cache"]["error"], "refused");
+
+        let down = Readiness::new()
+            .with_check("db", || async { Err("refused".to_owned()) })
+            .with_optional_check("cache", || async { Ok(()) })
+            .evaluate()
+            .await;
+        assert!(!down.ready);
+        assert_eq!(down.body["status"], "not ready");
     }
 }

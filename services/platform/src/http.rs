@@ -13,15 +13,22 @@ use crate::shutdown::Shutdown;
 
 /// `/health`, `/ready` and `/metrics`.
 pub fn ops_router(readiness: Readiness) -> Router {
+    probes_router(readiness).route("/metrics", get(render_metrics))
+}
+
+/// `/health` and `/ready` only, for nesting under a service's public path prefix (e.g.
+/// `/users/ready` behind a path-routing load balancer) without exposing `/metrics` there.
+pub fn probes_router(readiness: Readiness) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
-        .route("/metrics", get(render_metrics))
         .with_state(readiness)
 }
 
 /// Adds the ops endpoints, request metrics and request tracing to a service's router.
 pub fn with_platform(app: Router, readiness: Readiness) -> Router {
+    // Install the recorder now, not at the first scrape, so requests before it are counted.
+    crate::metrics::handle();
     app.merge(ops_router(readiness))
         .layer(axum::middleware::from_fn(crate::metrics::track_http))
         .layer(TraceLayer::new_for_http())
@@ -72,4 +79,11 @@ pub async fn serve(listener: TcpListener, app: Router, shutdown: Shutdown) -> st
             Ok(())
         }
     }
+}
+
+/// [`bind`], with the error an operator can act on.
+pub async fn listen(port: u16) -> Result<TcpListener, crate::StartupError> {
+    bind(port)
+        .await
+        .map_err(|source| crate::StartupError::Bind { port, source })
 }

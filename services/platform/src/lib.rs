@@ -9,14 +9,17 @@ pub mod db;
 pub mod health;
 pub mod http;
 pub mod metrics;
+pub mod outbound;
 pub mod probe;
 pub mod retry;
 pub mod shutdown;
+pub mod startup;
 pub mod telemetry;
 
 pub use config::{CommonConfig, ConfigError, Env};
 pub use health::Readiness;
 pub use shutdown::Shutdown;
+pub use startup::StartupError;
 
 /// The name this process runs under, shown on pages as the "container ID".
 pub fn hostname() -> String {
