@@ -6,12 +6,13 @@
 //! ```no_run
 //! use testkit::compose::{service_environment, Loopback};
 //! # let (redis, postgres) = (testkit::TestRedis::start(), testkit::TestPostgres::start());
-//! let env = Loopback::new()
+//! let loopback = Loopback::new()
 //!     .port("redis", redis.port())
-//!     .url("db", postgres.url())
-//!     .rewrite(&service_environment("worker"))
-//!     .unwrap();
-//! // env["REDIS_URL"] == "redis://127.0.0.1:<port>/0"; set PORT yourself.
+//!     .url("db", postgres.url());
+//! let mut env = loopback.environment_of("worker");
+//! // env["REDIS_URL"] == "redis://127.0.0.1:<port>/0"; the port is the test's choice:
+//! env.insert("PORT".into(), testkit::free_port().to_string());
+//! # let _ = service_environment("vote");
 //! ```
 //!
 //! Interpolation follows Compose for the forms the file uses: `${VAR:-default}`,
@@ -246,6 +247,14 @@ impl Loopback {
         self
     }
 
+    /// The compose environment of `service` in this workspace, rewritten for a native
+    /// run; panics with the reason, as test helpers do. Set `PORT` yourself (the compose
+    /// value is the container's fixed port).
+    pub fn environment_of(&self, service: &str) -> BTreeMap<String, String> {
+        self.rewrite(&service_environment(service))
+            .unwrap_or_else(|err| panic!("environment of compose service {service}: {err}"))
+    }
+
     /// Rewrites every URL-valued variable. A URL whose host is neither mapped nor
     /// loopback is an error: the test forgot a dependency, and tests may only reach
     /// loopback addresses.
@@ -436,6 +445,19 @@ services:
             ("C".to_owned(), "http://[::1]:3/".to_owned()),
         ]);
         assert_eq!(Loopback::new().rewrite(&env).unwrap(), env);
+    }
+
+    #[test]
+    fn environment_of_reads_the_workspace_file_and_rewrites_it() {
+        let env = Loopback::new()
+            .port("redis", 16379)
+            .url("db", "postgres://postgres@127.0.0.1:15432/postgres")
+            .environment_of("worker");
+        assert_eq!(env["REDIS_URL"], "redis://127.0.0.1:16379/0");
+        assert_eq!(
+            env["DATABASE_URL"],
+            "postgres://postgres@127.0.0.1:15432/postgres"
+        );
     }
 
     #[test]
