@@ -1,0 +1,266 @@
+//! The API's endpoints against a real Redis, app spawned in-process on port 0.
+
+use std::time::Duration;
+
+use platform::{Env, Shutdown};
+use serde_json::{json, Value};
+use testkit::TestRedis;
+
+struct TestApp {
+    base: String,
+    client: reqwest::Client,
+    _shutdown: ShutdownOnDrop,
+}
+
+struct ShutdownOnDrop(Shutdown);
+
+impl Drop for ShutdownOnDrop {
+    fn drop(&mut self) {
+        self.0.trigger();
+    }
+}
+
+async fn spawn_app(redis: &TestRedis, extra: &[(&str, &str)]) -> TestApp {
+    let mut pairs = vec![("PORT", "0".to_owned()), ("REDIS_URL", redis.url())];
+    pairs.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+    let config = sums_api::Config::from_env(&Env::from_pairs(pairs)).expect("valid config");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let shutdown = Shutdown::manual(Duration::from_secs(1));
+    tokio::spawn(sums_api::run(config, listener, shutdown.clone()));
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let app = TestApp {
+        base,
+        client,
+        _shutdown: ShutdownOnDrop(shutdown),
+    };
+    app.wait_ready().await;
+    app
+}
+
+impl TestApp {
+    async fn wait_ready(&self) {
+        for _ in 0..100 {
+            if let Ok(response) = self.client.get(format!("{}/ready", self.base)).send().await {
+                if response.status() == 200 {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("sums api never became ready");
+    }
+
+    async fn post_raw(&self, body: &str) -> (u16, Value) {
+        let response = self
+            .client
+            .post(format!("{}/sum", self.base))
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+            .await
+            .expect("POST /sum answers");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("JSON body"))
+    }
+
+    async fn last_sum(&self) -> (u16, Value) {
+        let response = self
+            .client
+            .get(&self.base)
+            .send()
+            .await
+            .expect("GET / answers");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("JSON body"))
+    }
+}
+
+#[tokio::test]
+async fn sum_is_returned_and_remembered_as_last_sum() {
+    let redis = TestRedis::start();
+    let app = spawn_app(&redis, &[]).await;
+
+    assert_eq!(app.last_sum().await, (200, json!({"last_sum": 0})));
+    assert_eq!(
+        app.post_raw(r#"{"n": 100}"#).await,
+        (200, json!({"sum": 5050}))
+    );
+    assert_eq!(app.last_sum().await, (200, json!({"last_sum": 5050})));
+    assert_eq!(redis.cli(&["GET", "sum"]), "5050");
+    assert_eq!(
+        app.post_raw(r#"{"n": 1000000}"#).await,
+        (200, json!({"sum": 500000500000u64}))
+    );
+    assert_eq!(
+        app.last_sum().await,
+        (200, json!({"last_sum": 500000500000u64}))
+    );
+}
+
+#[tokio::test]
+async fn bad_input_gets_the_original_error_bodies_and_changes_nothing() {
+    let redis = TestRedis::start();
+    let app = spawn_app(&redis, &[]).await;
+    app.post_raw(r#"{"n": 3}"#).await;
+
+    let cases = [
+        ("{not json", 400, "invalid json"),
+        ("", 400, "invalid json"),
+        ("{}", 422, "n needs to be set"),
+        (r#"{"m": 4}"#, 422, "n needs to be set"),
+        (r#"{"n": "4"}"#, 422, "n needs to be an integer"),
+        (r#"{"n": 4.5}"#, 422, "n needs to be an integer"),
+        (r#"{"n": 0}"#, 422, "n needs to be greater 0"),
+        (r#"{"n": -7}"#, 422, "n needs to be greater 0"),
+    ];
+    for (body, status, message) in cases {
+        assert_eq!(
+            app.post_raw(body).await,
+            (status, json!({"error": message})),
+            "body {body:?}"
+        );
+    }
+    let (status, body) = app.post_raw(r#"{"n": 100000000000000000000}"#).await;
+    assert_eq!(status, 422);
+    let message = body["error"].as_str().unwrap();
+    assert!(
+        message.contains("too large") && message.contains("6074000999"),
+        "{message}"
+    );
+
+    assert_eq!(app.last_sum().await, (200, json!({"last_sum": 6})));
+}
+
+#[tokio::test]
+async fn original_healthcheck_and_platform_probes_answer() {
+    let redis = TestRedis::start();
+    let app = spawn_app(&redis, &[]).await;
+    let text = app
+        .client
+        .get(format!("{}/healthcheck", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(text, "OK");
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("http_requests_total"), "{metrics}");
+}
+
+#[tokio::test]
+async fn redis_outage_gives_503_and_unready_then_recovers() {
+    let mut redis = TestRedis::start();
+    let app = spawn_app(&redis, &[]).await;
+    redis.stop();
+
+    let (status, body) = app.post_raw(r#"{"n": 5}"#).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("Redis"), "{body}");
+    let ready = app
+        .client
+        .get(format!("{}/ready", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 503);
+    let health = app
+        .client
+        .get(format!("{}/health", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+
+    redis.start_again();
+    let mut recovered = false;
+    for _ in 0..100 {
+        if app.post_raw(r#"{"n": 5}"#).await == (200, json!({"sum": 15})) {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(recovered, "the API did not recover after Redis came back");
+}
+
+#[tokio::test]
+async fn api_starts_and_serves_health_while_redis_is_down_at_start() {
+    let mut redis = TestRedis::start();
+    redis.stop();
+    let config = sums_api::Config::from_env(&Env::from_pairs([
+        ("PORT", "0".to_owned()),
+        ("REDIS_URL", redis.url()),
+    ]))
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let shutdown = Shutdown::manual(Duration::from_secs(1));
+    tokio::spawn(sums_api::run(config, listener, shutdown.clone()));
+    let _guard = ShutdownOnDrop(shutdown);
+    let client = reqwest::Client::new();
+    assert_eq!(
+        client
+            .get(format!("{base}/health"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        client
+            .get(format!("{base}/ready"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        503
+    );
+    redis.start_again();
+    let mut ready = false;
+    for _ in 0..100 {
+        if client
+            .get(format!("{base}/ready"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            == 200
+        {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ready, "the API never connected to Redis after it came up");
+}
+
+#[test]
+fn crash_on_n_is_configurable_and_can_be_disabled() {
+    let redis_url = ("REDIS_URL", "redis://127.0.0.1:1/0");
+    let default = sums_api::Config::from_env(&Env::from_pairs([redis_url])).unwrap();
+    assert_eq!(default.crash_on_n, Some(13));
+    let disabled =
+        sums_api::Config::from_env(&Env::from_pairs([redis_url, ("CRASH_ON_N", "")])).unwrap();
+    assert_eq!(disabled.crash_on_n, None);
+    let custom =
+        sums_api::Config::from_env(&Env::from_pairs([redis_url, ("CRASH_ON_N", "7")])).unwrap();
+    assert_eq!(custom.crash_on_n, Some(7));
+    let err =
+        sums_api::Config::from_env(&Env::from_pairs([redis_url, ("CRASH_ON_N", "x")])).unwrap_err();
+    assert!(err.to_string().contains("CRASH_ON_N"), "{err}");
+}
