@@ -160,7 +160,9 @@ impl TestPostgres {
             .arg("-k")
             .arg(self.dir.path())
             .args(["-c", "listen_addresses=127.0.0.1"])
-            .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
+            // fsync=off survives a killed server (the OS still has the writes), which is
+            // what these tests do; synchronous_commit stays on so a commit is durable.
+            .args(["-c", "fsync=off"])
             .args(["-c", "full_page_writes=off", "-c", "max_connections=300"])
             .current_dir(self.dir.path())
             .stdout(Stdio::null())

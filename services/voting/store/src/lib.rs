@@ -44,6 +44,13 @@ pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
     MIGRATOR.run(pool).await
 }
 
+/// True when a query failed because the schema is missing (undefined table, 42P01).
+pub fn is_missing_schema(err: &sqlx::Error) -> bool {
+    err.as_database_error()
+        .and_then(|db| db.code())
+        .is_some_and(|code| code == "42P01")
+}
+
 pub async fn read_counts(pool: &PgPool) -> Result<Counts, sqlx::Error> {
     let rows: Vec<(String, i64)> = sqlx::query_as("SELECT vote, count FROM vote_counts")
         .fetch_all(pool)

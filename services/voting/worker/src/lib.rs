@@ -182,9 +182,15 @@ async fn process(queue: &Queue, pool: &PgPool, batch: Batch, shutdown: &Shutdown
         let started = Instant::now();
         let write = until_done("writing votes to Postgres", shutdown, || async {
             let outcome = voting_store::apply_batch(pool, &parsed.ballots, seq).await;
-            if outcome.is_err() {
+            if let Err(err) = &outcome {
                 // Keep the claim while Postgres is away so no other worker takes over.
                 let _ = queue.extend_lease(seq).await;
+                if voting_store::is_missing_schema(err) {
+                    // The database was replaced or restored without our tables.
+                    if let Err(err) = voting_store::migrate(pool).await {
+                        tracing::warn!(%err, "cannot re-apply migrations");
+                    }
+                }
             }
             outcome
         })

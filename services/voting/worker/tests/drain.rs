@@ -1,0 +1,262 @@
+//! The worker binary against real, throwaway Redis and Postgres: draining, latest vote
+//! wins, dead letters, readiness while dependencies are down, and `kill -9` at random
+//! instants while it drains 10,000 votes.
+
+use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use testkit::{free_port, ChildGuard, TestPostgres, TestRedis};
+
+struct Worker {
+    process: ChildGuard,
+    port: u16,
+}
+
+fn start_worker(redis: &TestRedis, postgres: &TestPostgres, extra: &[(&str, &str)]) -> Worker {
+    let port = free_port();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_worker"));
+    command
+        .env("PORT", port.to_string())
+        .env("REDIS_URL", redis.url())
+        .env("DATABASE_URL", postgres.url())
+        .env("LOG_FORMAT", "json")
+        .env("WORKER_ID", "test-worker")
+        .stdout(if std::env::var_os("WORKER_LOGS").is_some() {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        })
+        .stderr(Stdio::inherit());
+    for (key, value) in extra {
+        command.env(key, value);
+    }
+    Worker {
+        process: ChildGuard::spawn("worker", &mut command),
+        port,
+    }
+}
+
+fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let output = Command::new("curl")
+        .args(["-s", "-m", "3", "-w", "\n%{http_code}"])
+        .arg(format!("http://127.0.0.1:{port}{path}"))
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&output.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n')?;
+    Some((code.parse().ok()?, body.to_owned()))
+}
+
+fn wait_until(limit: Duration, what: &str, mut condition: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if condition() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("timed out after {limit:?} waiting for {what}");
+}
+
+fn push_votes(redis: &TestRedis, entries: &[String]) {
+    for chunk in entries.chunks(500) {
+        let mut args = vec!["RPUSH", "votes"];
+        args.extend(chunk.iter().map(String::as_str));
+        redis.cli(&args);
+    }
+}
+
+fn vote_entry(voter: &str, vote: &str) -> String {
+    format!(r#"{{"voter_id":"{voter}","vote":"{vote}"}}"#)
+}
+
+fn stored_votes(postgres: &TestPostgres) -> BTreeMap<String, String> {
+    postgres
+        .psql("postgres", "SELECT id || ' ' || vote FROM votes")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| line.split_once(' '))
+        .map(|(id, vote)| (id.to_owned(), vote.to_owned()))
+        .collect()
+}
+
+fn stored_counts(postgres: &TestPostgres) -> (i64, i64) {
+    let text = postgres
+        .psql(
+            "postgres",
+            "SELECT coalesce(sum(count) FILTER (WHERE vote = 'a'), 0) || ' ' || coalesce(sum(count) FILTER (WHERE vote = 'b'), 0) FROM vote_counts",
+        )
+        .unwrap();
+    let (a, b) = text.split_once(' ').unwrap();
+    (a.parse().unwrap(), b.parse().unwrap())
+}
+
+fn queue_is_empty(redis: &TestRedis) -> bool {
+    redis.cli(&["LLEN", "votes"]) == "0" && redis.cli(&["KEYS", "votes:processing:*"]).is_empty()
+}
+
+#[test]
+fn drains_votes_latest_wins_and_dead_letters_malformed_entries() {
+    let redis = TestRedis::start();
+    let postgres = TestPostgres::start();
+    let worker = start_worker(&redis, &postgres, &[("BATCH_SIZE", "3")]);
+    let entries = vec![
+        vote_entry("alice", "a"),
+        vote_entry("bob", "b"),
+        "not json at all".to_owned(),
+        vote_entry("alice", "b"),
+        r#"{"voter_id":"carol","vote":"z"}"#.to_owned(),
+        vote_entry("dave", "a"),
+        vote_entry("alice", "a"),
+    ];
+    push_votes(&redis, &entries);
+    wait_until(Duration::from_secs(20), "the queue to drain", || {
+        queue_is_empty(&redis) && stored_votes(&postgres).len() == 3
+    });
+    let votes = stored_votes(&postgres);
+    assert_eq!(
+        votes["alice"], "a",
+        "alice's latest vote wins across batches"
+    );
+    assert_eq!(votes["bob"], "b");
+    assert_eq!(votes["dave"], "a");
+    assert_eq!(stored_counts(&postgres), (2, 1));
+    assert_eq!(redis.cli(&["LLEN", "votes:dead"]), "2");
+    assert_eq!(redis.cli(&["LINDEX", "votes:dead", "0"]), "not json at all");
+
+    let (status, body) = http_get(worker.port, "/ready").unwrap();
+    assert_eq!(status, 200, "{body}");
+    let (_, metrics) = http_get(worker.port, "/metrics").unwrap();
+    assert!(metrics.contains("votes_processed_total 5"), "{metrics}");
+    assert!(metrics.contains("votes_dead_letters_total 2"), "{metrics}");
+    assert!(metrics.contains("vote_batch_size_bucket"), "{metrics}");
+}
+
+#[test]
+fn keeps_retrying_while_dependencies_are_down_and_readiness_names_them() {
+    let mut redis = TestRedis::start_persistent();
+    let mut postgres = TestPostgres::start();
+    let mut worker = start_worker(&redis, &postgres, &[]);
+    wait_until(Duration::from_secs(20), "readiness", || {
+        http_get(worker.port, "/ready").is_some_and(|(status, _)| status == 200)
+    });
+
+    postgres.stop();
+    push_votes(&redis, &[vote_entry("v1", "a"), vote_entry("v2", "b")]);
+    wait_until(
+        Duration::from_secs(20),
+        "/ready to report postgres down",
+        || {
+            http_get(worker.port, "/ready").is_some_and(|(status, body)| {
+                status == 503 && body.contains(r#""postgres":{"error""#)
+            })
+        },
+    );
+    let (_, body) = http_get(worker.port, "/ready").unwrap();
+    assert!(body.contains(r#""redis":{"status":"up"}"#), "{body}");
+    assert!(
+        worker.process.try_exit_code().is_none(),
+        "the worker must not exit"
+    );
+
+    redis.stop();
+    wait_until(
+        Duration::from_secs(20),
+        "/ready to report redis down",
+        || {
+            http_get(worker.port, "/ready")
+                .is_some_and(|(_, body)| body.contains(r#""redis":{"error""#))
+        },
+    );
+
+    postgres.start_again();
+    redis.start_again();
+    wait_until(
+        Duration::from_secs(40),
+        "both votes stored after the outage",
+        || stored_votes(&postgres).len() == 2 && queue_is_empty(&redis),
+    );
+    assert_eq!(stored_counts(&postgres), (1, 1));
+    wait_until(Duration::from_secs(20), "readiness after recovery", || {
+        http_get(worker.port, "/ready").is_some_and(|(status, _)| status == 200)
+    });
+    assert_eq!(
+        worker.process.terminate(Duration::from_secs(15)),
+        Some(0),
+        "SIGTERM exits 0"
+    );
+}
+
+/// A tiny deterministic generator so the workload is the same on every run.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+}
+
+#[test]
+fn kill_minus_nine_while_draining_loses_nothing_and_applies_nothing_twice() {
+    let redis = TestRedis::start_persistent();
+    let postgres = TestPostgres::start();
+    // 10,000 votes from 6,000 voters; many vote more than once, the last one counts.
+    let mut random = Lcg(42);
+    let mut expected: BTreeMap<String, String> = BTreeMap::new();
+    let entries: Vec<String> = (0..10_000)
+        .map(|_| {
+            let voter = format!("voter-{}", random.next() % 6_000);
+            let vote = if random.next() % 3 == 0 { "b" } else { "a" };
+            expected.insert(voter.clone(), vote.to_owned());
+            vote_entry(&voter, vote)
+        })
+        .collect();
+    push_votes(&redis, &entries);
+
+    // Small batches make the drain take long enough to kill it many times mid-way.
+    let settings = [("BATCH_SIZE", "10"), ("LEASE_SECS", "2")];
+    let mut kills_mid_drain = 0;
+    let mut delays = Lcg(7);
+    for _ in 0..8 {
+        let mut worker = start_worker(&redis, &postgres, &settings);
+        // Let it run for a random moment, then kill it without warning.
+        std::thread::sleep(Duration::from_millis(100 + delays.next() % 250));
+        let before: u64 = redis.cli(&["LLEN", "votes"]).parse().unwrap();
+        worker.process.kill();
+        if before > 0 && before < 10_000 {
+            kills_mid_drain += 1;
+        }
+    }
+    let remaining: u64 = redis.cli(&["LLEN", "votes"]).parse().unwrap();
+    eprintln!(
+        "killed the worker {kills_mid_drain} times mid-drain; {remaining} votes still queued"
+    );
+    assert!(
+        kills_mid_drain >= 3,
+        "the worker must be killed while draining"
+    );
+
+    let worker = start_worker(&redis, &postgres, &settings);
+    wait_until(
+        Duration::from_secs(60),
+        "the queue and all claimed batches to drain",
+        || queue_is_empty(&redis),
+    );
+    let stored = stored_votes(&postgres);
+    assert_eq!(stored.len(), expected.len(), "one row per voter");
+    assert!(stored == expected, "every voter's latest vote is stored");
+    let expected_a = expected.values().filter(|vote| *vote == "a").count() as i64;
+    let expected_b = expected.len() as i64 - expected_a;
+    assert_eq!(
+        stored_counts(&postgres),
+        (expected_a, expected_b),
+        "totals are exact"
+    );
+    assert_eq!(redis.cli(&["LLEN", "votes:dead"]), "0");
+    drop(worker);
+}
