@@ -55,3 +55,39 @@ pub async fn connect_with_retry(
 pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
     sqlx::query("SELECT 1").execute(pool).await.map(|_| ())
 }
+
+/// Options whose sessions work in `schema` (via `search_path`). Services that share one
+/// database each keep their tables, and their own `_sqlx_migrations` history, in their own
+/// schema: sqlx's history table is unqualified, so without this the services' migration
+/// versions would collide in one shared table.
+pub fn in_schema(options: PgConnectOptions, schema: &str) -> PgConnectOptions {
+    options.options([("search_path", schema)])
+}
+
+/// Creates `schema` when missing and applies `migrator` inside it. `pool` must come from
+/// [`in_schema`] options for the same schema. Safe to run from several replicas at once:
+/// sqlx serialises migrators on an advisory lock, and a concurrent `CREATE SCHEMA` race is
+/// tolerated.
+pub async fn migrate_schema(
+    pool: &PgPool,
+    schema: &str,
+    migrator: &sqlx::migrate::Migrator,
+) -> Result<(), sqlx::migrate::MigrateError> {
+    let create = format!(
+        "CREATE SCHEMA IF NOT EXISTS \"{}\"",
+        schema.replace('"', "\"\"")
+    );
+    if let Err(err) = sqlx::query(&create).execute(pool).await {
+        // Two replicas creating the schema at the same instant: one loses with a unique
+        // violation although the schema now exists.
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
+                .bind(schema)
+                .fetch_one(pool)
+                .await?;
+        if !exists {
+            return Err(err.into());
+        }
+    }
+    migrator.run(pool).await
+}

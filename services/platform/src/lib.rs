@@ -4,6 +4,7 @@
 //! none of them re-implements one.
 
 pub mod cache;
+pub mod cli;
 pub mod config;
 pub mod db;
 pub mod health;

@@ -1,0 +1,179 @@
+//! Shop users: `GET /users/:id` → `{"id","name","email"}` from Postgres. The service owns
+//! schema `users` (tables and migration history); `migrate` and `seed` are explicit
+//! subcommands.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use platform::db::PoolSettings;
+use platform::telemetry::LogFormat;
+use platform::{ConfigError, Env, Readiness, Shutdown, StartupError};
+use serde::{Deserialize, Serialize};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+
+pub const DEFAULT_PORT: u16 = 3001;
+/// The Postgres schema holding this service's tables and migration history.
+pub const SCHEMA: &str = "users";
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub port: u16,
+    pub log_format: LogFormat,
+    pub database: PgConnectOptions,
+    pub pool: PoolSettings,
+}
+
+impl Config {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            port: env.port(DEFAULT_PORT)?,
+            log_format: env.log_format()?,
+            database: env
+                .database_url("DATABASE_URL", "postgres://postgres:postgres@db/postgres")?,
+            pool: PoolSettings {
+                max_connections: env.bounded("DATABASE_POOL_SIZE", 10u32, 1..=200)?,
+                ..PoolSettings::default()
+            },
+        })
+    }
+
+    /// A pool working in this service's schema; connects on first use.
+    pub fn pool(&self) -> PgPool {
+        platform::db::lazy_pool(
+            platform::db::in_schema(self.database.clone(), SCHEMA),
+            self.pool,
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct User {
+    pub id: i64,
+    pub name: String,
+    pub email: String,
+}
+
+/// Applies this service's migrations (in schema `users`).
+pub async fn migrate(config: &Config) -> Result<(), StartupError> {
+    let pool = config.pool();
+    platform::db::migrate_schema(&pool, SCHEMA, &MIGRATOR).await?;
+    tracing::info!(schema = SCHEMA, "users migrations applied");
+    Ok(())
+}
+
+/// The demo users, with fixed ids so that scripts and other services can rely on them.
+pub const DEMO_USERS: &[(i64, &str, &str)] = &[
+    (1, "Ada Lovelace", "ada@example.com"),
+    (2, "Grace Hopper", "grace@example.com"),
+    (3, "Alan Turing", "alan@example.com"),
+    (4, "Katherine Johnson", "katherine@example.com"),
+    (5, "Edsger Dijkstra", "edsger@example.com"),
+];
+
+/// Inserts the demo users that are missing and returns how many it inserted; existing rows
+/// are left as they are, so a second run changes nothing.
+pub async fn seed(config: &Config) -> Result<u64, StartupError> {
+    let pool = config.pool();
+    let mut transaction = pool.begin().await?;
+    let mut inserted = 0;
+    for (id, name, email) in DEMO_USERS {
+        inserted += sqlx::query(
+            "INSERT INTO users (id, name, email) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(id)
+        .bind(name)
+        .bind(email)
+        .execute(&mut *transaction)
+        .await?
+        .rows_affected();
+    }
+    // Explicit ids bypass the identity sequence; move it past them so new users never
+    // collide. Only when it is behind, so that a second run changes nothing.
+    sqlx::query(
+        "SELECT setval(pg_get_serial_sequence('users', 'id'), (SELECT max(id) FROM users)) \
+         WHERE (SELECT last_value FROM users_id_seq) < (SELECT max(id) FROM users)",
+    )
+    .execute(&mut *transaction)
+    .await?;
+    transaction.commit().await?;
+    Ok(inserted)
+}
+
+#[derive(Clone)]
+struct AppState {
+    pool: PgPool,
+}
+
+/// The routes with the platform's probes and metrics; `/users/health` and `/users/ready`
+/// too, so that one load balancer routing by path prefix can reach this service's probes.
+pub fn app(config: &Config) -> Router {
+    let pool = config.pool();
+    let readiness = Readiness::new().with_postgres("postgres", pool.clone());
+    let routes = Router::new()
+        .route("/users/{id}", get(get_user))
+        .with_state(AppState { pool })
+        .nest("/users", platform::http::probes_router(readiness.clone()));
+    platform::http::with_platform(routes, readiness)
+}
+
+/// Serves on `listener` (tests bind port 0) until shutdown.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: Shutdown,
+) -> Result<(), StartupError> {
+    let app = app(&config);
+    tracing::info!(address = %listener.local_addr().map_err(StartupError::Serve)?, "shop users listening");
+    platform::http::serve(listener, app, shutdown)
+        .await
+        .map_err(StartupError::Serve)
+}
+
+#[derive(Debug, thiserror::Error)]
+enum ApiError {
+    #[error("user id must be a positive integer, got {0:?}")]
+    BadId(String),
+    #[error("user {0} does not exist")]
+    NotFound(i64),
+    #[error("the users database is unavailable ({0}); retry shortly")]
+    Database(#[from] sqlx::Error),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = match self {
+            Self::BadId(_) => StatusCode::BAD_REQUEST,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        }
+        (status, Json(serde_json::json!({"error": self.to_string()}))).into_response()
+    }
+}
+
+/// Parses a path id: digits only, positive, fits in Postgres BIGINT.
+pub fn parse_id(raw: &str) -> Option<i64> {
+    raw.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0 && raw.bytes().all(|b| b.is_ascii_digit()))
+}
+
+async fn get_user(
+    State(state): State<AppState>,
+    Path(raw_id): Path<String>,
+) -> Result<Json<User>, ApiError> {
+    let id = parse_id(&raw_id).ok_or(ApiError::BadId(raw_id))?;
+    let user = sqlx::query_as::<_, User>("SELECT id, name, email FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&state.pool)
+        .await?
+        .ok_or(ApiError::NotFound(id))?;
+    Ok(Json(user))
+}
