@@ -10,5 +10,5 @@ mod process;
 mod redis;
 
 pub use postgres::TestPostgres;
-pub use process::{free_port, workspace_binary, ChildGuard};
+pub use process::{free_port, node_script, workspace_binary, ChildGuard};
 pub use redis::TestRedis;

@@ -52,6 +52,19 @@ impl ChildGuard {
         }
     }
 
+    /// Like [`ChildGuard::spawn`]; the command should have `stdout(Stdio::piped())`.
+    pub fn spawn_with_stdout(name: &str, command: &mut Command) -> Self {
+        Self::spawn(name, command)
+    }
+
+    /// The child's piped stdout (once).
+    pub fn take_stdout(&mut self) -> std::process::ChildStdout {
+        self.child
+            .as_mut()
+            .and_then(|child| child.stdout.take())
+            .expect("the child was spawned with a piped stdout")
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.as_ref().map(Child::id).unwrap_or_default()
     }
@@ -119,4 +132,17 @@ pub fn workspace_binary(name: &str) -> PathBuf {
         binary.display()
     );
     binary
+}
+
+/// `node ci/node/<script>`: the reference JavaScript clients (socket.io-client,
+/// playwright-core), installed by `npm ci --prefix ci/node` (ci/test.sh does this).
+pub fn node_script(script: &str) -> Command {
+    let dir = crate::compose::workspace_root().join("ci").join("node");
+    assert!(
+        dir.join("node_modules").join("socket.io-client").is_dir(),
+        "the test clients are not installed: run `npm ci --prefix ci/node` (ci/test.sh does this)"
+    );
+    let mut command = Command::new("node");
+    command.arg(dir.join(script)).current_dir(&dir);
+    command
 }
