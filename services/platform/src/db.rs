@@ -91,3 +91,41 @@ pub async fn migrate_schema(
     }
     migrator.run(pool).await
 }
+
+/// A service's own schema in a database it may share with other services: the
+/// `DATABASE_URL` and `DATABASE_POOL_SIZE` settings plus the schema it works in.
+#[derive(Debug, Clone)]
+pub struct SchemaDatabase {
+    pub options: PgConnectOptions,
+    pub settings: PoolSettings,
+    pub schema: &'static str,
+}
+
+impl SchemaDatabase {
+    pub fn from_env(env: &crate::Env, schema: &'static str) -> Result<Self, crate::ConfigError> {
+        Ok(Self {
+            options: env
+                .database_url("DATABASE_URL", "postgres://postgres:postgres@db/postgres")?,
+            settings: PoolSettings {
+                max_connections: env.bounded("DATABASE_POOL_SIZE", 10u32, 1..=200)?,
+                ..PoolSettings::default()
+            },
+            schema,
+        })
+    }
+
+    /// A pool working in the schema; connects on first use.
+    pub fn pool(&self) -> PgPool {
+        lazy_pool(in_schema(self.options.clone(), self.schema), self.settings)
+    }
+
+    /// Creates the schema when missing and applies `migrator` in it.
+    pub async fn migrate(
+        &self,
+        migrator: &sqlx::migrate::Migrator,
+    ) -> Result<(), sqlx::migrate::MigrateError> {
+        migrate_schema(&self.pool(), self.schema, migrator).await?;
+        tracing::info!(schema = self.schema, "migrations applied");
+        Ok(())
+    }
+}

@@ -13,11 +13,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use platform::cache::{RedisHandle, RedisSettings};
-use platform::db::PoolSettings;
+use platform::db::SchemaDatabase;
 use platform::telemetry::LogFormat;
 use platform::{ConfigError, Env, Readiness, Shutdown, StartupError};
 use serde::{Deserialize, Serialize};
-use sqlx::postgres::PgConnectOptions;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 
@@ -33,8 +32,7 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 pub struct Config {
     pub port: u16,
     pub log_format: LogFormat,
-    pub database: PgConnectOptions,
-    pub pool: PoolSettings,
+    pub database: SchemaDatabase,
     pub redis: redis::Client,
     /// How long a cached product may be served before it is read from Postgres again.
     pub cache_ttl: Duration,
@@ -47,12 +45,7 @@ impl Config {
         Ok(Self {
             port: env.port(DEFAULT_PORT)?,
             log_format: env.log_format()?,
-            database: env
-                .database_url("DATABASE_URL", "postgres://postgres:postgres@db/postgres")?,
-            pool: PoolSettings {
-                max_connections: env.bounded("DATABASE_POOL_SIZE", 10u32, 1..=200)?,
-                ..PoolSettings::default()
-            },
+            database: SchemaDatabase::from_env(env, SCHEMA)?,
             redis: env.redis_url("REDIS_URL", "redis://redis:6379/0")?,
             cache_ttl: Duration::from_secs(env.bounded("CACHE_TTL_SECS", 60u64, 1..=86_400)?),
             cache_timeout: Duration::from_millis(env.bounded(
@@ -61,14 +54,6 @@ impl Config {
                 10..=10_000,
             )?),
         })
-    }
-
-    /// A pool working in this service's schema; connects on first use.
-    pub fn pool(&self) -> PgPool {
-        platform::db::lazy_pool(
-            platform::db::in_schema(self.database.clone(), SCHEMA),
-            self.pool,
-        )
     }
 
     /// The cache connection; dials on first use, so Redis may be down at start.
@@ -93,10 +78,7 @@ pub struct Product {
 
 /// Applies this service's migrations (in schema `products`).
 pub async fn migrate(config: &Config) -> Result<(), StartupError> {
-    let pool = config.pool();
-    platform::db::migrate_schema(&pool, SCHEMA, &MIGRATOR).await?;
-    tracing::info!(schema = SCHEMA, "products migrations applied");
-    Ok(())
+    Ok(config.database.migrate(&MIGRATOR).await?)
 }
 
 /// The demo catalogue, with fixed ids. Product 1 has a deep stock so that acceptance runs
@@ -111,7 +93,7 @@ pub const DEMO_PRODUCTS: &[(i64, &str, i64, i64)] = &[
 /// Inserts the demo products that are missing and returns how many it inserted; existing
 /// rows (and their current stock) are left alone, so a second run changes nothing.
 pub async fn seed(config: &Config) -> Result<u64, StartupError> {
-    let pool = config.pool();
+    let pool = config.database.pool();
     let mut transaction = pool.begin().await?;
     let mut inserted = 0;
     for (id, name, price_cents, stock) in DEMO_PRODUCTS {
@@ -149,7 +131,7 @@ struct AppState {
 /// `/products/ready` for a load balancer routing by path prefix. Redis is reported in
 /// readiness but optional: its outage degrades, it does not take the service out.
 pub fn app(config: &Config) -> Router {
-    let pool = config.pool();
+    let pool = config.database.pool();
     let cache = config.cache();
     let readiness = Readiness::new()
         .with_postgres("postgres", pool.clone())

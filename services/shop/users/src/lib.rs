@@ -7,11 +7,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use platform::db::PoolSettings;
+use platform::db::SchemaDatabase;
 use platform::telemetry::LogFormat;
 use platform::{ConfigError, Env, Readiness, Shutdown, StartupError};
 use serde::{Deserialize, Serialize};
-use sqlx::postgres::PgConnectOptions;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 
@@ -24,8 +23,7 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 pub struct Config {
     pub port: u16,
     pub log_format: LogFormat,
-    pub database: PgConnectOptions,
-    pub pool: PoolSettings,
+    pub database: SchemaDatabase,
 }
 
 impl Config {
@@ -33,21 +31,8 @@ impl Config {
         Ok(Self {
             port: env.port(DEFAULT_PORT)?,
             log_format: env.log_format()?,
-            database: env
-                .database_url("DATABASE_URL", "postgres://postgres:postgres@db/postgres")?,
-            pool: PoolSettings {
-                max_connections: env.bounded("DATABASE_POOL_SIZE", 10u32, 1..=200)?,
-                ..PoolSettings::default()
-            },
+            database: SchemaDatabase::from_env(env, SCHEMA)?,
         })
-    }
-
-    /// A pool working in this service's schema; connects on first use.
-    pub fn pool(&self) -> PgPool {
-        platform::db::lazy_pool(
-            platform::db::in_schema(self.database.clone(), SCHEMA),
-            self.pool,
-        )
     }
 }
 
@@ -60,10 +45,7 @@ pub struct User {
 
 /// Applies this service's migrations (in schema `users`).
 pub async fn migrate(config: &Config) -> Result<(), StartupError> {
-    let pool = config.pool();
-    platform::db::migrate_schema(&pool, SCHEMA, &MIGRATOR).await?;
-    tracing::info!(schema = SCHEMA, "users migrations applied");
-    Ok(())
+    Ok(config.database.migrate(&MIGRATOR).await?)
 }
 
 /// The demo users, with fixed ids so that scripts and other services can rely on them.
@@ -78,7 +60,7 @@ pub const DEMO_USERS: &[(i64, &str, &str)] = &[
 /// Inserts the demo users that are missing and returns how many it inserted; existing rows
 /// are left as they are, so a second run changes nothing.
 pub async fn seed(config: &Config) -> Result<u64, StartupError> {
-    let pool = config.pool();
+    let pool = config.database.pool();
     let mut transaction = pool.begin().await?;
     let mut inserted = 0;
     for (id, name, email) in DEMO_USERS {
@@ -112,7 +94,7 @@ struct AppState {
 /// The routes with the platform's probes and metrics; `/users/health` and `/users/ready`
 /// too, so that one load balancer routing by path prefix can reach this service's probes.
 pub fn app(config: &Config) -> Router {
-    let pool = config.pool();
+    let pool = config.database.pool();
     let readiness = Readiness::new().with_postgres("postgres", pool.clone());
     let routes = Router::new()
         .route("/users/{id}", get(get_user))

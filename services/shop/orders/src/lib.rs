@@ -1,0 +1,339 @@
+//! Shop orders: `POST /orders {"user_id","product_id","quantity"}` checks the user and the
+//! product with the users and products services (bounded HTTP calls, concurrently), then in
+//! one transaction takes the quantity from `products.products.stock` (only if enough is
+//! left) and stores the order, and finally drops the product's cache entry.
+//! `GET /orders/:id` reads one back.
+
+mod dependencies;
+
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use platform::cache::{RedisHandle, RedisSettings};
+use platform::db::SchemaDatabase;
+use platform::outbound::ClientSettings;
+use platform::telemetry::LogFormat;
+use platform::{ConfigError, Env, Readiness, Shutdown, StartupError};
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+
+use crate::dependencies::{Dependencies, DependencyError};
+
+pub const DEFAULT_PORT: u16 = 3003;
+/// The Postgres schema holding this service's tables and migration history.
+pub const SCHEMA: &str = "orders";
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub port: u16,
+    pub log_format: LogFormat,
+    pub database: SchemaDatabase,
+    pub redis: redis::Client,
+    pub users_url: String,
+    pub products_url: String,
+    /// Bound on each call to the users and products services.
+    pub dependency_timeout: Duration,
+}
+
+impl Config {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            port: env.port(DEFAULT_PORT)?,
+            log_format: env.log_format()?,
+            database: SchemaDatabase::from_env(env, SCHEMA)?,
+            redis: env.redis_url("REDIS_URL", "redis://redis:6379/0")?,
+            users_url: env.http_url("USERS_URL", "http://shop-users:3001")?,
+            products_url: env.http_url("PRODUCTS_URL", "http://shop-products:3002")?,
+            dependency_timeout: Duration::from_millis(env.bounded(
+                "DEPENDENCY_TIMEOUT_MS",
+                2_000u64,
+                50..=60_000,
+            )?),
+        })
+    }
+}
+
+/// Applies this service's migrations (in schema `orders`).
+pub async fn migrate(config: &Config) -> Result<(), StartupError> {
+    Ok(config.database.migrate(&MIGRATOR).await?)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct Order {
+    pub id: i64,
+    pub user_id: i64,
+    pub product_id: i64,
+    pub quantity: i64,
+    pub total_cents: i64,
+}
+
+#[derive(Debug, Deserialize)]
+struct NewOrder {
+    user_id: i64,
+    product_id: i64,
+    quantity: i64,
+}
+
+#[derive(Clone)]
+struct AppState {
+    pool: PgPool,
+    cache: RedisHandle,
+    dependencies: Dependencies,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Platform(#[from] StartupError),
+    #[error("cannot set up the HTTP client for the users/products services: {0}")]
+    HttpClient(#[from] reqwest::Error),
+}
+
+/// The routes with the platform's probes and metrics, plus `/orders/health` and
+/// `/orders/ready` for a load balancer routing by path prefix. Postgres is required; the
+/// users and products services and Redis are reported but optional (orders then answer
+/// 503 or skip the cache invalidation, and the service stays in rotation).
+pub fn app(config: &Config) -> Result<Router, reqwest::Error> {
+    let pool = config.database.pool();
+    let cache = RedisHandle::lazy(
+        config.redis.clone(),
+        RedisSettings {
+            connection_timeout: Duration::from_millis(500),
+            response_timeout: Duration::from_millis(500),
+        },
+    );
+    let http = platform::outbound::client(
+        "shop-orders",
+        ClientSettings {
+            connect_timeout: config.dependency_timeout,
+            request_timeout: config.dependency_timeout,
+        },
+    )?;
+    let dependencies = Dependencies::new(http, &config.users_url, &config.products_url);
+    let readiness = Readiness::new()
+        .with_postgres("postgres", pool.clone())
+        .with_optional_check("redis", {
+            let cache = cache.clone();
+            move || {
+                let cache = cache.clone();
+                async move {
+                    platform::cache::ping(&cache)
+                        .await
+                        .map_err(|err| err.to_string())
+                }
+            }
+        })
+        .with_optional_check(
+            "users",
+            dependencies.readiness_check(dependencies::Service::Users),
+        )
+        .with_optional_check(
+            "products",
+            dependencies.readiness_check(dependencies::Service::Products),
+        );
+    let state = AppState {
+        pool,
+        cache,
+        dependencies,
+    };
+    let routes = Router::new()
+        .route("/orders", post(create_order))
+        .route("/orders/{id}", get(get_order))
+        .with_state(state)
+        .nest("/orders", platform::http::probes_router(readiness.clone()));
+    Ok(platform::http::with_platform(routes, readiness))
+}
+
+/// Serves on `listener` (tests bind port 0) until shutdown.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: Shutdown,
+) -> Result<(), StartError> {
+    let app = app(&config)?;
+    tracing::info!(address = %listener.local_addr().map_err(StartupError::Serve)?, "shop orders listening");
+    platform::http::serve(listener, app, shutdown)
+        .await
+        .map_err(|err| StartError::Platform(StartupError::Serve(err)))
+}
+
+#[derive(Debug, thiserror::Error)]
+enum ApiError {
+    #[error("invalid json: {0}")]
+    InvalidJson(String),
+    #[error("invalid order: {0}; send {{\"user_id\": 1, \"product_id\": 1, \"quantity\": 1}}")]
+    InvalidOrder(String),
+    #[error("order id must be a positive integer, got {0:?}")]
+    BadId(String),
+    #[error("order {0} does not exist")]
+    NotFound(i64),
+    #[error("user {0} does not exist")]
+    UnknownUser(i64),
+    #[error("product {0} does not exist")]
+    UnknownProduct(i64),
+    #[error("not enough stock: product {product_id} has {available} left, {requested} requested")]
+    OutOfStock {
+        product_id: i64,
+        available: i64,
+        requested: i64,
+    },
+    #[error("{0}; retry shortly")]
+    DependencyDown(String),
+    #[error("the orders database is unavailable ({0}); retry shortly")]
+    Database(#[from] sqlx::Error),
+}
+
+impl ApiError {
+    fn reason(&self) -> &'static str {
+        match self {
+            Self::InvalidJson(_) | Self::InvalidOrder(_) | Self::BadId(_) => "bad_input",
+            Self::NotFound(_) => "not_found",
+            Self::UnknownUser(_) => "unknown_user",
+            Self::UnknownProduct(_) => "unknown_product",
+            Self::OutOfStock { .. } => "out_of_stock",
+            Self::DependencyDown(_) => "dependency_down",
+            Self::Database(_) => "database_down",
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = match self {
+            Self::InvalidJson(_) | Self::BadId(_) => StatusCode::BAD_REQUEST,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::InvalidOrder(_)
+            | Self::UnknownUser(_)
+            | Self::UnknownProduct(_)
+            | Self::OutOfStock { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::DependencyDown(_) | Self::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        }
+        (status, Json(serde_json::json!({"error": self.to_string()}))).into_response()
+    }
+}
+
+impl From<DependencyError> for ApiError {
+    fn from(err: DependencyError) -> Self {
+        match err {
+            DependencyError::UnknownUser(id) => Self::UnknownUser(id),
+            DependencyError::UnknownProduct(id) => Self::UnknownProduct(id),
+            DependencyError::Down(reason) => Self::DependencyDown(reason),
+        }
+    }
+}
+
+fn parse_new_order(body: &[u8]) -> Result<NewOrder, ApiError> {
+    let document: serde_json::Value =
+        serde_json::from_slice(body).map_err(|err| ApiError::InvalidJson(err.to_string()))?;
+    let order: NewOrder =
+        serde_json::from_value(document).map_err(|err| ApiError::InvalidOrder(err.to_string()))?;
+    if order.user_id < 1 || order.product_id < 1 {
+        return Err(ApiError::InvalidOrder(
+            "user_id and product_id must be positive integers".into(),
+        ));
+    }
+    if order.quantity < 1 {
+        return Err(ApiError::InvalidOrder(format!(
+            "quantity must be at least 1, got {}",
+            order.quantity
+        )));
+    }
+    Ok(order)
+}
+
+async fn create_order(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Order>), ApiError> {
+    let outcome = place_order(&state, &body).await;
+    match &outcome {
+        Ok(_) => metrics::counter!("orders_created_total").increment(1),
+        Err(err) => {
+            metrics::counter!("orders_rejected_total", "reason" => err.reason()).increment(1)
+        }
+    }
+    outcome.map(|order| (StatusCode::CREATED, Json(order)))
+}
+
+async fn place_order(state: &AppState, body: &[u8]) -> Result<Order, ApiError> {
+    let new = parse_new_order(body)?;
+    let (user, product) = tokio::join!(
+        state.dependencies.check_user(new.user_id),
+        state.dependencies.check_product(new.product_id),
+    );
+    user?;
+    product?;
+
+    let mut transaction = state.pool.begin().await?;
+    // The conditional update is the stock check: concurrent orders queue on the row lock
+    // and each sees the stock the previous one left, so stock never goes below zero.
+    let price_cents: Option<i64> = sqlx::query_scalar(
+        "UPDATE products.products SET stock = stock - $2, updated_at = now() \
+         WHERE id = $1 AND stock >= $2 RETURNING price_cents",
+    )
+    .bind(new.product_id)
+    .bind(new.quantity)
+    .fetch_optional(&mut *transaction)
+    .await?;
+    let Some(price_cents) = price_cents else {
+        let available: Option<i64> =
+            sqlx::query_scalar("SELECT stock FROM products.products WHERE id = $1")
+                .bind(new.product_id)
+                .fetch_optional(&mut *transaction)
+                .await?;
+        return Err(match available {
+            None => ApiError::UnknownProduct(new.product_id),
+            Some(available) => ApiError::OutOfStock {
+                product_id: new.product_id,
+                available,
+                requested: new.quantity,
+            },
+        });
+    };
+    let total_cents = price_cents
+        .checked_mul(new.quantity)
+        .ok_or_else(|| ApiError::InvalidOrder("the order total is too large".into()))?;
+    let order = sqlx::query_as::<_, Order>(
+        "INSERT INTO orders (user_id, product_id, quantity, total_cents) VALUES ($1, $2, $3, $4) \
+         RETURNING id, user_id, product_id, quantity, total_cents",
+    )
+    .bind(new.user_id)
+    .bind(new.product_id)
+    .bind(new.quantity)
+    .bind(total_cents)
+    .fetch_one(&mut *transaction)
+    .await?;
+    transaction.commit().await?;
+
+    // After the commit, so that a reader cannot re-cache the old stock from a transaction
+    // that has not finished yet. On failure the TTL bounds how long the old stock shows.
+    if let Err(err) = shop_products::invalidate(&state.cache, new.product_id).await {
+        tracing::warn!(%err, product_id = new.product_id, "cannot invalidate the product cache; it expires with its TTL");
+    }
+    Ok(order)
+}
+
+async fn get_order(
+    State(state): State<AppState>,
+    Path(raw_id): Path<String>,
+) -> Result<Json<Order>, ApiError> {
+    let id = shop_products::parse_id(&raw_id).ok_or(ApiError::BadId(raw_id))?;
+    let order = sqlx::query_as::<_, Order>(
+        "SELECT id, user_id, product_id, quantity, total_cents FROM orders WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&state.pool)
+    .await?
+    .ok_or(ApiError::NotFound(id))?;
+    Ok(Json(order))
+}
