@@ -279,11 +279,12 @@ pub fn apk_packages(run: &str) -> Vec<String> {
     packages
 }
 
-/// A workspace package: its name and directory.
+/// A workspace package: its name, directory and the names of its (non-dev) dependencies.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Package {
     pub name: String,
     pub dir: PathBuf,
+    pub dependencies: Vec<String>,
 }
 
 /// The packages listed as members of the root Cargo.toml.
@@ -313,12 +314,34 @@ pub fn workspace_packages() -> Result<Vec<Package>, String> {
                 .and_then(toml::Value::as_str)
                 .ok_or_else(|| format!("{member}/Cargo.toml has no package name"))?
                 .to_owned();
-            Ok(Package { name, dir })
+            let dependencies = package
+                .get("dependencies")
+                .and_then(toml::Value::as_table)
+                .map(|table| table.keys().cloned().collect())
+                .unwrap_or_default();
+            Ok(Package {
+                name,
+                dir,
+                dependencies,
+            })
         })
         .collect()
 }
 
-/// All Rust source text of a package (src/**.rs), to check which variables it reads.
+/// The Rust sources (src/**.rs) of a package and of the workspace libraries it depends
+/// on (e.g. `platform`, which reads `DATABASE_URL` for the services that use its
+/// database helpers): to check which variable names a binary can read.
+pub fn source_with_workspace_dependencies(package: &Package, workspace: &[Package]) -> String {
+    let mut text = package_source(package);
+    for dependency in &package.dependencies {
+        if let Some(library) = workspace.iter().find(|other| &other.name == dependency) {
+            text.push_str(&package_source(library));
+        }
+    }
+    text
+}
+
+/// All Rust source text of a package (src/**.rs).
 pub fn package_source(package: &Package) -> String {
     fn collect(dir: &Path, text: &mut String) {
         let Ok(entries) = std::fs::read_dir(dir) else {

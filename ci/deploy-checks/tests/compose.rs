@@ -6,7 +6,9 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 
 use common::{binary_path, data_store, APPS, DATA_STORES};
-use deploy_checks::{package_source, workspace_packages, workspace_root, ComposeFile, Dockerfile};
+use deploy_checks::{
+    source_with_workspace_dependencies, workspace_packages, workspace_root, ComposeFile, Dockerfile,
+};
 use serde_norway::Value;
 use testkit::compose::scalar_text;
 
@@ -415,7 +417,6 @@ fn services_wait_for_healthy_dependencies_and_the_shop_for_its_setup_job() {
             &[
                 ("shop-setup", "service_completed_successfully"),
                 ("shop-db", "service_healthy"),
-                ("redis", "service_healthy"),
             ],
         ),
         (
@@ -571,8 +572,8 @@ fn each_application_gets_exactly_its_variables_pointing_at_real_services() {
 }
 
 /// A renamed variable must fail here before it fails a deployment: every variable the
-/// compose file sets (beyond PORT and LOG_FORMAT, which the platform crate reads) is
-/// read by name somewhere in the package's own sources.
+/// compose file sets (beyond PORT and LOG_FORMAT, which every service reads through the
+/// platform crate) is read by name in the package or a workspace library it uses.
 #[test]
 fn the_binaries_read_the_variables_compose_sets() {
     let compose = compose();
@@ -586,7 +587,7 @@ fn the_binaries_read_the_variables_compose_sets() {
                     .iter()
                     .find(|package| package.name == *binary)
                     .unwrap_or_else(|| panic!("{binary} is not a workspace package yet"));
-                package_source(package)
+                source_with_workspace_dependencies(package, &packages)
             })
             .collect();
         for key in compose.environment(app.service).unwrap().keys() {

@@ -91,7 +91,7 @@ pub const APPS: &[App] = &[
         port: Some(3001),
         host_port: Some(3001),
         profile: Some("shop"),
-        env: &["PORT", "DATABASE_URL", "REDIS_URL", "LOG_FORMAT"],
+        env: &["PORT", "DATABASE_URL", "LOG_FORMAT"],
     },
     App {
         service: "shop-products",
