@@ -137,3 +137,30 @@ async fn every_accepted_vote_is_counted_across_redis_and_postgres_restarts() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+#[test]
+fn acceptance_script_passes_against_the_native_stack_and_fails_without_it() {
+    let stack = VotingStack::start();
+    let script = testkit::compose::workspace_root().join("ci/acceptance-voting.sh");
+    let output = std::process::Command::new("bash")
+        .arg(&script)
+        .arg(stack.vote_url())
+        .arg(stack.result_url())
+        .output()
+        .expect("running bash ci/acceptance-voting.sh");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    eprintln!("{stdout}");
+    assert!(output.status.success(), "acceptance-voting.sh failed:\n{stdout}");
+    assert!(stdout.contains("both votes are counted by the result service"), "{stdout}");
+    assert!(stdout.contains("0 failed"), "{stdout}");
+
+    let unused = testkit::free_port();
+    let output = std::process::Command::new("bash")
+        .arg(&script)
+        .arg(format!("http://127.0.0.1:{unused}"))
+        .arg(format!("http://127.0.0.1:{unused}"))
+        .env("ACCEPTANCE_WAIT_SECS", "1")
+        .output()
+        .expect("running bash ci/acceptance-voting.sh");
+    assert!(!output.status.success(), "must fail when nothing answers");
+}
