@@ -1,0 +1,744 @@
+//! Stack definitions: `config/<stack>.toml`, with per-environment overrides under
+//! `[env.<name>]` in the same file (one file per stack keeps every error's line number
+//! meaningful). Unknown keys are rejected; every error names the file, the line and
+//! what was expected.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+/// A config problem, located in its file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source} (stacks live in config/<stack>.toml; pass --config-dir to look elsewhere)")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: {message}")]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{path}: {message}")]
+    Semantic { path: PathBuf, message: String },
+}
+
+/// The file as written: base settings plus optional per-environment overrides.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StackFile {
+    stack: Spanned<StackSection>,
+    network: NetworkConfig,
+    #[serde(default)]
+    alb: AlbConfig,
+    #[serde(default)]
+    logs: LogsConfig,
+    redis: Option<RedisConfig>,
+    postgres: Option<PostgresConfig>,
+    services: BTreeMap<String, Spanned<ServiceConfig>>,
+    #[serde(default)]
+    tasks: BTreeMap<String, Spanned<TaskConfig>>,
+    #[serde(default)]
+    env: BTreeMap<String, Spanned<EnvOverrides>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StackSection {
+    name: String,
+}
+
+/// Network layout: one VPC over two AZs, public and private subnets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkConfig {
+    /// VPC CIDR, a /16; subnets are carved as /20s from it.
+    pub cidr: String,
+    /// AZ suffixes appended to the region (exactly two).
+    #[serde(default = "default_azs")]
+    pub availability_zones: Vec<String>,
+    /// 1 = one shared NAT gateway (cheap, dev); 2 = one per AZ (prod).
+    #[serde(default = "one")]
+    pub nat_gateways: u8,
+}
+
+fn default_azs() -> Vec<String> {
+    vec!["a".into(), "b".into()]
+}
+fn one() -> u8 {
+    1
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlbConfig {
+    /// When set, the ALB serves HTTPS on 443 and redirects 80 to it.
+    pub certificate_arn: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogsConfig {
+    #[serde(default = "default_retention")]
+    pub retention_days: i32,
+}
+
+impl Default for LogsConfig {
+    fn default() -> Self {
+        Self {
+            retention_days: default_retention(),
+        }
+    }
+}
+
+fn default_retention() -> i32 {
+    14
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisConfig {
+    pub node_type: String,
+    #[serde(default = "default_redis_version")]
+    pub engine_version: String,
+    /// Read replicas; ≥ 1 turns on Multi-AZ with automatic failover.
+    #[serde(default)]
+    pub replicas: u8,
+}
+
+fn default_redis_version() -> String {
+    "7.1".into()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresConfig {
+    pub instance_class: String,
+    #[serde(default = "default_pg_version")]
+    pub engine_version: String,
+    pub database: String,
+    #[serde(default = "default_pg_user")]
+    pub username: String,
+    #[serde(default = "default_storage")]
+    pub allocated_storage_gb: i32,
+    #[serde(default = "default_backups")]
+    pub backup_retention_days: i32,
+    #[serde(default)]
+    pub multi_az: bool,
+    #[serde(default)]
+    pub deletion_protection: bool,
+}
+
+fn default_pg_version() -> String {
+    "15".into()
+}
+fn default_pg_user() -> String {
+    "slipway".into()
+}
+fn default_storage() -> i32 {
+    20
+}
+fn default_backups() -> i32 {
+    7
+}
+
+/// A data store a service depends on; the provisioner injects its URL as a secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DataStore {
+    Redis,
+    Postgres,
+}
+
+/// How a public service is reached through the stack's ALB.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublicConfig {
+    /// Receives everything no rule matched (the listener's default action).
+    #[serde(default)]
+    pub default: bool,
+    /// Path patterns of a listener rule (`/orders`, `/orders/*`).
+    #[serde(default)]
+    pub paths: Vec<String>,
+    /// Host header patterns of a listener rule.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// Listener rule priority (unique per stack; lower wins).
+    pub priority: Option<i32>,
+    /// Target-group stickiness (e.g. socket.io long polling).
+    #[serde(default)]
+    pub sticky: bool,
+    /// ALB health check path.
+    #[serde(default = "default_lb_health")]
+    pub health_path: String,
+    /// Target tracking on ALB requests per target.
+    #[serde(default = "default_requests_target")]
+    pub requests_per_target: i32,
+}
+
+fn default_lb_health() -> String {
+    "/health".into()
+}
+fn default_requests_target() -> i32 {
+    500
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// ECR repository name suffix; defaults to the service name.
+    pub image_repo: Option<String>,
+    /// Image tag started by `up` (deploys move it later).
+    #[serde(default = "default_tag")]
+    pub image_tag: String,
+    pub port: u16,
+    pub cpu: i32,
+    pub memory: i32,
+    pub desired: i32,
+    pub min: i32,
+    pub max: i32,
+    /// Target average CPU utilisation (%) for scaling.
+    #[serde(default = "default_cpu_target")]
+    pub cpu_target: f64,
+    /// Container health check command (Docker `CMD` form).
+    pub health_command: Vec<String>,
+    pub public: Option<PublicConfig>,
+    /// Services allowed to call this one over the private network (Service Connect).
+    #[serde(default)]
+    pub callers: Vec<String>,
+    #[serde(default)]
+    pub uses: Vec<DataStore>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Extra environment variables from existing Secrets Manager secrets (name → ARN).
+    #[serde(default)]
+    pub secrets: BTreeMap<String, String>,
+}
+
+fn default_tag() -> String {
+    "latest".into()
+}
+fn default_cpu_target() -> f64 {
+    60.0
+}
+
+/// A one-off task (migrations, seeding) run with a service's image and network.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskConfig {
+    pub service: String,
+    pub command: Vec<String>,
+    pub cpu: Option<i32>,
+    pub memory: Option<i32>,
+}
+
+/// Overrides for one environment; every field is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EnvOverrides {
+    network: Option<NetworkOverrides>,
+    alb: Option<AlbConfig>,
+    logs: Option<LogsConfig>,
+    redis: Option<RedisOverrides>,
+    postgres: Option<PostgresOverrides>,
+    #[serde(default)]
+    services: BTreeMap<String, Spanned<ServiceOverrides>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NetworkOverrides {
+    nat_gateways: Option<u8>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RedisOverrides {
+    node_type: Option<String>,
+    replicas: Option<u8>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PostgresOverrides {
+    instance_class: Option<String>,
+    allocated_storage_gb: Option<i32>,
+    backup_retention_days: Option<i32>,
+    multi_az: Option<bool>,
+    deletion_protection: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServiceOverrides {
+    image_tag: Option<String>,
+    cpu: Option<i32>,
+    memory: Option<i32>,
+    desired: Option<i32>,
+    min: Option<i32>,
+    max: Option<i32>,
+    cpu_target: Option<f64>,
+    env: Option<BTreeMap<String, String>>,
+}
+
+/// A stack resolved for one environment: what the constructs expand.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StackConfig {
+    pub stack: String,
+    pub env: String,
+    pub network: NetworkConfig,
+    pub alb: AlbConfig,
+    pub logs: LogsConfig,
+    pub redis: Option<RedisConfig>,
+    pub postgres: Option<PostgresConfig>,
+    pub services: BTreeMap<String, ServiceConfig>,
+    pub tasks: BTreeMap<String, TaskConfig>,
+}
+
+impl StackConfig {
+    /// Reads `<dir>/<stack>.toml` and resolves it for `env`.
+    pub fn load(dir: &Path, stack: &str, env: &str) -> Result<Self, ConfigError> {
+        let path = dir.join(format!("{stack}.toml"));
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        Self::parse(&path, &text, env)
+    }
+
+    /// Parses and validates one stack file's text; `path` is only used in messages.
+    pub fn parse(path: &Path, text: &str, env: &str) -> Result<Self, ConfigError> {
+        let located = |span: std::ops::Range<usize>, message: String| {
+            let (line, column) = line_column(text, span.start);
+            ConfigError::Invalid {
+                path: path.to_owned(),
+                line,
+                column,
+                message,
+            }
+        };
+        let file: StackFile = toml::from_str(text).map_err(|err| {
+            let message = err.message().trim().to_owned();
+            match err.span() {
+                Some(span) => located(span, message),
+                None => located(0..0, message),
+            }
+        })?;
+        validate_name("--env", env).map_err(|message| ConfigError::Semantic {
+            path: path.to_owned(),
+            message,
+        })?;
+        let stack_name = file.stack.get_ref().name.clone();
+        validate_name("stack.name", &stack_name)
+            .map_err(|message| located(file.stack.span(), message))?;
+
+        let mut services: BTreeMap<String, ServiceConfig> = BTreeMap::new();
+        for (name, spanned) in &file.services {
+            validate_name("service name", name)
+                .map_err(|message| located(spanned.span(), message))?;
+            services.insert(name.clone(), spanned.get_ref().clone());
+        }
+        let mut network = file.network;
+        let mut alb = file.alb;
+        let mut logs = file.logs;
+        let mut redis = file.redis;
+        let mut postgres = file.postgres;
+
+        if let Some(overrides) = file.env.get(env) {
+            let span = overrides.span();
+            let overrides = overrides.get_ref();
+            if let Some(n) = &overrides.network {
+                if let Some(nat) = n.nat_gateways {
+                    network.nat_gateways = nat;
+                }
+            }
+            if let Some(a) = &overrides.alb {
+                alb = a.clone();
+            }
+            if let Some(l) = &overrides.logs {
+                logs = l.clone();
+            }
+            if let Some(r) = &overrides.redis {
+                let base = redis.as_mut().ok_or_else(|| {
+                    located(
+                        span.clone(),
+                        format!("[env.{env}.redis] overrides a stack without [redis]"),
+                    )
+                })?;
+                set(&mut base.node_type, &r.node_type);
+                set(&mut base.replicas, &r.replicas);
+            }
+            if let Some(p) = &overrides.postgres {
+                let base = postgres.as_mut().ok_or_else(|| {
+                    located(
+                        span.clone(),
+                        format!("[env.{env}.postgres] overrides a stack without [postgres]"),
+                    )
+                })?;
+                set(&mut base.instance_class, &p.instance_class);
+                set(&mut base.allocated_storage_gb, &p.allocated_storage_gb);
+                set(&mut base.backup_retention_days, &p.backup_retention_days);
+                set(&mut base.multi_az, &p.multi_az);
+                set(&mut base.deletion_protection, &p.deletion_protection);
+            }
+            for (name, o) in &overrides.services {
+                let known = known_list(services.keys());
+                let base = services.get_mut(name).ok_or_else(|| {
+                    located(
+                        o.span(),
+                        format!("[env.{env}.services.{name}] overrides an unknown service; known services: {known}"),
+                    )
+                })?;
+                let o = o.get_ref();
+                set(&mut base.image_tag, &o.image_tag);
+                set(&mut base.cpu, &o.cpu);
+                set(&mut base.memory, &o.memory);
+                set(&mut base.desired, &o.desired);
+                set(&mut base.min, &o.min);
+                set(&mut base.max, &o.max);
+                set(&mut base.cpu_target, &o.cpu_target);
+                if let Some(env_vars) = &o.env {
+                    base.env.extend(env_vars.clone());
+                }
+            }
+        }
+
+        let config = StackConfig {
+            stack: stack_name,
+            env: env.to_owned(),
+            network,
+            alb,
+            logs,
+            redis,
+            postgres,
+            services,
+            tasks: file
+                .tasks
+                .iter()
+                .map(|(k, v)| (k.clone(), v.get_ref().clone()))
+                .collect(),
+        };
+        // Semantic checks point at the service's table (or the task's) when one is to blame.
+        config.validate().map_err(|(culprit, message)| {
+            let span = culprit.and_then(|(kind, name)| match kind {
+                Culprit::Service => file.services.get(&name).map(|s| s.span()),
+                Culprit::Task => file.tasks.get(&name).map(|s| s.span()),
+            });
+            match span {
+                Some(span) => located(span, message),
+                None => ConfigError::Semantic {
+                    path: path.to_owned(),
+                    message,
+                },
+            }
+        })?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), (Option<(Culprit, String)>, String)> {
+        let plain = |message: String| (None, message);
+        if self.network.availability_zones.len() != 2 {
+            return Err(plain(
+                "network.availability_zones must list exactly two AZ suffixes, e.g. [\"a\", \"b\"]"
+                    .into(),
+            ));
+        }
+        if !(1..=2).contains(&self.network.nat_gateways) {
+            return Err(plain(
+                "network.nat_gateways must be 1 (shared) or 2 (one per AZ)".into(),
+            ));
+        }
+        if !self.network.cidr.ends_with("/16") || self.network.cidr.split('.').count() != 4 {
+            return Err(plain(format!(
+                "network.cidr `{}` must be an IPv4 /16 such as 10.10.0.0/16",
+                self.network.cidr
+            )));
+        }
+        let known = known_list(self.services.keys());
+        let mut priorities = BTreeMap::new();
+        let mut defaults = Vec::new();
+        for (name, service) in &self.services {
+            let blame = |message: String| (Some((Culprit::Service, name.clone())), message);
+            if service.min > service.desired || service.desired > service.max {
+                return Err(blame(format!(
+                    "services.{name}: need min <= desired <= max (got {} <= {} <= {})",
+                    service.min, service.desired, service.max
+                )));
+            }
+            let serves_clients = service.public.is_some() || !service.callers.is_empty();
+            if serves_clients && service.min < 2 {
+                return Err(blame(format!(
+                    "services.{name}: client-facing and API services run at least 2 tasks; set min >= 2 (got {})",
+                    service.min
+                )));
+            }
+            if !valid_fargate_size(service.cpu, service.memory) {
+                return Err(blame(format!(
+                    "services.{name}: cpu {} / memory {} is not a Fargate size (e.g. 256/512, 512/1024, 1024/2048)",
+                    service.cpu, service.memory
+                )));
+            }
+            if service.health_command.first().map(String::as_str) != Some("CMD")
+                && service.health_command.first().map(String::as_str) != Some("CMD-SHELL")
+            {
+                return Err(blame(format!(
+                    "services.{name}.health_command must start with \"CMD\" or \"CMD-SHELL\""
+                )));
+            }
+            for caller in &service.callers {
+                if !self.services.contains_key(caller) || caller == name {
+                    return Err(blame(format!(
+                        "services.{name}.callers names `{caller}`, which is not another service of this stack; known services: {known}"
+                    )));
+                }
+            }
+            for store in &service.uses {
+                let missing = match store {
+                    DataStore::Redis => self.redis.is_none(),
+                    DataStore::Postgres => self.postgres.is_none(),
+                };
+                if missing {
+                    return Err(blame(format!(
+                        "services.{name}.uses lists {store:?} but the stack has no [{}] section",
+                        format!("{store:?}").to_lowercase()
+                    )));
+                }
+            }
+            if let Some(public) = &service.public {
+                if public.default {
+                    defaults.push(name.clone());
+                } else {
+                    if public.paths.is_empty() && public.hosts.is_empty() {
+                        return Err(blame(format!(
+                            "services.{name}.public needs `default = true` or at least one of `paths`, `hosts`"
+                        )));
+                    }
+                    let Some(priority) = public.priority else {
+                        return Err(blame(format!(
+                            "services.{name}.public needs a `priority` (1-50000) for its listener rule"
+                        )));
+                    };
+                    if let Some(other) = priorities.insert(priority, name.clone()) {
+                        return Err(blame(format!(
+                            "services.{name}.public.priority {priority} is already used by `{other}`"
+                        )));
+                    }
+                }
+            }
+        }
+        if defaults.len() > 1 {
+            return Err(plain(format!(
+                "only one public service can be the ALB default (`default = true`); found {}",
+                defaults.join(", ")
+            )));
+        }
+        for (name, task) in &self.tasks {
+            validate_name("task name", name)
+                .map_err(|m| (Some((Culprit::Task, name.clone())), m))?;
+            if !self.services.contains_key(&task.service) {
+                return Err((
+                    Some((Culprit::Task, name.clone())),
+                    format!(
+                        "tasks.{name}.service names `{}`, not a service of this stack; known services: {known}",
+                        task.service
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The prefix of every AWS name the stack owns: `<stack>-<env>`.
+    pub fn prefix(&self) -> String {
+        format!("{}-{}", self.stack, self.env)
+    }
+}
+
+enum Culprit {
+    Service,
+    Task,
+}
+
+fn set<T: Clone>(target: &mut T, value: &Option<T>) {
+    if let Some(value) = value {
+        *target = value.clone();
+    }
+}
+
+fn known_list<'a>(names: impl Iterator<Item = &'a String>) -> String {
+    names.map(String::as_str).collect::<Vec<_>>().join(", ")
+}
+
+/// Names end up in AWS resource names: lowercase letters, digits and dashes.
+fn validate_name(what: &str, name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 12
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} `{name}` must be 1-12 characters of lowercase letters, digits and `-`, starting with a letter (it becomes part of AWS names)"
+        ))
+    }
+}
+
+/// The Fargate CPU/memory combinations.
+fn valid_fargate_size(cpu: i32, memory: i32) -> bool {
+    match cpu {
+        256 => [512, 1024, 2048].contains(&memory),
+        512 => (1024..=4096).contains(&memory) && memory % 1024 == 0,
+        1024 => (2048..=8192).contains(&memory) && memory % 1024 == 0,
+        2048 => (4096..=16384).contains(&memory) && memory % 1024 == 0,
+        4096 => (8192..=30720).contains(&memory) && memory % 1024 == 0,
+        _ => false,
+    }
+}
+
+/// 1-based line and column of a byte offset.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rfind('\n')
+        .map_or(before.len(), |nl| before.len() - nl - 1)
+        + 1;
+    (line, column)
+}
+
+/// The stacks shipped in `config/`.
+pub const STACKS: [&str; 3] = ["voting", "sums", "shop"];
+
+/// `config/` of the repository this crate lives in (used by tests and as the CLI default
+/// when run from the repository root).
+pub fn repo_config_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../config")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str, env: &str) -> Result<StackConfig, ConfigError> {
+        StackConfig::parse(Path::new("config/test.toml"), text, env)
+    }
+
+    const MINIMAL: &str = r#"
+[stack]
+name = "demo"
+
+[network]
+cidr = "10.20.0.0/16"
+
+[services.web]
+port = 8080
+cpu = 256
+memory = 512
+desired = 2
+min = 2
+max = 4
+health_command = ["CMD", "/usr/local/bin/web", "--probe"]
+public = { default = true }
+
+[env.prod.services.web]
+desired = 3
+max = 6
+"#;
+
+    #[test]
+    fn shipped_stacks_load_for_dev_and_prod() {
+        for stack in STACKS {
+            for env in ["dev", "prod"] {
+                let config = StackConfig::load(&repo_config_dir(), stack, env)
+                    .unwrap_or_else(|err| panic!("{stack}/{env}: {err}"));
+                assert_eq!(config.stack, stack);
+                assert_eq!(config.env, env);
+            }
+        }
+    }
+
+    #[test]
+    fn prod_overrides_apply_only_to_prod() {
+        let dev = parse(MINIMAL, "dev").unwrap();
+        let prod = parse(MINIMAL, "prod").unwrap();
+        assert_eq!(dev.services["web"].desired, 2);
+        assert_eq!(prod.services["web"].desired, 3);
+        assert_eq!(prod.services["web"].max, 6);
+        assert_eq!(prod.services["web"].cpu, 256);
+    }
+
+    #[test]
+    fn unknown_key_reports_file_line_and_expected_keys() {
+        let text = MINIMAL.replace("desired = 2\n", "desired = 2\nreplicas = 3\n");
+        let err = parse(&text, "dev").unwrap_err().to_string();
+        assert!(err.starts_with("config/test.toml:13:"), "{err}");
+        assert!(err.contains("unknown field `replicas`"), "{err}");
+        assert!(err.contains("`desired`"), "{err}");
+    }
+
+    #[test]
+    fn unknown_key_in_env_override_is_an_error() {
+        let text = MINIMAL.replace("max = 6", "maximum = 6");
+        let err = parse(&text, "prod").unwrap_err().to_string();
+        assert!(err.starts_with("config/test.toml:20:"), "{err}");
+        assert!(err.contains("unknown field `maximum`"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_is_located() {
+        let text = MINIMAL.replace("cpu = 256", "cpu = \"lots\"");
+        let err = parse(&text, "dev").unwrap_err().to_string();
+        assert!(err.starts_with("config/test.toml:10:"), "{err}");
+    }
+
+    #[test]
+    fn unknown_caller_names_the_service_table_and_known_services() {
+        let text = MINIMAL.replace(
+            "public = { default = true }",
+            "callers = [\"ghost\"]\npublic = { default = true }",
+        );
+        let err = parse(&text, "dev").unwrap_err().to_string();
+        assert!(err.starts_with("config/test.toml:8:"), "{err}");
+        assert!(
+            err.contains("`ghost`") && err.contains("known services: web"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn override_of_unknown_service_is_an_error() {
+        let text = MINIMAL.replace("[env.prod.services.web]", "[env.prod.services.api]");
+        let err = parse(&text, "prod").unwrap_err().to_string();
+        assert!(err.contains("unknown service"), "{err}");
+        assert!(err.starts_with("config/test.toml:18:"), "{err}");
+    }
+
+    #[test]
+    fn public_services_need_two_tasks_and_fargate_sizes() {
+        let err = parse(&MINIMAL.replace("min = 2", "min = 1"), "dev")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("at least 2 tasks"), "{err}");
+        let err = parse(&MINIMAL.replace("memory = 512", "memory = 300"), "dev")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a Fargate size"), "{err}");
+    }
+
+    #[test]
+    fn missing_file_says_where_stacks_live() {
+        let err = StackConfig::load(Path::new("/nonexistent"), "voting", "dev")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("config/<stack>.toml"), "{err}");
+    }
+}

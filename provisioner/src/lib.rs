@@ -1,0 +1,4 @@
+//! Slipway provisioner: a stack config expands (constructs) into a typed resource graph,
+//! is planned against the state read from AWS by tags, and applied concurrently.
+
+pub mod config;
