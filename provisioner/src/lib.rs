@@ -2,3 +2,7 @@
 //! is planned against the state read from AWS by tags, and applied concurrently.
 
 pub mod config;
+pub mod constructs;
+pub mod graph;
+pub mod model;
+pub mod plan;

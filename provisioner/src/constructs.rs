@@ -1,0 +1,740 @@
+//! CDK-style constructs: a stack config expands into typed resources. Pure: no AWS calls.
+//! Each construct is a function adding the resources of one concept (network, data tier,
+//! a web service…) so the expansion reads like the architecture.
+
+use std::collections::BTreeMap;
+
+use crate::config::{DataStore, PublicConfig, ServiceConfig, StackConfig};
+use crate::model::*;
+
+/// ECS Exec (issue 6) needs the task role to open SSM message channels.
+const SSM_MESSAGES_ACTIONS: [&str; 4] = [
+    "ssmmessages:CreateControlChannel",
+    "ssmmessages:CreateDataChannel",
+    "ssmmessages:OpenControlChannel",
+    "ssmmessages:OpenDataChannel",
+];
+/// Unprivileged user every container runs as.
+pub const CONTAINER_USER: &str = "10001";
+
+/// The resources of a stack, in declaration order.
+pub fn expand(config: &StackConfig) -> Vec<Resource> {
+    let mut stack = Builder::default();
+    network(&mut stack, config);
+    security_groups(&mut stack, config);
+    data_tier(&mut stack, config);
+    platform(&mut stack, config);
+    load_balancer(&mut stack, config);
+    for (name, service) in &config.services {
+        ecs_service(&mut stack, config, name, service);
+    }
+    for (name, task) in &config.tasks {
+        let service = &config.services[&task.service];
+        let mut container = container(&task.service, service);
+        container.name = name.clone();
+        container.command = Some(task.command.clone());
+        stack.add(
+            &format!("task-{name}"),
+            Spec::TaskDefinition(TaskDefinitionSpec {
+                cpu: task.cpu.unwrap_or(service.cpu),
+                memory: task.memory.unwrap_or(service.memory),
+                execution_role: Ref::to("role-execution"),
+                task_role: Ref::to(&format!("role-{}", task.service)),
+                container,
+            }),
+        );
+    }
+    stack.resources
+}
+
+#[derive(Default)]
+struct Builder {
+    resources: Vec<Resource>,
+}
+
+impl Builder {
+    fn add(&mut self, id: &str, spec: Spec) {
+        self.resources.push(Resource {
+            id: id.to_owned(),
+            spec,
+            after: Vec::new(),
+        });
+    }
+
+    /// Ordering-only dependency: `id` is created after `other` (and deleted before it).
+    fn after(&mut self, id: &str, other: &str) {
+        if let Some(resource) = self.resources.iter_mut().find(|r| r.id == id) {
+            resource.after.push(other.to_owned());
+        }
+    }
+}
+
+/// The AZ index → subnet ids, so other constructs can refer to them.
+fn subnet_ids(public: bool) -> [String; 2] {
+    let tier = if public { "public" } else { "private" };
+    [format!("subnet-{tier}-a"), format!("subnet-{tier}-b")]
+}
+
+fn refs(ids: &[String]) -> Vec<Ref> {
+    ids.iter().map(|id| Ref::to(id)).collect()
+}
+
+/// `10.10.0.0/16` → the /20 at `index` (0-15).
+fn subnet_cidr(vpc_cidr: &str, index: u8) -> String {
+    let octets: Vec<&str> = vpc_cidr.split('.').collect();
+    format!("{}.{}.{}.0/20", octets[0], octets[1], index * 16)
+}
+
+fn network(stack: &mut Builder, config: &StackConfig) {
+    let net = &config.network;
+    stack.add(
+        "vpc",
+        Spec::Vpc(VpcSpec {
+            cidr: net.cidr.clone(),
+            dns_support: true,
+            dns_hostnames: true,
+        }),
+    );
+    stack.add(
+        "igw",
+        Spec::InternetGateway(InternetGatewaySpec {
+            vpc: Ref::to("vpc"),
+        }),
+    );
+    let public = subnet_ids(true);
+    let private = subnet_ids(false);
+    for (index, az) in net.availability_zones.iter().enumerate() {
+        stack.add(
+            &public[index],
+            Spec::Subnet(SubnetSpec {
+                vpc: Ref::to("vpc"),
+                cidr: subnet_cidr(&net.cidr, index as u8),
+                az: az.clone(),
+                public: true,
+            }),
+        );
+        stack.add(
+            &private[index],
+            Spec::Subnet(SubnetSpec {
+                vpc: Ref::to("vpc"),
+                cidr: subnet_cidr(&net.cidr, 8 + index as u8),
+                az: az.clone(),
+                public: false,
+            }),
+        );
+    }
+    stack.add(
+        "rt-public",
+        Spec::RouteTable(RouteTableSpec {
+            vpc: Ref::to("vpc"),
+            default_route: Ref::to("igw"),
+            subnets: refs(&public),
+        }),
+    );
+    let nat_ids: Vec<String> = ["nat-a", "nat-b"][..usize::from(net.nat_gateways)]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    for (index, nat) in nat_ids.iter().enumerate() {
+        stack.add(
+            nat,
+            Spec::NatGateway(NatGatewaySpec {
+                subnet: Ref::to(&public[index]),
+            }),
+        );
+    }
+    if nat_ids.len() == 1 {
+        stack.add(
+            "rt-private",
+            Spec::RouteTable(RouteTableSpec {
+                vpc: Ref::to("vpc"),
+                default_route: Ref::to(&nat_ids[0]),
+                subnets: refs(&private),
+            }),
+        );
+    } else {
+        for (index, suffix) in ["a", "b"].iter().enumerate() {
+            stack.add(
+                &format!("rt-private-{suffix}"),
+                Spec::RouteTable(RouteTableSpec {
+                    vpc: Ref::to("vpc"),
+                    default_route: Ref::to(&nat_ids[index]),
+                    subnets: vec![Ref::to(&private[index])],
+                }),
+            );
+        }
+    }
+}
+
+fn has_public_services(config: &StackConfig) -> bool {
+    config.services.values().any(|s| s.public.is_some())
+}
+
+fn consumers(config: &StackConfig, store: DataStore) -> Vec<&String> {
+    config
+        .services
+        .iter()
+        .filter(|(_, s)| s.uses.contains(&store))
+        .map(|(name, _)| name)
+        .collect()
+}
+
+fn sorted(mut rules: Vec<IngressRule>) -> Vec<IngressRule> {
+    rules.sort();
+    rules.dedup();
+    rules
+}
+
+fn security_groups(stack: &mut Builder, config: &StackConfig) {
+    let sg = |description: String, ingress: Vec<IngressRule>, egress_all: bool| {
+        Spec::SecurityGroup(SecurityGroupSpec {
+            vpc: Ref::to("vpc"),
+            description,
+            ingress: sorted(ingress),
+            egress_all,
+        })
+    };
+    if has_public_services(config) {
+        let mut ingress = vec![IngressRule {
+            port: 80,
+            source: Ref::physical("0.0.0.0/0"),
+        }];
+        if config.alb.certificate_arn.is_some() {
+            ingress.push(IngressRule {
+                port: 443,
+                source: Ref::physical("0.0.0.0/0"),
+            });
+        }
+        stack.add(
+            "sg-alb",
+            sg("ALB: HTTP(S) from anywhere".into(), ingress, true),
+        );
+    }
+    for (name, service) in &config.services {
+        let mut ingress = Vec::new();
+        if service.public.is_some() {
+            ingress.push(IngressRule {
+                port: service.port,
+                source: Ref::to("sg-alb"),
+            });
+        }
+        for caller in &service.callers {
+            ingress.push(IngressRule {
+                port: service.port,
+                source: Ref::to(&format!("sg-{caller}")),
+            });
+        }
+        // Egress stays open: tasks pull images, reach AWS APIs and their data stores.
+        stack.add(
+            &format!("sg-{name}"),
+            sg(format!("{name}: only from its callers"), ingress, true),
+        );
+    }
+    for (store, port) in [(DataStore::Redis, 6379), (DataStore::Postgres, 5432)] {
+        let present = match store {
+            DataStore::Redis => config.redis.is_some(),
+            DataStore::Postgres => config.postgres.is_some(),
+        };
+        if !present {
+            continue;
+        }
+        let ingress = consumers(config, store)
+            .into_iter()
+            .map(|name| IngressRule {
+                port,
+                source: Ref::to(&format!("sg-{name}")),
+            })
+            .collect();
+        let label = format!("{store:?}").to_lowercase();
+        stack.add(
+            &format!("sg-{label}"),
+            sg(
+                format!("{label}: only from its consumers, no egress"),
+                ingress,
+                false,
+            ),
+        );
+    }
+}
+
+fn data_tier(stack: &mut Builder, config: &StackConfig) {
+    let private = refs(&subnet_ids(false));
+    if let Some(redis) = &config.redis {
+        stack.add(
+            "redis-auth",
+            Spec::Secret(SecretSpec {
+                description: "Redis AUTH token".into(),
+                value: SecretValue::RandomToken,
+            }),
+        );
+        stack.add(
+            "redis-subnets",
+            Spec::CacheSubnetGroup(SubnetGroupSpec {
+                subnets: private.clone(),
+            }),
+        );
+        stack.add(
+            "redis",
+            Spec::ReplicationGroup(ReplicationGroupSpec {
+                node_type: redis.node_type.clone(),
+                engine_version: redis.engine_version.clone(),
+                replicas: redis.replicas,
+                multi_az: redis.replicas > 0,
+                transit_encryption: true,
+                at_rest_encryption: true,
+                subnet_group: Ref::to("redis-subnets"),
+                security_groups: vec![Ref::to("sg-redis")],
+                auth_secret: Ref::to("redis-auth"),
+            }),
+        );
+        stack.add(
+            "redis-url",
+            Spec::Secret(SecretSpec {
+                description: "REDIS_URL (TLS, with AUTH token)".into(),
+                value: SecretValue::RedisUrl {
+                    replication_group: Ref::to("redis"),
+                    auth: Ref::to("redis-auth"),
+                },
+            }),
+        );
+    }
+    if let Some(pg) = &config.postgres {
+        stack.add(
+            "postgres-subnets",
+            Spec::DbSubnetGroup(SubnetGroupSpec { subnets: private }),
+        );
+        stack.add(
+            "postgres",
+            Spec::DbInstance(DbInstanceSpec {
+                instance_class: pg.instance_class.clone(),
+                engine_version: pg.engine_version.clone(),
+                database: pg.database.clone(),
+                username: pg.username.clone(),
+                allocated_storage_gb: pg.allocated_storage_gb,
+                backup_retention_days: pg.backup_retention_days,
+                multi_az: pg.multi_az,
+                deletion_protection: pg.deletion_protection,
+                storage_encrypted: true,
+                publicly_accessible: false,
+                managed_master_password: true,
+                subnet_group: Ref::to("postgres-subnets"),
+                security_groups: vec![Ref::to("sg-postgres")],
+            }),
+        );
+        stack.add(
+            "database-url",
+            Spec::Secret(SecretSpec {
+                description: "DATABASE_URL (sslmode=require)".into(),
+                value: SecretValue::DatabaseUrl {
+                    instance: Ref::to("postgres"),
+                },
+            }),
+        );
+    }
+}
+
+/// Secrets a service's containers receive, variable name → secret.
+fn service_secrets(service: &ServiceConfig) -> BTreeMap<String, Ref> {
+    let mut secrets: BTreeMap<String, Ref> = service
+        .secrets
+        .iter()
+        .map(|(var, arn)| (var.clone(), Ref::physical(arn.clone())))
+        .collect();
+    for store in &service.uses {
+        match store {
+            DataStore::Redis => secrets.insert("REDIS_URL".into(), Ref::to("redis-url")),
+            DataStore::Postgres => secrets.insert("DATABASE_URL".into(), Ref::to("database-url")),
+        };
+    }
+    secrets
+}
+
+fn statement(actions: &[&str], resources: Vec<String>) -> PolicyStatement {
+    let mut actions: Vec<String> = actions.iter().map(|a| a.to_string()).collect();
+    actions.sort();
+    let mut resources = resources;
+    resources.sort();
+    resources.dedup();
+    PolicyStatement { actions, resources }
+}
+
+fn platform(stack: &mut Builder, config: &StackConfig) {
+    for name in config.services.keys() {
+        stack.add(
+            &format!("repo-{name}"),
+            Spec::Repository(RepositorySpec {
+                scan_on_push: true,
+                immutable_tags: true,
+                keep_images: 20,
+            }),
+        );
+        stack.add(
+            &format!("logs-{name}"),
+            Spec::LogGroup(LogGroupSpec {
+                retention_days: config.logs.retention_days,
+            }),
+        );
+    }
+    // One execution role: pulls only this stack's repositories, writes only its log
+    // groups, reads only the secrets its task definitions reference.
+    let names: Vec<&String> = config.services.keys().collect();
+    let mut secrets: Vec<String> = Vec::new();
+    for service in config.services.values() {
+        secrets.extend(service_secrets(service).into_values().map(|r| r.0));
+    }
+    let mut statements = vec![
+        statement(&["ecr:GetAuthorizationToken"], vec!["*".into()]),
+        statement(
+            &[
+                "ecr:BatchCheckLayerAvailability",
+                "ecr:BatchGetImage",
+                "ecr:GetDownloadUrlForLayer",
+            ],
+            names.iter().map(|n| format!("${{repo-{n}}}")).collect(),
+        ),
+        statement(
+            &["logs:CreateLogStream", "logs:PutLogEvents"],
+            names.iter().map(|n| format!("${{logs-{n}}}:*")).collect(),
+        ),
+    ];
+    if !secrets.is_empty() {
+        statements.push(statement(&["secretsmanager:GetSecretValue"], secrets));
+    }
+    statements.sort();
+    stack.add(
+        "role-execution",
+        Spec::Role(RoleSpec {
+            principal: "ecs-tasks.amazonaws.com".into(),
+            statements,
+        }),
+    );
+    for name in config.services.keys() {
+        stack.add(
+            &format!("role-{name}"),
+            Spec::Role(RoleSpec {
+                principal: "ecs-tasks.amazonaws.com".into(),
+                statements: vec![statement(&SSM_MESSAGES_ACTIONS, vec!["*".into()])],
+            }),
+        );
+    }
+    stack.add(
+        "cluster",
+        Spec::Cluster(ClusterSpec {
+            container_insights: true,
+        }),
+    );
+    if config.services.values().any(|s| !s.callers.is_empty()) {
+        stack.add(
+            "namespace",
+            Spec::Namespace(NamespaceSpec {
+                name: format!("{}.internal", config.prefix()),
+            }),
+        );
+    }
+}
+
+fn load_balancer(stack: &mut Builder, config: &StackConfig) {
+    if !has_public_services(config) {
+        return;
+    }
+    stack.add(
+        "alb",
+        Spec::LoadBalancer(LoadBalancerSpec {
+            scheme: "internet-facing".into(),
+            subnets: refs(&subnet_ids(true)),
+            security_groups: vec![Ref::to("sg-alb")],
+        }),
+    );
+    let default_service = config
+        .services
+        .iter()
+        .find(|(_, s)| s.public.as_ref().is_some_and(|p| p.default))
+        .map(|(name, _)| name);
+    let forward = match default_service {
+        Some(name) => DefaultAction::Forward(Ref::to(&format!("tg-{name}"))),
+        None => DefaultAction::NotFound,
+    };
+    // Rules hang off the listener that serves traffic: HTTPS when there is a certificate.
+    match &config.alb.certificate_arn {
+        Some(arn) => {
+            stack.add(
+                "listener-http",
+                Spec::Listener(ListenerSpec {
+                    load_balancer: Ref::to("alb"),
+                    port: 80,
+                    protocol: "HTTP".into(),
+                    certificate_arn: None,
+                    default_action: DefaultAction::RedirectHttps,
+                }),
+            );
+            stack.add(
+                "listener-https",
+                Spec::Listener(ListenerSpec {
+                    load_balancer: Ref::to("alb"),
+                    port: 443,
+                    protocol: "HTTPS".into(),
+                    certificate_arn: Some(arn.clone()),
+                    default_action: forward,
+                }),
+            );
+        }
+        None => stack.add(
+            "listener-http",
+            Spec::Listener(ListenerSpec {
+                load_balancer: Ref::to("alb"),
+                port: 80,
+                protocol: "HTTP".into(),
+                certificate_arn: None,
+                default_action: forward,
+            }),
+        ),
+    }
+}
+
+fn serving_listener(config: &StackConfig) -> &'static str {
+    if config.alb.certificate_arn.is_some() {
+        "listener-https"
+    } else {
+        "listener-http"
+    }
+}
+
+fn container(name: &str, service: &ServiceConfig) -> ContainerSpec {
+    let mut environment = service.env.clone();
+    environment.insert("PORT".into(), service.port.to_string());
+    environment.insert("LOG_FORMAT".into(), "json".into());
+    ContainerSpec {
+        name: name.to_owned(),
+        image_repository: Ref::to(&format!(
+            "repo-{}",
+            service.image_repo.as_deref().unwrap_or(name)
+        )),
+        image_tag: service.image_tag.clone(),
+        port: service.port,
+        command: None,
+        environment,
+        secrets: service_secrets(service),
+        health_command: service.health_command.clone(),
+        log_group: Ref::to(&format!("logs-{name}")),
+        read_only_root: true,
+        user: CONTAINER_USER.into(),
+        init_process: true,
+    }
+}
+
+fn ecs_service(stack: &mut Builder, config: &StackConfig, name: &str, service: &ServiceConfig) {
+    let public: Option<&PublicConfig> = service.public.as_ref();
+    if let Some(public) = public {
+        stack.add(
+            &format!("tg-{name}"),
+            Spec::TargetGroup(TargetGroupSpec {
+                vpc: Ref::to("vpc"),
+                port: service.port,
+                health_path: public.health_path.clone(),
+                sticky: public.sticky,
+            }),
+        );
+        if !public.default {
+            stack.add(
+                &format!("rule-{name}"),
+                Spec::ListenerRule(ListenerRuleSpec {
+                    listener: Ref::to(serving_listener(config)),
+                    priority: public.priority.unwrap_or_default(),
+                    paths: public.paths.clone(),
+                    hosts: public.hosts.clone(),
+                    target_group: Ref::to(&format!("tg-{name}")),
+                }),
+            );
+        }
+    }
+    stack.add(
+        &format!("taskdef-{name}"),
+        Spec::TaskDefinition(TaskDefinitionSpec {
+            cpu: service.cpu,
+            memory: service.memory,
+            execution_role: Ref::to("role-execution"),
+            task_role: Ref::to(&format!("role-{name}")),
+            container: container(name, service),
+        }),
+    );
+    let in_mesh = config.services.values().any(|s| !s.callers.is_empty());
+    let service_connect = in_mesh.then(|| ServiceConnectSpec {
+        namespace: Ref::to("namespace"),
+        server_name: (!service.callers.is_empty()).then(|| name.to_owned()),
+    });
+    // A public service's target group must be attached to a listener before the ECS
+    // service can register targets into it; the dependency makes that explicit.
+    let target_group = public.map(|_| Ref::to(&format!("tg-{name}")));
+    stack.add(
+        &format!("service-{name}"),
+        Spec::Service(ServiceSpec {
+            cluster: Ref::to("cluster"),
+            task_definition: Ref::to(&format!("taskdef-{name}")),
+            desired_count: service.desired,
+            subnets: refs(&subnet_ids(false)),
+            security_groups: vec![Ref::to(&format!("sg-{name}"))],
+            assign_public_ip: false,
+            target_group,
+            container_port: service.port,
+            enable_execute_command: true,
+            circuit_breaker_rollback: true,
+            service_connect,
+        }),
+    );
+    if let Some(listener) = attached_listener_dependency(config, name, public) {
+        stack.after(&format!("service-{name}"), &listener);
+    }
+    stack.add(
+        &format!("scaling-{name}"),
+        Spec::ScalableTarget(ScalableTargetSpec {
+            service: Ref::to(&format!("service-{name}")),
+            min: service.min,
+            max: service.max,
+        }),
+    );
+    stack.add(
+        &format!("scaling-{name}-cpu"),
+        Spec::ScalingPolicy(ScalingPolicySpec {
+            target: Ref::to(&format!("scaling-{name}")),
+            metric: ScalingMetric::Cpu,
+            target_value: service.cpu_target,
+        }),
+    );
+    let second = match public {
+        Some(public) => ScalingPolicySpec {
+            target: Ref::to(&format!("scaling-{name}")),
+            metric: ScalingMetric::AlbRequestsPerTarget {
+                load_balancer: Ref::to("alb"),
+                target_group: Ref::to(&format!("tg-{name}")),
+            },
+            target_value: f64::from(public.requests_per_target),
+        },
+        // Without a load balancer there are no request counts: scale on memory too.
+        None => ScalingPolicySpec {
+            target: Ref::to(&format!("scaling-{name}")),
+            metric: ScalingMetric::Memory,
+            target_value: 75.0,
+        },
+    };
+    let suffix = if public.is_some() {
+        "requests"
+    } else {
+        "memory"
+    };
+    stack.add(
+        &format!("scaling-{name}-{suffix}"),
+        Spec::ScalingPolicy(second),
+    );
+}
+
+/// The listener (or rule) a public service's target group is attached through; the
+/// ECS service must be created after it (AWS rejects a target group with no listener).
+fn attached_listener_dependency(
+    config: &StackConfig,
+    name: &str,
+    public: Option<&PublicConfig>,
+) -> Option<String> {
+    let public = public?;
+    Some(if public.default {
+        serving_listener(config).to_owned()
+    } else {
+        format!("rule-{name}")
+    })
+}
+
+/// Text rendering of an expansion: one block per resource (kind, dependencies, spec).
+pub fn describe(resources: &[Resource]) -> String {
+    let mut out = String::new();
+    for resource in resources {
+        out.push_str(&format!(
+            "{} ({})\n  after: {}\n  {}\n",
+            resource.id,
+            resource.kind().label(),
+            resource.dependencies().join(", "),
+            serde_json::to_string(&resource.spec_json()).expect("specs serialize")
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{repo_config_dir, STACKS};
+    use crate::graph::Graph;
+
+    #[test]
+    fn expansion_snapshots() {
+        for stack in STACKS {
+            for env in ["dev", "prod"] {
+                let config = StackConfig::load(&repo_config_dir(), stack, env).unwrap();
+                let resources = expand(&config);
+                Graph::new(resources.clone()).expect("expansion is a valid graph");
+                insta::assert_snapshot!(format!("{stack}-{env}"), describe(&resources));
+            }
+        }
+    }
+
+    #[test]
+    fn data_stores_accept_only_their_consumers_and_have_no_egress() {
+        let config = StackConfig::load(&repo_config_dir(), "voting", "dev").unwrap();
+        let resources = expand(&config);
+        let sg = |id: &str| match &resources.iter().find(|r| r.id == id).unwrap().spec {
+            Spec::SecurityGroup(sg) => sg.clone(),
+            other => panic!("{id} is {other:?}"),
+        };
+        let redis = sg("sg-redis");
+        assert!(!redis.egress_all);
+        let sources: Vec<&str> = redis.ingress.iter().map(|r| r.source.0.as_str()).collect();
+        assert_eq!(sources, vec!["${sg-vote}", "${sg-worker}"]);
+        let postgres = sg("sg-postgres");
+        assert!(!postgres.egress_all);
+        assert!(postgres.ingress.iter().all(|r| r.port == 5432));
+        assert_eq!(sg("sg-worker").ingress, vec![]);
+        assert_eq!(
+            sg("sg-vote").ingress,
+            vec![IngressRule {
+                port: 8080,
+                source: Ref::to("sg-alb")
+            }]
+        );
+    }
+
+    #[test]
+    fn private_api_accepts_only_its_callers_over_service_connect() {
+        let config = StackConfig::load(&repo_config_dir(), "sums", "dev").unwrap();
+        let resources = expand(&config);
+        let find = |id: &str| resources.iter().find(|r| r.id == id).unwrap().spec.clone();
+        let Spec::SecurityGroup(api) = find("sg-api") else {
+            panic!()
+        };
+        assert_eq!(
+            api.ingress,
+            vec![IngressRule {
+                port: 4567,
+                source: Ref::to("sg-client")
+            }]
+        );
+        let Spec::Service(service) = find("service-api") else {
+            panic!()
+        };
+        assert!(!service.assign_public_ip && service.target_group.is_none());
+        assert_eq!(
+            service.service_connect.unwrap().server_name.as_deref(),
+            Some("api")
+        );
+        assert!(resources.iter().all(|r| r.id != "tg-api"));
+    }
+
+    #[test]
+    fn prod_gets_a_nat_gateway_per_az() {
+        let count = |env| {
+            let config = StackConfig::load(&repo_config_dir(), "voting", env).unwrap();
+            expand(&config)
+                .iter()
+                .filter(|r| r.kind() == Kind::NatGateway)
+                .count()
+        };
+        assert_eq!((count("dev"), count("prod")), (1, 2));
+    }
+}

@@ -1,0 +1,434 @@
+//! Typed resources. Every resource has a logical id (unique in its stack) and a spec;
+//! specs refer to other resources through [`Ref`]s, which is how dependencies are known.
+//! Specs double as the normalized form of what AWS reports, so planning is a comparison
+//! of two values of the same type (see `plan.rs`).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A reference to another resource of the stack, written `${logical-id}`. Values read
+/// back from AWS carry physical ids here until normalization maps them to logical ones.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Ref(pub String);
+
+impl Ref {
+    pub fn to(id: &str) -> Self {
+        Ref(format!("${{{id}}}"))
+    }
+    /// A value as AWS reported it (normalized later).
+    pub fn physical(value: impl Into<String>) -> Self {
+        Ref(value.into())
+    }
+    /// The logical id when this is a `${id}` reference.
+    pub fn logical_id(&self) -> Option<&str> {
+        parse_ref(&self.0)
+    }
+}
+
+impl fmt::Display for Ref {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+pub fn parse_ref(value: &str) -> Option<&str> {
+    value.strip_prefix("${")?.strip_suffix('}')
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Resource {
+    pub id: String,
+    pub spec: Spec,
+    /// Ordering-only dependencies (no value flows, but AWS needs the order).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<String>,
+}
+
+impl Resource {
+    pub fn kind(&self) -> Kind {
+        self.spec.kind()
+    }
+
+    /// The spec as JSON: the form diffs are computed on.
+    pub fn spec_json(&self) -> serde_json::Value {
+        self.spec.body()
+    }
+
+    /// Logical ids this resource refers to.
+    pub fn dependencies(&self) -> Vec<String> {
+        let mut found = self.after.clone();
+        collect_refs(&self.spec_json(), &mut found);
+        found.sort();
+        found.dedup();
+        found
+    }
+}
+
+fn collect_refs(value: &serde_json::Value, found: &mut Vec<String>) {
+    match value {
+        serde_json::Value::String(s) => {
+            // `${id}:*` (an ARN plus wildcard, in IAM policies) refers to `id` too.
+            if let Some(id) = parse_ref(s.strip_suffix(":*").unwrap_or(s)) {
+                found.push(id.to_owned());
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_refs(v, found)),
+        serde_json::Value::Object(map) => map.values().for_each(|v| collect_refs(v, found)),
+        _ => {}
+    }
+}
+
+macro_rules! specs {
+    ($($variant:ident($ty:ident) => $label:literal),+ $(,)?) => {
+        /// The kinds of resource the provisioner manages.
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[serde(tag = "kind", rename_all = "snake_case")]
+        pub enum Spec { $($variant($ty)),+ }
+
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        pub enum Kind { $($variant),+ }
+
+        impl Spec {
+            pub fn kind(&self) -> Kind {
+                match self { $(Spec::$variant(_) => Kind::$variant),+ }
+            }
+            /// The spec's own fields as JSON (without the kind tag).
+            pub fn body(&self) -> serde_json::Value {
+                let value = match self { $(Spec::$variant(s) => serde_json::to_value(s)),+ };
+                value.expect("specs are plain data and always serialize")
+            }
+        }
+
+        impl Kind {
+            pub const ALL: &'static [Kind] = &[$(Kind::$variant),+];
+            /// Human name, as printed in plans and progress.
+            pub fn label(self) -> &'static str {
+                match self { $(Kind::$variant => $label),+ }
+            }
+        }
+    };
+}
+
+specs! {
+    Vpc(VpcSpec) => "vpc",
+    InternetGateway(InternetGatewaySpec) => "internet-gateway",
+    Subnet(SubnetSpec) => "subnet",
+    NatGateway(NatGatewaySpec) => "nat-gateway",
+    RouteTable(RouteTableSpec) => "route-table",
+    SecurityGroup(SecurityGroupSpec) => "security-group",
+    Repository(RepositorySpec) => "ecr-repository",
+    LogGroup(LogGroupSpec) => "log-group",
+    Role(RoleSpec) => "iam-role",
+    Cluster(ClusterSpec) => "ecs-cluster",
+    Namespace(NamespaceSpec) => "cloudmap-namespace",
+    LoadBalancer(LoadBalancerSpec) => "load-balancer",
+    TargetGroup(TargetGroupSpec) => "target-group",
+    Listener(ListenerSpec) => "listener",
+    ListenerRule(ListenerRuleSpec) => "listener-rule",
+    Secret(SecretSpec) => "secret",
+    CacheSubnetGroup(SubnetGroupSpec) => "cache-subnet-group",
+    ReplicationGroup(ReplicationGroupSpec) => "redis",
+    DbSubnetGroup(SubnetGroupSpec) => "db-subnet-group",
+    DbInstance(DbInstanceSpec) => "postgres",
+    TaskDefinition(TaskDefinitionSpec) => "task-definition",
+    Service(ServiceSpec) => "ecs-service",
+    ScalableTarget(ScalableTargetSpec) => "scalable-target",
+    ScalingPolicy(ScalingPolicySpec) => "scaling-policy",
+}
+
+impl Kind {
+    /// Top-level spec fields AWS cannot change in place: a change means replace.
+    pub fn immutable_fields(self) -> &'static [&'static str] {
+        match self {
+            Kind::Vpc => &["cidr"],
+            Kind::InternetGateway => &["vpc"],
+            Kind::Subnet => &["vpc", "cidr", "az", "public"],
+            Kind::NatGateway => &["subnet"],
+            Kind::RouteTable => &["vpc"],
+            Kind::SecurityGroup => &["vpc", "description"],
+            Kind::Namespace => &["name"],
+            Kind::LoadBalancer => &["scheme"],
+            Kind::TargetGroup => &["vpc", "port"],
+            Kind::Listener => &["load_balancer", "port", "protocol"],
+            Kind::ListenerRule => &["listener"],
+            Kind::Secret => &["value"],
+            Kind::ReplicationGroup => &["subnet_group", "engine_version", "auth_secret"],
+            Kind::DbInstance => &["subnet_group", "database", "username"],
+            Kind::Service => &["cluster", "target_group", "container_port"],
+            Kind::ScalableTarget => &["service"],
+            Kind::ScalingPolicy => &["target", "metric"],
+            Kind::Repository
+            | Kind::LogGroup
+            | Kind::Role
+            | Kind::Cluster
+            | Kind::CacheSubnetGroup
+            | Kind::DbSubnetGroup
+            | Kind::TaskDefinition => &[],
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VpcSpec {
+    pub cidr: String,
+    pub dns_support: bool,
+    pub dns_hostnames: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InternetGatewaySpec {
+    pub vpc: Ref,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubnetSpec {
+    pub vpc: Ref,
+    pub cidr: String,
+    /// AZ suffix (`a`), region-independent.
+    pub az: String,
+    /// Public subnets map public IPs on launch; private ones never do.
+    pub public: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NatGatewaySpec {
+    /// The public subnet it sits in (it gets its own Elastic IP).
+    pub subnet: Ref,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RouteTableSpec {
+    pub vpc: Ref,
+    /// Target of 0.0.0.0/0: an internet gateway or a NAT gateway.
+    pub default_route: Ref,
+    pub subnets: Vec<Ref>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct IngressRule {
+    pub port: u16,
+    /// `${sg-id}` for a security group source, otherwise a CIDR.
+    pub source: Ref,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SecurityGroupSpec {
+    pub vpc: Ref,
+    pub description: String,
+    /// Sorted; TCP only.
+    pub ingress: Vec<IngressRule>,
+    /// false = no egress rule at all (data stores).
+    pub egress_all: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RepositorySpec {
+    pub scan_on_push: bool,
+    pub immutable_tags: bool,
+    /// Lifecycle policy: keep the newest N images.
+    pub keep_images: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogGroupSpec {
+    pub retention_days: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct PolicyStatement {
+    /// Sorted action names.
+    pub actions: Vec<String>,
+    /// Sorted: `${id}` (that resource's ARN), `${id}:*` (ARN plus suffix) or literal ARNs / `*`.
+    pub resources: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoleSpec {
+    /// Service principal allowed to assume the role.
+    pub principal: String,
+    /// The role's single inline policy (sorted statements).
+    pub statements: Vec<PolicyStatement>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterSpec {
+    pub container_insights: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NamespaceSpec {
+    /// Cloud Map HTTP namespace used by Service Connect.
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoadBalancerSpec {
+    pub scheme: String,
+    pub subnets: Vec<Ref>,
+    pub security_groups: Vec<Ref>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetGroupSpec {
+    pub vpc: Ref,
+    pub port: u16,
+    pub health_path: String,
+    pub sticky: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DefaultAction {
+    Forward(Ref),
+    NotFound,
+    RedirectHttps,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ListenerSpec {
+    pub load_balancer: Ref,
+    pub port: u16,
+    pub protocol: String,
+    pub certificate_arn: Option<String>,
+    pub default_action: DefaultAction,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ListenerRuleSpec {
+    pub listener: Ref,
+    pub priority: i32,
+    pub paths: Vec<String>,
+    pub hosts: Vec<String>,
+    pub target_group: Ref,
+}
+
+/// Where a secret's value comes from; values never appear in plans.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecretValue {
+    /// A random token (Redis AUTH).
+    RandomToken,
+    /// `rediss://:<token>@<primary endpoint>:6379`.
+    RedisUrl { replication_group: Ref, auth: Ref },
+    /// `postgres://<user>:<password>@<endpoint>:5432/<db>?sslmode=require`, from the
+    /// RDS-managed master secret.
+    DatabaseUrl { instance: Ref },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SecretSpec {
+    pub description: String,
+    pub value: SecretValue,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubnetGroupSpec {
+    pub subnets: Vec<Ref>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplicationGroupSpec {
+    pub node_type: String,
+    pub engine_version: String,
+    pub replicas: u8,
+    pub multi_az: bool,
+    pub transit_encryption: bool,
+    pub at_rest_encryption: bool,
+    pub subnet_group: Ref,
+    pub security_groups: Vec<Ref>,
+    pub auth_secret: Ref,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DbInstanceSpec {
+    pub instance_class: String,
+    pub engine_version: String,
+    pub database: String,
+    pub username: String,
+    pub allocated_storage_gb: i32,
+    pub backup_retention_days: i32,
+    pub multi_az: bool,
+    pub deletion_protection: bool,
+    pub storage_encrypted: bool,
+    pub publicly_accessible: bool,
+    pub managed_master_password: bool,
+    pub subnet_group: Ref,
+    pub security_groups: Vec<Ref>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContainerSpec {
+    pub name: String,
+    pub image_repository: Ref,
+    pub image_tag: String,
+    pub port: u16,
+    pub command: Option<Vec<String>>,
+    pub environment: BTreeMap<String, String>,
+    /// Variable name → secret (`${secret-id}` or an external ARN).
+    pub secrets: BTreeMap<String, Ref>,
+    pub health_command: Vec<String>,
+    pub log_group: Ref,
+    pub read_only_root: bool,
+    pub user: String,
+    pub init_process: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskDefinitionSpec {
+    pub cpu: i32,
+    pub memory: i32,
+    pub execution_role: Ref,
+    pub task_role: Ref,
+    pub container: ContainerSpec,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceConnectSpec {
+    pub namespace: Ref,
+    /// Set when the service accepts calls: the DNS name callers use.
+    pub server_name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceSpec {
+    pub cluster: Ref,
+    pub task_definition: Ref,
+    pub desired_count: i32,
+    pub subnets: Vec<Ref>,
+    pub security_groups: Vec<Ref>,
+    pub assign_public_ip: bool,
+    pub target_group: Option<Ref>,
+    pub container_port: u16,
+    /// Fields moto does not store (see README); compared only when AWS reports them.
+    pub enable_execute_command: bool,
+    pub circuit_breaker_rollback: bool,
+    pub service_connect: Option<ServiceConnectSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScalableTargetSpec {
+    pub service: Ref,
+    pub min: i32,
+    pub max: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScalingMetric {
+    Cpu,
+    Memory,
+    AlbRequestsPerTarget {
+        load_balancer: Ref,
+        target_group: Ref,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScalingPolicySpec {
+    pub target: Ref,
+    pub metric: ScalingMetric,
+    pub target_value: f64,
+}

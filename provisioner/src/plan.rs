@@ -1,0 +1,638 @@
+//! Planning: normalized desired state vs normalized observed state → per-resource
+//! actions with field-level changes. Pure data in, data out.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::graph::Graph;
+use crate::model::{Kind, Resource};
+
+/// Identifying attributes of a live resource (`id`, `arn`, `name`, `uri`, `endpoint`…).
+pub type Attrs = BTreeMap<String, String>;
+
+/// A resource found in AWS by its tags.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Observed {
+    pub id: String,
+    pub kind: Kind,
+    /// The spec as AWS reports it, with physical ids still in place. Fields AWS did not
+    /// report are absent and therefore not compared.
+    pub spec: Value,
+    pub attrs: Attrs,
+}
+
+/// Fields holding unordered collections: sorted before comparison.
+const SET_FIELDS: [&str; 8] = [
+    "subnets",
+    "security_groups",
+    "ingress",
+    "statements",
+    "actions",
+    "resources",
+    "paths",
+    "hosts",
+];
+
+/// Maps physical identifiers (ids, ARNs, names…) back to `${logical-id}`.
+#[derive(Debug, Default, Clone)]
+pub struct PhysicalIndex {
+    to_logical: HashMap<String, String>,
+}
+
+impl PhysicalIndex {
+    pub fn new<'a>(observed: impl IntoIterator<Item = &'a Observed>) -> Self {
+        let mut to_logical = HashMap::new();
+        for resource in observed {
+            // `_`-prefixed attributes are bookkeeping, not identifiers.
+            for (key, value) in &resource.attrs {
+                if !key.starts_with('_') && !value.is_empty() {
+                    to_logical.insert(value.clone(), resource.id.clone());
+                }
+            }
+        }
+        PhysicalIndex { to_logical }
+    }
+
+    pub fn logical(&self, physical: &str) -> Option<&str> {
+        self.to_logical.get(physical).map(String::as_str)
+    }
+}
+
+/// Rewrites physical ids to `${logical}` (also `<arn>:*` → `${id}:*`) and sorts set-like
+/// fields, so equal infrastructure compares equal whatever ids AWS assigned.
+pub fn normalize(value: &Value, index: &PhysicalIndex) -> Value {
+    normalize_inner(value, index, None)
+}
+
+fn normalize_inner(value: &Value, index: &PhysicalIndex, field: Option<&str>) -> Value {
+    match value {
+        Value::String(s) => {
+            if let Some(id) = index.logical(s) {
+                return Value::String(format!("${{{id}}}"));
+            }
+            if let Some(base) = s.strip_suffix(":*") {
+                if let Some(id) = index.logical(base) {
+                    return Value::String(format!("${{{id}}}:*"));
+                }
+            }
+            value.clone()
+        }
+        Value::Array(items) => {
+            let mut items: Vec<Value> = items
+                .iter()
+                .map(|v| normalize_inner(v, index, None))
+                .collect();
+            if field.is_some_and(|f| SET_FIELDS.contains(&f)) {
+                items.sort_by_key(|v| v.to_string());
+                items.dedup();
+            }
+            Value::Array(items)
+        }
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), normalize_inner(v, index, Some(k))))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FieldChange {
+    pub path: String,
+    pub before: Value,
+    pub after: Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    Create,
+    Update { changes: Vec<FieldChange> },
+    Replace { changes: Vec<FieldChange> },
+    Delete,
+    NoOp,
+}
+
+impl Action {
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Update { .. } => "update",
+            Action::Replace { .. } => "replace",
+            Action::Delete => "delete",
+            Action::NoOp => "no-op",
+        }
+    }
+
+    pub fn is_change(&self) -> bool {
+        !matches!(self, Action::NoOp)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Step {
+    pub id: String,
+    pub kind: Kind,
+    #[serde(flatten)]
+    pub action: Action,
+}
+
+/// Every resource's action: creates/updates in dependency order, then deletes of
+/// resources the config no longer has (dependents first).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    pub steps: Vec<Step>,
+}
+
+impl Plan {
+    pub fn changes(&self) -> impl Iterator<Item = &Step> {
+        self.steps.iter().filter(|s| s.action.is_change())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.changes().next().is_none()
+    }
+
+    pub fn summary(&self) -> BTreeMap<&'static str, usize> {
+        let mut counts = BTreeMap::new();
+        for step in &self.steps {
+            *counts.entry(step.action.verb()).or_insert(0) += 1;
+        }
+        counts
+    }
+
+    /// Human-readable plan: one line per change, field diffs indented below.
+    pub fn render(&self, show_unchanged: bool) -> String {
+        let mut out = String::new();
+        for step in &self.steps {
+            if !show_unchanged && !step.action.is_change() {
+                continue;
+            }
+            let sign = match step.action {
+                Action::Create => "+",
+                Action::Update { .. } => "~",
+                Action::Replace { .. } => "-/+",
+                Action::Delete => "-",
+                Action::NoOp => " ",
+            };
+            let _ = writeln!(
+                out,
+                "{sign:>3} {:<8} {:<20} {}",
+                step.action.verb(),
+                step.kind.label(),
+                step.id
+            );
+            if let Action::Update { changes } | Action::Replace { changes } = &step.action {
+                for change in changes {
+                    let _ = writeln!(
+                        out,
+                        "             {}: {} → {}",
+                        change.path,
+                        compact(&change.before),
+                        compact(&change.after)
+                    );
+                }
+            }
+        }
+        let counts = self.summary();
+        let count = |verb| counts.get(verb).copied().unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "Plan: {} to create, {} to update, {} to replace, {} to delete, {} unchanged.",
+            count("create"),
+            count("update"),
+            count("replace"),
+            count("delete"),
+            count("no-op")
+        );
+        out
+    }
+}
+
+fn compact(value: &Value) -> String {
+    match value {
+        Value::Null => "(none)".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Plans `desired` against what was observed. `observed` specs are normalized here.
+pub fn plan(desired: &Graph, observed: &[Observed]) -> Plan {
+    let index = PhysicalIndex::new(observed);
+    let by_id: HashMap<&str, &Observed> = observed.iter().map(|o| (o.id.as_str(), o)).collect();
+    let mut steps = Vec::new();
+    for id in desired.create_order() {
+        let resource = desired.get(id).expect("ids come from the graph");
+        let action = match by_id.get(id) {
+            None => Action::Create,
+            Some(live) if live.kind != resource.kind() => Action::Replace {
+                changes: vec![FieldChange {
+                    path: "kind".into(),
+                    before: Value::String(live.kind.label().into()),
+                    after: Value::String(resource.kind().label().into()),
+                }],
+            },
+            Some(live) => compare(resource, &normalize(&live.spec, &index)),
+        };
+        steps.push(Step {
+            id: id.to_owned(),
+            kind: resource.kind(),
+            action,
+        });
+    }
+    roll_services_onto_new_revisions(desired, &mut steps);
+    for id in deletion_order(observed, |id| desired.get(id).is_none()) {
+        steps.push(Step {
+            kind: by_id[id.as_str()].kind,
+            id,
+            action: Action::Delete,
+        });
+    }
+    Plan { steps }
+}
+
+/// A task definition change registers a new revision; the services running that family
+/// must then be pointed at it, though their own spec (a logical reference) is unchanged.
+fn roll_services_onto_new_revisions(desired: &Graph, steps: &mut [Step]) {
+    let changed: Vec<String> = steps
+        .iter()
+        .filter(|s| s.kind == Kind::TaskDefinition && s.action.is_change())
+        .map(|s| s.id.clone())
+        .collect();
+    for step in steps.iter_mut() {
+        if step.kind != Kind::Service || step.action != Action::NoOp {
+            continue;
+        }
+        let Some(crate::model::Spec::Service(service)) = desired.get(&step.id).map(|r| &r.spec)
+        else {
+            continue;
+        };
+        if let Some(definition) = service.task_definition.logical_id() {
+            if changed.iter().any(|c| c == definition) {
+                step.action = Action::Update {
+                    changes: vec![FieldChange {
+                        path: "task_definition".into(),
+                        before: Value::String(format!("${{{definition}}} (current revision)")),
+                        after: Value::String(format!("${{{definition}}} (new revision)")),
+                    }],
+                };
+            }
+        }
+    }
+}
+
+/// Observed ids selected by `include`, dependents first (edges read from the observed
+/// specs themselves, so orphans are removed in a safe order too).
+pub fn deletion_order(observed: &[Observed], include: impl Fn(&str) -> bool) -> Vec<String> {
+    let graph = observed_graph(observed);
+    graph
+        .delete_order()
+        .into_iter()
+        .filter(|id| include(id))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A graph of what exists, built from normalized observed specs.
+pub fn observed_graph(observed: &[Observed]) -> Graph {
+    let index = PhysicalIndex::new(observed);
+    let resources = observed
+        .iter()
+        .map(|o| Resource {
+            id: o.id.clone(),
+            // Kind-agnostic carrier: only the references matter for ordering.
+            spec: crate::model::Spec::Cluster(crate::model::ClusterSpec {
+                container_insights: false,
+            }),
+            after: references(&normalize(&o.spec, &index)),
+        })
+        .collect();
+    Graph::lenient(resources)
+}
+
+fn references(value: &Value) -> Vec<String> {
+    let mut found = Vec::new();
+    collect(value, &mut found);
+    found.sort();
+    found.dedup();
+    return found;
+
+    fn collect(value: &Value, found: &mut Vec<String>) {
+        match value {
+            Value::String(s) => {
+                let s = s.strip_suffix(":*").unwrap_or(s);
+                if let Some(id) = crate::model::parse_ref(s) {
+                    found.push(id.to_owned());
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|v| collect(v, found)),
+            Value::Object(map) => map.values().for_each(|v| collect(v, found)),
+            _ => {}
+        }
+    }
+}
+
+fn compare(resource: &Resource, live: &Value) -> Action {
+    let desired = normalize(&resource.spec_json(), &PhysicalIndex::default());
+    let mut changes = Vec::new();
+    diff("", &desired, live, &mut changes);
+    if changes.is_empty() {
+        return Action::NoOp;
+    }
+    let immutable = resource.kind().immutable_fields();
+    let replace = changes.iter().any(|c| {
+        let top = c.path.split(['.', '[']).next().unwrap_or("");
+        immutable.contains(&top)
+    });
+    if replace {
+        Action::Replace { changes }
+    } else {
+        Action::Update { changes }
+    }
+}
+
+/// Field-level differences; keys missing from `live` were not reported and are skipped.
+fn diff(path: &str, desired: &Value, live: &Value, out: &mut Vec<FieldChange>) {
+    match (desired, live) {
+        (Value::Object(want), Value::Object(have)) => {
+            for (key, want_value) in want {
+                let Some(have_value) = have.get(key) else {
+                    continue;
+                };
+                let child = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                diff(&child, want_value, have_value, out);
+            }
+        }
+        (Value::Number(a), Value::Number(b)) if a.as_f64() == b.as_f64() => {}
+        (a, b) if a == b => {}
+        _ => out.push(FieldChange {
+            path: path.to_owned(),
+            before: live.clone(),
+            after: desired.clone(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{repo_config_dir, StackConfig};
+    use crate::constructs::expand;
+    use crate::model::Ref;
+
+    fn voting() -> StackConfig {
+        StackConfig::load(&repo_config_dir(), "voting", "dev").unwrap()
+    }
+
+    fn graph(config: &StackConfig) -> Graph {
+        Graph::new(expand(config)).unwrap()
+    }
+
+    /// What AWS would report for `graph`: physical ids everywhere a reference was, set
+    /// fields in another order.
+    fn live_state(graph: &Graph) -> Vec<Observed> {
+        let physical = |id: &str| format!("phys-{id}-0123");
+        let resources = graph.resources();
+        resources
+            .iter()
+            .map(|r| {
+                let mut spec = r.spec_json();
+                substitute(&mut spec, &physical);
+                reverse_sets(&mut spec, None);
+                let mut attrs = Attrs::new();
+                attrs.insert("id".into(), physical(&r.id));
+                attrs.insert("arn".into(), format!("arn:aws:x:::{}", r.id));
+                Observed {
+                    id: r.id.clone(),
+                    kind: r.kind(),
+                    spec,
+                    attrs,
+                }
+            })
+            .collect()
+    }
+
+    fn substitute(value: &mut Value, physical: &dyn Fn(&str) -> String) {
+        match value {
+            Value::String(s) => {
+                let (base, suffix) = match s.strip_suffix(":*") {
+                    Some(base) => (base.to_owned(), ":*"),
+                    None => (s.clone(), ""),
+                };
+                if let Some(id) = crate::model::parse_ref(&base) {
+                    *s = format!("{}{suffix}", physical(id));
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|v| substitute(v, physical)),
+            Value::Object(map) => map.values_mut().for_each(|v| substitute(v, physical)),
+            _ => {}
+        }
+    }
+
+    fn reverse_sets(value: &mut Value, field: Option<&str>) {
+        match value {
+            Value::Array(items) => {
+                items.iter_mut().for_each(|v| reverse_sets(v, None));
+                if field.is_some_and(|f| SET_FIELDS.contains(&f)) {
+                    items.reverse();
+                }
+            }
+            Value::Object(map) => map
+                .iter_mut()
+                .for_each(|(k, v)| reverse_sets(v, Some(k.as_str()))),
+            _ => {}
+        }
+    }
+
+    fn actions(plan: &Plan) -> Vec<(String, &'static str)> {
+        plan.changes()
+            .map(|s| (s.id.clone(), s.action.verb()))
+            .collect()
+    }
+
+    #[test]
+    fn equivalent_live_state_plans_nothing() {
+        for stack in crate::config::STACKS {
+            for env in ["dev", "prod"] {
+                let config = StackConfig::load(&repo_config_dir(), stack, env).unwrap();
+                let graph = graph(&config);
+                let plan = plan(&graph, &live_state(&graph));
+                assert!(plan.is_empty(), "{stack}/{env}:\n{}", plan.render(false));
+                assert_eq!(plan.steps.len(), graph.resources().len());
+            }
+        }
+    }
+
+    #[test]
+    fn empty_account_creates_everything_in_dependency_order() {
+        let graph = graph(&voting());
+        let plan = plan(&graph, &[]);
+        assert!(plan.steps.iter().all(|s| s.action == Action::Create));
+        let position: HashMap<&str, usize> = plan
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.id.as_str(), i))
+            .collect();
+        for resource in graph.resources() {
+            for dep in resource.dependencies() {
+                assert!(
+                    position[dep.as_str()] < position[resource.id.as_str()],
+                    "{dep} must be created before {}",
+                    resource.id
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn desired_count_change_updates_only_the_service() {
+        let before = graph(&voting());
+        let mut config = voting();
+        config.services.get_mut("vote").unwrap().desired = 3;
+        let plan = plan(&graph(&config), &live_state(&before));
+        assert_eq!(actions(&plan), vec![("service-vote".into(), "update")]);
+        let Action::Update { changes } = &plan.changes().next().unwrap().action else {
+            unreachable!()
+        };
+        assert_eq!(
+            changes,
+            &vec![FieldChange {
+                path: "desired_count".into(),
+                before: 2.into(),
+                after: 3.into()
+            }]
+        );
+    }
+
+    #[test]
+    fn cpu_change_registers_a_revision_and_rolls_only_that_service() {
+        let before = graph(&voting());
+        let mut config = voting();
+        let vote = config.services.get_mut("vote").unwrap();
+        vote.cpu = 512;
+        vote.memory = 1024;
+        let plan = plan(&graph(&config), &live_state(&before));
+        assert_eq!(
+            actions(&plan),
+            vec![
+                ("taskdef-vote".into(), "update"),
+                ("service-vote".into(), "update")
+            ]
+        );
+        let Action::Update { changes } = &plan.changes().next().unwrap().action else {
+            unreachable!()
+        };
+        let paths: Vec<&str> = changes.iter().map(|c| c.path.as_str()).collect();
+        assert_eq!(paths, vec!["cpu", "memory"]);
+    }
+
+    #[test]
+    fn scaling_bounds_and_env_changes_update_their_resources() {
+        let before = graph(&voting());
+        let mut config = voting();
+        let result = config.services.get_mut("result").unwrap();
+        result.max = 9;
+        result.env.insert("OPTION_A".into(), "Tabs".into());
+        let plan = plan(&graph(&config), &live_state(&before));
+        assert_eq!(
+            actions(&plan),
+            vec![
+                ("taskdef-result".into(), "update"),
+                ("service-result".into(), "update"),
+                ("scaling-result".into(), "update")
+            ]
+        );
+    }
+
+    #[test]
+    fn immutable_change_replaces() {
+        let before = graph(&voting());
+        let mut config = voting();
+        config.network.cidr = "10.99.0.0/16".into();
+        let plan = plan(&graph(&config), &live_state(&before));
+        let replaced: Vec<String> = plan
+            .changes()
+            .filter(|s| s.action.verb() == "replace")
+            .map(|s| s.id.clone())
+            .collect();
+        assert_eq!(
+            replaced,
+            vec![
+                "vpc",
+                "subnet-public-a",
+                "subnet-private-a",
+                "subnet-public-b",
+                "subnet-private-b"
+            ]
+        );
+    }
+
+    #[test]
+    fn removed_service_is_deleted_dependents_first() {
+        let before = graph(&voting());
+        let mut config = voting();
+        config.services.remove("worker");
+        let plan = plan(&graph(&config), &live_state(&before));
+        let deleted: Vec<String> = plan
+            .changes()
+            .filter(|s| s.action == Action::Delete)
+            .map(|s| s.id.clone())
+            .collect();
+        let pos = |id: &str| deleted.iter().position(|d| d == id).unwrap();
+        assert!(pos("scaling-worker-cpu") < pos("scaling-worker"));
+        assert!(pos("scaling-worker") < pos("service-worker"));
+        assert!(pos("service-worker") < pos("taskdef-worker"));
+        assert!(pos("taskdef-worker") < pos("role-worker"));
+        assert!(pos("service-worker") < pos("sg-worker"));
+        assert_eq!(deleted.len(), 9, "{deleted:?}");
+        // The data stores stop accepting the worker's security group.
+        let updated: Vec<&str> = plan
+            .changes()
+            .filter(|s| s.action.verb() == "update")
+            .map(|s| s.id.as_str())
+            .collect();
+        assert_eq!(updated, vec!["sg-redis", "sg-postgres", "role-execution"]);
+    }
+
+    #[test]
+    fn unreported_fields_are_not_compared() {
+        let graph = graph(&voting());
+        let mut live = live_state(&graph);
+        let service = live.iter_mut().find(|o| o.id == "service-vote").unwrap();
+        let spec = service.spec.as_object_mut().unwrap();
+        spec.remove("enable_execute_command");
+        spec.remove("service_connect");
+        assert!(plan(&graph, &live).is_empty());
+    }
+
+    #[test]
+    fn normalization_maps_physical_ids_and_arn_wildcards() {
+        let observed = vec![Observed {
+            id: "logs-vote".into(),
+            kind: Kind::LogGroup,
+            spec: Value::Null,
+            attrs: [(
+                "arn".to_string(),
+                "arn:aws:logs:r:1:log-group:x".to_string(),
+            )]
+            .into_iter()
+            .collect(),
+        }];
+        let index = PhysicalIndex::new(&observed);
+        let value = serde_json::json!({"resources": ["arn:aws:logs:r:1:log-group:x:*", "*"]});
+        assert_eq!(
+            normalize(&value, &index),
+            serde_json::json!({"resources": ["${logs-vote}:*", "*"]})
+        );
+        assert_eq!(Ref::to("a").logical_id(), Some("a"));
+    }
+}
