@@ -19,10 +19,10 @@ CONCURRENCY="${CONCURRENCY:-50}"
 FANOUT_CLIENTS="${FANOUT_CLIENTS:-5000}"
 DRAIN_VOTES="${DRAIN_VOTES:-200000}"
 
-for tool in wrk hey redis-benchmark node; do
-    command -v "$tool" >/dev/null 2>&1 && continue
-    [[ "$(id -u)" == 0 ]] || { echo "missing $tool (apt-get install wrk hey redis-tools nodejs)" >&2; exit 1; }
-    apt-get update -qq && apt-get install -y -qq wrk hey redis-tools nodejs npm >/dev/null
+for tool in wrk:wrk hey:hey redis-benchmark:redis-tools node:nodejs; do
+    command -v "${tool%%:*}" >/dev/null 2>&1 && continue
+    [[ "$(id -u)" == 0 ]] || { echo "missing ${tool%%:*} (apt-get install ${tool##*:})" >&2; exit 1; }
+    apt-get update -qq && apt-get install -y -qq "${tool##*:}" >/dev/null
 done
 [[ -d ci/node/node_modules/socket.io-client ]] || npm ci --prefix ci/node --no-audit --no-fund --silent
 
@@ -59,22 +59,22 @@ export LOG_FORMAT=json RUST_LOG=warn
 VOTE_PORT="$(free_port)"; WORKER_PORT="$(free_port)"; RESULT_PORT="$(free_port)"
 
 now_ms() { date +%s%3N; }
-# start NAME PORT: starts a binary and prints ms from exec to the first /ready 200.
+# start NAME PORT: starts a binary; sets PID_<name> and READY_MS (exec to first /ready 200).
 start() {
     local name="$1" port="$2" started
     started="$(now_ms)"
     PORT="$port" "$BIN/$name" >>"$WORK/$name.log" 2>&1 &
     PIDS+=($!)
-    eval "PID_$name=$!"
+    printf -v "PID_$name" '%s' "$!"
     until curl -fs -o /dev/null "http://127.0.0.1:$port/ready"; do sleep 0.002; done
-    echo $(($(now_ms) - started))
+    READY_MS=$(($(now_ms) - started))
 }
 rss_kb() { ps -o rss= -p "$1" | tr -d ' '; }
 
 echo "==> start-up: process start to /ready 200 [< 200 ms]"
-ready_worker="$(start worker "$WORKER_PORT")"
-ready_vote="$(start vote "$VOTE_PORT")"
-ready_result="$(start result "$RESULT_PORT")"
+start worker "$WORKER_PORT"; ready_worker="$READY_MS"
+start vote "$VOTE_PORT"; ready_vote="$READY_MS"
+start result "$RESULT_PORT"; ready_result="$READY_MS"
 echo "worker ${ready_worker} ms, vote ${ready_vote} ms, result ${ready_result} ms"
 sleep 2
 echo "==> idle RSS [<= 20 MB]"
@@ -116,7 +116,7 @@ for i in range(n):
 PY
 redis-cli -p "$REDIS_PORT" --pipe <"$WORK/votes.resp" | tail -n 1
 drain_start="$(now_ms)"
-start worker "$WORKER_PORT" >/dev/null
+start worker "$WORKER_PORT"
 until [[ "$(redis-cli -p "$REDIS_PORT" LLEN votes)" == 0 && -z "$(redis-cli -p "$REDIS_PORT" --scan --pattern 'votes:processing:*')" ]]; do sleep 0.01; done
 drain_ms=$(($(now_ms) - drain_start))
 stored="$(psql -X -A -t -h 127.0.0.1 -p "$PG_PORT" -U postgres -c "SELECT count(*) FROM votes WHERE id LIKE 'drain-%'")"

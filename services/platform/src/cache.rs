@@ -17,6 +17,10 @@ use redis::{
 };
 use tokio::sync::Mutex;
 
+/// The shared connection: read on every command (a cheap clone under a read lock),
+/// replaced only when it broke.
+type Slot = Arc<std::sync::RwLock<Option<MultiplexedConnection>>>;
+
 use crate::retry::Backoff;
 
 #[derive(Debug, Clone, Copy)]
@@ -39,7 +43,9 @@ impl Default for RedisSettings {
 pub struct RedisHandle {
     client: redis::Client,
     settings: RedisSettings,
-    current: Arc<Mutex<Option<MultiplexedConnection>>>,
+    current: Slot,
+    /// Serialises dialling so a broken connection is replaced once, not by every caller.
+    dialling: Arc<Mutex<()>>,
 }
 
 impl std::fmt::Debug for RedisHandle {
@@ -56,15 +62,20 @@ impl RedisHandle {
         Self {
             client,
             settings,
-            current: Arc::new(Mutex::new(None)),
+            current: Slot::default(),
+            dialling: Arc::new(Mutex::new(())),
         }
     }
 
     /// The live connection, dialling (bounded by the connect timeout) when there is none.
     pub async fn connection(&self) -> RedisResult<MultiplexedConnection> {
-        let mut current = self.current.lock().await;
-        if let Some(connection) = current.as_ref() {
-            return Ok(connection.clone());
+        if let Some(connection) = self.current_connection() {
+            return Ok(connection);
+        }
+        let _dialling = self.dialling.lock().await;
+        // Another caller may have dialled while this one waited.
+        if let Some(connection) = self.current_connection() {
+            return Ok(connection);
         }
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(self.settings.connection_timeout)
@@ -81,13 +92,17 @@ impl RedisHandle {
                 ))
             }
         };
-        *current = Some(connection.clone());
+        *self.current.write().expect("redis connection slot") = Some(connection.clone());
         Ok(connection)
+    }
+
+    fn current_connection(&self) -> Option<MultiplexedConnection> {
+        self.current.read().expect("redis connection slot").clone()
     }
 
     /// Forgets the current connection so the next use dials again.
     pub async fn reset(&self) {
-        *self.current.lock().await = None;
+        *self.current.write().expect("redis connection slot") = None;
     }
 
     async fn after<T>(&self, outcome: RedisResult<T>) -> RedisResult<T> {
