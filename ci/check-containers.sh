@@ -90,6 +90,6 @@ grep -q "invalid-schema\|ComposeValidationError" "$BROKEN/out" || {
 echo "ok  an invalid depends_on condition is rejected by the schema"
 
 step "property tests: cargo test -p deploy-checks"
-cargo test --quiet -p deploy-checks
+cargo test --quiet --locked -p deploy-checks
 
 step "containers: all checks passed"
