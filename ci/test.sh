@@ -24,6 +24,7 @@ install_system_packages() {
     command -v node >/dev/null 2>&1 || missing+=(nodejs)
     command -v npm >/dev/null 2>&1 || missing+=(npm)
     command -v curl >/dev/null 2>&1 || missing+=(curl)
+    command -v openssl >/dev/null 2>&1 || missing+=(openssl)
     command -v pkill >/dev/null 2>&1 || missing+=(procps)
     if ((${#missing[@]} == 0)); then
         return

@@ -16,6 +16,7 @@ use crate::process::{free_port, signal, wait_for_port, ChildGuard};
 pub struct TestPostgres {
     port: u16,
     dir: tempfile::TempDir,
+    tls: bool,
     server: Option<ChildGuard>,
 }
 
@@ -128,6 +129,16 @@ fn template() -> &'static Path {
 
 impl TestPostgres {
     pub fn start() -> Self {
+        Self::start_with(false)
+    }
+
+    /// With `ssl=on` and a self-signed certificate, so clients can use `sslmode=require`
+    /// (as RDS for PostgreSQL 15+ enforces).
+    pub fn start_with_tls() -> Self {
+        Self::start_with(true)
+    }
+
+    fn start_with(tls: bool) -> Self {
         let user = postgres_user();
         let dir = tempfile::Builder::new()
             .prefix("pg")
@@ -140,10 +151,16 @@ impl TestPostgres {
             .status()
             .expect("copying the template cluster");
         assert!(status.success(), "copying the template cluster failed");
+        if tls {
+            crate::process::self_signed_certificate(dir.path());
+            let key = dir.path().join("server.key");
+            let _ = Command::new("chmod").arg("600").arg(&key).status();
+        }
         chown(dir.path(), user);
         let mut postgres = Self {
             port: free_port(),
             dir,
+            tls,
             server: None,
         };
         postgres.launch();
@@ -163,7 +180,22 @@ impl TestPostgres {
             // fsync=off survives a killed server (the OS still has the writes), which is
             // what these tests do; synchronous_commit stays on so a commit is durable.
             .args(["-c", "fsync=off"])
-            .args(["-c", "full_page_writes=off", "-c", "max_connections=300"])
+            .args(["-c", "full_page_writes=off", "-c", "max_connections=300"]);
+        if self.tls {
+            command
+                .args(["-c", "ssl=on"])
+                .arg("-c")
+                .arg(format!(
+                    "ssl_cert_file={}",
+                    self.dir.path().join("server.crt").display()
+                ))
+                .arg("-c")
+                .arg(format!(
+                    "ssl_key_file={}",
+                    self.dir.path().join("server.key").display()
+                ));
+        }
+        command
             .current_dir(self.dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null());

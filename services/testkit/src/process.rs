@@ -146,3 +146,32 @@ pub fn node_script(script: &str) -> Command {
     command.arg(dir.join(script)).current_dir(&dir);
     command
 }
+
+/// A self-signed certificate and key for `localhost` in `dir` (openssl CLI), for TLS
+/// tests of the services' Postgres (`sslmode=require`) and Redis (`rediss://`) clients.
+pub(crate) fn self_signed_certificate(dir: &std::path::Path) -> (PathBuf, PathBuf) {
+    let cert = dir.join("server.crt");
+    let key = dir.join("server.key");
+    let output = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .args([
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("running openssl (apt-get install openssl)");
+    assert!(
+        output.status.success(),
+        "openssl failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (cert, key)
+}

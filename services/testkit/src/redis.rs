@@ -12,6 +12,8 @@ pub struct TestRedis {
     port: u16,
     dir: tempfile::TempDir,
     persistent: bool,
+    /// AUTH token when serving TLS only (like ElastiCache with in-transit encryption).
+    tls_token: Option<String>,
     server: Option<ChildGuard>,
 }
 
@@ -24,11 +26,25 @@ impl TestRedis {
         Self::start_with(true)
     }
 
+    /// TLS only, with an AUTH token, like ElastiCache with in-transit encryption.
+    pub fn start_with_tls() -> Self {
+        let mut redis = Self {
+            port: free_port(),
+            dir: tempfile::tempdir().expect("temporary directory for redis"),
+            persistent: false,
+            tls_token: Some("test-auth-token".to_owned()),
+            server: None,
+        };
+        redis.launch();
+        redis
+    }
+
     fn start_with(persistent: bool) -> Self {
         let mut redis = Self {
             port: free_port(),
             dir: tempfile::tempdir().expect("temporary directory for redis"),
             persistent,
+            tls_token: None,
             server: None,
         };
         redis.launch();
@@ -41,8 +57,22 @@ impl TestRedis {
 
     fn launch(&mut self) {
         let mut command = Command::new(Self::binary());
+        if let Some(token) = &self.tls_token {
+            let (cert, key) = crate::process::self_signed_certificate(self.dir.path());
+            command
+                .args(["--port", "0", "--tls-port", &self.port.to_string()])
+                .arg("--tls-cert-file")
+                .arg(&cert)
+                .arg("--tls-key-file")
+                .arg(&key)
+                .arg("--tls-ca-cert-file")
+                .arg(&cert)
+                .args(["--tls-auth-clients", "no", "--requirepass", token]);
+        } else {
+            command.args(["--port", &self.port.to_string()]);
+        }
         command
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--bind", "127.0.0.1"])
             .args(["--save", ""])
             .args(["--appendonly", if self.persistent { "yes" } else { "no" }])
             .args(["--appendfsync", "always"])
@@ -65,8 +95,13 @@ impl TestRedis {
         self.port
     }
 
+    /// `redis://…`, or for a TLS server `rediss://:token@…/0#insecure` (the test
+    /// certificate is self-signed; `#insecure` skips verification in redis-rs only).
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
+        match &self.tls_token {
+            Some(token) => format!("rediss://:{token}@127.0.0.1:{}/0#insecure", self.port),
+            None => format!("redis://127.0.0.1:{}/0", self.port),
+        }
     }
 
     /// Stops the server abruptly (SIGKILL), as a crash or a network loss would look.
