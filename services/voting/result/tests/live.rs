@@ -332,3 +332,41 @@ async fn postgres_outage_keeps_the_page_up_with_a_stale_marker() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_share_no_state_and_each_follow_postgres() {
+    let first = spawn_app().await;
+    // A second replica on the same database, as behind a load balancer.
+    let env = Env::from_pairs([("DATABASE_URL", first.postgres.url())]);
+    let config = result::Config::from_env(&env).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let second_base = format!("http://{}", listener.local_addr().unwrap());
+    let shutdown = Shutdown::manual(Duration::from_secs(1));
+    tokio::spawn(result::run(config, listener, shutdown.clone()));
+
+    apply_batch(&first.pool, &ballots(0..4, "a"), 1)
+        .await
+        .unwrap();
+    first.wait_for_total(4).await;
+    let started = Instant::now();
+    loop {
+        let second: serde_json::Value = match first
+            .client
+            .get(format!("{second_base}/api/results"))
+            .send()
+            .await
+        {
+            Ok(response) => response.json().await.unwrap_or_default(),
+            Err(_) => serde_json::Value::Null,
+        };
+        if second["total"] == 4 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the second replica never saw the batch: {second}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    shutdown.trigger();
+}

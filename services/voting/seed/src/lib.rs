@@ -232,3 +232,55 @@ pub async fn run(args: Args) -> Result<Report, SeedError> {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(extra: &[&str]) -> Args {
+        let mut argv = vec!["seed"];
+        argv.extend_from_slice(extra);
+        Args::try_parse_from(argv).expect("valid arguments")
+    }
+
+    #[test]
+    fn defaults_are_the_documented_3000_votes() {
+        let args = Args::try_parse_from(["seed"]).unwrap();
+        assert_eq!((args.a, args.b, args.concurrency), (2000, 1000, 50));
+    }
+
+    #[test]
+    fn bad_arguments_are_refused() {
+        assert!(Args::try_parse_from(["seed", "--concurrency", "0"]).is_err());
+        assert!(Args::try_parse_from(["seed", "--a", "-5"]).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_url_without_scheme_is_a_clear_error() {
+        let err = run(args(&["--vote-url", "localhost:8080"]))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("--vote-url http://"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_result_service_fails_fast() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let err = run(args(&[
+            "--vote-url",
+            &format!("http://127.0.0.1:{port}"),
+            "--result-url",
+            &format!("http://127.0.0.1:{port}"),
+        ]))
+        .await
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("is the result service running"),
+            "{err}"
+        );
+    }
+}
