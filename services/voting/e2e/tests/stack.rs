@@ -150,8 +150,14 @@ fn acceptance_script_passes_against_the_native_stack_and_fails_without_it() {
         .expect("running bash ci/acceptance-voting.sh");
     let stdout = String::from_utf8_lossy(&output.stdout);
     eprintln!("{stdout}");
-    assert!(output.status.success(), "acceptance-voting.sh failed:\n{stdout}");
-    assert!(stdout.contains("both votes are counted by the result service"), "{stdout}");
+    assert!(
+        output.status.success(),
+        "acceptance-voting.sh failed:\n{stdout}"
+    );
+    assert!(
+        stdout.contains("both votes are counted by the result service"),
+        "{stdout}"
+    );
     assert!(stdout.contains("0 failed"), "{stdout}");
 
     let unused = testkit::free_port();
