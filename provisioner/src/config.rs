@@ -12,7 +12,7 @@ use toml::Spanned;
 /// A config problem, located in its file.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read {path}: {source} (stacks live in config/<stack>.toml; pass --config-dir to look elsewhere)")]
+    #[error("cannot read {path} (stacks live in config/<stack>.toml; pass --config-dir to look elsewhere)")]
     Read {
         path: PathBuf,
         #[source]

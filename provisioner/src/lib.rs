@@ -1,6 +1,9 @@
 //! Slipway provisioner: a stack config expands (constructs) into a typed resource graph,
 //! is planned against the state read from AWS by tags, and applied concurrently.
 
+pub mod apply;
+pub mod aws;
+pub mod cli;
 pub mod config;
 pub mod constructs;
 pub mod graph;

@@ -1,29 +1,36 @@
-use std::path::Path;
 use std::process::ExitCode;
 
-use provisioner::config::StackConfig;
+use clap::Parser;
+use provisioner::cli::{run, Cli};
 
-/// `provision <stack> <env>`: validates a stack file and prints it resolved for the env.
-fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let (stack, env) = match args.as_slice() {
-        [stack, env] => (stack.as_str(), env.as_str()),
-        _ => {
-            eprintln!("usage: provision <stack> <env>");
-            return ExitCode::FAILURE;
-        }
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = match cli.verbose {
+        // The SDK's own warnings (IMDS probes and the like) are Debug dumps; errors that
+        // matter reach the user through the provisioner's messages instead.
+        0 => "warn,aws_config=error,aws_smithy_runtime=error",
+        1 => "info,aws_config=error,aws_smithy_runtime=error",
+        _ => "debug,hyper=info,h2=info,rustls=info",
     };
-    match StackConfig::load(Path::new("config"), stack, env) {
-        Ok(config) => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&config).expect("config serializes")
-            );
-            ExitCode::SUCCESS
-        }
-        Err(err) => {
-            eprintln!("error: {err}");
-            ExitCode::FAILURE
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| filter.into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    tokio::select! {
+        result = run(cli) => match result {
+            Ok(code) => ExitCode::from(code),
+            Err(err) => {
+                // Display chain only: never a Debug dump of SDK internals.
+                eprintln!("error: {err:#}");
+                ExitCode::FAILURE
+            }
+        },
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("\ninterrupted: resources already created are kept and tagged; run the same command again to finish");
+            ExitCode::from(130)
         }
     }
 }

@@ -1,0 +1,228 @@
+//! Application Auto Scaling: a scalable target per ECS service and two target-tracking
+//! policies (CPU plus ALB requests per target, or memory without a load balancer).
+
+use std::collections::HashMap;
+
+use aws_sdk_applicationautoscaling::types::{
+    MetricType, PolicyType, PredefinedMetricSpecification, ScalableDimension, ServiceNamespace,
+    TargetTrackingScalingPolicyConfiguration,
+};
+
+use super::{attrs, call_error, deleted, require, Aws, AwsError, Resolved};
+use crate::model::*;
+use crate::plan::{Attrs, Observed};
+
+const DIMENSION: ScalableDimension = ScalableDimension::EcsServiceDesiredCount;
+
+/// Scalable targets carry no name of their own: the logical id follows from the
+/// service's (`<prefix>service-vote` → `scaling-vote`).
+fn target_id(aws: &Aws, resource_id: &str) -> Option<String> {
+    let service = resource_id.rsplit('/').next()?;
+    let name = service
+        .strip_prefix(&aws.prefix())?
+        .strip_prefix("service-")?;
+    Some(format!("scaling-{name}"))
+}
+
+pub async fn observe(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
+    let cluster = format!("service/{}/", aws.name("cluster"));
+    let targets = aws
+        .autoscaling
+        .describe_scalable_targets()
+        .service_namespace(ServiceNamespace::Ecs)
+        .send()
+        .await
+        .map_err(|e| call_error("scaling", "DescribeScalableTargets", e))?;
+    let mut found = Vec::new();
+    let mut by_resource: HashMap<String, String> = HashMap::new();
+    for target in targets.scalable_targets() {
+        let resource_id = target.resource_id();
+        if !resource_id.starts_with(&cluster) {
+            continue;
+        }
+        let Some(id) = target_id(aws, resource_id) else {
+            continue;
+        };
+        by_resource.insert(resource_id.to_owned(), id.clone());
+        found.push(Observed {
+            id,
+            kind: Kind::ScalableTarget,
+            spec: serde_json::to_value(ScalableTargetSpec {
+                service: Ref::physical(resource_id),
+                min: target.min_capacity(),
+                max: target.max_capacity(),
+            })
+            .expect("specs serialize"),
+            attrs: attrs([
+                ("arn", target.scalable_target_arn().map(str::to_owned)),
+                ("_resource_id", Some(resource_id.to_owned())),
+            ]),
+        });
+    }
+    if by_resource.is_empty() {
+        return Ok(found);
+    }
+    let policies = aws
+        .autoscaling
+        .describe_scaling_policies()
+        .service_namespace(ServiceNamespace::Ecs)
+        .send()
+        .await
+        .map_err(|e| call_error("scaling", "DescribeScalingPolicies", e))?;
+    for policy in policies.scaling_policies() {
+        let Some(target) = by_resource.get(policy.resource_id()) else {
+            continue;
+        };
+        let Some(id) = policy.policy_name().strip_prefix(&aws.prefix()) else {
+            continue;
+        };
+        let Some(config) = policy.target_tracking_scaling_policy_configuration() else {
+            continue;
+        };
+        let metric = config.predefined_metric_specification();
+        let metric = match metric.map(|m| m.predefined_metric_type()) {
+            Some(MetricType::EcsServiceAverageCpuUtilization) => ScalingMetric::Cpu,
+            Some(MetricType::EcsServiceAverageMemoryUtilization) => ScalingMetric::Memory,
+            _ => {
+                let label = metric.and_then(|m| m.resource_label()).unwrap_or_default();
+                let (alb, tg) = label
+                    .split_once("/targetgroup/")
+                    .map(|(a, t)| (a.to_owned(), format!("targetgroup/{t}")))
+                    .unwrap_or_default();
+                ScalingMetric::AlbRequestsPerTarget {
+                    load_balancer: Ref::physical(alb),
+                    target_group: Ref::physical(tg),
+                }
+            }
+        };
+        found.push(Observed {
+            id: id.to_owned(),
+            kind: Kind::ScalingPolicy,
+            spec: serde_json::to_value(ScalingPolicySpec {
+                target: Ref::to(target),
+                metric,
+                target_value: config.target_value(),
+            })
+            .expect("specs serialize"),
+            attrs: attrs([
+                ("arn", Some(policy.policy_arn().to_owned())),
+                ("_name", Some(policy.policy_name().to_owned())),
+                ("_resource_id", Some(policy.resource_id().to_owned())),
+            ]),
+        });
+    }
+    Ok(found)
+}
+
+pub async fn put_scalable_target(
+    aws: &Aws,
+    id: &str,
+    spec: &ScalableTargetSpec,
+    resolved: &Resolved,
+) -> Result<Attrs, AwsError> {
+    let resource_id = resolved.get(&spec.service, "resource_id")?;
+    let out = aws
+        .autoscaling
+        .register_scalable_target()
+        .service_namespace(ServiceNamespace::Ecs)
+        .resource_id(&resource_id)
+        .scalable_dimension(DIMENSION)
+        .min_capacity(spec.min)
+        .max_capacity(spec.max)
+        .set_tags(Some(aws.tags(id).into_iter().collect()))
+        .send()
+        .await
+        .map_err(|e| call_error(id, "RegisterScalableTarget", e))?;
+    Ok(attrs([
+        ("arn", out.scalable_target_arn().map(str::to_owned)),
+        ("_resource_id", Some(resource_id)),
+    ]))
+}
+
+pub async fn delete_scalable_target(aws: &Aws, id: &str, current: &Attrs) -> Result<(), AwsError> {
+    deleted(
+        aws.autoscaling
+            .deregister_scalable_target()
+            .service_namespace(ServiceNamespace::Ecs)
+            .resource_id(require(current, id, "_resource_id")?)
+            .scalable_dimension(DIMENSION)
+            .send()
+            .await
+            .map_err(|e| call_error(id, "DeregisterScalableTarget", e)),
+        &["ObjectNotFoundException"],
+    )
+}
+
+pub async fn put_policy(
+    aws: &Aws,
+    id: &str,
+    spec: &ScalingPolicySpec,
+    resolved: &Resolved,
+) -> Result<Attrs, AwsError> {
+    let resource_id = resolved.get(&spec.target, "_resource_id")?;
+    let metric = match &spec.metric {
+        ScalingMetric::Cpu => PredefinedMetricSpecification::builder()
+            .predefined_metric_type(MetricType::EcsServiceAverageCpuUtilization),
+        ScalingMetric::Memory => PredefinedMetricSpecification::builder()
+            .predefined_metric_type(MetricType::EcsServiceAverageMemoryUtilization),
+        ScalingMetric::AlbRequestsPerTarget {
+            load_balancer,
+            target_group,
+        } => PredefinedMetricSpecification::builder()
+            .predefined_metric_type(MetricType::AlbRequestCountPerTarget)
+            .resource_label(format!(
+                "{}/{}",
+                resolved.get(load_balancer, "label")?,
+                resolved.get(target_group, "label")?
+            )),
+    }
+    .build()
+    .map_err(|e| AwsError::Unexpected {
+        resource: id.to_owned(),
+        message: e.to_string(),
+    })?;
+    let name = aws.name(id);
+    let out = aws
+        .autoscaling
+        .put_scaling_policy()
+        .policy_name(&name)
+        .service_namespace(ServiceNamespace::Ecs)
+        .resource_id(&resource_id)
+        .scalable_dimension(DIMENSION)
+        .policy_type(PolicyType::TargetTrackingScaling)
+        .target_tracking_scaling_policy_configuration(
+            TargetTrackingScalingPolicyConfiguration::builder()
+                .target_value(spec.target_value)
+                .predefined_metric_specification(metric)
+                .scale_in_cooldown(120)
+                .scale_out_cooldown(60)
+                .build()
+                .map_err(|e| AwsError::Unexpected {
+                    resource: id.to_owned(),
+                    message: e.to_string(),
+                })?,
+        )
+        .send()
+        .await
+        .map_err(|e| call_error(id, "PutScalingPolicy", e))?;
+    Ok(attrs([
+        ("arn", Some(out.policy_arn().to_owned())),
+        ("_name", Some(name)),
+        ("_resource_id", Some(resource_id)),
+    ]))
+}
+
+pub async fn delete_policy(aws: &Aws, id: &str, current: &Attrs) -> Result<(), AwsError> {
+    deleted(
+        aws.autoscaling
+            .delete_scaling_policy()
+            .policy_name(require(current, id, "_name")?)
+            .service_namespace(ServiceNamespace::Ecs)
+            .resource_id(require(current, id, "_resource_id")?)
+            .scalable_dimension(DIMENSION)
+            .send()
+            .await
+            .map_err(|e| call_error(id, "DeleteScalingPolicy", e)),
+        &["ObjectNotFoundException"],
+    )
+}

@@ -1,0 +1,1021 @@
+//! Network: VPC, internet gateway, subnets, NAT gateways (with their Elastic IPs),
+//! route tables and security groups. EC2 filters by tag, so each kind is one call.
+
+use aws_sdk_ec2::types::{
+    AttributeBooleanValue, DomainType, Filter, IpPermission, IpRange, NatGatewayState,
+    ResourceType, Tag, TagSpecification, UserIdGroupPair, VpcAttributeName,
+};
+
+use super::{attrs, call_error, observed, require, wait_until, Aws, AwsError, Progress, Resolved};
+use crate::model::*;
+use crate::plan::{Attrs, Observed};
+
+fn tag_spec(aws: &Aws, id: &str, kind: ResourceType) -> TagSpecification {
+    let mut tags: Vec<Tag> = aws
+        .tags(id)
+        .into_iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect();
+    tags.push(Tag::builder().key("Name").value(aws.name(id)).build());
+    TagSpecification::builder()
+        .resource_type(kind)
+        .set_tags(Some(tags))
+        .build()
+}
+
+fn ownership_filters(aws: &Aws) -> Vec<Filter> {
+    vec![
+        Filter::builder()
+            .name(format!("tag:{}", super::tags::STACK))
+            .values(&aws.stack)
+            .build(),
+        Filter::builder()
+            .name(format!("tag:{}", super::tags::ENV))
+            .values(&aws.env)
+            .build(),
+    ]
+}
+
+fn owned(aws: &Aws, tags: &[Tag]) -> Option<String> {
+    aws.owned_id(
+        tags.iter()
+            .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default())),
+    )
+}
+
+/// `Ok` once an EC2 state reads `available`; otherwise the state to report.
+fn available(state: Option<&str>) -> Result<(), String> {
+    match state {
+        Some("available") => Ok(()),
+        other => Err(other.unwrap_or("unknown").to_owned()),
+    }
+}
+
+fn yes() -> AttributeBooleanValue {
+    AttributeBooleanValue::builder().value(true).build()
+}
+
+pub async fn observe(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
+    let (vpcs, igws, subnets, nats, tables, groups) = tokio::try_join!(
+        observe_vpcs(aws),
+        observe_igws(aws),
+        observe_subnets(aws),
+        observe_nats(aws),
+        observe_route_tables(aws),
+        observe_security_groups(aws),
+    )?;
+    Ok([vpcs, igws, subnets, nats, tables, groups]
+        .into_iter()
+        .flatten()
+        .collect())
+}
+
+async fn observe_vpcs(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
+    let out = aws
+        .ec2
+        .describe_vpcs()
+        .set_filters(Some(ownership_filters(aws)))
+        .send()
+        .await
+        .map_err(|e| call_error("vpc", "DescribeVpcs", e))?;
+    let mut found = Vec::new();
+    for vpc in out.vpcs() {
+        let (Some(id), Some(vpc_id)) = (owned(aws, vpc.tags()), vpc.vpc_id()) else {
+            continue;
+        };
+        let (dns_support, dns_hostnames) = tokio::try_join!(
+            vpc_attribute(aws, vpc_id, VpcAttributeName::EnableDnsSupport),
+            vpc_attribute(aws, vpc_id, VpcAttributeName::EnableDnsHostnames),
+        )?;
+        found.push(observed(
+            &id,
+            Kind::Vpc,
+            VpcSpec {
+                cidr: vpc.cidr_block().unwrap_or_default().to_owned(),
+                dns_support,
+                dns_hostnames,
+            },
+            attrs([("id", Some(vpc_id.to_owned()))]),
+        ));
+    }
+    Ok(found)
+}
+
+async fn vpc_attribute(aws: &Aws, vpc_id: &str, name: VpcAttributeName) -> Result<bool, AwsError> {
+    let out = aws
+        .ec2
+        .describe_vpc_attribute()
+        .vpc_id(vpc_id)
+        .attribute(name.clone())
+        .send()
+        .await
+        .map_err(|e| call_error("vpc", "DescribeVpcAttribute", e))?;
+    let value = match name {
+        VpcAttributeName::EnableDnsSupport => out.enable_dns_support(),
+        _ => out.enable_dns_hostnames(),
+    };
+    Ok(value.and_then(|v| v.value()).unwrap_or(false))
+}
+
+pub async fn create_vpc(
+    aws: &Aws,
+    id: &str,
+    spec: &VpcSpec,
+    progress: &dyn Progress,
+) -> Result<Attrs, AwsError> {
+    let out = aws
+        .ec2
+        .create_vpc()
+        .cidr_block(&spec.cidr)
+        .tag_specifications(tag_spec(aws, id, ResourceType::Vpc))
+        .send()
+        .await
+        .map_err(|e| call_error(id, "CreateVpc", e))?;
+    let vpc_id = out
+        .vpc()
+        .and_then(|v| v.vpc_id())
+        .unwrap_or_default()
+        .to_owned();
+    wait_until(aws, id, "VPC available", progress, || async {
+        let out = aws
+            .ec2
+            .describe_vpcs()
+            .vpc_ids(&vpc_id)
+            .send()
+            .await
+            .map_err(|e| call_error(id, "DescribeVpcs", e))?;
+        Ok(available(
+            out.vpcs()
+                .first()
+                .and_then(|v| v.state())
+                .map(|s| s.as_str()),
+        ))
+    })
+    .await?;
+    let current = attrs([("id", Some(vpc_id))]);
+    set_vpc_dns(aws, id, spec, &current).await?;
+    Ok(current)
+}
+
+async fn set_vpc_dns(aws: &Aws, id: &str, spec: &VpcSpec, current: &Attrs) -> Result<(), AwsError> {
+    let vpc_id = require(current, id, "id")?;
+    // One attribute per call: an EC2 API rule.
+    aws.ec2
+        .modify_vpc_attribute()
+        .vpc_id(&vpc_id)
+        .enable_dns_support(
+            AttributeBooleanValue::builder()
+                .value(spec.dns_support)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| call_error(id, "ModifyVpcAttribute", e))?;
+    aws.ec2
+        .modify_vpc_attribute()
+        .vpc_id(&vpc_id)
+        .enable_dns_hostnames(
+            AttributeBooleanValue::builder()
+                .value(spec.dns_hostnames)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| call_error(id, "ModifyVpcAttribute", e))?;
+    Ok(())
+}
+
+pub async fn update_vpc(
+    aws: &Aws,
+    id: &str,
+    spec: &VpcSpec,
+    current: &Attrs,
+) -> Result<Attrs, AwsError> {
+    set_vpc_dns(aws, id, spec, current).await?;
+    Ok(current.clone())
+}
+
+pub async fn delete_vpc(aws: &Aws, id: &str, current: &Attrs) -> Result<(), AwsError> {
+    let vpc_id = require(current, id, "id")?;
+    ignore_missing(
+        aws.ec2
+            .delete_vpc()
+            .vpc_id(vpc_id)
+            .send()
+            .await
+            .map_err(|e| call_error(id, "DeleteVpc", e)),
+    )
+}
+
+/// Treats "already gone" as success, so `down` can be re-run.
+fn ignore_missing<T>(result: Result<T, AwsError>) -> Result<(), AwsError> {
+    match result {
+        Ok(_) => Ok(()),
+        Err(err)
+            if err
+                .code()
+                .is_some_and(|c| c.contains("NotFound") || c.contains("Malformed")) =>
+        {
+            Ok(())
+        }
+        Err(err) => Err(err),
+    }
+}
+
+async fn observe_igws(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
+    let out = aws
+        .ec2
+        .describe_internet_gateways()
+        .set_filters(Some(ownership_filters(aws)))
+        .send()
+        .await
+        .map_err(|e| call_error("igw", "DescribeInternetGateways", e))?;
+    Ok(out
+        .internet_gateways()
+        .iter()
+        .filter_map(|igw| {
+            let id = owned(aws, igw.tags())?;
+            let vpc = igw
+                .attachments()
+                .first()
+                .and_then(|a| a.vpc_id())
+                .unwrap_or_default();
+            Some(observed(
+                &id,
+                Kind::InternetGateway,
+                InternetGatewaySpec {
+                    vpc: Ref::physical(vpc),
+                },
+                attrs([("id", igw.internet_gateway_id().map(str::to_owned))]),
+            ))
+        })
+        .collect())
+}
+
+pub async fn create_igw(
+    aws: &Aws,
+    id: &str,
+    spec: &InternetGatewaySpec,
+    resolved: &Resolved,
+) -> Result<Attrs, AwsError> {
+    let vpc_id = resolved.get(&spec.vpc, "id")?;
+    let out = aws
+        .ec2
+        .create_internet_gateway()
+        .tag_specifications(tag_spec(aws, id, ResourceType::InternetGateway))
+        .send()
+        .await
+        .map_err(|e| call_error(id, "CreateInternetGateway", e))?;
+    let igw_id = out
+        .internet_gateway()
+        .and_then(|g| g.internet_gateway_id())
+        .unwrap_or_default()
+        .to_owned();
+    aws.ec2
+        .attach_internet_gateway()
+        .internet_gateway_id(&igw_id)
+        .vpc_id(vpc_id)
+        .send()
+        .await
+        .map_err(|e| call_error(id, "AttachInternetGateway", e))?;
+    Ok(attrs([("id", Some(igw_id))]))
+}
+
+pub async fn delete_igw(aws: &Aws, id: &str, current: &Attrs) -> Result<(), AwsError> {
+    let igw_id = require(current, id, "id")?;
+    let out = aws
+        .ec2
+        .describe_internet_gateways()
+        .internet_gateway_ids(&igw_id)
+        .send()
+        .await
+        .map_err(|e| call_error(id, "DescribeInternetGateways", e));
+    if let Ok(out) = out {
+        for attachment in out.internet_gateways().iter().flat_map(|g| g.attachments()) {
+            if let Some(vpc) = attachment.vpc_id() {
+                ignore_missing(
+                    aws.ec2
+                        .detach_internet_gateway()
+                        .internet_gateway_id(&igw_id)
+                        .vpc_id(vpc)
+                        .send()
+                        .await
+                        .map_err(|e| call_error(id, "DetachInternetGateway", e)),
+                )?;
+            }
+        }
+    }
+    ignore_missing(
+        aws.ec2
+            .delete_internet_gateway()
+            .internet_gateway_id(igw_id)
+            .send()
+            .await
+            .map_err(|e| call_error(id, "DeleteInternetGateway", e)),
+    )
+}
+
+async fn observe_subnets(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
+    let out = aws
+        .ec2
+        .describe_subnets()
+        .set_filters(Some(ownership_filters(aws)))
+        .send()
+        .await
+        .map_err(|e| call_error("subnets", "DescribeSubnets", e))?;
+    Ok(out
+        .subnets()
+        .iter()
+        .filter_map(|subnet| {
+            let id = owned(aws, subnet.tags())?;
+            let az = subnet
+                .availability_zone()
+                .unwrap_or_default()
+                .strip_prefix(aws.region.as_str())
+                .unwrap_or_default()
+                .to_owned();
+            Some(observed(
+                &id,
+                Kind::Subnet,
+                SubnetSpec {
+                    vpc: Ref::physical(subnet.vpc_id().unwrap_or_default()),
+                    cidr: subnet.cidr_block().unwrap_or_default().to_owned(),
+                    az,
+                    public: subnet.map_public_ip_on_launch().unwrap_or(false),
+                },
+                attrs([("id", subnet.subnet_id().map(str::to_owned))]),
+            ))
+        })
+        .collect())
+}
+
+pub async fn create_subnet(
+    aws: &Aws,
+    id: &str,
+    spec: &SubnetSpec,
+    resolved: &Resolved,
+    progress: &dyn Progress,
+) -> Result<Attrs, AwsError> {
+    let out = aws
+        .ec2
+        .create_subnet()
+        .vpc_id(resolved.get(&spec.vpc, "id")?)
+        .cidr_block(&spec.cidr)
+        .availability_zone(format!("{}{}", aws.region, spec.az))
+        .tag_specifications(tag_spec(aws, id, ResourceType::Subnet))
+        .send()
+        .await
+        .map_err(|e| call_error(id, "CreateSubnet", e))?;
+    let subnet_id = out
+        .subnet()
+        .and_then(|s| s.subnet_id())
+        .unwrap_or_default()
+        .to_owned();
+    wait_until(aws, id, "subnet available", progress, || async {
+        let out = aws
+            .ec2
+            .describe_subnets()
+            .subnet_ids(&subnet_id)
+            .send()
+            .await
+            .map_err(|e| call_error(id, "DescribeSubnets", e))?;
+        Ok(available(
+            out.subnets()
+                .first()
+                .and_then(|s| s.state())
+                .map(|s| s.as_str()),
+        ))
+    })
+    .await?;
+    if spec.public {
+        aws.ec2
+            .modify_subnet_attribute()
+            .subnet_id(&subnet_id)
+            .map_public_ip_on_launch(yes())
+            .send()
+            .await
+            .map_err(|e| call_error(id, "ModifySubnetAttribute", e))?;
+    }
+    Ok(attrs([("id", Some(subnet_id))]))
+}
+
+pub async fn delete_subnet(aws: &Aws, id: &str, current: &Attrs) -> Result<(), AwsError> {
+    ignore_missing(
+        aws.ec2
+            .delete_subnet()
+            .subnet_id(require(current, id, "id")?)
+            .send()
+            .await
+            .map_err(|e| call_error(id, "DeleteSubnet", e)),
+    )
+}
+
+async fn observe_nats(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
+    let mut filters = ownership_filters(aws);
+    filters.push(
+        Filter::builder()
+            .name("state")
+            .values("pending")
+            .values("available")
+            .build(),
+    );
+    let out = aws
+        .ec2
+        .describe_nat_gateways()
+        .set_filter(Some(filters))
+        .send()
+        .await
+        .map_err(|e| call_error("nat", "DescribeNatGateways", e))?;
+    Ok(out
+        .nat_gateways()
+        .iter()
+        .filter_map(|nat| {
+            let id = owned(aws, nat.tags())?;
+            let allocation = nat
+                .nat_gateway_addresses()
+                .first()
+                .and_then(|a| a.allocation_id())
+                .map(str::to_owned);
+            Some(observed(
+                &id,
+                Kind::NatGateway,
+                NatGatewaySpec {
+                    subnet: Ref::physical(nat.subnet_id().unwrap_or_default()),
+                },
+                attrs([
+                    ("id", nat.nat_gateway_id().map(str::to_owned)),
+                    ("_allocation", allocation),
+                ]),
+            ))
+        })
+        .collect())
+}
+
+pub async fn create_nat(
+    aws: &Aws,
+    id: &str,
+    spec: &NatGatewaySpec,
+    resolved: &Resolved,
+    progress: &dyn Progress,
+) -> Result<Attrs, AwsError> {
+    // Reuse an Elastic IP a previous, interrupted run allocated for this NAT gateway.
+    let mut filters = ownership_filters(aws);
+    filters.push(
+        Filter::builder()
+            .name(format!("tag:{}", super::tags::ID))
+            .values(id)
+            .build(),
+    );
+    let existing = aws
+        .ec2
+        .describe_addresses()
+        .set_filters(Some(filters))
+        .send()
+        .await
+        .map_err(|e| call_error(id, "DescribeAddresses", e))?;
+    let reusable = existing
+        .addresses()
+        .iter()
+        .find(|a| a.association_id().is_none())
+        .and_then(|a| a.allocation_id())
+        .map(str::to_owned);
+    let allocation_id = match reusable {
+        Some(allocation) => allocation,
+        None => aws
+            .ec2
+            .allocate_address()
+            .domain(DomainType::Vpc)
+            .tag_specifications(tag_spec(aws, id, ResourceType::ElasticIp))
+            .send()
+            .await
+            .map_err(|e| call_error(id, "AllocateAddress", e))?
+            .allocation_id()
+            .unwrap_or_default()
+            .to_owned(),
+    };
+    let out = aws
+        .ec2
+        .create_nat_gateway()
+        .subnet_id(resolved.get(&spec.subnet, "id")?)
+        .allocation_id(&allocation_id)
+        .tag_specifications(tag_spec(aws, id, ResourceType::Natgateway))
+        .send()
+        .await
+        .map_err(|e| call_error(id, "CreateNatGateway", e))?;
+    let nat_id = out
+        .nat_gateway()
+        .and_then(|n| n.nat_gateway_id())
+        .unwrap_or_default()
+        .to_owned();
+    wait_for_nat(aws, id, &nat_id, NatGatewayState::Available, progress).await?;
+    Ok(attrs([
+        ("id", Some(nat_id)),
+        ("_allocation", Some(allocation_id)),
+    ]))
+}
+
+async fn wait_for_nat(
+    aws: &Aws,
+    id: &str,
+    nat_id: &str,
+    target: NatGatewayState,
+    progress: &dyn Progress,
+) -> Result<(), AwsError> {
+    let what = format!("NAT gateway {}", target.as_str());
+    wait_until(aws, id, &what, progress, || async {
+        let out = aws
+            .ec2
+            .describe_nat_gateways()
+            .nat_gateway_ids(nat_id)
+            .send()
+            .await
+            .map_err(|e| call_error(id, "DescribeNatGateways", e))?;
+        let state = out.nat_gateways().first().and_then(|n| n.state().cloned());
+        match state {
+            Some(s) if s == target => Ok(Ok(())),
+            Some(NatGatewayState::Failed) => Err(AwsError::Unexpected {
+                resource: id.to_owned(),
+                message: format!(
+                    "NAT gateway failed: {}",
+                    out.nat_gateways()
+                        .first()
+                        .and_then(|n| n.failure_message())
+                        .unwrap_or("no reason given")
+                ),
+            }),
+            // Gone entirely counts as deleted.
+            None if target == NatGatewayState::Deleted => Ok(Ok(())),
+            other => Ok(Err(
+                other.map_or("unknown".into(), |s| s.as_str().to_owned())
+            )),
+        }
+    })
+    .await
+}
+
+pub async fn delete_nat(
+    aws: &Aws,
+    id: &str,
+    current: &Attrs,
+    progress: &dyn Progress,
+) -> Result<(), AwsError> {
+    let nat_id = require(current, id, "id")?;
+    ignore_missing(
+        aws.ec2
+            .delete_nat_gateway()
+            .nat_gateway_id(&nat_id)
+            .send()
+            .await
+            .map_err(|e| call_error(id, "DeleteNatGateway", e)),
+    )?;
+    wait_for_nat(aws, id, &nat_id, NatGatewayState::Deleted, progress).await?;
+    if let Some(allocation) = current.get("_allocation") {
+        ignore_missing(
+            aws.ec2
+                .release_address()
+                .allocation_id(allocation)
+                .send()
+                .await
+                .map_err(|e| call_error(id, "ReleaseAddress", e)),
+        )?;
+    }
+    Ok(())
+}
+
+async fn observe_route_tables(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
+    let out = aws
+        .ec2
+        .describe_route_tables()
+        .set_filters(Some(ownership_filters(aws)))
+        .send()
+        .await
+        .map_err(|e| call_error("route tables", "DescribeRouteTables", e))?;
+    Ok(out
+        .route_tables()
+        .iter()
+        .filter_map(|table| {
+            let id = owned(aws, table.tags())?;
+            let default_route = table
+                .routes()
+                .iter()
+                .find(|r| r.destination_cidr_block() == Some("0.0.0.0/0"))
+                .and_then(|r| r.nat_gateway_id().or(r.gateway_id()))
+                .unwrap_or_default();
+            let mut associations = Vec::new();
+            let mut subnets = Vec::new();
+            for association in table.associations() {
+                if let (Some(subnet), Some(assoc)) = (
+                    association.subnet_id(),
+                    association.route_table_association_id(),
+                ) {
+                    subnets.push(Ref::physical(subnet));
+                    associations.push(format!("{subnet}={assoc}"));
+                }
+            }
+            Some(observed(
+                &id,
+                Kind::RouteTable,
+                RouteTableSpec {
+                    vpc: Ref::physical(table.vpc_id().unwrap_or_default()),
+                    default_route: Ref::physical(default_route),
+                    subnets,
+                },
+                attrs([
+                    ("id", table.route_table_id().map(str::to_owned)),
+                    // Not an identifier of the table; kept for updates and deletes.
+                    ("_associations", Some(associations.join(","))),
+                ]),
+            ))
+        })
+        .collect())
+}
+
+pub async fn create_route_table(
+    aws: &Aws,
+    id: &str,
+    spec: &RouteTableSpec,
+    resolved: &Resolved,
+) -> Result<Attrs, AwsError> {
+    let out = aws
+        .ec2
+        .create_route_table()
+        .vpc_id(resolved.get(&spec.vpc, "id")?)
+        .tag_specifications(tag_spec(aws, id, ResourceType::RouteTable))
+        .send()
+        .await
+        .map_err(|e| call_error(id, "CreateRouteTable", e))?;
+    let table_id = out
+        .route_table()
+        .and_then(|t| t.route_table_id())
+        .unwrap_or_default()
+        .to_owned();
+    set_default_route(aws, id, &table_id, spec, resolved, false).await?;
+    let mut associations = Vec::new();
+    for subnet in resolved.all(&spec.subnets, "id")? {
+        associations.push(associate(aws, id, &table_id, &subnet).await?);
+    }
+    Ok(attrs([
+        ("id", Some(table_id)),
+        ("_associations", Some(associations.join(","))),
+    ]))
+}
+
+async fn associate(aws: &Aws, id: &str, table_id: &str, subnet: &str) -> Result<String, AwsError> {
+    let out = aws
+        .ec2
+        .associate_route_table()
+        .route_table_id(table_id)
+        .subnet_id(subnet)
+        .send()
+        .await
+        .map_err(|e| call_error(id, "AssociateRouteTable", e))?;
+    Ok(format!(
+        "{subnet}={}",
+        out.association_id().unwrap_or_default()
+    ))
+}
+
+async fn set_default_route(
+    aws: &Aws,
+    id: &str,
+    table_id: &str,
+    spec: &RouteTableSpec,
+    resolved: &Resolved,
+    replace: bool,
+) -> Result<(), AwsError> {
+    let target = resolved.get(&spec.default_route, "id")?;
+    let is_nat = target.starts_with("nat-");
+    if replace {
+        let mut call = aws
+            .ec2
+            .replace_route()
+            .route_table_id(table_id)
+            .destination_cidr_block("0.0.0.0/0");
+        call = if is_nat {
+            call.nat_gateway_id(&target)
+        } else {
+            call.gateway_id(&target)
+        };
+        let replaced = call
+            .send()
+            .await
+            .map_err(|e| call_error(id, "ReplaceRoute", e));
+        // A run interrupted between creating the table and its route left no route to
+        // replace: create it instead.
+        match replaced {
+            Ok(_) => return Ok(()),
+            Err(err)
+                if err.code() == Some("InvalidRoute.NotFound")
+                    || err.code() == Some("InvalidParameterValue") => {}
+            Err(err) => return Err(err),
+        }
+    }
+    {
+        let mut call = aws
+            .ec2
+            .create_route()
+            .route_table_id(table_id)
+            .destination_cidr_block("0.0.0.0/0");
+        call = if is_nat {
+            call.nat_gateway_id(target)
+        } else {
+            call.gateway_id(target)
+        };
+        call.send()
+            .await
+            .map_err(|e| call_error(id, "CreateRoute", e))?;
+    }
+    Ok(())
+}
+
+fn parse_associations(current: &Attrs) -> Vec<(String, String)> {
+    current
+        .get("_associations")
+        .map(|s| {
+            s.split(',')
+                .filter_map(|pair| pair.split_once('='))
+                .map(|(a, b)| (a.to_owned(), b.to_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub async fn update_route_table(
+    aws: &Aws,
+    id: &str,
+    spec: &RouteTableSpec,
+    current: &Attrs,
+    resolved: &Resolved,
+) -> Result<Attrs, AwsError> {
+    let table_id = require(current, id, "id")?;
+    set_default_route(aws, id, &table_id, spec, resolved, true).await?;
+    let wanted = resolved.all(&spec.subnets, "id")?;
+    let mut associations = Vec::new();
+    for (subnet, association) in parse_associations(current) {
+        if wanted.contains(&subnet) {
+            associations.push(format!("{subnet}={association}"));
+        } else {
+            aws.ec2
+                .disassociate_route_table()
+                .association_id(association)
+                .send()
+                .await
+                .map_err(|e| call_error(id, "DisassociateRouteTable", e))?;
+        }
+    }
+    for subnet in wanted {
+        if !associations
+            .iter()
+            .any(|a| a.starts_with(&format!("{subnet}=")))
+        {
+            associations.push(associate(aws, id, &table_id, &subnet).await?);
+        }
+    }
+    Ok(attrs([
+        ("id", Some(table_id)),
+        ("_associations", Some(associations.join(","))),
+    ]))
+}
+
+pub async fn delete_route_table(aws: &Aws, id: &str, current: &Attrs) -> Result<(), AwsError> {
+    for (_, association) in parse_associations(current) {
+        ignore_missing(
+            aws.ec2
+                .disassociate_route_table()
+                .association_id(association)
+                .send()
+                .await
+                .map_err(|e| call_error(id, "DisassociateRouteTable", e)),
+        )?;
+    }
+    ignore_missing(
+        aws.ec2
+            .delete_route_table()
+            .route_table_id(require(current, id, "id")?)
+            .send()
+            .await
+            .map_err(|e| call_error(id, "DeleteRouteTable", e)),
+    )
+}
+
+/// Flattens AWS's permission lists into one rule per (port, source).
+fn flatten(permissions: &[IpPermission]) -> Vec<IngressRule> {
+    let mut rules = Vec::new();
+    for permission in permissions {
+        let port = permission.from_port().unwrap_or(0) as u16;
+        for pair in permission.user_id_group_pairs() {
+            if let Some(group) = pair.group_id() {
+                rules.push(IngressRule {
+                    port,
+                    source: Ref::physical(group),
+                });
+            }
+        }
+        for range in permission.ip_ranges() {
+            if let Some(cidr) = range.cidr_ip() {
+                rules.push(IngressRule {
+                    port,
+                    source: Ref::physical(cidr),
+                });
+            }
+        }
+    }
+    rules
+}
+
+fn permission(port: u16, source: &str) -> IpPermission {
+    let builder = IpPermission::builder()
+        .ip_protocol("tcp")
+        .from_port(i32::from(port))
+        .to_port(i32::from(port));
+    if source.starts_with("sg-") {
+        builder
+            .user_id_group_pairs(UserIdGroupPair::builder().group_id(source).build())
+            .build()
+    } else {
+        builder
+            .ip_ranges(IpRange::builder().cidr_ip(source).build())
+            .build()
+    }
+}
+
+fn all_traffic() -> IpPermission {
+    IpPermission::builder()
+        .ip_protocol("-1")
+        .ip_ranges(IpRange::builder().cidr_ip("0.0.0.0/0").build())
+        .build()
+}
+
+async fn observe_security_groups(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
+    let out = aws
+        .ec2
+        .describe_security_groups()
+        .set_filters(Some(ownership_filters(aws)))
+        .send()
+        .await
+        .map_err(|e| call_error("security groups", "DescribeSecurityGroups", e))?;
+    Ok(out
+        .security_groups()
+        .iter()
+        .filter_map(|group| {
+            let id = owned(aws, group.tags())?;
+            Some(observed(
+                &id,
+                Kind::SecurityGroup,
+                SecurityGroupSpec {
+                    vpc: Ref::physical(group.vpc_id().unwrap_or_default()),
+                    description: group.description().unwrap_or_default().to_owned(),
+                    ingress: flatten(group.ip_permissions()),
+                    egress_all: !group.ip_permissions_egress().is_empty(),
+                },
+                attrs([("id", group.group_id().map(str::to_owned))]),
+            ))
+        })
+        .collect())
+}
+
+pub async fn create_security_group(
+    aws: &Aws,
+    id: &str,
+    spec: &SecurityGroupSpec,
+    resolved: &Resolved,
+) -> Result<Attrs, AwsError> {
+    let out = aws
+        .ec2
+        .create_security_group()
+        .group_name(aws.name(id))
+        .description(&spec.description)
+        .vpc_id(resolved.get(&spec.vpc, "id")?)
+        .tag_specifications(tag_spec(aws, id, ResourceType::SecurityGroup))
+        .send()
+        .await
+        .map_err(|e| call_error(id, "CreateSecurityGroup", e))?;
+    let group_id = out.group_id().unwrap_or_default().to_owned();
+    let current = attrs([("id", Some(group_id))]);
+    sync_rules(aws, id, spec, &current, resolved).await?;
+    Ok(current)
+}
+
+pub async fn update_security_group(
+    aws: &Aws,
+    id: &str,
+    spec: &SecurityGroupSpec,
+    current: &Attrs,
+    resolved: &Resolved,
+) -> Result<Attrs, AwsError> {
+    sync_rules(aws, id, spec, current, resolved).await?;
+    Ok(current.clone())
+}
+
+/// Makes the group's rules exactly the spec's: authorizes missing ingress, revokes
+/// extra ingress, and removes all egress where the spec wants none.
+async fn sync_rules(
+    aws: &Aws,
+    id: &str,
+    spec: &SecurityGroupSpec,
+    current: &Attrs,
+    resolved: &Resolved,
+) -> Result<(), AwsError> {
+    let group_id = require(current, id, "id")?;
+    let out = aws
+        .ec2
+        .describe_security_groups()
+        .group_ids(&group_id)
+        .send()
+        .await
+        .map_err(|e| call_error(id, "DescribeSecurityGroups", e))?;
+    let Some(live) = out.security_groups().first() else {
+        return Err(AwsError::Unexpected {
+            resource: id.to_owned(),
+            message: format!("security group {group_id} vanished"),
+        });
+    };
+    let have: Vec<(u16, String)> = flatten(live.ip_permissions())
+        .into_iter()
+        .map(|r| (r.port, r.source.0))
+        .collect();
+    let mut want = Vec::new();
+    for rule in &spec.ingress {
+        want.push((rule.port, resolved.get(&rule.source, "id")?));
+    }
+    let add: Vec<IpPermission> = want
+        .iter()
+        .filter(|w| !have.contains(w))
+        .map(|(port, source)| permission(*port, source))
+        .collect();
+    let remove: Vec<IpPermission> = have
+        .iter()
+        .filter(|h| !want.contains(h))
+        .map(|(port, source)| permission(*port, source))
+        .collect();
+    if !add.is_empty() {
+        aws.ec2
+            .authorize_security_group_ingress()
+            .group_id(&group_id)
+            .set_ip_permissions(Some(add))
+            .send()
+            .await
+            .map_err(|e| call_error(id, "AuthorizeSecurityGroupIngress", e))?;
+    }
+    if !remove.is_empty() {
+        aws.ec2
+            .revoke_security_group_ingress()
+            .group_id(&group_id)
+            .set_ip_permissions(Some(remove))
+            .send()
+            .await
+            .map_err(|e| call_error(id, "RevokeSecurityGroupIngress", e))?;
+    }
+    let egress = live.ip_permissions_egress().to_vec();
+    if !spec.egress_all && !egress.is_empty() {
+        aws.ec2
+            .revoke_security_group_egress()
+            .group_id(&group_id)
+            .set_ip_permissions(Some(egress))
+            .send()
+            .await
+            .map_err(|e| call_error(id, "RevokeSecurityGroupEgress", e))?;
+    } else if spec.egress_all && egress.is_empty() {
+        aws.ec2
+            .authorize_security_group_egress()
+            .group_id(&group_id)
+            .ip_permissions(all_traffic())
+            .send()
+            .await
+            .map_err(|e| call_error(id, "AuthorizeSecurityGroupEgress", e))?;
+    }
+    Ok(())
+}
+
+pub async fn delete_security_group(
+    aws: &Aws,
+    id: &str,
+    current: &Attrs,
+    progress: &dyn Progress,
+) -> Result<(), AwsError> {
+    let group_id = require(current, id, "id")?;
+    // Network interfaces of stopped tasks and deleted load balancers linger for a while.
+    wait_until(
+        aws,
+        id,
+        "its network interfaces to be released",
+        progress,
+        || async {
+            match aws
+                .ec2
+                .delete_security_group()
+                .group_id(&group_id)
+                .send()
+                .await
+                .map_err(|e| call_error(id, "DeleteSecurityGroup", e))
+            {
+                Ok(_) => Ok(Ok(())),
+                Err(err) if err.code() == Some("DependencyViolation") => {
+                    Ok(Err("in use".to_owned()))
+                }
+                Err(err) => ignore_missing::<()>(Err(err)).map(Ok),
+            }
+        },
+    )
+    .await
+}

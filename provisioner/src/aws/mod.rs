@@ -1,0 +1,651 @@
+//! The AWS layer: one module per resource family, each able to observe (find by tags and
+//! normalize), create (and wait until usable), update and delete its kinds.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_ec2::error::ProvideErrorMetadata;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeSerializationInterceptorContextRef, FinalizerInterceptorContextRef,
+};
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+
+use crate::model::{Kind, Ref, Resource, Spec};
+use crate::plan::{Attrs, Observed};
+
+mod autoscaling;
+mod ec2;
+mod ecs;
+mod elb;
+mod rds;
+mod registry;
+mod secrets;
+pub mod tags;
+
+pub use ecs::{service_status as ecs_status, ServiceStatus};
+pub use tags::{leftovers, Leftover};
+
+/// What went wrong talking to AWS, phrased for the operator.
+#[derive(Debug, thiserror::Error)]
+pub enum AwsError {
+    #[error("{resource}: {operation} failed: {message}{hint}")]
+    Call {
+        resource: String,
+        operation: &'static str,
+        code: Option<String>,
+        message: String,
+        hint: &'static str,
+    },
+    #[error("{resource}: still {state} after {waited:?} waiting for {what}; check it in the AWS console, then re-run (the next run continues where this one stopped)")]
+    Timeout {
+        resource: String,
+        what: String,
+        state: String,
+        waited: Duration,
+    },
+    #[error("{resource}: {message}")]
+    Unexpected { resource: String, message: String },
+    #[error("no AWS credentials found: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or pass --profile NAME (see `aws configure`)")]
+    NoCredentials,
+    #[error("no AWS region: pass --region or set AWS_REGION")]
+    NoRegion,
+}
+
+impl AwsError {
+    /// The AWS error code, if AWS sent one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            AwsError::Call { code, .. } => code.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// Wraps an SDK error: which resource, which operation, what AWS said, what to do.
+pub(crate) fn call_error<E>(
+    resource: &str,
+    operation: &'static str,
+    err: aws_sdk_ec2::error::SdkError<E>,
+) -> AwsError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    use aws_sdk_ec2::error::SdkError;
+    let code = err.code().map(str::to_owned);
+    let message = match (err.message(), &err) {
+        (Some(message), _) => format!("{}: {message}", code.as_deref().unwrap_or("error")),
+        (None, SdkError::ServiceError(service)) => match &code {
+            Some(code) => code.clone(),
+            None => format!(
+                "the endpoint answered HTTP {} without an AWS error (is this API supported there?)",
+                service.raw().status().as_u16()
+            ),
+        },
+        (None, SdkError::TimeoutError(_)) => "timed out waiting for AWS to answer".to_owned(),
+        (None, SdkError::DispatchFailure(failure)) => {
+            let kind = if failure.is_io() {
+                "network error"
+            } else if failure.is_timeout() {
+                "connection timed out"
+            } else {
+                "request could not be sent"
+            };
+            // The source chain is prose (no Debug dump of the response).
+            format!("could not reach AWS ({kind}): {}", source_chain(&err))
+        }
+        (None, _) => source_chain(&err),
+    };
+    let hint = hint_for(code.as_deref(), &message);
+    AwsError::Call {
+        resource: resource.to_owned(),
+        operation,
+        code,
+        message,
+        hint,
+    }
+}
+
+/// `a: b: c` from an error's `source()` chain, each level displayed (never debugged).
+fn source_chain(err: &dyn std::error::Error) -> String {
+    let mut parts = Vec::new();
+    let mut current: Option<&dyn std::error::Error> = Some(err);
+    while let Some(e) = current {
+        let text = e.to_string();
+        if !parts.contains(&text) {
+            parts.push(text);
+        }
+        current = e.source();
+    }
+    parts.join(": ")
+}
+
+fn hint_for(code: Option<&str>, message: &str) -> &'static str {
+    match code {
+        Some(c) if c.contains("AccessDenied") || c.contains("UnauthorizedOperation") => {
+            " — the credentials in use lack this permission; use a role allowed to manage the stack"
+        }
+        Some(c) if c.contains("Throttl") || c.contains("RequestLimitExceeded") => {
+            " — AWS kept throttling after retries; wait a minute and re-run"
+        }
+        Some(c) if c.contains("LimitExceeded") || c.contains("QuotaExceeded") => {
+            " — an account quota is reached; raise it in Service Quotas or free capacity"
+        }
+        Some(c) if c.contains("DependencyViolation") || c.contains("InUse") => {
+            " — something outside the stack still uses it; remove that, then re-run"
+        }
+        Some(c)
+            if c.contains("InvalidClientTokenId")
+                || c.contains("SignatureDoesNotMatch")
+                || c.contains("ExpiredToken") =>
+        {
+            " — the AWS credentials are invalid or expired; refresh them and re-run"
+        }
+        _ if message.contains("credentials") => {
+            " — configure AWS credentials (environment, --profile) and re-run"
+        }
+        _ if message.contains("could not reach AWS") => {
+            " — AWS could not be reached; check the network, --region and --endpoint-url"
+        }
+        _ => "",
+    }
+}
+
+/// Where and how to reach AWS.
+#[derive(Debug, Clone, Default)]
+pub struct Connection {
+    pub region: Option<String>,
+    pub profile: Option<String>,
+    pub endpoint_url: Option<String>,
+}
+
+/// Counts operations as they go through the SDK: the mutating ones (for the idempotency
+/// guarantee) and the peak number in flight (for the concurrency benchmark).
+#[derive(Debug, Default)]
+pub struct CallStats {
+    in_flight: AtomicUsize,
+    peak: AtomicUsize,
+    calls: Mutex<Vec<String>>,
+}
+
+impl CallStats {
+    /// Starts a new peak measurement (e.g. after the read-only observation phase).
+    pub fn reset_peak(&self) {
+        self.peak
+            .store(self.in_flight.load(Ordering::SeqCst), Ordering::SeqCst);
+    }
+    pub fn peak_in_flight(&self) -> usize {
+        self.peak.load(Ordering::SeqCst)
+    }
+    /// `Service.Operation` of every call so far.
+    pub fn calls(&self) -> Vec<String> {
+        self.calls.lock().expect("stats lock").clone()
+    }
+    /// Calls that change something (everything but Describe/List/Get).
+    pub fn mutating_calls(&self) -> Vec<String> {
+        self.calls()
+            .into_iter()
+            .filter(|call| {
+                let operation = call.rsplit('.').next().unwrap_or(call);
+                !["Describe", "List", "Get", "BatchGet", "Discover"]
+                    .iter()
+                    .any(|read| operation.starts_with(read))
+            })
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone)]
+struct StatsInterceptor(Arc<CallStats>);
+
+impl Intercept for StatsInterceptor {
+    fn name(&self) -> &'static str {
+        "slipway-call-stats"
+    }
+
+    fn read_before_execution(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(metadata) = cfg.load::<Metadata>() {
+            let name = format!("{}.{}", metadata.service(), metadata.name());
+            self.0.calls.lock().expect("stats lock").push(name);
+        }
+        let now = self.0.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.0.peak.fetch_max(now, Ordering::SeqCst);
+        Ok(())
+    }
+
+    fn read_after_execution(
+        &self,
+        _context: &FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// Service clients plus the stack identity every call is scoped to.
+#[derive(Debug, Clone)]
+pub struct Aws {
+    pub stack: String,
+    pub env: String,
+    pub region: String,
+    pub ec2: aws_sdk_ec2::Client,
+    pub ecs: aws_sdk_ecs::Client,
+    pub ecr: aws_sdk_ecr::Client,
+    pub elb: aws_sdk_elasticloadbalancingv2::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub autoscaling: aws_sdk_applicationautoscaling::Client,
+    pub elasticache: aws_sdk_elasticache::Client,
+    pub rds: aws_sdk_rds::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
+    pub tagging: aws_sdk_resourcegroupstagging::Client,
+    pub discovery: aws_sdk_servicediscovery::Client,
+    pub stats: Arc<CallStats>,
+    /// Longest wait for one resource to become usable or gone.
+    pub wait_limit: Duration,
+}
+
+/// Attempts per call (throttling and 5xx are retried with backoff); AWS_MAX_ATTEMPTS
+/// overrides the default of 8.
+fn max_attempts() -> u32 {
+    std::env::var("AWS_MAX_ATTEMPTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(8)
+}
+
+/// The SDK configuration: default chain (env, profile, SSO-less), rustls with ring,
+/// standard retries with backoff for throttling.
+pub async fn sdk_config(connection: &Connection) -> Result<SdkConfig, AwsError> {
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https();
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http)
+        .retry_config(RetryConfig::standard().with_max_attempts(max_attempts()));
+    if let Some(region) = &connection.region {
+        loader = loader.region(Region::new(region.clone()));
+    }
+    if let Some(profile) = &connection.profile {
+        loader = loader.profile_name(profile);
+    }
+    if let Some(endpoint) = &connection.endpoint_url {
+        loader = loader.endpoint_url(endpoint);
+    }
+    let config = loader.load().await;
+    if config.region().is_none() {
+        return Err(AwsError::NoRegion);
+    }
+    let Some(provider) = config.credentials_provider() else {
+        return Err(AwsError::NoCredentials);
+    };
+    use aws_credential_types::provider::ProvideCredentials;
+    provider
+        .provide_credentials()
+        .await
+        .map_err(|_| AwsError::NoCredentials)?;
+    Ok(config)
+}
+
+macro_rules! client {
+    ($krate:ident, $sdk:expr, $stats:expr) => {
+        $krate::Client::from_conf(
+            $krate::config::Builder::from($sdk)
+                .interceptor(StatsInterceptor($stats.clone()))
+                .build(),
+        )
+    };
+}
+
+impl Aws {
+    /// Caps every wait for a resource to become usable or gone.
+    pub fn with_wait_limit(mut self, limit: Duration) -> Self {
+        self.wait_limit = limit;
+        self
+    }
+
+    pub fn new(sdk: &SdkConfig, stack: &str, env: &str) -> Self {
+        let stats = Arc::new(CallStats::default());
+        Aws {
+            stack: stack.to_owned(),
+            env: env.to_owned(),
+            region: sdk
+                .region()
+                .map(|r| r.to_string())
+                .unwrap_or_else(|| "us-east-1".into()),
+            ec2: client!(aws_sdk_ec2, sdk, stats),
+            ecs: client!(aws_sdk_ecs, sdk, stats),
+            ecr: client!(aws_sdk_ecr, sdk, stats),
+            elb: client!(aws_sdk_elasticloadbalancingv2, sdk, stats),
+            iam: client!(aws_sdk_iam, sdk, stats),
+            logs: client!(aws_sdk_cloudwatchlogs, sdk, stats),
+            autoscaling: client!(aws_sdk_applicationautoscaling, sdk, stats),
+            elasticache: client!(aws_sdk_elasticache, sdk, stats),
+            rds: client!(aws_sdk_rds, sdk, stats),
+            secrets: client!(aws_sdk_secretsmanager, sdk, stats),
+            tagging: client!(aws_sdk_resourcegroupstagging, sdk, stats),
+            discovery: client!(aws_sdk_servicediscovery, sdk, stats),
+            stats,
+            wait_limit: Duration::from_secs(30 * 60),
+        }
+    }
+
+    /// `<stack>-<env>-<id>`: the AWS name of a resource.
+    pub fn name(&self, id: &str) -> String {
+        format!("{}-{}-{id}", self.stack, self.env)
+    }
+
+    pub fn prefix(&self) -> String {
+        format!("{}-{}-", self.stack, self.env)
+    }
+
+    /// The four ownership tags.
+    pub fn tags(&self, id: &str) -> Vec<(String, String)> {
+        vec![
+            (tags::STACK.into(), self.stack.clone()),
+            (tags::ENV.into(), self.env.clone()),
+            (tags::ID.into(), id.to_owned()),
+            (tags::MANAGED_BY.into(), tags::SLIPWAY.into()),
+        ]
+    }
+
+    /// The logical id if `tags` mark a resource of this stack and environment.
+    pub fn owned_id<'a>(
+        &self,
+        tags: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Option<String> {
+        let tags: BTreeMap<&str, &str> = tags.into_iter().collect();
+        let ours = tags.get(tags::STACK) == Some(&self.stack.as_str())
+            && tags.get(tags::ENV) == Some(&self.env.as_str())
+            && tags.get(tags::MANAGED_BY) == Some(&tags::SLIPWAY);
+        ours.then(|| tags.get(tags::ID).map(|s| s.to_string()))
+            .flatten()
+    }
+}
+
+/// Physical values of already-existing resources, for resolving `${id}` references.
+#[derive(Debug, Default, Clone)]
+pub struct Resolved {
+    attrs: BTreeMap<String, Attrs>,
+}
+
+impl Resolved {
+    pub fn new(attrs: BTreeMap<String, Attrs>) -> Self {
+        Resolved { attrs }
+    }
+
+    pub fn insert(&mut self, id: &str, attrs: Attrs) {
+        self.attrs.insert(id.to_owned(), attrs);
+    }
+
+    pub fn remove(&mut self, id: &str) {
+        self.attrs.remove(id);
+    }
+
+    pub fn attrs(&self, id: &str) -> Option<&Attrs> {
+        self.attrs.get(id)
+    }
+
+    /// The `key` attribute (`id`, `arn`, `name`…) of what `reference` points at; literal
+    /// values (CIDRs, external ARNs) pass through.
+    pub fn get(&self, reference: &Ref, key: &str) -> Result<String, AwsError> {
+        let Some(id) = reference.logical_id() else {
+            return Ok(reference.0.clone());
+        };
+        self.attrs
+            .get(id)
+            .and_then(|attrs| attrs.get(key))
+            .cloned()
+            .ok_or_else(|| AwsError::Unexpected {
+                resource: id.to_owned(),
+                message: format!("its {key} is not known yet (was it created?)"),
+            })
+    }
+
+    pub fn all(&self, references: &[Ref], key: &str) -> Result<Vec<String>, AwsError> {
+        references.iter().map(|r| self.get(r, key)).collect()
+    }
+}
+
+/// Live feedback for one resource: what it is waiting on.
+pub trait Progress: Send + Sync {
+    fn waiting(&self, what: &str);
+}
+
+/// A no-op progress sink.
+pub struct Quiet;
+impl Progress for Quiet {
+    fn waiting(&self, _what: &str) {}
+}
+
+/// Polls `check` until it yields `Some`, backing off from 200 ms to 10 s, reporting what
+/// it waits on; gives up after `aws.wait_limit`.
+pub(crate) async fn wait_until<T, F, Fut>(
+    aws: &Aws,
+    resource: &str,
+    what: &str,
+    progress: &dyn Progress,
+    mut check: F,
+) -> Result<T, AwsError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Result<T, String>, AwsError>>,
+{
+    let started = Instant::now();
+    let mut delay = Duration::from_millis(200);
+    loop {
+        match check().await? {
+            Ok(value) => return Ok(value),
+            Err(state) => {
+                if started.elapsed() > aws.wait_limit {
+                    return Err(AwsError::Timeout {
+                        resource: resource.to_owned(),
+                        what: what.to_owned(),
+                        state,
+                        waited: started.elapsed(),
+                    });
+                }
+                progress.waiting(&format!("waiting for {what} (now {state})"));
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+}
+
+/// Reads every resource of the stack from AWS (all families concurrently).
+pub async fn observe(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
+    let (a, b, c, d, e, f, g) = tokio::try_join!(
+        ec2::observe(aws),
+        elb::observe(aws),
+        ecs::observe(aws),
+        registry::observe(aws),
+        rds::observe(aws),
+        secrets::observe(aws),
+        autoscaling::observe(aws),
+    )?;
+    let mut all: Vec<Observed> = [a, b, c, d, e, f, g].into_iter().flatten().collect();
+    all.sort_by(|x, y| x.id.cmp(&y.id));
+    // Two live resources claiming one logical id (e.g. a half-finished create that was
+    // retried) keep the first; the other shows up in `down`'s leftover scan.
+    all.dedup_by(|x, y| x.id == y.id);
+    Ok(all)
+}
+
+/// Creates `resource` and waits until it is usable; returns its attributes.
+pub async fn create(
+    aws: &Aws,
+    resource: &Resource,
+    resolved: &Resolved,
+    progress: &dyn Progress,
+) -> Result<Attrs, AwsError> {
+    let id = resource.id.as_str();
+    match &resource.spec {
+        Spec::Vpc(s) => ec2::create_vpc(aws, id, s, progress).await,
+        Spec::InternetGateway(s) => ec2::create_igw(aws, id, s, resolved).await,
+        Spec::Subnet(s) => ec2::create_subnet(aws, id, s, resolved, progress).await,
+        Spec::NatGateway(s) => ec2::create_nat(aws, id, s, resolved, progress).await,
+        Spec::RouteTable(s) => ec2::create_route_table(aws, id, s, resolved).await,
+        Spec::SecurityGroup(s) => ec2::create_security_group(aws, id, s, resolved).await,
+        Spec::Repository(s) => registry::create_repository(aws, id, s).await,
+        Spec::LogGroup(s) => registry::create_log_group(aws, id, s).await,
+        Spec::Role(s) => registry::create_role(aws, id, s, resolved).await,
+        Spec::Cluster(s) => ecs::create_cluster(aws, id, s, progress).await,
+        Spec::Namespace(s) => ecs::create_namespace(aws, id, s, progress).await,
+        Spec::LoadBalancer(s) => elb::create_load_balancer(aws, id, s, resolved, progress).await,
+        Spec::TargetGroup(s) => elb::create_target_group(aws, id, s, resolved).await,
+        Spec::Listener(s) => elb::create_listener(aws, id, s, resolved).await,
+        Spec::ListenerRule(s) => elb::create_rule(aws, id, s, resolved).await,
+        Spec::Secret(s) => secrets::create_secret(aws, id, s, resolved).await,
+        Spec::CacheSubnetGroup(s) => rds::create_cache_subnet_group(aws, id, s, resolved).await,
+        Spec::ReplicationGroup(s) => {
+            rds::create_replication_group(aws, id, s, resolved, progress).await
+        }
+        Spec::DbSubnetGroup(s) => rds::create_db_subnet_group(aws, id, s, resolved).await,
+        Spec::DbInstance(s) => rds::create_db_instance(aws, id, s, resolved, progress).await,
+        Spec::TaskDefinition(s) => ecs::register_task_definition(aws, id, s, resolved).await,
+        Spec::Service(s) => ecs::create_service(aws, id, s, resolved, progress).await,
+        Spec::ScalableTarget(s) => autoscaling::put_scalable_target(aws, id, s, resolved).await,
+        Spec::ScalingPolicy(s) => autoscaling::put_policy(aws, id, s, resolved).await,
+    }
+}
+
+/// Brings an existing resource to `resource`'s spec (only `changes` differ).
+pub async fn update(
+    aws: &Aws,
+    resource: &Resource,
+    resolved: &Resolved,
+    progress: &dyn Progress,
+) -> Result<Attrs, AwsError> {
+    let id = resource.id.as_str();
+    let current = resolved.attrs(id).cloned().unwrap_or_default();
+    match &resource.spec {
+        Spec::Vpc(s) => ec2::update_vpc(aws, id, s, &current).await,
+        Spec::SecurityGroup(s) => ec2::update_security_group(aws, id, s, &current, resolved).await,
+        Spec::RouteTable(s) => ec2::update_route_table(aws, id, s, &current, resolved).await,
+        Spec::Repository(s) => registry::update_repository(aws, id, s, &current).await,
+        Spec::LogGroup(s) => registry::update_log_group(aws, id, s, &current).await,
+        Spec::Role(s) => registry::update_role(aws, id, s, &current, resolved).await,
+        Spec::Cluster(s) => ecs::update_cluster(aws, id, s, &current).await,
+        Spec::LoadBalancer(s) => elb::update_load_balancer(aws, id, s, &current, resolved).await,
+        Spec::TargetGroup(s) => elb::update_target_group(aws, id, s, &current).await,
+        Spec::Listener(s) => elb::update_listener(aws, id, s, &current, resolved).await,
+        Spec::ListenerRule(s) => elb::update_rule(aws, id, s, &current, resolved).await,
+        Spec::CacheSubnetGroup(_) | Spec::ReplicationGroup(_) => Err(AwsError::Unexpected {
+            resource: id.to_owned(),
+            message: "changing Redis in place is not supported yet; change it back or remove and re-add [redis]".into(),
+        }),
+        Spec::DbSubnetGroup(s) => rds::update_db_subnet_group(aws, id, s, &current, resolved).await,
+        Spec::DbInstance(s) => rds::update_db_instance(aws, id, s, &current, progress).await,
+        Spec::TaskDefinition(s) => ecs::register_task_definition(aws, id, s, resolved).await,
+        Spec::Service(s) => ecs::update_service(aws, id, s, &current, resolved, progress).await,
+        Spec::ScalableTarget(s) => autoscaling::put_scalable_target(aws, id, s, resolved).await,
+        Spec::ScalingPolicy(s) => autoscaling::put_policy(aws, id, s, resolved).await,
+        Spec::InternetGateway(_)
+        | Spec::Subnet(_)
+        | Spec::NatGateway(_)
+        | Spec::Namespace(_)
+        | Spec::Secret(_) => Err(AwsError::Unexpected {
+            resource: id.to_owned(),
+            message: "has no updatable fields (the plan should have replaced it)".into(),
+        }),
+    }
+}
+
+/// Deletes a live resource and waits until it is gone.
+pub async fn delete(
+    aws: &Aws,
+    observed: &Observed,
+    options: &DeleteOptions,
+    progress: &dyn Progress,
+) -> Result<(), AwsError> {
+    let id = observed.id.as_str();
+    let attrs = &observed.attrs;
+    match observed.kind {
+        Kind::Vpc => ec2::delete_vpc(aws, id, attrs).await,
+        Kind::InternetGateway => ec2::delete_igw(aws, id, attrs).await,
+        Kind::Subnet => ec2::delete_subnet(aws, id, attrs).await,
+        Kind::NatGateway => ec2::delete_nat(aws, id, attrs, progress).await,
+        Kind::RouteTable => ec2::delete_route_table(aws, id, attrs).await,
+        Kind::SecurityGroup => ec2::delete_security_group(aws, id, attrs, progress).await,
+        Kind::Repository => registry::delete_repository(aws, id, attrs).await,
+        Kind::LogGroup => registry::delete_log_group(aws, id, attrs).await,
+        Kind::Role => registry::delete_role(aws, id, attrs).await,
+        Kind::Cluster => ecs::delete_cluster(aws, id, attrs).await,
+        Kind::Namespace => ecs::delete_namespace(aws, id, attrs, progress).await,
+        Kind::LoadBalancer => elb::delete_load_balancer(aws, id, attrs, progress).await,
+        Kind::TargetGroup => elb::delete_target_group(aws, id, attrs).await,
+        Kind::Listener => elb::delete_listener(aws, id, attrs).await,
+        Kind::ListenerRule => elb::delete_rule(aws, id, attrs).await,
+        Kind::Secret => secrets::delete_secret(aws, id, attrs).await,
+        Kind::CacheSubnetGroup => rds::delete_cache_subnet_group(aws, id, attrs).await,
+        Kind::ReplicationGroup => rds::delete_replication_group(aws, id, attrs, progress).await,
+        Kind::DbSubnetGroup => rds::delete_db_subnet_group(aws, id, attrs).await,
+        Kind::DbInstance => rds::delete_db_instance(aws, id, attrs, options, progress).await,
+        Kind::TaskDefinition => ecs::delete_task_definition(aws, id, attrs).await,
+        Kind::Service => ecs::delete_service(aws, id, attrs, progress).await,
+        Kind::ScalableTarget => autoscaling::delete_scalable_target(aws, id, attrs).await,
+        Kind::ScalingPolicy => autoscaling::delete_policy(aws, id, attrs).await,
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DeleteOptions {
+    /// Skip the RDS final snapshot.
+    pub no_snapshot: bool,
+}
+
+/// A deletion's result with "already gone" (any of `gone_codes`) counted as success, so
+/// `down` can be re-run after an interruption.
+pub(crate) fn deleted<T>(result: Result<T, AwsError>, gone_codes: &[&str]) -> Result<(), AwsError> {
+    match result {
+        Ok(_) => Ok(()),
+        Err(err) if err.code().is_some_and(|c| gone_codes.contains(&c)) => Ok(()),
+        Err(err) => Err(err),
+    }
+}
+
+/// Small helpers shared by the families.
+pub(crate) fn attrs<const N: usize>(pairs: [(&str, Option<String>); N]) -> Attrs {
+    pairs
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v)))
+        .collect()
+}
+
+pub(crate) fn require(attrs: &Attrs, resource: &str, key: &str) -> Result<String, AwsError> {
+    attrs.get(key).cloned().ok_or_else(|| AwsError::Unexpected {
+        resource: resource.to_owned(),
+        message: format!("AWS did not report its {key}"),
+    })
+}
+
+pub(crate) fn observed(
+    id: &str,
+    kind: Kind,
+    spec: impl serde::Serialize,
+    attrs: Attrs,
+) -> Observed {
+    Observed {
+        id: id.to_owned(),
+        kind,
+        spec: serde_json::to_value(spec).expect("specs serialize"),
+        attrs,
+    }
+}

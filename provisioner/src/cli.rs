@@ -1,0 +1,479 @@
+//! The `provision` command line: plan, up, down, status, outputs.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use serde_json::json;
+
+use crate::apply::{apply, delete_all, Outcome, Ui};
+use crate::aws::{self, Aws, Connection, DeleteOptions};
+use crate::config::StackConfig;
+use crate::constructs::expand;
+use crate::graph::{typical_create_time, Graph};
+use crate::model::Kind;
+use crate::plan::{plan, Observed};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+/// Typed stacks turned into live AWS infrastructure: plan, apply, tear down.
+#[derive(Debug, Parser)]
+#[command(name = "provision", version)]
+pub struct Cli {
+    /// Stack to work on (config/<stack>.toml).
+    #[arg(long, global = true, default_value = "voting", env = "SLIPWAY_STACK")]
+    pub stack: String,
+    /// Environment (selects [env.<name>] overrides; part of every AWS name).
+    #[arg(long, global = true, default_value = "dev", env = "SLIPWAY_ENV")]
+    pub env: String,
+    /// AWS region (default: AWS_REGION / profile).
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// AWS profile from ~/.aws/config.
+    #[arg(long, global = true)]
+    pub profile: Option<String>,
+    /// Send every AWS call to this endpoint (an emulator, a VPC endpoint).
+    #[arg(long, global = true, env = "AWS_ENDPOINT_URL")]
+    pub endpoint_url: Option<String>,
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    pub output: Output,
+    /// Directory holding the stack files.
+    #[arg(
+        long,
+        global = true,
+        default_value = "config",
+        env = "SLIPWAY_CONFIG_DIR"
+    )]
+    pub config_dir: PathBuf,
+    /// Answer yes to confirmations (non-interactive use).
+    #[arg(long, short = 'y', global = true)]
+    pub yes: bool,
+    /// Longest wait, in seconds, for one resource to become usable or gone.
+    #[arg(
+        long,
+        global = true,
+        default_value_t = 1800,
+        env = "SLIPWAY_WAIT_TIMEOUT"
+    )]
+    pub wait_timeout: u64,
+    /// More detail (what each resource waits on, every AWS call count).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show what `up` would change, per resource and field.
+    Plan {
+        /// Print the full creation plan without contacting AWS (no credentials needed).
+        #[arg(long)]
+        offline: bool,
+    },
+    /// Create or update the stack until it matches its config.
+    Up,
+    /// Delete everything the stack owns, then prove nothing tagged is left.
+    Down {
+        /// Skip the RDS final snapshot.
+        #[arg(long)]
+        no_snapshot: bool,
+    },
+    /// Per-service desired/running/pending tasks, task definition, public URL.
+    Status,
+    /// Endpoints, ARNs and repository URIs (for CI).
+    Outputs {
+        /// JSON output (same as --output json).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the stack's dependency waves and critical path (no AWS access).
+    Graph,
+}
+
+impl Cli {
+    fn json(&self) -> bool {
+        self.output == Output::Json
+    }
+
+    fn connection(&self) -> Connection {
+        Connection {
+            region: self.region.clone(),
+            profile: self.profile.clone(),
+            endpoint_url: self.endpoint_url.clone(),
+        }
+    }
+
+    fn desired(&self) -> Result<(StackConfig, Graph)> {
+        let config = StackConfig::load(&self.config_dir, &self.stack, &self.env)?;
+        let graph = Graph::new(expand(&config)).context("the stack's resource graph is invalid")?;
+        Ok((config, graph))
+    }
+
+    async fn connect(&self) -> Result<Aws> {
+        let sdk = aws::sdk_config(&self.connection()).await?;
+        Ok(Aws::new(&sdk, &self.stack, &self.env)
+            .with_wait_limit(std::time::Duration::from_secs(self.wait_timeout)))
+    }
+}
+
+/// Runs the CLI; the returned code is the process exit code.
+pub async fn run(cli: Cli) -> Result<u8> {
+    match &cli.command {
+        Command::Plan { offline } => cmd_plan(&cli, *offline).await,
+        Command::Up => cmd_up(&cli).await,
+        Command::Down { no_snapshot } => cmd_down(&cli, *no_snapshot).await,
+        Command::Status => cmd_status(&cli).await,
+        Command::Outputs { json } => cmd_outputs(&cli, *json).await,
+        Command::Graph => cmd_graph(&cli),
+    }
+}
+
+/// Writes a line to stdout; a closed pipe (`| head`) is not an error worth a panic.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+fn say_raw(text: &str) {
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
+fn print_json(value: &impl serde::Serialize) -> Result<()> {
+    say!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+async fn observe(aws: &Aws) -> Result<Vec<Observed>> {
+    Ok(aws::observe(aws).await?)
+}
+
+async fn cmd_plan(cli: &Cli, offline: bool) -> Result<u8> {
+    let (_, graph) = cli.desired()?;
+    let started = Instant::now();
+    let (observed, source) = if offline {
+        (Vec::new(), "offline: assuming an empty account")
+    } else {
+        (observe(&cli.connect().await?).await?, "read from AWS")
+    };
+    let plan = plan(&graph, &observed);
+    if cli.json() {
+        print_json(&json!({"stack": cli.stack, "env": cli.env, "plan": plan}))?;
+    } else {
+        say!(
+            "Stack {}-{} ({source}, {} resources, {:.2?}):",
+            cli.stack,
+            cli.env,
+            graph.resources().len(),
+            started.elapsed()
+        );
+        say_raw(&plan.render(offline || cli.verbose > 0));
+        if plan.is_empty() {
+            say!("No changes: the stack matches its config.");
+        }
+    }
+    Ok(0)
+}
+
+/// Asks on the terminal; without one, `--yes` is required.
+fn confirm(cli: &Cli, question: &str, expected: &str) -> Result<bool> {
+    if cli.yes {
+        return Ok(true);
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!("{question} — no terminal to ask on; pass --yes to confirm non-interactively");
+    }
+    eprint!("{question} [type {expected}]: ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(answer.trim() == expected)
+}
+
+fn report(cli: &Cli, what: &str, outcome: &Outcome, extra: serde_json::Value) -> Result<()> {
+    if cli.json() {
+        print_json(
+            &json!({"stack": cli.stack, "env": cli.env, "command": what, "outcome": outcome, "details": extra}),
+        )?;
+    } else {
+        eprintln!(
+            "{what}: {} done, {} failed, {} not attempted in {:.1}s (peak {} concurrent AWS calls)",
+            outcome.done.len(),
+            outcome.failed.len(),
+            outcome.skipped.len(),
+            outcome.elapsed_secs,
+            outcome.peak_concurrent_calls
+        );
+        for (id, reason) in outcome.failed.iter().chain(&outcome.skipped) {
+            eprintln!("  {id}: {reason}");
+        }
+        if !outcome.failed.is_empty() {
+            eprintln!("Fix the cause above and run the same command again: it continues from the current state.");
+        }
+    }
+    Ok(())
+}
+
+async fn cmd_up(cli: &Cli) -> Result<u8> {
+    let (_, graph) = cli.desired()?;
+    let aws = cli.connect().await?;
+    let observed = observe(&aws).await?;
+    let plan = plan(&graph, &observed);
+    if plan.is_empty() {
+        if cli.json() {
+            print_json(
+                &json!({"stack": cli.stack, "env": cli.env, "command": "up", "changes": 0}),
+            )?;
+        } else {
+            say!("No changes: {}-{} matches its config.", cli.stack, cli.env);
+        }
+        return Ok(0);
+    }
+    if !cli.json() {
+        say_raw(&plan.render(false));
+    }
+    if !confirm(cli, "Apply these changes?", "yes")? {
+        eprintln!("Nothing applied.");
+        return Ok(1);
+    }
+    let ui = Ui::new(cli.verbose > 0, cli.json());
+    aws.stats.reset_peak();
+    let outcome = apply(&aws, &graph, &plan, &observed, &ui).await;
+    let mutating = aws.stats.mutating_calls().len();
+    report(cli, "up", &outcome, json!({"mutating_calls": mutating}))?;
+    Ok(if outcome.succeeded() { 0 } else { 1 })
+}
+
+async fn cmd_down(cli: &Cli, no_snapshot: bool) -> Result<u8> {
+    let aws = cli.connect().await?;
+    let observed = observe(&aws).await?;
+    if !observed.is_empty() {
+        if !cli.json() {
+            say!(
+                "Will delete {} resources of {}-{}{}:",
+                observed.len(),
+                cli.stack,
+                cli.env,
+                if no_snapshot {
+                    ""
+                } else {
+                    " (RDS keeps a final snapshot)"
+                }
+            );
+            for o in &observed {
+                say!("  - {:<20} {}", o.kind.label(), o.id);
+            }
+        }
+        // Production asks for the stack name itself, not a reflexive "yes".
+        let expected = if cli.env == "prod" {
+            cli.stack.as_str()
+        } else {
+            "yes"
+        };
+        let question = format!("Delete stack {}-{}?", cli.stack, cli.env);
+        if !confirm(cli, &question, expected)? {
+            eprintln!("Nothing deleted.");
+            return Ok(1);
+        }
+    }
+    let ui = Ui::new(cli.verbose > 0, cli.json());
+    let started = Instant::now();
+    let mut outcome = Outcome::default();
+    let doomed: Vec<&Observed> = observed.iter().collect();
+    let options = DeleteOptions { no_snapshot };
+    delete_all(&aws, &doomed, &observed, &options, &ui, &mut outcome).await;
+    outcome.elapsed_secs = started.elapsed().as_secs_f64();
+    outcome.peak_concurrent_calls = aws.stats.peak_in_flight();
+    let leftovers = aws::leftovers(&aws).await?;
+    report(cli, "down", &outcome, json!({"leftovers": leftovers}))?;
+    if !cli.json() {
+        if leftovers.is_empty() {
+            eprintln!(
+                "Leftover scan: nothing tagged slipway:stack={} slipway:env={} remains.",
+                cli.stack, cli.env
+            );
+        } else {
+            eprintln!(
+                "Leftover scan found {} resources still tagged as this stack:",
+                leftovers.len()
+            );
+            for leftover in &leftovers {
+                eprintln!(
+                    "  {} ({})",
+                    leftover.arn,
+                    leftover.id.as_deref().unwrap_or("no slipway:id")
+                );
+            }
+            eprintln!("Run `provision down` again; if they stay, delete them in the console.");
+        }
+    }
+    Ok(if outcome.succeeded() && leftovers.is_empty() {
+        0
+    } else {
+        1
+    })
+}
+
+fn attrs_of<'a>(observed: &'a [Observed], id: &str) -> Option<&'a BTreeMap<String, String>> {
+    observed.iter().find(|o| o.id == id).map(|o| &o.attrs)
+}
+
+fn public_url(config: &StackConfig, observed: &[Observed], service: &str) -> Option<String> {
+    let dns = attrs_of(observed, "alb")?.get("dns")?;
+    let public = config.services.get(service)?.public.as_ref()?;
+    let scheme = if config.alb.certificate_arn.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let path = public
+        .paths
+        .first()
+        .map(|p| p.trim_end_matches('*').to_owned())
+        .unwrap_or_else(|| "/".into());
+    Some(format!("{scheme}://{dns}{path}"))
+}
+
+async fn cmd_status(cli: &Cli) -> Result<u8> {
+    let (config, _) = cli.desired()?;
+    let aws = cli.connect().await?;
+    let (observed, services) = tokio::try_join!(aws::observe(&aws), aws::ecs_status(&aws))?;
+    let rows: Vec<serde_json::Value> = services
+        .iter()
+        .map(|s| {
+            let name = s.id.strip_prefix("service-").unwrap_or(&s.id);
+            json!({
+                "service": name,
+                "desired": s.desired,
+                "running": s.running,
+                "pending": s.pending,
+                "task_definition": s.task_definition,
+                "url": public_url(&config, &observed, name),
+            })
+        })
+        .collect();
+    if cli.json() {
+        print_json(&json!({"stack": cli.stack, "env": cli.env, "services": rows}))?;
+    } else if rows.is_empty() {
+        say!(
+            "{}-{} has no services running (run `provision up`).",
+            cli.stack,
+            cli.env
+        );
+    } else {
+        say!(
+            "{:<10} {:>7} {:>7} {:>7}  {:<40} url",
+            "service",
+            "desired",
+            "running",
+            "pending",
+            "task definition"
+        );
+        for row in &rows {
+            say!(
+                "{:<10} {:>7} {:>7} {:>7}  {:<40} {}",
+                row["service"].as_str().unwrap_or_default(),
+                row["desired"].as_i64().unwrap_or_default(),
+                row["running"].as_i64().unwrap_or_default(),
+                row["pending"].as_i64().unwrap_or_default(),
+                row["task_definition"].as_str().unwrap_or_default(),
+                row["url"].as_str().unwrap_or("(private)")
+            );
+        }
+    }
+    Ok(0)
+}
+
+async fn cmd_outputs(cli: &Cli, json_flag: bool) -> Result<u8> {
+    let (config, _) = cli.desired()?;
+    let aws = cli.connect().await?;
+    let observed = observe(&aws).await?;
+    let get = |id: &str, key: &str| attrs_of(&observed, id).and_then(|a| a.get(key)).cloned();
+    let services: BTreeMap<&String, serde_json::Value> = config
+        .services
+        .keys()
+        .map(|name| {
+            (
+                name,
+                json!({
+                    "repository_uri": get(&format!("repo-{name}"), "uri"),
+                    "service": get(&format!("service-{name}"), "name"),
+                    "task_definition": get(&format!("taskdef-{name}"), "arn"),
+                    "log_group": get(&format!("logs-{name}"), "name"),
+                    "url": public_url(&config, &observed, name),
+                }),
+            )
+        })
+        .collect();
+    let outputs = json!({
+        "stack": cli.stack,
+        "env": cli.env,
+        "region": aws.region,
+        "cluster": get("cluster", "name"),
+        "cluster_arn": get("cluster", "arn"),
+        "load_balancer_dns": get("alb", "dns"),
+        "vpc_id": get("vpc", "id"),
+        "private_subnets": [get("subnet-private-a", "id"), get("subnet-private-b", "id")],
+        "services": services,
+        "tasks": config.tasks.keys().map(|t| (t.clone(), get(&format!("task-{t}"), "arn"))).collect::<BTreeMap<_, _>>(),
+        "redis_url_secret": get("redis-url", "arn"),
+        "database_url_secret": get("database-url", "arn"),
+    });
+    if json_flag || cli.json() {
+        print_json(&outputs)?;
+    } else {
+        for (key, value) in outputs.as_object().into_iter().flatten() {
+            say!("{key}: {value}");
+        }
+    }
+    Ok(0)
+}
+
+/// Waves and critical path of the stack's graph (the numbers `up` can at best achieve).
+pub fn graph_report(graph: &Graph) -> serde_json::Value {
+    let waves = graph.waves();
+    let (path, total) = graph.critical_path(typical_create_time);
+    let (steps, _) = graph.critical_path(|_| std::time::Duration::from_secs(1));
+    json!({
+        "resources": graph.resources().len(),
+        "waves": waves.len(),
+        "widest_wave": waves.iter().map(Vec::len).max().unwrap_or(0),
+        "critical_path_by_steps": steps,
+        "critical_path_by_typical_time": path,
+        "critical_path_typical_secs": total.as_secs(),
+        "slowest_kinds": [Kind::ReplicationGroup.label(), Kind::DbInstance.label(), Kind::LoadBalancer.label()],
+    })
+}
+
+fn cmd_graph(cli: &Cli) -> Result<u8> {
+    let (_, graph) = cli.desired()?;
+    let report = graph_report(&graph);
+    if cli.json() {
+        print_json(&report)?;
+    } else {
+        for (index, wave) in graph.waves().iter().enumerate() {
+            say!("wave {index:>2}: {}", wave.join(", "));
+        }
+        say!(
+            "critical path (typical AWS times, ~{}s): {}",
+            report["critical_path_typical_secs"],
+            report["critical_path_by_typical_time"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str())
+                .collect::<Vec<_>>()
+                .join(" → ")
+        );
+    }
+    Ok(0)
+}
