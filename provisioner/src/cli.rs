@@ -230,9 +230,10 @@ async fn cmd_up(cli: &Cli) -> Result<u8> {
     let plan = plan(&graph, &observed);
     if plan.is_empty() {
         if cli.json() {
-            print_json(
-                &json!({"stack": cli.stack, "env": cli.env, "command": "up", "changes": 0}),
-            )?;
+            print_json(&json!({
+                "stack": cli.stack, "env": cli.env, "command": "up", "changes": 0,
+                "details": {"mutating_calls": aws.stats.mutating_calls()},
+            }))?;
         } else {
             say!("No changes: {}-{} matches its config.", cli.stack, cli.env);
         }
@@ -248,8 +249,12 @@ async fn cmd_up(cli: &Cli) -> Result<u8> {
     let ui = Ui::new(cli.verbose > 0, cli.json());
     aws.stats.reset_peak();
     let outcome = apply(&aws, &graph, &plan, &observed, &ui).await;
-    let mutating = aws.stats.mutating_calls().len();
-    report(cli, "up", &outcome, json!({"mutating_calls": mutating}))?;
+    report(
+        cli,
+        "up",
+        &outcome,
+        json!({"mutating_calls": aws.stats.mutating_calls()}),
+    )?;
     Ok(if outcome.succeeded() { 0 } else { 1 })
 }
 

@@ -210,9 +210,12 @@ impl Intercept for StatsInterceptor {
         "slipway-call-stats"
     }
 
-    fn read_before_execution(
+    // Not `read_before_execution`: client interceptors run that before the operation's
+    // own configuration (which carries its name) is loaded.
+    fn read_before_serialization(
         &self,
         _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         if let Some(metadata) = cfg.load::<Metadata>() {
@@ -230,7 +233,11 @@ impl Intercept for StatsInterceptor {
         _runtime_components: &RuntimeComponents,
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+        // Saturating: a call that failed before serialization was never counted in.
+        let _ = self
+            .0
+            .in_flight
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
         Ok(())
     }
 }
@@ -268,16 +275,20 @@ fn max_attempts() -> u32 {
         .unwrap_or(8)
 }
 
-/// The SDK configuration: default chain (env, profile, SSO-less), rustls with ring,
-/// standard retries with backoff for throttling.
-pub async fn sdk_config(connection: &Connection) -> Result<SdkConfig, AwsError> {
-    let http = aws_smithy_http_client::Builder::new()
+/// HTTPS client on rustls with the ring provider (no aws-lc, no OpenSSL to build).
+pub fn http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
         .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
             aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
         ))
-        .build_https();
+        .build_https()
+}
+
+/// The SDK configuration: default chain (env, profile, SSO-less), rustls with ring,
+/// standard retries with backoff for throttling.
+pub async fn sdk_config(connection: &Connection) -> Result<SdkConfig, AwsError> {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .http_client(http)
+        .http_client(http_client())
         .retry_config(RetryConfig::standard().with_max_attempts(max_attempts()));
     if let Some(region) = &connection.region {
         loader = loader.region(Region::new(region.clone()));
