@@ -1,0 +1,118 @@
+//! The CLI without AWS: offline plans, and the errors a user sees.
+
+mod common;
+
+use std::process::{Command, Stdio};
+
+use common::{config_copy, edit_config, repo_root};
+
+/// `provision ARGS` with no AWS configuration at all.
+fn provision_bare(args: &[&str]) -> std::process::Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_provision"));
+    command
+        .args(args)
+        .current_dir(repo_root())
+        .stdin(Stdio::null());
+    for (key, _) in std::env::vars() {
+        if key.starts_with("AWS_") || key.starts_with("SLIPWAY_") {
+            command.env_remove(key);
+        }
+    }
+    command
+        // No profile files to find credentials in, and no instance metadata to ask.
+        .env("HOME", "/nonexistent")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .expect("provision runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn offline_plan_needs_no_account_and_lists_every_resource() {
+    for stack in ["voting", "sums", "shop"] {
+        let out = provision_bare(&["--stack", stack, "plan", "--offline"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let stdout = text(&out.stdout);
+        assert!(stdout.contains("+ create   vpc"), "{stdout}");
+        assert!(
+            stdout.contains("to create, 0 to update, 0 to replace, 0 to delete"),
+            "{stdout}"
+        );
+    }
+    let json = provision_bare(&[
+        "--stack",
+        "voting",
+        "--env",
+        "prod",
+        "--output",
+        "json",
+        "plan",
+        "--offline",
+    ]);
+    let plan: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let nats = plan["plan"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["kind"] == "NatGateway")
+        .count();
+    assert_eq!(nats, 2, "prod has a NAT gateway per AZ");
+}
+
+#[test]
+fn bad_config_reports_file_line_and_expected_keys() {
+    let config = config_copy();
+    edit_config(config.path(), "sums", "cpu = 256\nmemory = 512\ndesired = 2\nmin = 2\nmax = 6\nhealth_command = [\"CMD\", \"/usr/local/bin/api\"", "cpu = 256\nmemroy = 512\ndesired = 2\nmin = 2\nmax = 6\nhealth_command = [\"CMD\", \"/usr/local/bin/api\"");
+    let dir = config.path().to_str().unwrap();
+    let out = provision_bare(&["--stack", "sums", "--config-dir", dir, "plan", "--offline"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("sums.toml:25:1: unknown field `memroy`, expected one of"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("`memory`"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn missing_region_and_credentials_are_explained() {
+    let out = provision_bare(&["plan"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr).trim(),
+        "error: no AWS region: pass --region or set AWS_REGION"
+    );
+    let out = provision_bare(&["--region", "eu-west-1", "status"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.starts_with("error: no AWS credentials found"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("Error {"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn graph_reports_waves_and_the_critical_path() {
+    let out = provision_bare(&["--stack", "voting", "--output", "json", "graph"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let path: Vec<&str> = report["critical_path_by_typical_time"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(path.first(), Some(&"vpc"));
+    assert!(
+        path.contains(&"redis"),
+        "ElastiCache dominates the voting stack: {path:?}"
+    );
+}

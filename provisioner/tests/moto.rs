@@ -1,0 +1,770 @@
+//! End to end against the moto AWS emulator: `provision up/plan/down` as a user runs
+//! them, then the result checked through the SDK.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_sdk_ec2::types::{Filter, IpPermission, SecurityGroup};
+use common::{config_copy, edit_config, Moto};
+use provisioner::aws::Aws;
+use serde_json::Value;
+
+fn ownership(aws: &Aws) -> Vec<Filter> {
+    vec![
+        Filter::builder()
+            .name("tag:slipway:stack")
+            .values(&aws.stack)
+            .build(),
+        Filter::builder()
+            .name("tag:slipway:env")
+            .values(&aws.env)
+            .build(),
+    ]
+}
+
+fn slipway_id(tags: &[aws_sdk_ec2::types::Tag]) -> String {
+    tags.iter()
+        .find(|t| t.key() == Some("slipway:id"))
+        .and_then(|t| t.value())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+async fn security_groups(aws: &Aws) -> BTreeMap<String, SecurityGroup> {
+    let out = aws
+        .ec2
+        .describe_security_groups()
+        .set_filters(Some(ownership(aws)))
+        .send()
+        .await
+        .unwrap();
+    out.security_groups()
+        .iter()
+        .map(|g| (slipway_id(g.tags()), g.clone()))
+        .collect()
+}
+
+/// (port, source group ids) of each rule; panics on CIDR sources.
+fn group_sources(permissions: &[IpPermission]) -> BTreeSet<(i32, String)> {
+    let mut sources = BTreeSet::new();
+    for permission in permissions {
+        assert!(
+            permission.ip_ranges().is_empty() && permission.ipv6_ranges().is_empty(),
+            "only security-group sources expected, got {permission:?}"
+        );
+        for pair in permission.user_id_group_pairs() {
+            sources.insert((
+                permission.from_port().unwrap(),
+                pair.group_id().unwrap().to_owned(),
+            ));
+        }
+    }
+    sources
+}
+
+fn steps_changed(plan: &Value) -> BTreeMap<String, Vec<String>> {
+    plan["plan"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["action"] != "no_op")
+        .map(|s| {
+            let paths = s["changes"]
+                .as_array()
+                .map(|c| {
+                    c.iter()
+                        .map(|c| c["path"].as_str().unwrap().to_owned())
+                        .collect()
+                })
+                .unwrap_or_default();
+            (
+                format!(
+                    "{} {}",
+                    s["action"].as_str().unwrap(),
+                    s["id"].as_str().unwrap()
+                ),
+                paths,
+            )
+        })
+        .collect()
+}
+
+/// The load balancer and the rules of its (only) listener.
+async fn load_balancer_rules(
+    aws: &Aws,
+    name: &str,
+) -> (
+    aws_sdk_elasticloadbalancingv2::types::LoadBalancer,
+    Vec<aws_sdk_elasticloadbalancingv2::types::Rule>,
+) {
+    let out = aws
+        .elb
+        .describe_load_balancers()
+        .names(name)
+        .send()
+        .await
+        .unwrap();
+    let lb = out.load_balancers()[0].clone();
+    let listeners = aws
+        .elb
+        .describe_listeners()
+        .load_balancer_arn(lb.load_balancer_arn().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let rules = aws
+        .elb
+        .describe_rules()
+        .listener_arn(listeners.listeners()[0].listener_arn().unwrap())
+        .send()
+        .await
+        .unwrap();
+    (lb, rules.rules().to_vec())
+}
+
+async fn db_secret_arn(aws: &Aws) -> String {
+    let db = aws
+        .rds
+        .describe_db_instances()
+        .db_instance_identifier("voting-dev-postgres")
+        .send()
+        .await
+        .unwrap();
+    db.db_instances()[0]
+        .master_user_secret()
+        .and_then(|s| s.secret_arn())
+        .unwrap()
+        .to_owned()
+}
+
+fn mutating_calls(run: &Value) -> Vec<String> {
+    let mut calls: Vec<String> = run["details"]["mutating_calls"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no mutating_calls in {run}"))
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    calls.sort();
+    calls
+}
+
+#[tokio::test]
+async fn voting_up_builds_a_private_least_privilege_stack_and_is_idempotent() {
+    let moto = Moto::start();
+    let up = moto.provision(&["--stack", "voting", "--yes", "--output", "json", "up"]);
+    up.ok();
+    assert!(up.json()["outcome"]["failed"]
+        .as_object()
+        .unwrap()
+        .is_empty());
+    let aws = moto.aws("voting", "dev").await;
+
+    // Data stores: ingress only from their consumers' groups, and no egress at all.
+    let groups = security_groups(&aws).await;
+    let gid = |id: &str| groups[id].group_id().unwrap().to_owned();
+    for (store, port, consumers) in [
+        ("sg-redis", 6379, ["sg-vote", "sg-worker"]),
+        ("sg-postgres", 5432, ["sg-result", "sg-worker"]),
+    ] {
+        let group = &groups[store];
+        assert!(
+            group.ip_permissions_egress().is_empty(),
+            "{store} has egress"
+        );
+        let expected: BTreeSet<(i32, String)> = consumers.iter().map(|c| (port, gid(c))).collect();
+        assert_eq!(group_sources(group.ip_permissions()), expected, "{store}");
+    }
+    assert!(
+        groups["sg-worker"].ip_permissions().is_empty(),
+        "worker takes no inbound traffic"
+    );
+    for (service, port) in [("sg-vote", 8080), ("sg-result", 8081)] {
+        let expected: BTreeSet<(i32, String)> = [(port, gid("sg-alb"))].into();
+        assert_eq!(group_sources(groups[service].ip_permissions()), expected);
+    }
+
+    // Services sit in the private subnets, without public IPs.
+    let subnets = aws
+        .ec2
+        .describe_subnets()
+        .set_filters(Some(ownership(&aws)))
+        .send()
+        .await
+        .unwrap();
+    let private: BTreeSet<String> = subnets
+        .subnets()
+        .iter()
+        .filter(|s| slipway_id(s.tags()).starts_with("subnet-private"))
+        .map(|s| {
+            assert_eq!(s.map_public_ip_on_launch(), Some(false));
+            s.subnet_id().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(private.len(), 2);
+    let listed = aws
+        .ecs
+        .list_services()
+        .cluster("voting-dev-cluster")
+        .send()
+        .await
+        .unwrap();
+    let services = aws
+        .ecs
+        .describe_services()
+        .cluster("voting-dev-cluster")
+        .set_services(Some(listed.service_arns().to_vec()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(services.services().len(), 3);
+    for service in services.services() {
+        let network = service
+            .network_configuration()
+            .and_then(|n| n.awsvpc_configuration())
+            .unwrap();
+        assert_eq!(
+            network.assign_public_ip(),
+            Some(&aws_sdk_ecs::types::AssignPublicIp::Disabled)
+        );
+        let used: BTreeSet<String> = network.subnets().iter().cloned().collect();
+        assert_eq!(used, private, "{:?}", service.service_name());
+        assert_eq!(
+            service.launch_type(),
+            Some(&aws_sdk_ecs::types::LaunchType::Fargate)
+        );
+    }
+
+    // Scalable targets with config bounds, and both target-tracking policies each.
+    let targets = aws
+        .autoscaling
+        .describe_scalable_targets()
+        .service_namespace(aws_sdk_applicationautoscaling::types::ServiceNamespace::Ecs)
+        .send()
+        .await
+        .unwrap();
+    let bounds: BTreeMap<String, (i32, i32)> = targets
+        .scalable_targets()
+        .iter()
+        .map(|t| {
+            (
+                t.resource_id().rsplit('-').next().unwrap().to_owned(),
+                (t.min_capacity(), t.max_capacity()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        bounds,
+        [
+            ("result".into(), (2, 4)),
+            ("vote".into(), (2, 6)),
+            ("worker".into(), (1, 4))
+        ]
+        .into()
+    );
+    let policies = aws
+        .autoscaling
+        .describe_scaling_policies()
+        .service_namespace(aws_sdk_applicationautoscaling::types::ServiceNamespace::Ecs)
+        .send()
+        .await
+        .unwrap();
+    let mut metrics: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for policy in policies.scaling_policies() {
+        let config = policy
+            .target_tracking_scaling_policy_configuration()
+            .unwrap();
+        let metric = config
+            .predefined_metric_specification()
+            .unwrap()
+            .predefined_metric_type()
+            .as_str()
+            .to_owned();
+        let service = policy.resource_id().rsplit('-').next().unwrap().to_owned();
+        metrics.entry(service).or_default().insert(metric);
+    }
+    let both = |a: &str, b: &str| -> BTreeSet<String> { [a.to_owned(), b.to_owned()].into() };
+    assert_eq!(
+        metrics["vote"],
+        both(
+            "ALBRequestCountPerTarget",
+            "ECSServiceAverageCPUUtilization"
+        )
+    );
+    assert_eq!(
+        metrics["result"],
+        both(
+            "ALBRequestCountPerTarget",
+            "ECSServiceAverageCPUUtilization"
+        )
+    );
+    assert_eq!(
+        metrics["worker"],
+        both(
+            "ECSServiceAverageCPUUtilization",
+            "ECSServiceAverageMemoryUtilization"
+        )
+    );
+
+    // Repositories: scan on push, immutable tags, keep the newest 20.
+    let repos = aws.ecr.describe_repositories().send().await.unwrap();
+    assert_eq!(repos.repositories().len(), 3);
+    for repo in repos.repositories() {
+        assert!(repo.image_scanning_configuration().unwrap().scan_on_push());
+        assert_eq!(
+            repo.image_tag_mutability(),
+            Some(&aws_sdk_ecr::types::ImageTagMutability::Immutable)
+        );
+        let policy = aws
+            .ecr
+            .get_lifecycle_policy()
+            .repository_name(repo.repository_name().unwrap())
+            .send()
+            .await
+            .unwrap();
+        let policy: Value = serde_json::from_str(policy.lifecycle_policy_text().unwrap()).unwrap();
+        assert_eq!(policy["rules"][0]["selection"]["countNumber"], 20);
+    }
+
+    // Task definitions: hardened container, URLs only as secrets.
+    let definition = aws
+        .ecs
+        .describe_task_definition()
+        .task_definition("voting-dev-taskdef-worker")
+        .send()
+        .await
+        .unwrap();
+    let definition = definition.task_definition().unwrap();
+    assert_eq!(definition.cpu(), Some("256"));
+    let container = &definition.container_definitions()[0];
+    assert_eq!(container.readonly_root_filesystem(), Some(true));
+    assert_eq!(container.user(), Some("10001"));
+    assert_eq!(
+        container
+            .linux_parameters()
+            .and_then(|l| l.init_process_enabled()),
+        Some(true)
+    );
+    assert_eq!(
+        container.health_check().unwrap().command(),
+        ["CMD", "/usr/local/bin/worker", "--probe"]
+    );
+    let secrets: BTreeMap<&str, &str> = container
+        .secrets()
+        .iter()
+        .map(|s| (s.name(), s.value_from()))
+        .collect();
+    assert!(secrets["REDIS_URL"].contains(":secret:voting-dev-redis-url"));
+    assert!(secrets["DATABASE_URL"].contains(":secret:voting-dev-database-url"));
+    assert!(container
+        .environment()
+        .iter()
+        .all(|kv| !kv.name().unwrap().ends_with("_URL")));
+
+    // The URL secrets carry TLS URLs built from the live endpoints.
+    let redis_url = aws
+        .secrets
+        .get_secret_value()
+        .secret_id("voting-dev-redis-url")
+        .send()
+        .await
+        .unwrap();
+    assert!(redis_url.secret_string().unwrap().starts_with("rediss://:"));
+    let database_url = aws
+        .secrets
+        .get_secret_value()
+        .secret_id("voting-dev-database-url")
+        .send()
+        .await
+        .unwrap();
+    let database_url = database_url.secret_string().unwrap();
+    // User and password come from the RDS-managed master secret, percent-encoded.
+    let master = aws
+        .secrets
+        .get_secret_value()
+        .secret_id(db_secret_arn(&aws).await)
+        .send()
+        .await
+        .unwrap();
+    let master: Value = serde_json::from_str(master.secret_string().unwrap()).unwrap();
+    let user = master["username"].as_str().unwrap();
+    let password = master["password"].as_str().unwrap();
+    let encoded: String =
+        percent_encoding::utf8_percent_encode(password, percent_encoding::NON_ALPHANUMERIC)
+            .to_string();
+    assert!(
+        database_url.starts_with(&format!("postgres://{user}:{encoded}@voting-dev-postgres.")),
+        "{database_url}"
+    );
+    assert!(
+        database_url.ends_with("/votes?sslmode=require"),
+        "{database_url}"
+    );
+
+    // Data tier: encrypted, private, AUTH on, managed master password.
+    let redis = aws
+        .elasticache
+        .describe_replication_groups()
+        .replication_group_id("voting-dev-redis")
+        .send()
+        .await
+        .unwrap();
+    let redis = &redis.replication_groups()[0];
+    assert_eq!(redis.transit_encryption_enabled(), Some(true));
+    assert_eq!(redis.at_rest_encryption_enabled(), Some(true));
+    assert_eq!(redis.auth_token_enabled(), Some(true));
+    let db = aws
+        .rds
+        .describe_db_instances()
+        .db_instance_identifier("voting-dev-postgres")
+        .send()
+        .await
+        .unwrap();
+    let db = &db.db_instances()[0];
+    assert_eq!(db.storage_encrypted(), Some(true));
+    assert_eq!(db.publicly_accessible(), Some(false));
+    assert!(db.master_user_secret().is_some());
+
+    // A second `up` changes nothing and calls nothing that mutates.
+    let again = moto.provision(&["--stack", "voting", "--yes", "--output", "json", "up"]);
+    again.ok();
+    assert_eq!(again.json()["changes"], 0);
+    assert_eq!(mutating_calls(&again.json()), Vec::<String>::new());
+
+    // Performance target: planning an up-to-date voting stack takes under 3 s.
+    let plan = moto.provision(&["--stack", "voting", "plan"]);
+    assert!(plan.ok().contains("No changes"));
+    assert!(
+        plan.took < std::time::Duration::from_secs(3),
+        "plan took {:?}",
+        plan.took
+    );
+}
+
+#[tokio::test]
+async fn config_changes_update_exactly_what_changed() {
+    let moto = Moto::start();
+    let config = config_copy();
+    let dir = config.path().to_str().unwrap();
+    let base = [
+        "--stack",
+        "voting",
+        "--config-dir",
+        dir,
+        "--yes",
+        "--output",
+        "json",
+    ];
+    let run = |command: &str| {
+        let mut args = base.to_vec();
+        args.push(command);
+        moto.provision(&args)
+    };
+    run("up").ok();
+
+    edit_config(
+        config.path(),
+        "voting",
+        "desired = 2\nmin = 2\nmax = 6\nhealth_command = [\"CMD\", \"/usr/local/bin/vote\"",
+        "desired = 3\nmin = 2\nmax = 6\nhealth_command = [\"CMD\", \"/usr/local/bin/vote\"",
+    );
+    edit_config(
+        config.path(),
+        "voting",
+        "cpu = 256\nmemory = 512\ndesired = 1",
+        "cpu = 512\nmemory = 1024\ndesired = 1",
+    );
+    let plan = run("plan");
+    plan.ok();
+    let expected: BTreeMap<String, Vec<String>> = [
+        (
+            "update service-vote".to_owned(),
+            vec!["desired_count".to_owned()],
+        ),
+        (
+            "update taskdef-worker".to_owned(),
+            vec!["cpu".to_owned(), "memory".to_owned()],
+        ),
+        (
+            "update service-worker".to_owned(),
+            vec!["task_definition".to_owned()],
+        ),
+    ]
+    .into();
+    assert_eq!(steps_changed(&plan.json()), expected);
+
+    let up = run("up");
+    up.ok();
+    assert_eq!(
+        mutating_calls(&up.json()),
+        [
+            "ECS.RegisterTaskDefinition",
+            "ECS.UpdateService",
+            "ECS.UpdateService"
+        ]
+    );
+    let aws = moto.aws("voting", "dev").await;
+    let services = aws
+        .ecs
+        .describe_services()
+        .cluster("voting-dev-cluster")
+        .services("voting-dev-service-vote")
+        .services("voting-dev-service-worker")
+        .send()
+        .await
+        .unwrap();
+    let by_name: BTreeMap<&str, &aws_sdk_ecs::types::Service> = services
+        .services()
+        .iter()
+        .map(|s| (s.service_name().unwrap(), s))
+        .collect();
+    assert_eq!(by_name["voting-dev-service-vote"].desired_count(), 3);
+    let worker_definition = by_name["voting-dev-service-worker"]
+        .task_definition()
+        .unwrap();
+    assert!(
+        worker_definition.ends_with("voting-dev-taskdef-worker:2"),
+        "{worker_definition}"
+    );
+    let definition = aws
+        .ecs
+        .describe_task_definition()
+        .task_definition(worker_definition)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(definition.task_definition().unwrap().cpu(), Some("512"));
+
+    let settled = run("plan");
+    assert!(
+        steps_changed(&settled.json()).is_empty(),
+        "{}",
+        settled.stdout()
+    );
+}
+
+#[tokio::test]
+async fn drift_and_half_finished_state_are_repaired_by_the_next_up() {
+    let moto = Moto::start();
+    let run = |command: &str| moto.json_command("voting", None, command);
+    run("up").ok();
+    let aws = moto.aws("voting", "dev").await;
+
+    // As if an `up` had been interrupted before these, plus a leaked egress rule.
+    let (_, rules) = load_balancer_rules(&aws, "voting-dev-alb").await;
+    let rule = rules
+        .iter()
+        .find(|r| !r.is_default().unwrap_or(false))
+        .unwrap();
+    aws.elb
+        .delete_rule()
+        .rule_arn(rule.rule_arn().unwrap())
+        .send()
+        .await
+        .unwrap();
+    aws.autoscaling
+        .delete_scaling_policy()
+        .policy_name("voting-dev-scaling-worker-cpu")
+        .service_namespace(aws_sdk_applicationautoscaling::types::ServiceNamespace::Ecs)
+        .resource_id("service/voting-dev-cluster/voting-dev-service-worker")
+        .scalable_dimension(
+            aws_sdk_applicationautoscaling::types::ScalableDimension::EcsServiceDesiredCount,
+        )
+        .send()
+        .await
+        .unwrap();
+    let redis_group = security_groups(&aws).await["sg-redis"]
+        .group_id()
+        .unwrap()
+        .to_owned();
+    aws.ec2
+        .authorize_security_group_egress()
+        .group_id(&redis_group)
+        .ip_permissions(
+            IpPermission::builder()
+                .ip_protocol("-1")
+                .ip_ranges(
+                    aws_sdk_ec2::types::IpRange::builder()
+                        .cidr_ip("0.0.0.0/0")
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let plan = run("plan");
+    let changed = steps_changed(&plan.json());
+    assert_eq!(
+        changed.keys().cloned().collect::<Vec<_>>(),
+        [
+            "create rule-result",
+            "create scaling-worker-cpu",
+            "update sg-redis"
+        ]
+    );
+    assert_eq!(changed["update sg-redis"], ["egress_all"]);
+    run("up").ok();
+    assert!(steps_changed(&run("plan").json()).is_empty());
+    assert!(security_groups(&aws).await["sg-redis"]
+        .ip_permissions_egress()
+        .is_empty());
+}
+
+#[tokio::test]
+async fn shop_down_leaves_zero_tagged_resources_and_can_be_rerun() {
+    let moto = Moto::start();
+    let run = |command: &str| moto.json_command("shop", None, command);
+    run("up").ok();
+    let aws = moto.aws("shop", "dev").await;
+
+    // Path rules per service; one-off task definitions for migrate and seed.
+    let (lb, rules) = load_balancer_rules(&aws, "shop-dev-alb").await;
+    assert_eq!(
+        lb.scheme(),
+        Some(&aws_sdk_elasticloadbalancingv2::types::LoadBalancerSchemeEnum::InternetFacing)
+    );
+    let mut patterns: Vec<String> = rules
+        .iter()
+        .flat_map(|r| r.conditions())
+        .flat_map(|c| {
+            c.path_pattern_config()
+                .map(|p| p.values().to_vec())
+                .unwrap_or_else(|| c.values().to_vec())
+        })
+        .collect();
+    patterns.sort();
+    assert_eq!(
+        patterns,
+        [
+            "/orders",
+            "/orders/*",
+            "/products",
+            "/products/*",
+            "/users",
+            "/users/*"
+        ]
+    );
+    for task in ["migrate", "seed"] {
+        let definition = aws
+            .ecs
+            .describe_task_definition()
+            .task_definition(format!("shop-dev-task-{task}"))
+            .send()
+            .await
+            .unwrap();
+        let container = &definition
+            .task_definition()
+            .unwrap()
+            .container_definitions()[0];
+        assert_eq!(container.command(), ["/usr/local/bin/orders", task]);
+    }
+
+    let down = run("down");
+    down.ok();
+    assert_eq!(down.json()["details"]["leftovers"], serde_json::json!([]));
+    let tagged = aws
+        .tagging
+        .get_resources()
+        .tag_filters(
+            aws_sdk_resourcegroupstagging::types::TagFilter::builder()
+                .key("slipway:stack")
+                .values("shop")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let live: Vec<&str> = tagged
+        .resource_tag_mapping_list()
+        .iter()
+        .filter_map(|m| m.resource_arn())
+        .filter(|arn| !arn.contains(":task-definition/") && !arn.contains(":natgateway/"))
+        .filter(|arn| !arn.contains(":service/") && !arn.contains(":cluster/"))
+        .collect();
+    assert!(live.is_empty(), "still tagged: {live:?}");
+    assert!(aws
+        .ec2
+        .describe_vpcs()
+        .set_filters(Some(ownership(&aws)))
+        .send()
+        .await
+        .unwrap()
+        .vpcs()
+        .is_empty());
+    let roles = aws
+        .iam
+        .list_roles()
+        .path_prefix("/slipway/shop/dev/")
+        .send()
+        .await
+        .unwrap();
+    assert!(roles.roles().is_empty());
+
+    // Safe to re-run: nothing to delete, still a clean scan.
+    run("down").ok();
+}
+
+#[tokio::test]
+async fn sums_api_is_private_and_reachable_only_from_the_client() {
+    let moto = Moto::start();
+    moto.provision(&["--stack", "sums", "--yes", "up"]).ok();
+    let aws = moto.aws("sums", "dev").await;
+    let groups = security_groups(&aws).await;
+    let expected: BTreeSet<(i32, String)> =
+        [(4567, groups["sg-client"].group_id().unwrap().to_owned())].into();
+    assert_eq!(group_sources(groups["sg-api"].ip_permissions()), expected);
+    let services = aws
+        .ecs
+        .describe_services()
+        .cluster("sums-dev-cluster")
+        .services("sums-dev-service-api")
+        .send()
+        .await
+        .unwrap();
+    assert!(services.services()[0].load_balancers().is_empty());
+    let groups = aws.elb.describe_target_groups().send().await.unwrap();
+    let names: Vec<&str> = groups
+        .target_groups()
+        .iter()
+        .filter_map(|g| g.target_group_name())
+        .collect();
+    assert_eq!(names, ["sums-dev-tg-client"]);
+    let namespaces = aws.discovery.list_namespaces().send().await.unwrap();
+    assert!(namespaces
+        .namespaces()
+        .iter()
+        .any(|n| n.name() == Some("sums-dev.internal")));
+}
+
+#[tokio::test]
+async fn voting_down_reports_what_it_could_not_remove() {
+    let moto = Moto::start();
+    moto.provision(&["--stack", "voting", "--yes", "up"]).ok();
+    let down = moto.provision(&["--stack", "voting", "--yes", "--output", "json", "down"]);
+    // moto never finishes deleting an ElastiCache replication group and has no
+    // DeleteCacheSubnetGroup: `down` must say so and fail, naming exactly what is left.
+    assert_eq!(down.code(), 1, "{}", down.stderr());
+    let leftovers: BTreeSet<String> = down.json()["details"]["leftovers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["id"].as_str().unwrap_or("?").to_owned())
+        .collect();
+    assert!(leftovers.contains("redis"), "{leftovers:?}");
+    let allowed: BTreeSet<String> = [
+        "redis",
+        "redis-subnets",
+        "subnet-private-a",
+        "subnet-private-b",
+        "vpc",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    assert!(
+        leftovers.is_subset(&allowed),
+        "unexpected leftovers: {leftovers:?}"
+    );
+}

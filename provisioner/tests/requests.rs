@@ -1,0 +1,310 @@
+//! The exact ECS requests for what moto drops (deploymentConfiguration,
+//! enableExecuteCommand, Service Connect), checked with aws-smithy-mocks: the provisioner's
+//! own create/update code runs against mocked ECS and ECR clients and the request it
+//! sends is captured.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_credential_types::Credentials;
+use aws_sdk_ecs::operation::create_service::{CreateServiceInput, CreateServiceOutput};
+use aws_sdk_ecs::operation::describe_task_definition::DescribeTaskDefinitionOutput;
+use aws_sdk_ecs::operation::update_service::{UpdateServiceInput, UpdateServiceOutput};
+use aws_sdk_ecs::types::{
+    AssignPublicIp, ContainerDefinition, LaunchType, PropagateTags, Service, TaskDefinition,
+};
+use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode};
+use provisioner::aws::{self, Aws, Quiet, Resolved};
+use provisioner::config::{repo_config_dir, StackConfig};
+use provisioner::constructs::expand;
+use provisioner::model::Resource;
+use provisioner::plan::Attrs;
+
+const NAMESPACE_ARN: &str = "arn:aws:servicediscovery:us-east-1:123456789012:namespace/ns-1";
+const TG_ARN: &str =
+    "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/sums-dev-tg-client/1";
+
+fn credentials() -> Credentials {
+    Credentials::new("testing", "testing", None, None, "test")
+}
+
+fn ecs_client(rules: &[&Rule]) -> aws_sdk_ecs::Client {
+    let mut interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
+    for rule in rules {
+        interceptor = interceptor.with_rule(rule);
+    }
+    aws_sdk_ecs::Client::from_conf(
+        aws_sdk_ecs::Config::builder()
+            .behavior_version_latest()
+            .region(Region::new("us-east-1"))
+            .credentials_provider(credentials())
+            .http_client(create_mock_http_client())
+            .interceptor(interceptor)
+            .build(),
+    )
+}
+
+/// ECR answering "no such image": the provisioner then skips waiting for tasks.
+fn ecr_without_images() -> (aws_sdk_ecr::Client, Rule) {
+    let rule = mock!(aws_sdk_ecr::Client::describe_images).then_error(|| {
+        aws_sdk_ecr::operation::describe_images::DescribeImagesError::ImageNotFoundException(
+            aws_sdk_ecr::types::error::ImageNotFoundException::builder()
+                .message("not pushed yet")
+                .meta(
+                    aws_smithy_types::error::ErrorMetadata::builder()
+                        .code("ImageNotFoundException")
+                        .message("not pushed yet")
+                        .build(),
+                )
+                .build(),
+        )
+    });
+    let interceptor = MockResponseInterceptor::new()
+        .rule_mode(RuleMode::MatchAny)
+        .with_rule(&rule);
+    let client = aws_sdk_ecr::Client::from_conf(
+        aws_sdk_ecr::Config::builder()
+            .behavior_version_latest()
+            .region(Region::new("us-east-1"))
+            .credentials_provider(credentials())
+            .http_client(create_mock_http_client())
+            .interceptor(interceptor)
+            .build(),
+    );
+    (client, rule)
+}
+
+fn mocked_aws(ecs: aws_sdk_ecs::Client, ecr: aws_sdk_ecr::Client) -> Aws {
+    let sdk = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(SharedCredentialsProvider::new(credentials()))
+        .http_client(create_mock_http_client())
+        .build();
+    let mut aws = Aws::new(&sdk, "sums", "dev");
+    aws.ecs = ecs;
+    aws.ecr = ecr;
+    aws
+}
+
+fn sums_resource(id: &str, desired: Option<i32>) -> Resource {
+    let mut config = StackConfig::load(&repo_config_dir(), "sums", "dev").unwrap();
+    if let Some(desired) = desired {
+        config.services.get_mut("api").unwrap().desired = desired;
+    }
+    expand(&config).into_iter().find(|r| r.id == id).unwrap()
+}
+
+/// What the rest of the stack resolved to, as `up` would know it.
+fn resolved() -> Resolved {
+    let attrs = |pairs: &[(&str, &str)]| -> Attrs {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let mut all = BTreeMap::new();
+    all.insert(
+        "cluster".into(),
+        attrs(&[
+            ("name", "sums-dev-cluster"),
+            ("arn", "arn:aws:ecs:us-east-1:1:cluster/sums-dev-cluster"),
+        ]),
+    );
+    for service in ["api", "client"] {
+        all.insert(
+            format!("taskdef-{service}"),
+            attrs(&[(
+                "arn",
+                &format!("arn:aws:ecs:us-east-1:1:task-definition/sums-dev-taskdef-{service}:1"),
+            )]),
+        );
+        all.insert(
+            format!("sg-{service}"),
+            attrs(&[("id", &format!("sg-{service}0001"))]),
+        );
+    }
+    all.insert("subnet-private-a".into(), attrs(&[("id", "subnet-pa")]));
+    all.insert("subnet-private-b".into(), attrs(&[("id", "subnet-pb")]));
+    all.insert("namespace".into(), attrs(&[("arn", NAMESPACE_ARN)]));
+    all.insert("tg-client".into(), attrs(&[("arn", TG_ARN)]));
+    Resolved::new(all)
+}
+
+fn describe_task_definition_rule() -> Rule {
+    mock!(aws_sdk_ecs::Client::describe_task_definition).then_output(|| {
+        DescribeTaskDefinitionOutput::builder()
+            .task_definition(
+                TaskDefinition::builder()
+                    .container_definitions(
+                        ContainerDefinition::builder()
+                            .image("1.dkr.ecr.us-east-1.amazonaws.com/sums-dev-repo-api:latest")
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build()
+    })
+}
+
+fn service_output(name: &str) -> Service {
+    Service::builder()
+        .service_name(name)
+        .service_arn(format!(
+            "arn:aws:ecs:us-east-1:1:service/sums-dev-cluster/{name}"
+        ))
+        .cluster_arn("arn:aws:ecs:us-east-1:1:cluster/sums-dev-cluster")
+        .build()
+}
+
+async fn create_request(id: &str) -> CreateServiceInput {
+    let captured: Arc<Mutex<Option<CreateServiceInput>>> = Arc::default();
+    let sink = captured.clone();
+    let create = mock!(aws_sdk_ecs::Client::create_service)
+        .match_requests(move |input| {
+            *sink.lock().unwrap() = Some(input.clone());
+            true
+        })
+        .then_output(|| {
+            CreateServiceOutput::builder()
+                .service(service_output("created"))
+                .build()
+        });
+    let describe = describe_task_definition_rule();
+    let (ecr, images) = ecr_without_images();
+    let aws = mocked_aws(ecs_client(&[&create, &describe]), ecr);
+    let attrs = aws::create(&aws, &sums_resource(id, None), &resolved(), &Quiet)
+        .await
+        .unwrap();
+    assert_eq!(
+        attrs["_cluster"],
+        "arn:aws:ecs:us-east-1:1:cluster/sums-dev-cluster"
+    );
+    assert_eq!(create.num_calls(), 1);
+    assert_eq!(
+        images.num_calls(),
+        1,
+        "checks for the image before waiting on tasks"
+    );
+    let input = captured.lock().unwrap().take().unwrap();
+    input
+}
+
+#[tokio::test]
+async fn private_api_service_request_has_exec_circuit_breaker_and_service_connect() {
+    let input = create_request("service-api").await;
+    assert_eq!(input.cluster(), Some("sums-dev-cluster"));
+    assert_eq!(input.service_name(), Some("sums-dev-service-api"));
+    assert_eq!(input.launch_type(), Some(&LaunchType::Fargate));
+    assert_eq!(input.desired_count(), Some(2));
+    assert_eq!(input.enable_execute_command(), Some(true));
+    assert_eq!(input.propagate_tags(), Some(&PropagateTags::Service));
+
+    let deployment = input.deployment_configuration().unwrap();
+    let breaker = deployment.deployment_circuit_breaker().unwrap();
+    assert!(breaker.enable() && breaker.rollback());
+    assert_eq!(deployment.minimum_healthy_percent(), Some(100));
+    assert_eq!(deployment.maximum_percent(), Some(200));
+
+    let network = input
+        .network_configuration()
+        .and_then(|n| n.awsvpc_configuration())
+        .unwrap();
+    assert_eq!(network.assign_public_ip(), Some(&AssignPublicIp::Disabled));
+    assert_eq!(network.subnets(), ["subnet-pa", "subnet-pb"]);
+    assert_eq!(network.security_groups(), ["sg-api0001"]);
+
+    let connect = input.service_connect_configuration().unwrap();
+    assert!(connect.enabled());
+    assert_eq!(connect.namespace(), Some(NAMESPACE_ARN));
+    let server = &connect.services()[0];
+    assert_eq!(server.port_name(), "api");
+    assert_eq!(server.discovery_name(), Some("api"));
+    let alias = &server.client_aliases()[0];
+    assert_eq!((alias.port(), alias.dns_name()), (4567, Some("api")));
+
+    assert!(
+        input.load_balancers().is_empty(),
+        "a private API has no load balancer"
+    );
+    let tags: BTreeMap<&str, &str> = input
+        .tags()
+        .iter()
+        .map(|t| (t.key().unwrap(), t.value().unwrap()))
+        .collect();
+    assert_eq!(tags["slipway:id"], "service-api");
+    assert_eq!(tags["managed-by"], "slipway");
+}
+
+#[tokio::test]
+async fn public_client_service_request_joins_the_mesh_as_a_client_behind_the_alb() {
+    let input = create_request("service-client").await;
+    let balancer = &input.load_balancers()[0];
+    assert_eq!(balancer.target_group_arn(), Some(TG_ARN));
+    assert_eq!(balancer.container_name(), Some("client"));
+    assert_eq!(balancer.container_port(), Some(4567));
+    assert_eq!(input.health_check_grace_period_seconds(), Some(60));
+    assert_eq!(input.enable_execute_command(), Some(true));
+    let connect = input.service_connect_configuration().unwrap();
+    assert!(connect.enabled());
+    assert!(
+        connect.services().is_empty(),
+        "the client only calls, it serves nothing in the mesh"
+    );
+}
+
+#[tokio::test]
+async fn update_request_keeps_exec_and_circuit_breaker_when_desired_count_changes() {
+    let captured: Arc<Mutex<Option<UpdateServiceInput>>> = Arc::default();
+    let sink = captured.clone();
+    let update = mock!(aws_sdk_ecs::Client::update_service)
+        .match_requests(move |input| {
+            *sink.lock().unwrap() = Some(input.clone());
+            true
+        })
+        .then_output(|| {
+            UpdateServiceOutput::builder()
+                .service(service_output("sums-dev-service-api"))
+                .build()
+        });
+    let describe = describe_task_definition_rule();
+    let (ecr, _) = ecr_without_images();
+    let aws = mocked_aws(ecs_client(&[&update, &describe]), ecr);
+    let mut resolved = resolved();
+    resolved.insert(
+        "service-api",
+        [
+            ("name".to_string(), "sums-dev-service-api".to_string()),
+            (
+                "_cluster".to_string(),
+                "arn:aws:ecs:us-east-1:1:cluster/sums-dev-cluster".to_string(),
+            ),
+        ]
+        .into(),
+    );
+    aws::update(
+        &aws,
+        &sums_resource("service-api", Some(3)),
+        &resolved,
+        &Quiet,
+    )
+    .await
+    .unwrap();
+    assert_eq!(update.num_calls(), 1);
+    let input = captured.lock().unwrap().take().unwrap();
+    assert_eq!(input.service(), Some("sums-dev-service-api"));
+    assert_eq!(input.desired_count(), Some(3));
+    assert_eq!(
+        input.task_definition(),
+        Some("arn:aws:ecs:us-east-1:1:task-definition/sums-dev-taskdef-api:1")
+    );
+    assert_eq!(input.enable_execute_command(), Some(true));
+    let breaker = input
+        .deployment_configuration()
+        .and_then(|d| d.deployment_circuit_breaker())
+        .unwrap();
+    assert!(breaker.enable() && breaker.rollback());
+    assert!(input.service_connect_configuration().unwrap().enabled());
+}
