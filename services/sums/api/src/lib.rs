@@ -169,7 +169,7 @@ async fn sum(
     Ok(Json(json!({"sum": total})))
 }
 
-/// Runs the sum on the blocking pool (so the async workers keep answering probes), at most
+/// Runs the sum off the async runtime at low priority (so probes keep answering), at most
 /// `sum_workers` at a time.
 async fn compute_off_runtime(state: &AppState, n: u64) -> Result<u64, ApiError> {
     let _slot = state
@@ -178,9 +178,9 @@ async fn compute_off_runtime(state: &AppState, n: u64) -> Result<u64, ApiError> 
         .await
         .map_err(|err| ApiError::Worker(err.to_string()))?;
     let started = Instant::now();
-    let total = tokio::task::spawn_blocking(move || compute::sum_by_iteration(n))
+    let total = compute::sum_on_low_priority_thread(n)
         .await
-        .map_err(|err| ApiError::Worker(err.to_string()))?;
+        .map_err(ApiError::Worker)?;
     metrics::histogram!("sums_compute_duration_seconds").record(started.elapsed().as_secs_f64());
     metrics::counter!("sums_computed_total").increment(1);
     Ok(total)
