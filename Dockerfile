@@ -5,8 +5,9 @@
 #   docker build --target vote -t slipway/vote .
 #
 # Targets: vote worker result seed sums-api sums-client shop-users shop-products
-# shop-orders shop-setup. docker-compose.yml builds them all; BuildKit runs the shared
-# builder stage once for all of them.
+# shop-orders. docker-compose.yml builds them all; BuildKit runs the shared builder
+# stage once for all of them. The shop's one-shot migrate/seed jobs run the shop images
+# with a command override (`shop-users migrate`), as the ECS one-off tasks do.
 #
 # The binaries are static musl executables (all TLS is rustls), so the final images are
 # plain Alpine plus one binary, run as an unprivileged user, with a HEALTHCHECK that asks
@@ -136,11 +137,3 @@ COPY --from=builder /out/shop-orders /usr/local/bin/shop-orders
 EXPOSE 3003
 HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 CMD ["/usr/local/bin/shop-orders", "--probe"]
 CMD ["/usr/local/bin/shop-orders"]
-
-# The shop's one-shot job: every shop service's migrations, then its demo data (both
-# idempotent), in dependency order. A one-off job: no health check.
-FROM runtime AS shop-setup
-LABEL org.opencontainers.image.title="slipway-shop-setup" \
-      org.opencontainers.image.description="Shop one-shot job: migrate and seed users, products and orders"
-COPY --from=builder /out/shop-users /out/shop-products /out/shop-orders /usr/local/bin/
-CMD ["/bin/sh", "-c", "set -e; for service in shop-users shop-products shop-orders; do \"$service\" migrate; \"$service\" seed; done"]

@@ -5,7 +5,7 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use common::{binary_path, data_store, APPS, DATA_STORES};
+use common::{app, binary_path, data_store, APPS, DATA_STORES, JOBS};
 use deploy_checks::{
     source_with_workspace_dependencies, workspace_packages, workspace_root, ComposeFile, Dockerfile,
 };
@@ -153,7 +153,9 @@ fn the_default_stack_is_the_voting_app_and_profiles_add_the_others() {
             "shop-users",
             "shop-products",
             "shop-orders",
-            "shop-setup",
+            "shop-users-setup",
+            "shop-products-setup",
+            "shop-orders-setup",
             "shop-db"
         ])
     );
@@ -408,21 +410,26 @@ fn services_wait_for_healthy_dependencies_and_the_shop_for_its_setup_job() {
         ),
         ("sums-client", &[("sums-api", "service_healthy")]),
         ("sums-api", &[("sums-redis", "service_healthy")]),
+        ("shop-users-setup", &[("shop-db", "service_healthy")]),
         (
-            "shop-setup",
+            "shop-products-setup",
+            &[("shop-db", "service_healthy"), ("redis", "service_healthy")],
+        ),
+        (
+            "shop-orders-setup",
             &[("shop-db", "service_healthy"), ("redis", "service_healthy")],
         ),
         (
             "shop-users",
             &[
-                ("shop-setup", "service_completed_successfully"),
+                ("shop-users-setup", "service_completed_successfully"),
                 ("shop-db", "service_healthy"),
             ],
         ),
         (
             "shop-products",
             &[
-                ("shop-setup", "service_completed_successfully"),
+                ("shop-products-setup", "service_completed_successfully"),
                 ("shop-db", "service_healthy"),
                 ("redis", "service_healthy"),
             ],
@@ -430,7 +437,7 @@ fn services_wait_for_healthy_dependencies_and_the_shop_for_its_setup_job() {
         (
             "shop-orders",
             &[
-                ("shop-setup", "service_completed_successfully"),
+                ("shop-orders-setup", "service_completed_successfully"),
                 ("shop-db", "service_healthy"),
                 ("redis", "service_healthy"),
                 ("shop-users", "service_healthy"),
@@ -476,7 +483,8 @@ fn restart_limits_and_read_only_root_filesystems() {
     for service in compose.service_names() {
         let definition = compose.service(&service).unwrap();
         let restart = text(&compose, &service, "restart").unwrap_or_default();
-        let one_off = ["seed", "shop-setup", "debug"].contains(&service.as_str());
+        let one_off = ["seed", "debug"].contains(&service.as_str())
+            || JOBS.iter().any(|job| job.service == service);
         let expected_restart = if one_off { "no" } else { "unless-stopped" };
         assert_eq!(restart, expected_restart, "{service}: restart policy");
 
@@ -500,7 +508,9 @@ fn restart_limits_and_read_only_root_filesystems() {
                 "{service}: read_only"
             );
         }
-        if APPS.iter().any(|app| app.service == service) {
+        let runs_our_image = APPS.iter().any(|app| app.service == service)
+            || JOBS.iter().any(|job| job.service == service);
+        if runs_our_image {
             assert_eq!(
                 strings(&definition["cap_drop"]),
                 ["ALL"],
@@ -641,4 +651,59 @@ fn the_debug_container_is_interactive_on_both_networks() {
     let debug = compose.service("debug").unwrap();
     assert_eq!(debug["stdin_open"].as_bool(), Some(true));
     assert_eq!(debug["tty"].as_bool(), Some(true));
+}
+
+#[test]
+fn shop_jobs_run_the_service_image_with_its_configuration_before_the_service() {
+    let compose = compose();
+    for job in JOBS {
+        let app = app(job.app);
+        let definition = compose.service(job.service).unwrap();
+        let service = compose.service(app.service).unwrap();
+        assert_eq!(
+            definition["build"], service["build"],
+            "{}: build",
+            job.service
+        );
+        assert_eq!(
+            definition["image"], service["image"],
+            "{}: image",
+            job.service
+        );
+        assert_eq!(
+            profiles(&compose, job.service),
+            profiles(&compose, app.service)
+        );
+        let binary = binary_path(app.binaries[0]);
+        let script = job
+            .subcommands
+            .iter()
+            .map(|subcommand| format!("{binary} {subcommand}"))
+            .collect::<Vec<_>>()
+            .join(" && ");
+        assert_eq!(
+            strings(&definition["command"]),
+            ["/bin/sh", "-c", script.as_str()],
+            "{}: command",
+            job.service
+        );
+        let mut expected = compose.environment(app.service).unwrap();
+        expected.remove("PORT");
+        assert_eq!(
+            compose.environment(job.service).unwrap(),
+            expected,
+            "{}: the job must see the service's configuration",
+            job.service
+        );
+        assert_eq!(
+            depends_on(&compose, app.service)
+                .get(job.service)
+                .map(String::as_str),
+            Some("service_completed_successfully"),
+            "{} must wait for {}",
+            app.service,
+            job.service
+        );
+        assert!(healthcheck(&compose, job.service).is_empty());
+    }
 }

@@ -118,14 +118,34 @@ pub const APPS: &[App] = &[
             "LOG_FORMAT",
         ],
     },
-    App {
-        service: "shop-setup",
-        target: "shop-setup",
-        binaries: &["shop-users", "shop-products", "shop-orders"],
-        port: None,
-        host_port: None,
-        profile: Some("shop"),
-        env: &["DATABASE_URL", "REDIS_URL", "LOG_FORMAT"],
+];
+
+/// A one-shot job that runs an application's image with another command and the same
+/// configuration; the application waits until it completed successfully.
+#[derive(Debug)]
+pub struct Job {
+    pub service: &'static str,
+    /// The application whose image (and environment, less PORT) it uses.
+    pub app: &'static str,
+    /// Subcommands of the app's binary, run in order.
+    pub subcommands: &'static [&'static str],
+}
+
+pub const JOBS: &[Job] = &[
+    Job {
+        service: "shop-users-setup",
+        app: "shop-users",
+        subcommands: &["migrate", "seed"],
+    },
+    Job {
+        service: "shop-products-setup",
+        app: "shop-products",
+        subcommands: &["migrate", "seed"],
+    },
+    Job {
+        service: "shop-orders-setup",
+        app: "shop-orders",
+        subcommands: &["migrate", "seed"],
     },
 ];
 
