@@ -318,3 +318,64 @@ fn the_debug_image_has_the_network_and_data_tier_tools_and_a_shell() {
         assert!(motd.contains(mention), "motd does not mention {mention}");
     }
 }
+
+/// `cargo chef prepare` and `cargo build` need every workspace member (manifests,
+/// sources, embedded migrations, templates) in the build context.
+#[test]
+fn the_build_context_keeps_every_file_of_every_workspace_member() {
+    let root = workspace_root();
+    let ignore = std::fs::read_to_string(root.join(".dockerignore")).unwrap();
+    let patterns: Vec<(String, glob::Pattern)> = ignore
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#') && !line.starts_with('!'))
+        .map(|line| {
+            let pattern = line.trim_start_matches('/');
+            (line.to_owned(), glob::Pattern::new(pattern).unwrap())
+        })
+        .collect();
+    let options = glob::MatchOptions {
+        require_literal_separator: true,
+        ..glob::MatchOptions::default()
+    };
+    // Docker excludes a path when a pattern matches it or one of its parent directories.
+    let excluded_by = |relative: &std::path::Path| -> Option<String> {
+        relative.ancestors().find_map(|path| {
+            let text = path.to_str()?;
+            patterns
+                .iter()
+                .find(|(_, pattern)| !text.is_empty() && pattern.matches_with(text, options))
+                .map(|(line, _)| format!("{line} (matches {text})"))
+        })
+    };
+    fn files(dir: &std::path::Path, found: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap().filter_map(Result::ok) {
+            let path = entry.path();
+            if path.file_name().is_some_and(|name| name == "target") {
+                continue;
+            }
+            if path.is_dir() {
+                files(&path, found);
+            } else {
+                found.push(path);
+            }
+        }
+    }
+    let mut needed = vec![root.join("Cargo.toml"), root.join("Cargo.lock")];
+    for package in workspace_packages().unwrap() {
+        files(&package.dir, &mut needed);
+    }
+    for path in needed {
+        let relative = path.strip_prefix(&root).unwrap();
+        if let Some(pattern) = excluded_by(relative) {
+            panic!(
+                "{} is needed to build the workspace but .dockerignore excludes it: {pattern}",
+                relative.display()
+            );
+        }
+    }
+    assert!(
+        excluded_by(std::path::Path::new("services/platform/target/debug")).is_some(),
+        "the matcher must see build output as excluded"
+    );
+}
