@@ -108,7 +108,9 @@ import json, sys
 report = json.load(open(sys.argv[1]))
 codes = report.get("statusCodeDistribution", {})
 non_2xx = sum(count for code, count in codes.items() if not code.startswith("2"))
-errors = sum(report.get("errorDistribution", {}).values())
+# Requests still in flight when the run's time is up are cut off by oha itself.
+errors = sum(count for error, count in report.get("errorDistribution", {}).items()
+             if "deadline" not in error)
 metrics = report["metrics"]
 print(f'{metrics["requests_per_sec"]:.0f} {metrics["latency_ms"]["p99"]:.2f} {non_2xx + errors}')
 PY
