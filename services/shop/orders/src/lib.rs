@@ -29,6 +29,8 @@ pub const DEFAULT_PORT: u16 = 3003;
 /// The Postgres schema holding this service's tables and migration history.
 pub const SCHEMA: &str = "orders";
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
+/// SQLSTATE for a numeric value out of range (here: price × quantity beyond BIGINT).
+const NUMERIC_OUT_OF_RANGE: &str = "22003";
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -274,22 +276,35 @@ async fn place_order(state: &AppState, body: &[u8]) -> Result<Order, ApiError> {
     user?;
     product?;
 
-    let mut transaction = state.pool.begin().await?;
-    // The conditional update is the stock check: concurrent orders queue on the row lock
-    // and each sees the stock the previous one left, so stock never goes below zero.
-    let price_cents: Option<i64> = sqlx::query_scalar(
-        "UPDATE products.products SET stock = stock - $2, updated_at = now() \
-         WHERE id = $1 AND stock >= $2 RETURNING price_cents",
+    // One statement, hence one transaction and one round trip: the conditional update is
+    // the stock check (concurrent orders queue on the row lock and each sees the stock the
+    // previous one left, so stock never goes below zero) and the order is inserted only
+    // from its returned row.
+    let order = sqlx::query_as::<_, Order>(
+        "WITH taken AS ( \
+             UPDATE products.products SET stock = stock - $3, updated_at = now() \
+             WHERE id = $2 AND stock >= $3 RETURNING price_cents \
+         ) \
+         INSERT INTO orders (user_id, product_id, quantity, total_cents) \
+         SELECT $1, $2, $3, price_cents * $3 FROM taken \
+         RETURNING id, user_id, product_id, quantity, total_cents",
     )
+    .bind(new.user_id)
     .bind(new.product_id)
     .bind(new.quantity)
-    .fetch_optional(&mut *transaction)
-    .await?;
-    let Some(price_cents) = price_cents else {
+    .fetch_optional(&state.pool)
+    .await
+    .map_err(|err| match &err {
+        sqlx::Error::Database(db) if db.code().as_deref() == Some(NUMERIC_OUT_OF_RANGE) => {
+            ApiError::InvalidOrder("the order total is too large".into())
+        }
+        _ => ApiError::Database(err),
+    })?;
+    let Some(order) = order else {
         let available: Option<i64> =
             sqlx::query_scalar("SELECT stock FROM products.products WHERE id = $1")
                 .bind(new.product_id)
-                .fetch_optional(&mut *transaction)
+                .fetch_optional(&state.pool)
                 .await?;
         return Err(match available {
             None => ApiError::UnknownProduct(new.product_id),
@@ -300,20 +315,6 @@ async fn place_order(state: &AppState, body: &[u8]) -> Result<Order, ApiError> {
             },
         });
     };
-    let total_cents = price_cents
-        .checked_mul(new.quantity)
-        .ok_or_else(|| ApiError::InvalidOrder("the order total is too large".into()))?;
-    let order = sqlx::query_as::<_, Order>(
-        "INSERT INTO orders (user_id, product_id, quantity, total_cents) VALUES ($1, $2, $3, $4) \
-         RETURNING id, user_id, product_id, quantity, total_cents",
-    )
-    .bind(new.user_id)
-    .bind(new.product_id)
-    .bind(new.quantity)
-    .bind(total_cents)
-    .fetch_one(&mut *transaction)
-    .await?;
-    transaction.commit().await?;
 
     // After the commit, so that a reader cannot re-cache the old stock from a transaction
     // that has not finished yet. On failure the TTL bounds how long the old stock shows.

@@ -89,11 +89,11 @@ async fn acceptance_script_passes_through_one_path_routed_url_and_direct() {
         .port("shop-users", ports[0])
         .port("shop-products", ports[1]);
 
-    // What the compose file's one-shot setup job does: migrations, then demo data.
-    let setup_env = loopback.environment_of("shop-setup");
-    for subcommand in ["migrate", "seed"] {
-        for service in SERVICES {
-            let binary = format!("shop-{service}");
+    // What the compose file's one-shot setup jobs do: migrations, then demo data.
+    for service in SERVICES {
+        let binary = format!("shop-{service}");
+        let setup_env = loopback.environment_of(&format!("{binary}-setup"));
+        for subcommand in ["migrate", "seed"] {
             let status = Command::new(workspace_binary(&binary))
                 .arg(subcommand)
                 .envs(&setup_env)

@@ -251,6 +251,25 @@ async fn bad_orders_are_rejected_with_clear_messages_and_change_nothing() {
         let error = answer["error"].as_str().unwrap_or_default();
         assert!(error.contains(message), "{body}: {error}");
     }
+    // A total beyond BIGINT is refused, and the statement's stock decrement rolled back.
+    shop.sql(
+        "INSERT INTO products.products (id, name, price_cents, stock) \
+         VALUES (11, 'Gold bar', 5000000000000000000, 10)",
+    );
+    let (status, answer) = shop
+        .order(
+            &shop.orders,
+            r#"{"user_id": 1, "product_id": 11, "quantity": 2}"#,
+        )
+        .await;
+    assert_eq!(status, 422, "{answer}");
+    let error = answer["error"].as_str().unwrap_or_default();
+    assert!(error.contains("total is too large"), "{answer}");
+    assert_eq!(
+        shop.sql("SELECT stock FROM products.products WHERE id = 11"),
+        "10"
+    );
+
     assert_eq!(shop.sql("SELECT count(*) FROM orders.orders"), "0");
     assert_eq!(
         shop.sql("SELECT stock FROM products.products WHERE id = 2"),
