@@ -6,7 +6,8 @@
 #   header NAME                      prints a response header of the last request
 #   check "what" CONDITION...        runs CONDITION, prints ok/FAIL, counts failures
 #   json FIELD                       prints a top-level field of $BODY (jq, or python3)
-#   wait_ready URL                   polls until URL answers 200 (ACCEPTANCE_WAIT_SECS)
+#   wait_ready URL                   polls until URL answers 200 and is not "degraded"
+#                                    (at most ACCEPTANCE_WAIT_SECS)
 #   finish NAME                      prints the tally; exits 1 when anything failed
 
 ACCEPTANCE_WAIT_SECS="${ACCEPTANCE_WAIT_SECS:-60}"
@@ -66,12 +67,16 @@ wait_ready() {
     local url="$1" deadline=$((SECONDS + ACCEPTANCE_WAIT_SECS))
     while :; do
         request GET "$url"
-        if [[ "$STATUS" == 200 ]] || ((SECONDS >= deadline)); then
+        # 200 with "degraded" means an optional dependency is still down: keep waiting.
+        if [[ "$STATUS" == 200 && "$(json status)" != degraded ]] || ((SECONDS >= deadline)); then
             return 0
         fi
         sleep 1
     done
 }
+
+# The last /ready answer: 200 and every dependency up.
+fully_ready() { [[ "$STATUS" == 200 && "$(json status)" == ready ]]; }
 
 finish() {
     printf '%s acceptance: %d checks passed, %d failed\n' "$1" "$PASSED" "$FAILED"

@@ -33,7 +33,7 @@ for service in users:"$USERS" products:"$PRODUCTS" orders:"$ORDERS"; do
     name="${service%%:*}"
     url="${service#*:}"
     wait_ready "$url/$name/ready"
-    check "$name /$name/ready answers 200" status_is 200
+    check "$name /$name/ready answers 200, ready" fully_ready
     request GET "$url/$name/health"
     check "$name /$name/health answers 200" status_is 200
 done

@@ -21,7 +21,7 @@ status_is() { [[ "$STATUS" == "$1" ]]; }
 body_is() { [[ "$BODY" == "$1" ]]; }
 
 wait_ready "$CLIENT_URL/ready"
-check "client /ready answers 200 (API reachable)" status_is 200
+check "client /ready answers 200, ready (API reachable)" fully_ready
 request GET "$CLIENT_URL/health"
 check "client /health answers 200" status_is 200
 request GET "$CLIENT_URL/healthcheck"
@@ -42,7 +42,7 @@ check "GET /?n=abc shows the API's message" \
 
 if [[ -n "$API_URL" ]]; then
     wait_ready "$API_URL/ready"
-    check "api /ready answers 200 (Redis reachable)" status_is 200
+    check "api /ready answers 200, ready (Redis reachable)" fully_ready
     request GET "$API_URL/healthcheck"
     check "api /healthcheck answers OK" body_is OK
     request GET "$API_URL/"
