@@ -727,6 +727,35 @@ mod tests {
     }
 
     #[test]
+    fn a_certificate_turns_on_https_with_a_redirect_from_http() {
+        let mut config = StackConfig::load(&repo_config_dir(), "voting", "dev").unwrap();
+        config.alb.certificate_arn = Some("arn:aws:acm:us-east-1:1:certificate/abc".into());
+        let resources = expand(&config);
+        let find = |id: &str| resources.iter().find(|r| r.id == id).unwrap().spec.clone();
+        let Spec::Listener(http) = find("listener-http") else {
+            panic!()
+        };
+        assert_eq!(http.default_action, DefaultAction::RedirectHttps);
+        let Spec::Listener(https) = find("listener-https") else {
+            panic!()
+        };
+        assert_eq!((https.port, https.protocol.as_str()), (443, "HTTPS"));
+        assert_eq!(
+            https.default_action,
+            DefaultAction::Forward(Ref::to("tg-vote"))
+        );
+        let Spec::ListenerRule(rule) = find("rule-result") else {
+            panic!()
+        };
+        assert_eq!(rule.listener, Ref::to("listener-https"));
+        let Spec::SecurityGroup(alb) = find("sg-alb") else {
+            panic!()
+        };
+        let ports: Vec<u16> = alb.ingress.iter().map(|r| r.port).collect();
+        assert_eq!(ports, vec![80, 443]);
+    }
+
+    #[test]
     fn prod_gets_a_nat_gateway_per_az() {
         let count = |env| {
             let config = StackConfig::load(&repo_config_dir(), "voting", env).unwrap();

@@ -425,6 +425,84 @@ async fn voting_up_builds_a_private_least_privilege_stack_and_is_idempotent() {
     assert_eq!(db.publicly_accessible(), Some(false));
     assert!(db.master_user_secret().is_some());
 
+    // Cluster with Container Insights; log groups with the configured retention.
+    let cluster = aws
+        .ecs
+        .describe_clusters()
+        .clusters("voting-dev-cluster")
+        .include(aws_sdk_ecs::types::ClusterField::Settings)
+        .send()
+        .await
+        .unwrap();
+    let settings = cluster.clusters()[0].settings();
+    assert!(
+        settings.iter().any(|s| s.value() == Some("enabled")),
+        "{settings:?}"
+    );
+    let logs = aws
+        .logs
+        .describe_log_groups()
+        .log_group_name_prefix("voting-dev-")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logs.log_groups().len(), 3);
+    assert!(logs
+        .log_groups()
+        .iter()
+        .all(|g| g.retention_in_days() == Some(14)));
+
+    // Sticky sessions for result (socket.io) only.
+    for (group, sticky) in [
+        ("voting-dev-tg-result", "true"),
+        ("voting-dev-tg-vote", "false"),
+    ] {
+        let tgs = aws
+            .elb
+            .describe_target_groups()
+            .names(group)
+            .send()
+            .await
+            .unwrap();
+        let attributes = aws
+            .elb
+            .describe_target_group_attributes()
+            .target_group_arn(tgs.target_groups()[0].target_group_arn().unwrap())
+            .send()
+            .await
+            .unwrap();
+        let enabled = attributes
+            .attributes()
+            .iter()
+            .find(|a| a.key() == Some("stickiness.enabled"))
+            .and_then(|a| a.value());
+        assert_eq!(enabled, Some(sticky), "{group}");
+    }
+
+    // The execution role reaches only this stack's repositories, log groups and secrets.
+    let policy = aws
+        .iam
+        .get_role_policy()
+        .role_name("voting-dev-role-execution")
+        .policy_name("slipway")
+        .send()
+        .await
+        .unwrap();
+    let document = percent_encoding::percent_decode_str(policy.policy_document())
+        .decode_utf8()
+        .unwrap();
+    let document: Value = serde_json::from_str(&document).unwrap();
+    for statement in document["Statement"].as_array().unwrap() {
+        for resource in statement["Resource"].as_array().unwrap() {
+            let resource = resource.as_str().unwrap();
+            let scoped = resource.contains(":repository/voting-dev-repo-")
+                || resource.contains(":log-group:voting-dev-logs-")
+                || resource.contains(":secret:voting-dev-");
+            let token = statement["Action"] == serde_json::json!(["ecr:GetAuthorizationToken"]);
+            assert!(scoped || (token && resource == "*"), "{statement}");
+        }
+    }
+
     // A second `up` changes nothing and calls nothing that mutates.
     let again = moto.provision(&["--stack", "voting", "--yes", "--output", "json", "up"]);
     again.ok();
