@@ -651,10 +651,26 @@ pub fn describe(resources: &[Resource]) -> String {
             resource.id,
             resource.kind().label(),
             resource.dependencies().join(", "),
-            serde_json::to_string(&resource.spec_json()).expect("specs serialize")
+            serde_json::to_string(&sorted_keys(resource.spec_json())).expect("specs serialize")
         ));
     }
     out
+}
+
+/// Keys in sorted order whatever serde_json's `preserve_order` feature says (it depends on
+/// which workspace crates are built together), so snapshots are stable.
+fn sorted_keys(value: serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => {
+            let sorted: BTreeMap<String, serde_json::Value> =
+                map.into_iter().map(|(k, v)| (k, sorted_keys(v))).collect();
+            serde_json::Value::Object(sorted.into_iter().collect())
+        }
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.into_iter().map(sorted_keys).collect())
+        }
+        other => other,
+    }
 }
 
 #[cfg(test)]
