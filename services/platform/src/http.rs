@@ -87,3 +87,57 @@ pub async fn listen(port: u16) -> Result<TcpListener, crate::StartupError> {
         .await
         .map_err(|source| crate::StartupError::Bind { port, source })
 }
+
+/// Logs where `service` listens, then [`serve`]s until shutdown.
+pub async fn serve_service(
+    service: &str,
+    listener: TcpListener,
+    app: Router,
+    shutdown: Shutdown,
+) -> Result<(), crate::StartupError> {
+    let address = listener.local_addr().map_err(crate::StartupError::Serve)?;
+    tracing::info!(%address, service, "listening");
+    serve(listener, app, shutdown)
+        .await
+        .map_err(crate::StartupError::Serve)
+}
+
+/// The JSON error answer `{"error": message}` with `status`; server errors are logged,
+/// since they are the ones an operator has to act on.
+pub fn json_error(status: StatusCode, message: String) -> Response {
+    if status.is_server_error() {
+        tracing::error!(status = status.as_u16(), error = %message, "request failed");
+    }
+    (status, Json(serde_json::json!({ "error": message }))).into_response()
+}
+
+/// A resource id from a path segment: ASCII digits only, positive, within Postgres BIGINT.
+pub fn parse_positive_id(raw: &str) -> Option<i64> {
+    if raw.is_empty() || !raw.bytes().all(|byte| byte.is_ascii_digit()) {
+        return None;
+    }
+    raw.parse::<i64>().ok().filter(|id| *id > 0)
+}
+
+#[cfg(test)]
+mod id_tests {
+    use super::parse_positive_id;
+
+    #[test]
+    fn only_positive_bigint_digits_are_ids() {
+        assert_eq!(parse_positive_id("42"), Some(42));
+        assert_eq!(parse_positive_id("9223372036854775807"), Some(i64::MAX));
+        for bad in [
+            "",
+            "0",
+            "-1",
+            "+1",
+            "1.5",
+            "abc",
+            " 1",
+            "9223372036854775808",
+        ] {
+            assert_eq!(parse_positive_id(bad), None, "{bad:?}");
+        }
+    }
+}

@@ -160,10 +160,7 @@ pub async fn run(
     shutdown: Shutdown,
 ) -> Result<(), StartError> {
     let app = app(&config)?;
-    tracing::info!(address = %listener.local_addr().map_err(StartupError::Serve)?, "shop orders listening");
-    platform::http::serve(listener, app, shutdown)
-        .await
-        .map_err(|err| StartError::Platform(StartupError::Serve(err)))
+    Ok(platform::http::serve_service("shop-orders", listener, app, shutdown).await?)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -217,10 +214,7 @@ impl IntoResponse for ApiError {
             | Self::OutOfStock { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::DependencyDown(_) | Self::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
-        if status.is_server_error() {
-            tracing::error!(error = %self, "request failed");
-        }
-        (status, Json(serde_json::json!({"error": self.to_string()}))).into_response()
+        platform::http::json_error(status, self.to_string())
     }
 }
 
@@ -328,7 +322,7 @@ async fn get_order(
     State(state): State<AppState>,
     Path(raw_id): Path<String>,
 ) -> Result<Json<Order>, ApiError> {
-    let id = shop_products::parse_id(&raw_id).ok_or(ApiError::BadId(raw_id))?;
+    let id = platform::http::parse_positive_id(&raw_id).ok_or(ApiError::BadId(raw_id))?;
     let order = sqlx::query_as::<_, Order>(
         "SELECT id, user_id, product_id, quantity, total_cents FROM orders WHERE id = $1",
     )

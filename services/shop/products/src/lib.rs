@@ -11,7 +11,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Router;
 use platform::cache::{RedisHandle, RedisSettings};
 use platform::db::SchemaDatabase;
 use platform::telemetry::LogFormat;
@@ -168,10 +168,7 @@ pub async fn run(
     shutdown: Shutdown,
 ) -> Result<(), StartupError> {
     let app = app(&config);
-    tracing::info!(address = %listener.local_addr().map_err(StartupError::Serve)?, "shop products listening");
-    platform::http::serve(listener, app, shutdown)
-        .await
-        .map_err(StartupError::Serve)
+    platform::http::serve_service("shop-products", listener, app, shutdown).await
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -191,18 +188,8 @@ impl IntoResponse for ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
-        if status.is_server_error() {
-            tracing::error!(error = %self, "request failed");
-        }
-        (status, Json(serde_json::json!({"error": self.to_string()}))).into_response()
+        platform::http::json_error(status, self.to_string())
     }
-}
-
-/// Parses a path id: digits only, positive, fits in Postgres BIGINT.
-pub fn parse_id(raw: &str) -> Option<i64> {
-    raw.parse::<i64>()
-        .ok()
-        .filter(|id| *id > 0 && raw.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn json_with_cache_header(body: String, outcome: &'static str) -> Response {
@@ -220,7 +207,7 @@ async fn get_product(
     State(state): State<AppState>,
     Path(raw_id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let id = parse_id(&raw_id).ok_or(ApiError::BadId(raw_id))?;
+    let id = platform::http::parse_positive_id(&raw_id).ok_or(ApiError::BadId(raw_id))?;
     if let Some(cached) = cache::read(&state.cache, id).await {
         return Ok(json_with_cache_header(cached, "hit"));
     }

@@ -110,10 +110,7 @@ pub async fn run(
     shutdown: Shutdown,
 ) -> Result<(), StartupError> {
     let app = app(&config);
-    tracing::info!(address = %listener.local_addr().map_err(StartupError::Serve)?, "shop users listening");
-    platform::http::serve(listener, app, shutdown)
-        .await
-        .map_err(StartupError::Serve)
+    platform::http::serve_service("shop-users", listener, app, shutdown).await
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -133,25 +130,15 @@ impl IntoResponse for ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
-        if status.is_server_error() {
-            tracing::error!(error = %self, "request failed");
-        }
-        (status, Json(serde_json::json!({"error": self.to_string()}))).into_response()
+        platform::http::json_error(status, self.to_string())
     }
-}
-
-/// Parses a path id: digits only, positive, fits in Postgres BIGINT.
-pub fn parse_id(raw: &str) -> Option<i64> {
-    raw.parse::<i64>()
-        .ok()
-        .filter(|id| *id > 0 && raw.bytes().all(|b| b.is_ascii_digit()))
 }
 
 async fn get_user(
     State(state): State<AppState>,
     Path(raw_id): Path<String>,
 ) -> Result<Json<User>, ApiError> {
-    let id = parse_id(&raw_id).ok_or(ApiError::BadId(raw_id))?;
+    let id = platform::http::parse_positive_id(&raw_id).ok_or(ApiError::BadId(raw_id))?;
     let user = sqlx::query_as::<_, User>("SELECT id, name, email FROM users WHERE id = $1")
         .bind(id)
         .fetch_optional(&state.pool)

@@ -89,10 +89,7 @@ pub async fn run(
     shutdown: Shutdown,
 ) -> Result<(), StartupError> {
     let app = app(&config);
-    tracing::info!(address = %listener.local_addr().map_err(StartupError::Serve)?, "sums api listening");
-    platform::http::serve(listener, app, shutdown)
-        .await
-        .map_err(StartupError::Serve)
+    platform::http::serve_service("sums-api", listener, app, shutdown).await
 }
 
 fn router(state: AppState) -> Router {
@@ -125,10 +122,7 @@ impl IntoResponse for ApiError {
             Self::Redis(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::CorruptLastSum(_) | Self::Worker(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        if status.is_server_error() {
-            tracing::error!(error = %self, "request failed");
-        }
-        (status, Json(json!({"error": self.to_string()}))).into_response()
+        platform::http::json_error(status, self.to_string())
     }
 }
 

@@ -100,10 +100,7 @@ pub async fn run(
     shutdown: Shutdown,
 ) -> Result<(), StartError> {
     let app = app(&config)?;
-    tracing::info!(address = %listener.local_addr().map_err(StartupError::Serve)?, "sums client listening");
-    platform::http::serve(listener, app, shutdown)
-        .await
-        .map_err(|err| StartError::Platform(StartupError::Serve(err)))
+    Ok(platform::http::serve_service("sums-client", listener, app, shutdown).await?)
 }
 
 fn router(state: AppState) -> Router {
