@@ -90,6 +90,75 @@ fn steps_changed(plan: &Value) -> BTreeMap<String, Vec<String>> {
         .collect()
 }
 
+/// What a release does: a new revision of `<service>`'s task definition with another
+/// image tag, and the service moved onto it.
+async fn simulate_deploy(aws: &Aws, service: &str, tag: &str) {
+    let current = aws
+        .ecs
+        .describe_task_definition()
+        .task_definition(format!("voting-dev-taskdef-{service}"))
+        .send()
+        .await
+        .unwrap();
+    let current = current.task_definition().unwrap();
+    let mut container = current.container_definitions()[0].clone();
+    let image = container.image().unwrap();
+    let repository = image.rsplit_once(':').unwrap().0.to_owned();
+    container.image = Some(format!("{repository}:{tag}"));
+    let registered = aws
+        .ecs
+        .register_task_definition()
+        .family(current.family().unwrap())
+        .set_requires_compatibilities(Some(current.requires_compatibilities().to_vec()))
+        .set_network_mode(current.network_mode().cloned())
+        .set_cpu(current.cpu().map(str::to_owned))
+        .set_memory(current.memory().map(str::to_owned))
+        .set_execution_role_arn(current.execution_role_arn().map(str::to_owned))
+        .set_task_role_arn(current.task_role_arn().map(str::to_owned))
+        .container_definitions(container)
+        .tags(
+            aws_sdk_ecs::types::Tag::builder()
+                .key("slipway:stack")
+                .value("voting")
+                .build(),
+        )
+        .tags(
+            aws_sdk_ecs::types::Tag::builder()
+                .key("slipway:env")
+                .value("dev")
+                .build(),
+        )
+        .tags(
+            aws_sdk_ecs::types::Tag::builder()
+                .key("slipway:id")
+                .value(format!("taskdef-{service}"))
+                .build(),
+        )
+        .tags(
+            aws_sdk_ecs::types::Tag::builder()
+                .key("managed-by")
+                .value("slipway")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    aws.ecs
+        .update_service()
+        .cluster("voting-dev-cluster")
+        .service(format!("voting-dev-service-{service}"))
+        .task_definition(
+            registered
+                .task_definition()
+                .unwrap()
+                .task_definition_arn()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
 /// The load balancer and the rules of its (only) listener.
 async fn load_balancer_rules(
     aws: &Aws,
@@ -539,6 +608,11 @@ async fn config_changes_update_exactly_what_changed() {
         moto.provision(&args)
     };
     run("up").ok();
+    let aws = moto.aws("voting", "dev").await;
+
+    // A release (issue 6's `deploy`) moves the worker to image tag v2: not drift.
+    simulate_deploy(&aws, "worker", "v2").await;
+    assert!(steps_changed(&run("plan").json()).is_empty());
 
     edit_config(
         config.path(),
@@ -581,7 +655,6 @@ async fn config_changes_update_exactly_what_changed() {
             "ECS.UpdateService"
         ]
     );
-    let aws = moto.aws("voting", "dev").await;
     let services = aws
         .ecs
         .describe_services()
@@ -601,7 +674,7 @@ async fn config_changes_update_exactly_what_changed() {
         .task_definition()
         .unwrap();
     assert!(
-        worker_definition.ends_with("voting-dev-taskdef-worker:2"),
+        worker_definition.ends_with("voting-dev-taskdef-worker:3"),
         "{worker_definition}"
     );
     let definition = aws
@@ -611,7 +684,13 @@ async fn config_changes_update_exactly_what_changed() {
         .send()
         .await
         .unwrap();
-    assert_eq!(definition.task_definition().unwrap().cpu(), Some("512"));
+    let definition = definition.task_definition().unwrap();
+    assert_eq!(definition.cpu(), Some("512"));
+    let image = definition.container_definitions()[0].image().unwrap();
+    assert!(
+        image.ends_with("voting-dev-repo-worker:v2"),
+        "the released tag stays: {image}"
+    );
 
     let settled = run("plan");
     assert!(

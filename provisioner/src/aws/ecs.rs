@@ -422,15 +422,27 @@ async fn observe_task_definitions(aws: &Aws) -> Result<Vec<Observed>, AwsError> 
                     .unwrap_or(false),
             },
         };
-        found.push(observed(
+        let image_tag = spec.container.image_tag.clone();
+        let mut found_definition = observed(
             &id,
             Kind::TaskDefinition,
             spec,
             attrs([
                 ("arn", definition.task_definition_arn().map(str::to_owned)),
                 ("family", definition.family().map(str::to_owned)),
+                ("_image_tag", Some(image_tag)),
             ]),
-        ));
+        );
+        // The config's tag only seeds the first revision; afterwards releases (deploys)
+        // own the running tag, so `up` neither reports it as drift nor reverts it.
+        if let Some(container) = found_definition
+            .spec
+            .get_mut("container")
+            .and_then(|c| c.as_object_mut())
+        {
+            container.remove("image_tag");
+        }
+        found.push(found_definition);
     }
     Ok(found)
 }
@@ -506,13 +518,19 @@ fn container_definition(
         .build())
 }
 
-/// Registers a revision (create and update alike: task definitions are immutable).
+/// Registers a revision (create and update alike: task definitions are immutable). An
+/// existing definition keeps the image tag it runs (see `observe_task_definitions`).
 pub async fn register_task_definition(
     aws: &Aws,
     id: &str,
     spec: &TaskDefinitionSpec,
     resolved: &Resolved,
 ) -> Result<Attrs, AwsError> {
+    let mut spec = spec.clone();
+    if let Some(running) = resolved.attrs(id).and_then(|a| a.get("_image_tag")) {
+        spec.container.image_tag = running.clone();
+    }
+    let spec = &spec;
     let out = aws
         .ecs
         .register_task_definition()
@@ -537,6 +555,7 @@ pub async fn register_task_definition(
                 .map(str::to_owned),
         ),
         ("family", Some(aws.name(id))),
+        ("_image_tag", Some(spec.container.image_tag.clone())),
     ]))
 }
 
