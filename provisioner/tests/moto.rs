@@ -866,6 +866,21 @@ async fn shop_down_leaves_zero_tagged_resources_and_can_be_rerun() {
 #[tokio::test]
 async fn sums_api_is_private_and_reachable_only_from_the_client() {
     let moto = Moto::start();
+    // Without a terminal to confirm on, `up` refuses unless told --yes, and changes nothing.
+    let unconfirmed = moto.provision(&["--stack", "sums", "up"]);
+    assert_eq!(unconfirmed.code(), 1);
+    assert!(
+        unconfirmed.stderr().contains("pass --yes"),
+        "{}",
+        unconfirmed.stderr()
+    );
+    assert!(
+        moto.json_command("sums", None, "plan").json()["plan"]["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["action"] == "create")
+    );
     moto.provision(&["--stack", "sums", "--yes", "up"]).ok();
     let aws = moto.aws("sums", "dev").await;
     let groups = security_groups(&aws).await;

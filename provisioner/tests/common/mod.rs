@@ -36,27 +36,47 @@ impl Moto {
                  moto AWS emulator: install it with `pip install 'moto[server]'`"
             )
         });
+        // A port picked free can be taken by a parallel test before moto binds it: then
+        // this moto exits, and we try another port rather than talk to someone else's.
+        for _ in 0..5 {
+            if let Some(moto) = Self::start_on_free_port(&exe) {
+                return moto;
+            }
+        }
+        panic!("moto_server did not start on any of 5 free loopback ports");
+    }
+
+    fn start_on_free_port(exe: &Path) -> Option<Moto> {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free loopback port")
             .port();
-        let child = Command::new(exe)
+        let mut child = Command::new(exe)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("moto_server starts");
         let deadline = Instant::now() + Duration::from_secs(60);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "moto_server did not listen on {port} within 60 s"
-            );
+        loop {
+            if child.try_wait().ok().flatten().is_some() {
+                return None;
+            }
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                std::thread::sleep(Duration::from_millis(100));
+                if child.try_wait().ok().flatten().is_some() {
+                    return None;
+                }
+                return Some(Moto {
+                    child,
+                    endpoint: format!("http://127.0.0.1:{port}"),
+                });
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("moto_server did not listen on {port} within 60 s");
+            }
             std::thread::sleep(Duration::from_millis(100));
-        }
-        Moto {
-            child,
-            endpoint: format!("http://127.0.0.1:{port}"),
         }
     }
 
