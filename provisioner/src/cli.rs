@@ -345,7 +345,13 @@ fn public_url(config: &StackConfig, observed: &[Observed], service: &str) -> Opt
         .first()
         .map(|p| p.trim_end_matches('*').to_owned())
         .unwrap_or_else(|| "/".into());
-    Some(format!("{scheme}://{dns}{path}"))
+    // Host rules need a DNS name pointing at the ALB; show which Host header reaches it.
+    let host = public
+        .hosts
+        .first()
+        .map(|h| format!(" (Host: {h})"))
+        .unwrap_or_default();
+    Some(format!("{scheme}://{dns}{path}{host}"))
 }
 
 async fn cmd_status(cli: &Cli) -> Result<u8> {

@@ -539,7 +539,8 @@ impl StackConfig {
             )));
         }
         for (name, task) in &self.tasks {
-            validate_name("task name", name)
+            // Task names only reach task definition families (255 characters).
+            validate_name_up_to("task name", name, 24)
                 .map_err(|m| (Some((Culprit::Task, name.clone())), m))?;
             if !self.services.contains_key(&task.service) {
                 return Err((
@@ -575,10 +576,15 @@ fn known_list<'a>(names: impl Iterator<Item = &'a String>) -> String {
     names.map(String::as_str).collect::<Vec<_>>().join(", ")
 }
 
-/// Names end up in AWS resource names: lowercase letters, digits and dashes.
+/// Names end up in AWS resource names (target groups allow 32 characters in all):
+/// lowercase letters, digits and dashes.
 fn validate_name(what: &str, name: &str) -> Result<(), String> {
+    validate_name_up_to(what, name, 12)
+}
+
+fn validate_name_up_to(what: &str, name: &str, max: usize) -> Result<(), String> {
     let ok = !name.is_empty()
-        && name.len() <= 12
+        && name.len() <= max
         && name.starts_with(|c: char| c.is_ascii_lowercase())
         && name
             .chars()
@@ -587,7 +593,7 @@ fn validate_name(what: &str, name: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "{what} `{name}` must be 1-12 characters of lowercase letters, digits and `-`, starting with a letter (it becomes part of AWS names)"
+            "{what} `{name}` must be 1-{max} characters of lowercase letters, digits and `-`, starting with a letter (it becomes part of AWS names)"
         ))
     }
 }

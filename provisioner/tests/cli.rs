@@ -65,7 +65,7 @@ fn offline_plan_needs_no_account_and_lists_every_resource() {
 #[test]
 fn bad_config_reports_file_line_and_expected_keys() {
     let config = config_copy();
-    edit_config(config.path(), "sums", "cpu = 256\nmemory = 512\ndesired = 2\nmin = 2\nmax = 6\nhealth_command = [\"CMD\", \"/usr/local/bin/api\"", "cpu = 256\nmemroy = 512\ndesired = 2\nmin = 2\nmax = 6\nhealth_command = [\"CMD\", \"/usr/local/bin/api\"");
+    edit_config(config.path(), "sums", "cpu = 256\nmemory = 512\ndesired = 2\nmin = 2\nmax = 6\nhealth_command = [\"CMD\", \"/usr/local/bin/sums-api\"", "cpu = 256\nmemroy = 512\ndesired = 2\nmin = 2\nmax = 6\nhealth_command = [\"CMD\", \"/usr/local/bin/sums-api\"");
     let dir = config.path().to_str().unwrap();
     let out = provision_bare(&["--stack", "sums", "--config-dir", dir, "plan", "--offline"]);
     assert_eq!(out.status.code(), Some(1));

@@ -772,7 +772,31 @@ async fn drift_and_half_finished_state_are_repaired_by_the_next_up() {
 #[tokio::test]
 async fn shop_down_leaves_zero_tagged_resources_and_can_be_rerun() {
     let moto = Moto::start();
-    let run = |command: &str| moto.json_command("shop", None, command);
+    // Without its Redis cache: moto cannot delete ElastiCache (see README), and this test
+    // proves a complete teardown, Postgres included.
+    let config = config_copy();
+    edit_config(
+        config.path(),
+        "shop",
+        "\n[redis]\nnode_type = \"cache.t4g.micro\"\n",
+        "\n",
+    );
+    edit_config(
+        config.path(),
+        "shop",
+        "\n[env.prod.redis]\nnode_type = \"cache.t4g.small\"\nreplicas = 1\n",
+        "\n",
+    );
+    for service in ["products", "orders"] {
+        edit_config(
+            config.path(),
+            "shop",
+            &format!("shop-{service}\", \"--probe\"]\nuses = [\"postgres\", \"redis\"]"),
+            &format!("shop-{service}\", \"--probe\"]\nuses = [\"postgres\"]"),
+        );
+    }
+    let dir = config.path().to_str().unwrap();
+    let run = |command: &str| moto.json_command("shop", Some(dir), command);
     run("up").ok();
     let aws = moto.aws("shop", "dev").await;
 
@@ -803,11 +827,15 @@ async fn shop_down_leaves_zero_tagged_resources_and_can_be_rerun() {
             "/users/*"
         ]
     );
-    for task in ["migrate", "seed"] {
+    for (service, task) in [
+        ("users", "migrate"),
+        ("products", "seed"),
+        ("orders", "migrate"),
+    ] {
         let definition = aws
             .ecs
             .describe_task_definition()
-            .task_definition(format!("shop-dev-task-{task}"))
+            .task_definition(format!("shop-dev-task-{service}-{task}"))
             .send()
             .await
             .unwrap();
@@ -815,7 +843,8 @@ async fn shop_down_leaves_zero_tagged_resources_and_can_be_rerun() {
             .task_definition()
             .unwrap()
             .container_definitions()[0];
-        assert_eq!(container.command(), ["/usr/local/bin/orders", task]);
+        let binary = format!("/usr/local/bin/shop-{service}");
+        assert_eq!(container.command(), [binary.as_str(), task]);
     }
 
     let down = run("down");
