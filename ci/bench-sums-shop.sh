@@ -9,7 +9,8 @@
 # at a fixed request rate with coordinated-omission correction (latency at that rate).
 #
 # Environment: BENCH_SECS (default 10) per load run, BENCH_CONNECTIONS (default 32),
-# BENCH_PRODUCTS_RATE (default 10000 req/s), BENCH_HEALTH_RATE (default 200 req/s),
+# BENCH_PRODUCTS_RATE (default 10000 req/s) over BENCH_RATE_CONNECTIONS (default 16),
+# BENCH_HEALTH_RATE (default 200 req/s),
 # BENCH_PG_FSYNC=off to trade Postgres durability for speed (default: on, as deployed).
 # Needs wrk, redis-server, PostgreSQL server binaries (apt-get install wrk redis-server
 # postgresql), curl, python3, and oha (installed with `cargo install --locked oha` when
@@ -23,6 +24,7 @@ CONNECTIONS="${BENCH_CONNECTIONS:-32}"
 PG_FSYNC="${BENCH_PG_FSYNC:-on}"
 PRODUCTS_RATE="${BENCH_PRODUCTS_RATE:-10000}"
 HEALTH_RATE="${BENCH_HEALTH_RATE:-200}"
+RATE_CONNECTIONS="${BENCH_RATE_CONNECTIONS:-16}"
 WORK="$(mktemp -d -t slipway-bench.XXXXXX)"
 PIDS=()
 
@@ -201,7 +203,7 @@ bench_shop() {
         >"$WORK/products.txt"
     cat "$WORK/products.txt"
     read -r PRODUCTS_RPS PRODUCTS_P99 < <(wrk_summary "$WORK/products.txt")
-    read -r PRODUCTS_RATE_RPS PRODUCTS_RATE_P99 PRODUCTS_RATE_BAD < <(oha_at_rate "$PRODUCTS_RATE" 16 "http://127.0.0.1:$products_port/products/1")
+    read -r PRODUCTS_RATE_RPS PRODUCTS_RATE_P99 PRODUCTS_RATE_BAD < <(oha_at_rate "$PRODUCTS_RATE" "$RATE_CONNECTIONS" "http://127.0.0.1:$products_port/products/1")
     echo "oha at $PRODUCTS_RATE req/s: $PRODUCTS_RATE_RPS req/s, p99 ${PRODUCTS_RATE_P99} ms, failed $PRODUCTS_RATE_BAD"
     PRODUCTS_HITS="$(curl -s "http://127.0.0.1:$products_port/metrics" | awk '/^products_cache_total\{result="hit"\}/ {print $2}')"
 
