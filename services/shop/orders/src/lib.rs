@@ -310,12 +310,29 @@ async fn place_order(state: &AppState, body: &[u8]) -> Result<Order, ApiError> {
         });
     };
 
-    // After the commit, so that a reader cannot re-cache the old stock from a transaction
-    // that has not finished yet. On failure the TTL bounds how long the old stock shows.
-    if let Err(err) = shop_products::invalidate(&state.cache, new.product_id).await {
-        tracing::warn!(%err, product_id = new.product_id, "cannot invalidate the product cache; it expires with its TTL");
-    }
+    invalidate_product_cache(&state.cache, new.product_id).await;
     Ok(order)
+}
+
+/// How long after an order its product's cache entry is deleted a second time.
+pub const CACHE_REINVALIDATE_DELAY: Duration = Duration::from_millis(250);
+
+/// Deletes the product's cache entry after the commit (so no reader re-caches the stock of
+/// an unfinished transaction), and once more a moment later: a products read that fetched
+/// the old row just before the commit and writes it to the cache just after the first
+/// delete would otherwise serve the old stock until the TTL. Failures are logged; the TTL
+/// bounds how long an old stock can show.
+async fn invalidate_product_cache(cache: &RedisHandle, product_id: i64) {
+    if let Err(err) = shop_products::invalidate(cache, product_id).await {
+        tracing::warn!(%err, product_id, "cannot invalidate the product cache; it expires with its TTL");
+    }
+    let cache = cache.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(CACHE_REINVALIDATE_DELAY).await;
+        if let Err(err) = shop_products::invalidate(&cache, product_id).await {
+            tracing::warn!(%err, product_id, "cannot invalidate the product cache again; it expires with its TTL");
+        }
+    });
 }
 
 async fn get_order(

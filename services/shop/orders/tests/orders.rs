@@ -192,6 +192,25 @@ async fn an_order_is_stored_takes_stock_and_invalidates_the_product_cache() {
     );
     let (status, _, stored) = shop.get(&format!("{}/orders/{id}", shop.orders)).await;
     assert_eq!((status, stored), (200, order));
+
+    // A read that raced the order and cached the old row after the first delete is
+    // removed by the second one.
+    let stale = r#"{"id":2,"name":"Harbour crane model","price_cents":4999,"stock":250}"#;
+    let (status, _) = shop
+        .order(
+            &shop.orders,
+            r#"{"user_id": 1, "product_id": 2, "quantity": 1}"#,
+        )
+        .await;
+    assert_eq!(status, 201);
+    shop.redis.cli(&["SET", "shop:product:2", stale]);
+    assert_eq!(shop.get(&product_url).await.2["stock"], 250);
+    tokio::time::sleep(shop_orders::CACHE_REINVALIDATE_DELAY + Duration::from_millis(200)).await;
+    let (_, cache, product) = shop.get(&product_url).await;
+    assert_eq!(
+        (cache.as_str(), product["stock"].as_i64()),
+        ("miss", Some(246))
+    );
     assert_eq!(
         shop.get(&format!("{}/orders/ready", shop.orders)).await.0,
         200
