@@ -308,3 +308,45 @@ async fn update_request_keeps_exec_and_circuit_breaker_when_desired_count_change
     assert!(breaker.enable() && breaker.rollback());
     assert!(input.service_connect_configuration().unwrap().enabled());
 }
+
+#[tokio::test]
+async fn deletion_waits_while_aws_still_reports_the_resource_in_use() {
+    let busy = mock!(aws_sdk_ecs::Client::delete_cluster).then_error(|| {
+        aws_sdk_ecs::operation::delete_cluster::DeleteClusterError::ClusterContainsTasksException(
+            aws_sdk_ecs::types::error::ClusterContainsTasksException::builder()
+                .meta(
+                    aws_smithy_types::error::ErrorMetadata::builder()
+                        .code("ClusterContainsTasksException")
+                        .message("tasks are still stopping")
+                        .build(),
+                )
+                .build(),
+        )
+    });
+    let done = mock!(aws_sdk_ecs::Client::delete_cluster).then_output(|| {
+        aws_sdk_ecs::operation::delete_cluster::DeleteClusterOutput::builder().build()
+    });
+    let mut interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::Sequential);
+    interceptor = interceptor.with_rule(&busy).with_rule(&done);
+    let ecs = aws_sdk_ecs::Client::from_conf(
+        aws_sdk_ecs::Config::builder()
+            .behavior_version_latest()
+            .region(Region::new("us-east-1"))
+            .credentials_provider(credentials())
+            .http_client(create_mock_http_client())
+            .interceptor(interceptor)
+            .build(),
+    );
+    let (ecr, _) = ecr_without_images();
+    let aws = mocked_aws(ecs, ecr);
+    let cluster = provisioner::plan::Observed {
+        id: "cluster".into(),
+        kind: provisioner::model::Kind::Cluster,
+        spec: serde_json::json!({}),
+        attrs: [("name".to_string(), "sums-dev-cluster".to_string())].into(),
+    };
+    aws::delete(&aws, &cluster, &aws::DeleteOptions::default(), &Quiet)
+        .await
+        .unwrap();
+    assert_eq!((busy.num_calls(), done.num_calls()), (1, 1));
+}

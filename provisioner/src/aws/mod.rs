@@ -586,6 +586,47 @@ pub async fn delete(
     options: &DeleteOptions,
     progress: &dyn Progress,
 ) -> Result<(), AwsError> {
+    // AWS releases what held a resource (network interfaces, mapped public IPs, draining
+    // tasks, Service Connect's Cloud Map services) some time after the holder is gone:
+    // "still in use" means wait and try again, not fail.
+    wait_until(
+        aws,
+        &observed.id,
+        "what still uses it to be released",
+        progress,
+        || async {
+            match delete_once(aws, observed, options, progress).await {
+                Ok(()) => Ok(Ok(())),
+                Err(err) if err.code().is_some_and(still_in_use) => {
+                    Ok(Err(err.code().unwrap_or("in use").to_owned()))
+                }
+                Err(err) => Err(err),
+            }
+        },
+    )
+    .await
+}
+
+fn still_in_use(code: &str) -> bool {
+    matches!(
+        code,
+        "DependencyViolation"
+            | "ResourceInUse"
+            | "ResourceInUseException"
+            | "ClusterContainsTasksException"
+            | "ClusterContainsServicesException"
+            | "CacheSubnetGroupInUse"
+            | "InvalidDBSubnetGroupStateFault"
+            | "InvalidCacheClusterState"
+    )
+}
+
+async fn delete_once(
+    aws: &Aws,
+    observed: &Observed,
+    options: &DeleteOptions,
+    progress: &dyn Progress,
+) -> Result<(), AwsError> {
     let id = observed.id.as_str();
     let attrs = &observed.attrs;
     match observed.kind {
