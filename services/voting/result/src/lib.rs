@@ -70,10 +70,7 @@ pub async fn run(
     };
     let readiness = Readiness::new().with_postgres("postgres", pool);
     let app = platform::http::with_platform(router(state), readiness).layer(socket_layer);
-    tracing::info!(address = %listener.local_addr().map_err(StartupError::Serve)?, "result listening");
-    platform::http::serve(listener, app, shutdown)
-        .await
-        .map_err(StartupError::Serve)
+    platform::http::serve_service("result", listener, app, shutdown).await
 }
 
 fn router(state: AppState) -> Router {

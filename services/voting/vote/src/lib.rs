@@ -49,10 +49,7 @@ pub async fn run(
         hostname: platform::hostname(),
     };
     let app = platform::http::with_platform(router(state), readiness);
-    tracing::info!(address = %listener.local_addr().map_err(StartupError::Serve)?, "vote listening");
-    platform::http::serve(listener, app, shutdown)
-        .await
-        .map_err(StartupError::Serve)
+    platform::http::serve_service("vote", listener, app, shutdown).await
 }
 
 /// How long a request may wait on Redis before the voter gets a 503.
