@@ -350,3 +350,123 @@ async fn deletion_waits_while_aws_still_reports_the_resource_in_use() {
         .unwrap();
     assert_eq!((busy.num_calls(), done.num_calls()), (1, 1));
 }
+
+/// Runs the provisioner's Redis update from `current` to `spec` against a mocked
+/// ElastiCache and returns the operations it called, in order.
+async fn redis_update_calls(
+    current: &[(&str, &str)],
+    replicas: u8,
+    node_type: &str,
+) -> Vec<String> {
+    use aws_sdk_elasticache::operation;
+    let calls: Arc<Mutex<Vec<String>>> = Arc::default();
+    let log = |name: &'static str| {
+        let calls = calls.clone();
+        move || calls.lock().unwrap().push(name.to_owned())
+    };
+    let (increase_log, modify_log, decrease_log) = (
+        log("IncreaseReplicaCount"),
+        log("ModifyReplicationGroup"),
+        log("DecreaseReplicaCount"),
+    );
+    let increase = mock!(aws_sdk_elasticache::Client::increase_replica_count)
+        .match_requests(move |input| {
+            increase_log();
+            input.new_replica_count() == Some(1) && input.apply_immediately() == Some(true)
+        })
+        .then_output(|| {
+            operation::increase_replica_count::IncreaseReplicaCountOutput::builder().build()
+        });
+    let wanted_type = node_type.to_owned();
+    let modify = mock!(aws_sdk_elasticache::Client::modify_replication_group)
+        .match_requests(move |input| {
+            modify_log();
+            input.cache_node_type() == Some(wanted_type.as_str())
+                && input.multi_az_enabled() == input.automatic_failover_enabled()
+                && input.apply_immediately() == Some(true)
+        })
+        .then_output(|| {
+            operation::modify_replication_group::ModifyReplicationGroupOutput::builder().build()
+        });
+    let decrease = mock!(aws_sdk_elasticache::Client::decrease_replica_count)
+        .match_requests(move |input| {
+            decrease_log();
+            input.new_replica_count() == Some(0)
+        })
+        .then_output(|| {
+            operation::decrease_replica_count::DecreaseReplicaCountOutput::builder().build()
+        });
+    let describe =
+        mock!(aws_sdk_elasticache::Client::describe_replication_groups).then_output(|| {
+            operation::describe_replication_groups::DescribeReplicationGroupsOutput::builder()
+                .replication_groups(
+                    aws_sdk_elasticache::types::ReplicationGroup::builder()
+                        .replication_group_id("sums-dev-redis")
+                        .status("available")
+                        .build(),
+                )
+                .build()
+        });
+    let interceptor = MockResponseInterceptor::new()
+        .rule_mode(RuleMode::MatchAny)
+        .with_rule(&increase)
+        .with_rule(&modify)
+        .with_rule(&decrease)
+        .with_rule(&describe);
+    let (ecr, _) = ecr_without_images();
+    let mut aws = mocked_aws(ecs_client(&[]), ecr);
+    aws.elasticache = aws_sdk_elasticache::Client::from_conf(
+        aws_sdk_elasticache::Config::builder()
+            .behavior_version_latest()
+            .region(Region::new("us-east-1"))
+            .credentials_provider(credentials())
+            .http_client(create_mock_http_client())
+            .interceptor(interceptor)
+            .build(),
+    );
+    let mut config = StackConfig::load(&repo_config_dir(), "voting", "dev").unwrap();
+    let redis = config.redis.as_mut().unwrap();
+    redis.replicas = replicas;
+    redis.node_type = node_type.into();
+    let resource = expand(&config)
+        .into_iter()
+        .find(|r| r.id == "redis")
+        .unwrap();
+    let mut resolved = Resolved::default();
+    resolved.insert(
+        "redis",
+        current
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    );
+    aws::update(&aws, &resource, &resolved, &Quiet)
+        .await
+        .unwrap();
+    let calls = calls.lock().unwrap().clone();
+    calls
+}
+
+#[tokio::test]
+async fn redis_gains_a_replica_before_multi_az_and_loses_it_after() {
+    let dev = [
+        ("name", "voting-dev-redis"),
+        ("_replicas", "0"),
+        ("_node_type", "cache.t4g.micro"),
+        ("_multi_az", "disabled"),
+    ];
+    assert_eq!(
+        redis_update_calls(&dev, 1, "cache.t4g.small").await,
+        ["IncreaseReplicaCount", "ModifyReplicationGroup"]
+    );
+    let prod = [
+        ("name", "voting-dev-redis"),
+        ("_replicas", "1"),
+        ("_node_type", "cache.t4g.small"),
+        ("_multi_az", "enabled"),
+    ];
+    assert_eq!(
+        redis_update_calls(&prod, 0, "cache.t4g.micro").await,
+        ["ModifyReplicationGroup", "DecreaseReplicaCount"]
+    );
+}

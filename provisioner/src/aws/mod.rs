@@ -558,9 +558,14 @@ pub async fn update(
         Spec::TargetGroup(s) => elb::update_target_group(aws, id, s, &current).await,
         Spec::Listener(s) => elb::update_listener(aws, id, s, &current, resolved).await,
         Spec::ListenerRule(s) => elb::update_rule(aws, id, s, &current, resolved).await,
-        Spec::CacheSubnetGroup(_) | Spec::ReplicationGroup(_) => Err(AwsError::Unexpected {
+        Spec::ReplicationGroup(s) => {
+            rds::update_replication_group(aws, id, s, &current, progress).await
+        }
+        Spec::CacheSubnetGroup(_) => Err(AwsError::Unexpected {
             resource: id.to_owned(),
-            message: "changing Redis in place is not supported yet; change it back or remove and re-add [redis]".into(),
+            message:
+                "moving Redis to other subnets in place is not supported; remove and re-add [redis]"
+                    .into(),
         }),
         Spec::DbSubnetGroup(s) => rds::update_db_subnet_group(aws, id, s, &current, resolved).await,
         Spec::DbInstance(s) => rds::update_db_instance(aws, id, s, &current, progress).await,

@@ -167,6 +167,12 @@ async fn observe_replication_groups(aws: &Aws) -> Result<Vec<Observed>, AwsError
                 ("name", Some(name.to_owned())),
                 ("arn", Some(arn.to_owned())),
                 ("endpoint", primary_endpoint(group)),
+                (
+                    "_replicas",
+                    Some(group.member_clusters().len().saturating_sub(1).to_string()),
+                ),
+                ("_node_type", group.cache_node_type().map(str::to_owned)),
+                ("_multi_az", group.multi_az().map(|m| m.as_str().to_owned())),
             ]),
         });
     }
@@ -228,11 +234,21 @@ pub async fn create_replication_group(
         .send()
         .await
         .map_err(|e| call_error(id, "CreateReplicationGroup", e))?;
+    redis_available(aws, id, &name, progress).await
+}
+
+/// Waits until the replication group is `available`; returns its attributes.
+async fn redis_available(
+    aws: &Aws,
+    id: &str,
+    name: &str,
+    progress: &dyn Progress,
+) -> Result<Attrs, AwsError> {
     let group = wait_until(aws, id, "Redis available", progress, || async {
         let out = aws
             .elasticache
             .describe_replication_groups()
-            .replication_group_id(&name)
+            .replication_group_id(name)
             .send()
             .await
             .map_err(|e| call_error(id, "DescribeReplicationGroups", e))?;
@@ -246,10 +262,74 @@ pub async fn create_replication_group(
     })
     .await?;
     Ok(attrs([
-        ("name", Some(name)),
+        ("name", Some(name.to_owned())),
         ("arn", group.arn().map(str::to_owned)),
         ("endpoint", primary_endpoint(&group)),
+        (
+            "_replicas",
+            Some(group.member_clusters().len().saturating_sub(1).to_string()),
+        ),
+        ("_node_type", group.cache_node_type().map(str::to_owned)),
+        ("_multi_az", group.multi_az().map(|m| m.as_str().to_owned())),
     ]))
+}
+
+/// Node type, replicas and Multi-AZ in place. Replicas are added before Multi-AZ is
+/// switched on and removed after it is switched off (AWS needs a replica to fail over to).
+pub async fn update_replication_group(
+    aws: &Aws,
+    id: &str,
+    spec: &ReplicationGroupSpec,
+    current: &Attrs,
+    progress: &dyn Progress,
+) -> Result<Attrs, AwsError> {
+    let name = require(current, id, "name")?;
+    let replicas: i32 = current
+        .get("_replicas")
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(0);
+    let wanted = i32::from(spec.replicas);
+    let mut attrs = current.clone();
+    if wanted > replicas {
+        aws.elasticache
+            .increase_replica_count()
+            .replication_group_id(&name)
+            .new_replica_count(wanted)
+            .apply_immediately(true)
+            .send()
+            .await
+            .map_err(|e| call_error(id, "IncreaseReplicaCount", e))?;
+        attrs = redis_available(aws, id, &name, progress).await?;
+    }
+    // AWS rejects a modification that changes nothing: only send what differs.
+    let node_type = (current.get("_node_type") != Some(&spec.node_type)).then_some(&spec.node_type);
+    let multi_az_now = current.get("_multi_az").map(String::as_str) == Some("enabled");
+    let multi_az = (multi_az_now != spec.multi_az).then_some(spec.multi_az);
+    if node_type.is_some() || multi_az.is_some() {
+        aws.elasticache
+            .modify_replication_group()
+            .replication_group_id(&name)
+            .set_cache_node_type(node_type.cloned())
+            .set_multi_az_enabled(multi_az)
+            .set_automatic_failover_enabled(multi_az)
+            .apply_immediately(true)
+            .send()
+            .await
+            .map_err(|e| call_error(id, "ModifyReplicationGroup", e))?;
+        attrs = redis_available(aws, id, &name, progress).await?;
+    }
+    if wanted < replicas {
+        aws.elasticache
+            .decrease_replica_count()
+            .replication_group_id(&name)
+            .new_replica_count(wanted)
+            .apply_immediately(true)
+            .send()
+            .await
+            .map_err(|e| call_error(id, "DecreaseReplicaCount", e))?;
+        attrs = redis_available(aws, id, &name, progress).await?;
+    }
+    Ok(attrs)
 }
 
 pub async fn delete_replication_group(
