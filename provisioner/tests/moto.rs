@@ -651,6 +651,8 @@ async fn config_changes_update_exactly_what_changed() {
         mutating_calls(&up.json()),
         [
             "ECS.RegisterTaskDefinition",
+            // Records the newly configured desired count on the vote service.
+            "ECS.TagResource",
             "ECS.UpdateService",
             "ECS.UpdateService"
         ]
@@ -697,6 +699,39 @@ async fn config_changes_update_exactly_what_changed() {
         steps_changed(&settled.json()).is_empty(),
         "{}",
         settled.stdout()
+    );
+
+    // Autoscaling moves the live count: that is not drift, and a later `up` that
+    // updates the service for another reason keeps the autoscaled count.
+    aws.ecs
+        .update_service()
+        .cluster("voting-dev-cluster")
+        .service("voting-dev-service-vote")
+        .desired_count(5)
+        .send()
+        .await
+        .unwrap();
+    let plan = run("plan");
+    assert!(steps_changed(&plan.json()).is_empty(), "{}", plan.stdout());
+    edit_config(
+        config.path(),
+        "voting",
+        "port = 8080\ncpu = 256\nmemory = 512",
+        "port = 8080\ncpu = 512\nmemory = 1024",
+    );
+    run("up").ok();
+    let vote = aws
+        .ecs
+        .describe_services()
+        .cluster("voting-dev-cluster")
+        .services("voting-dev-service-vote")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        vote.services()[0].desired_count(),
+        5,
+        "a rollout for another change keeps the autoscaled count"
     );
 }
 

@@ -269,14 +269,32 @@ async fn update_request_keeps_exec_and_circuit_breaker_when_desired_count_change
                 .service(service_output("sums-dev-service-api"))
                 .build()
         });
+    let tagged: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let tag_sink = tagged.clone();
+    let tag = mock!(aws_sdk_ecs::Client::tag_resource)
+        .match_requests(move |input| {
+            for t in input.tags() {
+                tag_sink.lock().unwrap().push((
+                    t.key().unwrap_or_default().to_owned(),
+                    t.value().unwrap_or_default().to_owned(),
+                ));
+            }
+            true
+        })
+        .then_output(|| aws_sdk_ecs::operation::tag_resource::TagResourceOutput::builder().build());
     let describe = describe_task_definition_rule();
     let (ecr, _) = ecr_without_images();
-    let aws = mocked_aws(ecs_client(&[&update, &describe]), ecr);
+    let aws = mocked_aws(ecs_client(&[&update, &tag, &describe]), ecr);
     let mut resolved = resolved();
     resolved.insert(
         "service-api",
         [
             ("name".to_string(), "sums-dev-service-api".to_string()),
+            (
+                "arn".to_string(),
+                "arn:aws:ecs:us-east-1:1:service/sums-dev-cluster/sums-dev-service-api".to_string(),
+            ),
+            ("configured_desired".to_string(), "2".to_string()),
             (
                 "_cluster".to_string(),
                 "arn:aws:ecs:us-east-1:1:cluster/sums-dev-cluster".to_string(),
@@ -307,6 +325,62 @@ async fn update_request_keeps_exec_and_circuit_breaker_when_desired_count_change
         .unwrap();
     assert!(breaker.enable() && breaker.rollback());
     assert!(input.service_connect_configuration().unwrap().enabled());
+    // The newly configured count is recorded for the next plan.
+    assert_eq!(tag.num_calls(), 1);
+    assert_eq!(
+        *tagged.lock().unwrap(),
+        vec![("slipway:desired-count".to_owned(), "3".to_owned())]
+    );
+}
+
+#[tokio::test]
+async fn update_request_leaves_an_autoscaled_count_alone_when_the_configured_one_is_unchanged() {
+    let captured: Arc<Mutex<Option<UpdateServiceInput>>> = Arc::default();
+    let sink = captured.clone();
+    let update = mock!(aws_sdk_ecs::Client::update_service)
+        .match_requests(move |input| {
+            *sink.lock().unwrap() = Some(input.clone());
+            true
+        })
+        .then_output(|| {
+            UpdateServiceOutput::builder()
+                .service(service_output("sums-dev-service-api"))
+                .build()
+        });
+    let tag = mock!(aws_sdk_ecs::Client::tag_resource)
+        .then_output(|| aws_sdk_ecs::operation::tag_resource::TagResourceOutput::builder().build());
+    let describe = describe_task_definition_rule();
+    let (ecr, _) = ecr_without_images();
+    let aws = mocked_aws(ecs_client(&[&update, &tag, &describe]), ecr);
+    let mut resolved = resolved();
+    resolved.insert(
+        "service-api",
+        [
+            ("name".to_string(), "sums-dev-service-api".to_string()),
+            (
+                "arn".to_string(),
+                "arn:aws:ecs:us-east-1:1:service/sums-dev-cluster/sums-dev-service-api".to_string(),
+            ),
+            // Last applied from config: 3, while autoscaling runs more tasks now.
+            ("configured_desired".to_string(), "3".to_string()),
+            (
+                "_cluster".to_string(),
+                "arn:aws:ecs:us-east-1:1:cluster/sums-dev-cluster".to_string(),
+            ),
+        ]
+        .into(),
+    );
+    aws::update(
+        &aws,
+        &sums_resource("service-api", Some(3)),
+        &resolved,
+        &Quiet,
+    )
+    .await
+    .unwrap();
+    let input = captured.lock().unwrap().take().unwrap();
+    assert_eq!(input.desired_count(), None, "the live count is not reset");
+    assert_eq!(tag.num_calls(), 0);
 }
 
 #[tokio::test]

@@ -24,6 +24,18 @@ fn tags(aws: &Aws, id: &str) -> Vec<Tag> {
         .collect()
 }
 
+/// Records the desired count the config asked for. Autoscaling moves the live count, so
+/// plans compare the config with this tag rather than the live value, and `up` leaves an
+/// autoscaled count alone unless the configured count itself changed.
+pub const CONFIGURED_DESIRED_TAG: &str = "slipway:desired-count";
+
+fn configured_desired_tag(count: i32) -> Tag {
+    Tag::builder()
+        .key(CONFIGURED_DESIRED_TAG)
+        .value(count.to_string())
+        .build()
+}
+
 fn owned(aws: &Aws, tags: &[Tag]) -> Option<String> {
     aws.owned_id(
         tags.iter()
@@ -622,6 +634,12 @@ async fn observe_services(aws: &Aws, cluster: &str) -> Result<Vec<Observed>, Aws
 }
 
 fn observed_service(id: &str, service: &aws_sdk_ecs::types::Service) -> Observed {
+    let configured = service
+        .tags()
+        .iter()
+        .find(|tag| tag.key() == Some(CONFIGURED_DESIRED_TAG))
+        .and_then(|tag| tag.value())
+        .and_then(|value| value.parse::<i32>().ok());
     let network = service
         .network_configuration()
         .and_then(|n| n.awsvpc_configuration());
@@ -634,7 +652,7 @@ fn observed_service(id: &str, service: &aws_sdk_ecs::types::Service) -> Observed
     let spec = ServiceSpec {
         cluster: Ref::physical(service.cluster_arn().unwrap_or_default()),
         task_definition: Ref::physical(service.task_definition().unwrap_or_default()),
-        desired_count: service.desired_count(),
+        desired_count: configured.unwrap_or(service.desired_count()),
         subnets: network
             .map(|n| n.subnets().iter().map(Ref::physical).collect())
             .unwrap_or_default(),
@@ -691,6 +709,10 @@ fn observed_service(id: &str, service: &aws_sdk_ecs::types::Service) -> Observed
             ("name", service.service_name().map(str::to_owned)),
             ("_cluster", service.cluster_arn().map(str::to_owned)),
             ("resource_id", resource_id(service)),
+            (
+                "configured_desired",
+                configured.map(|count| count.to_string()),
+            ),
         ]),
     }
 }
@@ -787,7 +809,12 @@ pub fn create_service_request(
         .enable_execute_command(spec.enable_execute_command)
         .propagate_tags(PropagateTags::Service)
         .set_service_connect_configuration(service_connect(spec, resolved, id)?)
-        .set_tags(Some(tags(aws, id)));
+        .set_tags(Some(
+            tags(aws, id)
+                .into_iter()
+                .chain([configured_desired_tag(spec.desired_count)])
+                .collect(),
+        ));
     if let Some(tg) = &spec.target_group {
         request = request
             .load_balancers(
@@ -915,6 +942,12 @@ async fn image_exists(aws: &Aws, task_definition: &str) -> Result<bool, AwsError
     }
 }
 
+/// Whether the config asks for another desired count than the one last applied. When it
+/// does not, updates leave the live (possibly autoscaled) count alone.
+fn configured_count_changed(spec: &ServiceSpec, current: &Attrs) -> bool {
+    current.get("configured_desired") != Some(&spec.desired_count.to_string())
+}
+
 /// The request that updates an ECS service in place (exposed for request-shape tests).
 pub fn update_service_request(
     aws: &Aws,
@@ -930,7 +963,7 @@ pub fn update_service_request(
         .cluster(resolved.get(&spec.cluster, "name")?)
         .service(require(current, id, "name")?)
         .task_definition(resolved.get(&spec.task_definition, "arn")?)
-        .desired_count(spec.desired_count)
+        .set_desired_count(configured_count_changed(spec, current).then_some(spec.desired_count))
         .network_configuration(network(spec, resolved, id)?)
         .deployment_configuration(deployment(spec))
         .enable_execute_command(spec.enable_execute_command)
@@ -949,8 +982,19 @@ pub async fn update_service(
         .send()
         .await
         .map_err(|e| call_error(id, "UpdateService", e))?;
-    wait_for_service(aws, id, spec, current, resolved, progress).await?;
-    Ok(current.clone())
+    let mut current = current.clone();
+    if configured_count_changed(spec, &current) {
+        aws.ecs
+            .tag_resource()
+            .resource_arn(require(&current, id, "arn")?)
+            .tags(configured_desired_tag(spec.desired_count))
+            .send()
+            .await
+            .map_err(|e| call_error(id, "TagResource", e))?;
+        current.insert("configured_desired".into(), spec.desired_count.to_string());
+    }
+    wait_for_service(aws, id, spec, &current, resolved, progress).await?;
+    Ok(current)
 }
 
 pub async fn delete_service(
