@@ -97,6 +97,10 @@ pub enum Command {
     },
     /// Print the stack's dependency waves and critical path (no AWS access).
     Graph,
+    #[command(flatten)]
+    Ops(crate::ops::OpsCommand),
+    #[command(flatten)]
+    Release(crate::deploy::ReleaseCommand),
 }
 
 impl Cli {
@@ -134,6 +138,8 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Status => cmd_status(&cli).await,
         Command::Outputs { json } => cmd_outputs(&cli, *json).await,
         Command::Graph => cmd_graph(&cli),
+        Command::Ops(ops) => crate::ops::run(&cli, ops).await,
+        Command::Release(release) => crate::deploy::run(&cli, release).await,
     }
 }
 

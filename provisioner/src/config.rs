@@ -219,6 +219,9 @@ pub struct ServiceConfig {
     /// Extra environment variables from existing Secrets Manager secrets (name → ARN).
     #[serde(default)]
     pub secrets: BTreeMap<String, String>,
+    /// How `provision deploy` rolls out releases (`[services.<name>.deploy]`).
+    #[serde(default)]
+    pub deploy: crate::deploy::DeployConfig,
 }
 
 fn default_tag() -> String {
@@ -510,6 +513,10 @@ impl StackConfig {
                     )));
                 }
             }
+            service
+                .deploy
+                .validate(name, service.public.is_some())
+                .map_err(blame)?;
             if let Some(public) = &service.public {
                 if public.default {
                     defaults.push(name.clone());

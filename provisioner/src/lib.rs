@@ -6,6 +6,8 @@ pub mod aws;
 pub mod cli;
 pub mod config;
 pub mod constructs;
+pub mod deploy;
 pub mod graph;
 pub mod model;
+pub mod ops;
 pub mod plan;

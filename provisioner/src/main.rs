@@ -20,6 +20,8 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     tokio::select! {
+        // Commands that handle Ctrl-C themselves (deploy's watcher) get to finish first.
+        biased;
         result = run(cli) => match result {
             Ok(code) => ExitCode::from(code),
             Err(err) => {

@@ -1,0 +1,370 @@
+//! `provision deploy` and `provision rollback`: releases of an image tag with ECS native
+//! blue/green (canary, linear) or rolling deployments, watched until they settle.
+//!
+//! Exit codes: 0 succeeded (for `rollback`: the previous revision serves), 3 ECS rolled
+//! the deployment back, 4 failed (rollback failed or deployment stopped), 5 still in
+//! progress at `--timeout`, 130 stopped watching on Ctrl-C (the deployment carries on),
+//! 1 any other error (nothing deployed when the image check fails).
+
+pub mod release;
+pub mod strategy;
+pub mod watch;
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::Subcommand;
+
+use crate::aws::{self, Aws, Connection};
+use crate::cli::Cli;
+use crate::config::StackConfig;
+use crate::plan::Observed;
+pub use strategy::{BlueGreenTargets, DeployConfig, Rollout, Strategy};
+use watch::Outcome;
+
+/// How often a deployment is polled.
+const POLL_INTERVAL: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Subcommand)]
+pub enum ReleaseCommand {
+    /// Release image TAG: check it is in ECR, register new task definition revisions and
+    /// roll them out (blue/green, canary, linear or rolling per service), watching until
+    /// they succeed, roll back or time out. Exit codes: 0 ok, 3 rolled back, 4 failed,
+    /// 5 timed out, 130 interrupted.
+    Deploy {
+        /// Image tag to release (CI uses the commit SHA).
+        #[arg(long)]
+        tag: String,
+        /// Services to deploy (repeatable; default: all of the stack's services).
+        #[arg(long = "service", value_name = "NAME")]
+        services: Vec<String>,
+        /// Seconds to watch before giving up (exit code 5; the deployment continues).
+        #[arg(long, value_name = "SECS", default_value_t = 1800)]
+        timeout: u64,
+    },
+    /// Stop an in-flight deployment with rollback, or return services to their previous
+    /// task definition revision; watches until done (exit codes as for deploy).
+    Rollback {
+        /// Service to roll back (default: all of the stack's services).
+        #[arg(long, value_name = "NAME")]
+        service: Option<String>,
+        /// Seconds to watch before giving up (exit code 5).
+        #[arg(long, value_name = "SECS", default_value_t = 1800)]
+        timeout: u64,
+    },
+}
+
+pub async fn run(cli: &Cli, command: &ReleaseCommand) -> Result<u8> {
+    match command {
+        ReleaseCommand::Deploy {
+            tag,
+            services,
+            timeout,
+        } => deploy(cli, tag, services, Duration::from_secs(*timeout)).await,
+        ReleaseCommand::Rollback { service, timeout } => {
+            let services: Vec<String> = service.iter().cloned().collect();
+            rollback(cli, &services, Duration::from_secs(*timeout)).await
+        }
+    }
+}
+
+async fn connect(cli: &Cli) -> Result<Aws> {
+    let connection = Connection {
+        region: cli.region.clone(),
+        profile: cli.profile.clone(),
+        endpoint_url: cli.endpoint_url.clone(),
+    };
+    let sdk = aws::sdk_config(&connection).await?;
+    Ok(Aws::new(&sdk, &cli.stack, &cli.env))
+}
+
+/// The named services (all when none are named); unknown names are errors.
+fn select(config: &StackConfig, names: &[String]) -> Result<Vec<String>> {
+    if names.is_empty() {
+        return Ok(config.services.keys().cloned().collect());
+    }
+    for name in names {
+        if !config.services.contains_key(name) {
+            bail!(
+                "{}-{} has no service `{name}`; its services: {}",
+                config.stack,
+                config.env,
+                config
+                    .services
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
+    Ok(names.to_vec())
+}
+
+fn attr(observed: &[Observed], id: &str, key: &str) -> Option<String> {
+    observed
+        .iter()
+        .find(|o| o.id == id)
+        .and_then(|o| o.attrs.get(key))
+        .cloned()
+}
+
+/// The blue/green resources of a service, if the stack has them all: the alternate
+/// target group `tg-<svc>-alt`, the listener rule `rule-<svc>` (and an optional test rule
+/// `rule-<svc>-test`) and the ECS role `role-ecs-blue-green`.
+pub fn blue_green_targets(observed: &[Observed], service: &str) -> Option<BlueGreenTargets> {
+    Some(BlueGreenTargets {
+        target_group_arn: attr(observed, &format!("tg-{service}"), "arn")?,
+        alternate_target_group_arn: attr(observed, &format!("tg-{service}-alt"), "arn")?,
+        production_listener_rule: attr(observed, &format!("rule-{service}"), "arn")?,
+        test_listener_rule: attr(observed, &format!("rule-{service}-test"), "arn"),
+        role_arn: attr(observed, "role-ecs-blue-green", "arn")?,
+    })
+}
+
+fn confirm(cli: &Cli, question: &str) -> Result<bool> {
+    if cli.yes {
+        return Ok(true);
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!("{question} — no terminal to ask on; pass --yes to confirm non-interactively");
+    }
+    eprint!("{question} [type yes]: ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(answer.trim() == "yes")
+}
+
+/// Where a service stands before a release or rollback.
+struct Target {
+    name: String,
+    service: String,
+    task_definition: String,
+}
+
+async fn targets(
+    aws: &Aws,
+    observed: &[Observed],
+    names: &[String],
+) -> Result<(String, Vec<Target>)> {
+    let cluster = attr(observed, "cluster", "name").with_context(|| {
+        format!(
+            "{}-{} has no ECS cluster: run `provision up` first",
+            aws.stack, aws.env
+        )
+    })?;
+    let mut found = Vec::new();
+    for name in names {
+        let service = attr(observed, &format!("service-{name}"), "name").with_context(|| {
+            format!("service {name} does not exist yet: run `provision up` first")
+        })?;
+        let out = aws
+            .ecs
+            .describe_services()
+            .cluster(&cluster)
+            .services(&service)
+            .send()
+            .await
+            .map_err(|e| aws::call_error(&service, "DescribeServices", e))?;
+        let task_definition = out
+            .services()
+            .first()
+            .and_then(|s| s.task_definition())
+            .with_context(|| format!("ECS did not report service {service}"))?
+            .to_owned();
+        found.push(Target {
+            name: name.clone(),
+            service,
+            task_definition,
+        });
+    }
+    Ok((cluster, found))
+}
+
+/// Watches one deployment, printing `[service] …` lines.
+async fn watch_one(
+    aws: &Aws,
+    cluster: &str,
+    target: &Target,
+    deployment_arn: Option<String>,
+    task_definition: &str,
+    timeout: Duration,
+) -> Result<Outcome> {
+    let outcome = watch::watch(
+        timeout,
+        POLL_INTERVAL,
+        || {
+            release::observe(
+                aws,
+                cluster,
+                &target.service,
+                deployment_arn.as_deref(),
+                task_definition,
+            )
+        },
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        },
+        |line| println!("[{}] {line}", target.name),
+    )
+    .await?;
+    println!("[{}] {}", target.name, outcome.describe());
+    Ok(outcome)
+}
+
+async fn deploy(cli: &Cli, tag: &str, names: &[String], timeout: Duration) -> Result<u8> {
+    let config = StackConfig::load(&cli.config_dir, &cli.stack, &cli.env)?;
+    let names = select(&config, names)?;
+    let aws = connect(cli).await?;
+    let observed = aws::observe(&aws).await?;
+    let (cluster, targets) = targets(&aws, &observed, &names).await?;
+    // Everything is checked before anything changes: a missing image deploys nothing.
+    let mut prepared = Vec::new();
+    for target in targets {
+        let service_config = &config.services[&target.name];
+        let (definition, tags) = release::current_definition(&aws, &target.task_definition).await?;
+        let image = release::image_with_tag(&definition, &target.name, tag)?;
+        let (_, repository) = release::split_image(&image);
+        release::check_image(&aws, repository, tag).await?;
+        let (rollout, warning) = Rollout::choose(
+            &service_config.deploy,
+            service_config.public.is_some(),
+            blue_green_targets(&observed, &target.name),
+            &target.name,
+            service_config.port,
+        );
+        println!(
+            "{}: {} → {image} ({})",
+            target.name,
+            target
+                .task_definition
+                .rsplit('/')
+                .next()
+                .unwrap_or_default(),
+            rollout.strategy.label()
+        );
+        if let Some(warning) = warning {
+            eprintln!("warning: {}: {warning}", target.name);
+        }
+        prepared.push((target, definition, tags, image, rollout));
+    }
+    if !confirm(cli, &format!("Deploy {tag} to {}?", names.join(", ")))? {
+        eprintln!("Nothing deployed.");
+        return Ok(1);
+    }
+    let mut started = Vec::new();
+    for (target, definition, tags, image, rollout) in &prepared {
+        let registered =
+            release::register_revision_request(&aws, definition, tags, &target.name, image)
+                .send()
+                .await
+                .map_err(|e| aws::call_error(&target.name, "RegisterTaskDefinition", e))?;
+        let revision = registered
+            .task_definition()
+            .and_then(|d| d.task_definition_arn())
+            .context("RegisterTaskDefinition returned no ARN")?
+            .to_owned();
+        release::update_service_request(&aws, &cluster, &target.service, &revision, rollout)
+            .send()
+            .await
+            .map_err(|e| aws::call_error(&target.service, "UpdateService", e))?;
+        println!(
+            "[{}] started: {}",
+            target.name,
+            revision.rsplit('/').next().unwrap_or_default()
+        );
+        let deployment = release::in_flight_deployment(&aws, &cluster, &target.service).await?;
+        started.push((target, deployment, revision));
+    }
+    let outcomes =
+        futures::future::try_join_all(started.iter().map(|(target, deployment, revision)| {
+            watch_one(
+                &aws,
+                &cluster,
+                target,
+                deployment.clone(),
+                revision,
+                timeout,
+            )
+        }))
+        .await?;
+    Ok(outcomes.iter().map(Outcome::exit_code).max().unwrap_or(0))
+}
+
+async fn rollback(cli: &Cli, names: &[String], timeout: Duration) -> Result<u8> {
+    let config = StackConfig::load(&cli.config_dir, &cli.stack, &cli.env)?;
+    let names = select(&config, names)?;
+    let aws = connect(cli).await?;
+    let observed = aws::observe(&aws).await?;
+    let (cluster, targets) = targets(&aws, &observed, &names).await?;
+    let mut actions = Vec::new();
+    for target in &targets {
+        match release::in_flight_deployment(&aws, &cluster, &target.service).await? {
+            Some(deployment) => {
+                println!(
+                    "{}: stop deployment {deployment} and roll back",
+                    target.name
+                );
+                actions.push((target, Some(deployment), target.task_definition.clone()));
+            }
+            None => {
+                let previous = release::previous_revision(&aws, &target.task_definition).await?;
+                println!(
+                    "{}: {} → {}",
+                    target.name,
+                    target
+                        .task_definition
+                        .rsplit('/')
+                        .next()
+                        .unwrap_or_default(),
+                    previous.rsplit('/').next().unwrap_or_default()
+                );
+                actions.push((target, None, previous));
+            }
+        }
+    }
+    if !confirm(cli, &format!("Roll back {}?", names.join(", ")))? {
+        eprintln!("Nothing rolled back.");
+        return Ok(1);
+    }
+    for (target, deployment, previous) in &actions {
+        match deployment {
+            Some(arn) => {
+                release::stop_deployment_request(&aws, arn)
+                    .send()
+                    .await
+                    .map_err(|e| aws::call_error(&target.service, "StopServiceDeployment", e))?;
+            }
+            None => {
+                // The service keeps its deployment configuration; only the revision moves.
+                aws.ecs
+                    .update_service()
+                    .cluster(&cluster)
+                    .service(&target.service)
+                    .task_definition(previous)
+                    .send()
+                    .await
+                    .map_err(|e| aws::call_error(&target.service, "UpdateService", e))?;
+            }
+        }
+    }
+    let (aws, cluster) = (&aws, cluster.as_str());
+    let outcomes = futures::future::try_join_all(actions.iter().map(
+        |(target, deployment, previous)| async move {
+            let watched = match deployment {
+                Some(_) => deployment.clone(),
+                None => release::in_flight_deployment(aws, cluster, &target.service).await?,
+            };
+            let outcome = watch_one(aws, cluster, target, watched, previous, timeout).await?;
+            // Stopping with rollback succeeds when ECS reports the rollback done.
+            Ok::<_, anyhow::Error>(match (deployment, outcome) {
+                (Some(_), Outcome::RolledBack { .. }) => Outcome::Succeeded,
+                (_, outcome) => outcome,
+            })
+        },
+    ))
+    .await?;
+    Ok(outcomes.iter().map(Outcome::exit_code).max().unwrap_or(0))
+}

@@ -1,0 +1,388 @@
+//! The exact `provision deploy` / `rollback` requests, checked with aws-smithy-mocks:
+//! moto drops deploymentConfiguration (strategy, bake time, canary/linear, alarms) and the
+//! load balancer's advancedConfiguration, and has no service-deployments API, so these
+//! fields are only verifiable on the request.
+
+use std::sync::{Arc, Mutex};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_credential_types::Credentials;
+use aws_sdk_ecs::operation::register_task_definition::{
+    RegisterTaskDefinitionInput, RegisterTaskDefinitionOutput,
+};
+use aws_sdk_ecs::operation::stop_service_deployment::{
+    StopServiceDeploymentInput, StopServiceDeploymentOutput,
+};
+use aws_sdk_ecs::operation::update_service::{UpdateServiceInput, UpdateServiceOutput};
+use aws_sdk_ecs::types::{
+    Compatibility, ContainerDefinition, DeploymentStrategy, KeyValuePair, NetworkMode,
+    StopServiceDeploymentStopType, Tag, TaskDefinition,
+};
+use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode};
+use provisioner::aws::Aws;
+use provisioner::deploy::{release, BlueGreenTargets, DeployConfig, Rollout};
+
+fn credentials() -> Credentials {
+    Credentials::new("testing", "testing", None, None, "test")
+}
+
+fn interceptor(rules: &[&Rule]) -> MockResponseInterceptor {
+    let mut interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
+    for rule in rules {
+        interceptor = interceptor.with_rule(rule);
+    }
+    interceptor
+}
+
+fn mocked_aws(ecs_rules: &[&Rule], ecr_rules: &[&Rule]) -> Aws {
+    let sdk = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(SharedCredentialsProvider::new(credentials()))
+        .http_client(create_mock_http_client())
+        .build();
+    let mut aws = Aws::new(&sdk, "voting", "dev");
+    aws.ecs = aws_sdk_ecs::Client::from_conf(
+        aws_sdk_ecs::config::Builder::from(&sdk)
+            .interceptor(interceptor(ecs_rules))
+            .build(),
+    );
+    aws.ecr = aws_sdk_ecr::Client::from_conf(
+        aws_sdk_ecr::config::Builder::from(&sdk)
+            .interceptor(interceptor(ecr_rules))
+            .build(),
+    );
+    aws
+}
+
+fn targets() -> BlueGreenTargets {
+    BlueGreenTargets {
+        target_group_arn: "arn:tg/voting-dev-tg-vote".into(),
+        alternate_target_group_arn: "arn:tg/voting-dev-tg-vote-alt".into(),
+        production_listener_rule: "arn:rule/voting-dev-rule-vote".into(),
+        test_listener_rule: Some("arn:rule/voting-dev-rule-vote-test".into()),
+        role_arn: "arn:role/voting-dev-ecs-blue-green".into(),
+    }
+}
+
+/// Sends the UpdateService a deploy would send for `config` and returns the request.
+async fn update_request(config: &str, load_balanced: bool) -> UpdateServiceInput {
+    let config: DeployConfig = toml::from_str(config).unwrap();
+    config.validate("vote", load_balanced).unwrap();
+    let (rollout, warning) = Rollout::choose(
+        &config,
+        load_balanced,
+        load_balanced.then(targets),
+        "vote",
+        8080,
+    );
+    assert_eq!(warning, None);
+    let captured: Arc<Mutex<Option<UpdateServiceInput>>> = Arc::default();
+    let sink = captured.clone();
+    let update = mock!(aws_sdk_ecs::Client::update_service)
+        .match_requests(move |input| {
+            *sink.lock().unwrap() = Some(input.clone());
+            true
+        })
+        .then_output(|| UpdateServiceOutput::builder().build());
+    let aws = mocked_aws(&[&update], &[]);
+    release::update_service_request(
+        &aws,
+        "voting-dev-cluster",
+        "voting-dev-service-vote",
+        "arn:aws:ecs:us-east-1:1:task-definition/voting-dev-taskdef-vote:8",
+        &rollout,
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(update.num_calls(), 1);
+    let input = captured.lock().unwrap().take().unwrap();
+    input
+}
+
+#[tokio::test]
+async fn blue_green_request_has_bake_time_alarms_and_advanced_configuration() {
+    let input = update_request(
+        r#"
+        strategy = "blue_green"
+        bake_minutes = 15
+        alarms = ["voting-dev-vote-5xx", "voting-dev-vote-p95"]
+        "#,
+        true,
+    )
+    .await;
+    assert_eq!(input.cluster(), Some("voting-dev-cluster"));
+    assert_eq!(input.service(), Some("voting-dev-service-vote"));
+    assert_eq!(
+        input.task_definition(),
+        Some("arn:aws:ecs:us-east-1:1:task-definition/voting-dev-taskdef-vote:8")
+    );
+    let deployment = input.deployment_configuration().unwrap();
+    assert_eq!(deployment.strategy(), Some(&DeploymentStrategy::BlueGreen));
+    assert_eq!(deployment.bake_time_in_minutes(), Some(15));
+    assert!(deployment.canary_configuration().is_none());
+    assert!(deployment.linear_configuration().is_none());
+    let alarms = deployment.alarms().unwrap();
+    assert!(alarms.enable() && alarms.rollback());
+    assert_eq!(
+        alarms.alarm_names(),
+        ["voting-dev-vote-5xx", "voting-dev-vote-p95"]
+    );
+    let breaker = deployment.deployment_circuit_breaker().unwrap();
+    assert!(breaker.enable() && breaker.rollback());
+
+    let [lb] = input.load_balancers() else {
+        panic!("one load balancer block: {:?}", input.load_balancers());
+    };
+    assert_eq!(lb.target_group_arn(), Some("arn:tg/voting-dev-tg-vote"));
+    assert_eq!(lb.container_name(), Some("vote"));
+    assert_eq!(lb.container_port(), Some(8080));
+    let advanced = lb.advanced_configuration().unwrap();
+    assert_eq!(
+        advanced.alternate_target_group_arn(),
+        Some("arn:tg/voting-dev-tg-vote-alt")
+    );
+    assert_eq!(
+        advanced.production_listener_rule(),
+        Some("arn:rule/voting-dev-rule-vote")
+    );
+    assert_eq!(
+        advanced.test_listener_rule(),
+        Some("arn:rule/voting-dev-rule-vote-test")
+    );
+    assert_eq!(
+        advanced.role_arn(),
+        Some("arn:role/voting-dev-ecs-blue-green")
+    );
+}
+
+#[tokio::test]
+async fn canary_request_has_percentage_and_interval() {
+    let input = update_request(
+        "strategy = \"canary\"\ncanary_percent = 20.0\ncanary_bake_minutes = 7",
+        true,
+    )
+    .await;
+    let deployment = input.deployment_configuration().unwrap();
+    assert_eq!(deployment.strategy(), Some(&DeploymentStrategy::Canary));
+    assert_eq!(deployment.bake_time_in_minutes(), Some(5), "default bake");
+    let canary = deployment.canary_configuration().unwrap();
+    assert_eq!(canary.canary_percent(), Some(20.0));
+    assert_eq!(canary.canary_bake_time_in_minutes(), Some(7));
+    assert!(deployment.alarms().is_none(), "no alarms configured");
+    assert!(input.load_balancers()[0].advanced_configuration().is_some());
+}
+
+#[tokio::test]
+async fn linear_request_has_step_and_interval() {
+    let input = update_request(
+        "strategy = \"linear\"\nlinear_step_percent = 20.0\nlinear_step_bake_minutes = 2\nbake_minutes = 10",
+        true,
+    )
+    .await;
+    let deployment = input.deployment_configuration().unwrap();
+    assert_eq!(deployment.strategy(), Some(&DeploymentStrategy::Linear));
+    assert_eq!(deployment.bake_time_in_minutes(), Some(10));
+    let linear = deployment.linear_configuration().unwrap();
+    assert_eq!(linear.step_percent(), Some(20.0));
+    assert_eq!(linear.step_bake_time_in_minutes(), Some(2));
+}
+
+#[tokio::test]
+async fn services_without_a_load_balancer_roll_with_the_circuit_breaker() {
+    let input = update_request("alarms = [\"voting-dev-worker-restarts\"]", false).await;
+    let deployment = input.deployment_configuration().unwrap();
+    assert_eq!(deployment.strategy(), Some(&DeploymentStrategy::Rolling));
+    assert_eq!(deployment.bake_time_in_minutes(), None);
+    let breaker = deployment.deployment_circuit_breaker().unwrap();
+    assert!(breaker.enable() && breaker.rollback());
+    assert_eq!(
+        (
+            deployment.minimum_healthy_percent(),
+            deployment.maximum_percent()
+        ),
+        (Some(100), Some(200))
+    );
+    assert_eq!(
+        deployment.alarms().unwrap().alarm_names(),
+        ["voting-dev-worker-restarts"]
+    );
+    assert!(
+        input.load_balancers().is_empty(),
+        "the service keeps its load balancer settings"
+    );
+}
+
+fn running_definition() -> TaskDefinition {
+    let container = |name: &str, image: &str| {
+        ContainerDefinition::builder()
+            .name(name)
+            .image(image)
+            .essential(name == "vote")
+            .environment(
+                KeyValuePair::builder()
+                    .name("OPTION_A")
+                    .value("Cats")
+                    .build(),
+            )
+            .readonly_root_filesystem(true)
+            .user("10001")
+            .build()
+    };
+    TaskDefinition::builder()
+        .task_definition_arn("arn:aws:ecs:us-east-1:1:task-definition/voting-dev-taskdef-vote:7")
+        .family("voting-dev-taskdef-vote")
+        .revision(7)
+        .task_role_arn("arn:role/task")
+        .execution_role_arn("arn:role/execution")
+        .network_mode(NetworkMode::Awsvpc)
+        .requires_compatibilities(Compatibility::Fargate)
+        .cpu("256")
+        .memory("512")
+        .container_definitions(container(
+            "vote",
+            "1.dkr.ecr.us-east-1.amazonaws.com/voting-dev-repo-vote:abc123",
+        ))
+        .container_definitions(container("sidecar", "public.ecr.aws/x/sidecar:1"))
+        .build()
+}
+
+#[tokio::test]
+async fn a_new_revision_differs_from_the_running_one_only_in_the_image() {
+    let captured: Arc<Mutex<Option<RegisterTaskDefinitionInput>>> = Arc::default();
+    let sink = captured.clone();
+    let register = mock!(aws_sdk_ecs::Client::register_task_definition)
+        .match_requests(move |input| {
+            *sink.lock().unwrap() = Some(input.clone());
+            true
+        })
+        .then_output(|| RegisterTaskDefinitionOutput::builder().build());
+    let aws = mocked_aws(&[&register], &[]);
+    let definition = running_definition();
+    let tags = vec![Tag::builder()
+        .key("slipway:id")
+        .value("taskdef-vote")
+        .build()];
+    let image = release::image_with_tag(&definition, "vote", "def456").unwrap();
+    assert_eq!(
+        image,
+        "1.dkr.ecr.us-east-1.amazonaws.com/voting-dev-repo-vote:def456"
+    );
+    release::register_revision_request(&aws, &definition, &tags, "vote", &image)
+        .send()
+        .await
+        .unwrap();
+    let input = captured.lock().unwrap().take().unwrap();
+    assert_eq!(input.family(), Some("voting-dev-taskdef-vote"));
+    assert_eq!(input.task_role_arn(), Some("arn:role/task"));
+    assert_eq!(input.execution_role_arn(), Some("arn:role/execution"));
+    assert_eq!(input.network_mode(), Some(&NetworkMode::Awsvpc));
+    assert_eq!(input.requires_compatibilities(), [Compatibility::Fargate]);
+    assert_eq!((input.cpu(), input.memory()), (Some("256"), Some("512")));
+    assert_eq!(input.tags(), tags.as_slice());
+    // Every container field equal to the running revision's, except vote's image.
+    let mut expected = definition.container_definitions().to_vec();
+    expected[0].image = Some(image);
+    assert_eq!(input.container_definitions(), expected.as_slice());
+    assert_eq!(
+        input.container_definitions()[1].image(),
+        Some("public.ecr.aws/x/sidecar:1")
+    );
+}
+
+#[tokio::test]
+async fn a_missing_image_is_an_error_naming_repository_and_tag() {
+    let missing = mock!(aws_sdk_ecr::Client::describe_images)
+        .match_requests(|input| {
+            input.repository_name() == Some("voting-dev-repo-vote")
+                && input.image_ids()[0].image_tag() == Some("nope")
+        })
+        .then_error(|| {
+            aws_sdk_ecr::operation::describe_images::DescribeImagesError::ImageNotFoundException(
+                aws_sdk_ecr::types::error::ImageNotFoundException::builder()
+                    .message("not found")
+                    .meta(
+                        aws_smithy_types::error::ErrorMetadata::builder()
+                            .code("ImageNotFoundException")
+                            .message("not found")
+                            .build(),
+                    )
+                    .build(),
+            )
+        });
+    let present = mock!(aws_sdk_ecr::Client::describe_images)
+        .match_requests(|input| input.image_ids()[0].image_tag() == Some("abc123"))
+        .then_output(|| {
+            aws_sdk_ecr::operation::describe_images::DescribeImagesOutput::builder()
+                .image_details(
+                    aws_sdk_ecr::types::ImageDetail::builder()
+                        .image_tags("abc123")
+                        .build(),
+                )
+                .build()
+        });
+    let aws = mocked_aws(&[], &[&missing, &present]);
+    let err = release::check_image(&aws, "voting-dev-repo-vote", "nope")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("image tag nope is not in ECR repository voting-dev-repo-vote"),
+        "{err}"
+    );
+    release::check_image(&aws, "voting-dev-repo-vote", "abc123")
+        .await
+        .unwrap();
+    assert_eq!((missing.num_calls(), present.num_calls()), (1, 1));
+}
+
+#[tokio::test]
+async fn rollback_of_an_in_flight_deployment_stops_it_with_rollback() {
+    let captured: Arc<Mutex<Option<StopServiceDeploymentInput>>> = Arc::default();
+    let sink = captured.clone();
+    let stop = mock!(aws_sdk_ecs::Client::stop_service_deployment)
+        .match_requests(move |input| {
+            *sink.lock().unwrap() = Some(input.clone());
+            true
+        })
+        .then_output(|| StopServiceDeploymentOutput::builder().build());
+    let listed = mock!(aws_sdk_ecs::Client::list_service_deployments)
+        .match_requests(|input| {
+            input.service() == Some("voting-dev-service-vote") && input.status().len() == 2
+        })
+        .then_output(|| {
+            aws_sdk_ecs::operation::list_service_deployments::ListServiceDeploymentsOutput::builder(
+            )
+            .service_deployments(
+                aws_sdk_ecs::types::ServiceDeploymentBrief::builder()
+                    .service_deployment_arn("arn:deployment/old")
+                    .created_at(aws_smithy_types::DateTime::from_secs(100))
+                    .build(),
+            )
+            .service_deployments(
+                aws_sdk_ecs::types::ServiceDeploymentBrief::builder()
+                    .service_deployment_arn("arn:deployment/new")
+                    .created_at(aws_smithy_types::DateTime::from_secs(200))
+                    .build(),
+            )
+            .build()
+        });
+    let aws = mocked_aws(&[&stop, &listed], &[]);
+    let in_flight =
+        release::in_flight_deployment(&aws, "voting-dev-cluster", "voting-dev-service-vote")
+            .await
+            .unwrap();
+    assert_eq!(in_flight.as_deref(), Some("arn:deployment/new"));
+    release::stop_deployment_request(&aws, "arn:deployment/new")
+        .send()
+        .await
+        .unwrap();
+    let input = captured.lock().unwrap().take().unwrap();
+    assert_eq!(input.service_deployment_arn(), Some("arn:deployment/new"));
+    assert_eq!(
+        input.stop_type(),
+        Some(&StopServiceDeploymentStopType::Rollback)
+    );
+}
