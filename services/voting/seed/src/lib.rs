@@ -148,11 +148,14 @@ async fn cast(
 pub async fn run(args: Args) -> Result<Report, SeedError> {
     let vote_url = base(&args.vote_url)?;
     let result_url = base(&args.result_url)?;
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .pool_max_idle_per_host(args.concurrency as usize)
-        .build()
-        .expect("a reqwest client with rustls");
+    let client = platform::outbound::client(
+        "slipway-seed",
+        platform::outbound::ClientSettings {
+            connect_timeout: Duration::from_secs(2),
+            request_timeout: Duration::from_secs(10),
+        },
+    )
+    .expect("a reqwest client with rustls");
     let before = totals(&client, &result_url).await?;
     let run_id = format!("{:08x}", rand::random::<u32>());
     let total = args.a + args.b;
