@@ -98,8 +98,6 @@ pub enum Command {
     /// Print the stack's dependency waves and critical path (no AWS access).
     Graph,
     #[command(flatten)]
-    Ops(crate::ops::OpsCommand),
-    #[command(flatten)]
     Release(crate::deploy::ReleaseCommand),
 }
 
@@ -138,7 +136,6 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Status => cmd_status(&cli).await,
         Command::Outputs { json } => cmd_outputs(&cli, *json).await,
         Command::Graph => cmd_graph(&cli),
-        Command::Ops(ops) => crate::ops::run(&cli, ops).await,
         Command::Release(release) => crate::deploy::run(&cli, release).await,
     }
 }
