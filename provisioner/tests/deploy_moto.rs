@@ -1,0 +1,176 @@
+//! `provision deploy` and `rollback` end to end against moto, as far as moto goes: the
+//! image check, the new revision (only the image changed), UpdateService, and rollback to
+//! the previous revision. moto drops deploymentConfiguration and never runs tasks, so
+//! every watch here ends at its timeout (exit 5); the blue/green requests are covered in
+//! `deploy_requests.rs`.
+
+mod common;
+
+use common::Moto;
+
+async fn revisions(aws: &provisioner::aws::Aws, family: &str) -> Vec<String> {
+    aws.ecs
+        .list_task_definitions()
+        .family_prefix(family)
+        .send()
+        .await
+        .unwrap()
+        .task_definition_arns()
+        .to_vec()
+}
+
+async fn service_definition(aws: &provisioner::aws::Aws) -> String {
+    aws.ecs
+        .describe_services()
+        .cluster("sums-dev-cluster")
+        .services("sums-dev-service-api")
+        .send()
+        .await
+        .unwrap()
+        .services()[0]
+        .task_definition()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn deploy_registers_a_revision_with_the_new_image_and_rollback_returns_to_the_previous_one() {
+    let moto = Moto::start();
+    moto.provision(&["--stack", "sums", "--yes", "up"]).ok();
+    let aws = moto.aws("sums", "dev").await;
+    let family = "sums-dev-taskdef-api";
+    assert_eq!(revisions(&aws, family).await.len(), 1);
+    let first = service_definition(&aws).await;
+    assert!(first.ends_with(":1"), "{first}");
+
+    // A tag that was never pushed: nothing is registered or updated.
+    let missing = moto.provision(&[
+        "--stack",
+        "sums",
+        "--yes",
+        "deploy",
+        "--tag",
+        "v2",
+        "--service",
+        "api",
+    ]);
+    assert_eq!(missing.code(), 1, "{}", missing.stderr());
+    assert!(
+        missing
+            .stderr()
+            .contains("image tag v2 is not in ECR repository sums-dev-repo-api"),
+        "{}",
+        missing.stderr()
+    );
+    assert_eq!(revisions(&aws, family).await.len(), 1);
+
+    aws.ecr
+        .put_image()
+        .repository_name("sums-dev-repo-api")
+        .image_tag("v2")
+        .image_manifest(
+            r#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"mediaType":"application/vnd.docker.container.image.v1+json","size":2,"digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"},"layers":[]}"#,
+        )
+        .send()
+        .await
+        .unwrap();
+    let deployed = moto.provision(&[
+        "--stack",
+        "sums",
+        "--yes",
+        "deploy",
+        "--tag",
+        "v2",
+        "--service",
+        "api",
+        "--timeout",
+        "1",
+    ]);
+    // moto never starts tasks: the watch ends at its timeout, the release stays in place.
+    assert_eq!(
+        deployed.code(),
+        5,
+        "{}\n{}",
+        deployed.stdout(),
+        deployed.stderr()
+    );
+    assert!(
+        deployed.stdout().contains("(rolling)"),
+        "a private service rolls: {}",
+        deployed.stdout()
+    );
+    assert!(deployed
+        .stdout()
+        .contains("still in progress at the timeout"));
+
+    let second = service_definition(&aws).await;
+    assert!(second.ends_with(":2"), "{second}");
+    let describe = |arn: String| {
+        let aws = aws.clone();
+        async move {
+            aws.ecs
+                .describe_task_definition()
+                .task_definition(arn)
+                .send()
+                .await
+                .unwrap()
+                .task_definition()
+                .unwrap()
+                .clone()
+        }
+    };
+    let (old, new) = (describe(first.clone()).await, describe(second).await);
+    let mut expected = old.container_definitions().to_vec();
+    let image = expected[0].image().unwrap().replace(":latest", ":v2");
+    assert!(image.ends_with("/sums-dev-repo-api:v2"), "{image}");
+    expected[0].image = Some(image);
+    assert_eq!(new.container_definitions(), expected.as_slice());
+    assert_eq!(
+        (
+            new.cpu(),
+            new.memory(),
+            new.task_role_arn(),
+            new.execution_role_arn()
+        ),
+        (
+            old.cpu(),
+            old.memory(),
+            old.task_role_arn(),
+            old.execution_role_arn()
+        )
+    );
+
+    // No deployment API on moto, so rollback takes the previous-revision path.
+    let rolled_back = moto.provision(&[
+        "--stack",
+        "sums",
+        "--yes",
+        "rollback",
+        "--service",
+        "api",
+        "--timeout",
+        "1",
+    ]);
+    assert_eq!(
+        rolled_back.code(),
+        5,
+        "{}\n{}",
+        rolled_back.stdout(),
+        rolled_back.stderr()
+    );
+    assert!(
+        rolled_back
+            .stdout()
+            .contains("api: sums-dev-taskdef-api:2 → sums-dev-taskdef-api:1"),
+        "{}",
+        rolled_back.stdout()
+    );
+    assert_eq!(service_definition(&aws).await, first);
+
+    // Unknown services are refused before anything is looked up.
+    let unknown = moto.provision(&["--stack", "sums", "--yes", "rollback", "--service", "nope"]);
+    assert_eq!(unknown.code(), 1);
+    assert!(unknown
+        .stderr()
+        .contains("has no service `nope`; its services: api, client"));
+}
