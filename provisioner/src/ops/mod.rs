@@ -1,0 +1,158 @@
+//! Operations on a running stack: `exec`, `logs`, `run`. Kept apart from the
+//! provisioning commands; flattened into the CLI's subcommands.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Subcommand;
+
+use crate::aws::{self, Aws, Connection};
+use crate::cli::Cli;
+use crate::config::StackConfig;
+
+pub mod exec;
+pub mod logs;
+pub mod run;
+pub mod session;
+
+#[derive(Debug, Subcommand)]
+pub enum OpsCommand {
+    /// ECS Exec into a running container (an interactive shell unless a command follows `--`).
+    Exec {
+        /// Service whose task to enter.
+        service: String,
+        /// Task id or ARN (default: a running task of the service).
+        #[arg(long)]
+        task: Option<String>,
+        /// Container name (default: the service's container).
+        #[arg(long)]
+        container: Option<String>,
+        /// Command to run instead of /bin/sh.
+        #[arg(last = true)]
+        command: Vec<String>,
+    },
+    /// Print a service's CloudWatch logs (timestamp, stream, message).
+    Logs {
+        /// Service whose log group to read.
+        service: String,
+        /// Keep printing new events until Ctrl-C.
+        #[arg(long, short)]
+        follow: bool,
+        /// How far back to start: 90s, 10m, 2h, 1d.
+        #[arg(long, default_value = "10m", value_parser = logs::parse_since)]
+        since: Duration,
+    },
+    /// Run a one-off task from config ([tasks.<name>], e.g. shop users-migrate) to completion;
+    /// exits with its container's exit code.
+    Run {
+        /// Task name from the stack file.
+        task: String,
+    },
+}
+
+/// The plugin and the connection details it is handed.
+#[derive(Debug, Clone)]
+pub struct PluginContext {
+    pub plugin: PathBuf,
+    pub profile: Option<String>,
+    pub endpoint_url: Option<String>,
+}
+
+/// `<stack>-<env>-cluster`.
+pub fn cluster_name(aws: &Aws) -> String {
+    aws.name("cluster")
+}
+
+/// `<stack>-<env>-service-<name>`.
+pub fn service_name(aws: &Aws, service: &str) -> String {
+    aws.name(&format!("service-{service}"))
+}
+
+/// Writes a line to stdout; a closed pipe (`| head`) is not worth a panic.
+pub(crate) fn print_line(line: &str) {
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
+}
+
+async fn connect(cli: &Cli) -> Result<Aws> {
+    let connection = Connection {
+        region: cli.region.clone(),
+        profile: cli.profile.clone(),
+        endpoint_url: cli.endpoint_url.clone(),
+    };
+    let sdk = aws::sdk_config(&connection).await?;
+    Ok(Aws::new(&sdk, &cli.stack, &cli.env).with_wait_limit(Duration::from_secs(cli.wait_timeout)))
+}
+
+fn stack_file(config: &StackConfig) -> String {
+    format!("stack {} ({}.toml)", config.stack, config.stack)
+}
+
+fn known_service(config: &StackConfig, service: &str) -> Result<()> {
+    if config.services.contains_key(service) {
+        return Ok(());
+    }
+    let known: Vec<&String> = config.services.keys().collect();
+    anyhow::bail!(
+        "{} has no service {service}; known services: {}",
+        stack_file(config),
+        known
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+/// Runs an operations command; the returned code is the process exit code.
+pub async fn run(cli: &Cli, command: &OpsCommand) -> Result<u8> {
+    let config = StackConfig::load(&cli.config_dir, &cli.stack, &cli.env)?;
+    match command {
+        OpsCommand::Exec {
+            service,
+            task,
+            container,
+            command,
+        } => {
+            known_service(&config, service)?;
+            // Before any AWS call: without the plugin the session could not be used.
+            let plugin = PluginContext {
+                plugin: session::find_plugin()?,
+                profile: cli.profile.clone(),
+                endpoint_url: cli.endpoint_url.clone(),
+            };
+            let aws = connect(cli).await?;
+            exec::exec(
+                &aws,
+                &plugin,
+                service,
+                task.as_deref(),
+                container.as_deref(),
+                command,
+            )
+            .await
+        }
+        OpsCommand::Logs {
+            service,
+            follow,
+            since,
+        } => {
+            known_service(&config, service)?;
+            let aws = connect(cli).await?;
+            let group = aws.name(&format!("logs-{service}"));
+            logs::logs(&aws, &group, *since, *follow).await
+        }
+        OpsCommand::Run { task } => {
+            let declared = config.tasks.get(task).with_context(|| {
+                format!(
+                    "no task {task} in {}; declared tasks: {}",
+                    stack_file(&config),
+                    config.tasks.keys().cloned().collect::<Vec<_>>().join(", ")
+                )
+            })?;
+            let aws = connect(cli).await?;
+            run::run(&aws, task, &declared.service, run::POLL_INTERVAL).await
+        }
+    }
+}
