@@ -1,10 +1,13 @@
 //! `provision deploy` and `rollback` end to end against moto, as far as moto goes: the
 //! image check, the new revision (only the image changed), UpdateService, and rollback to
-//! the previous revision. moto drops deploymentConfiguration and never runs tasks, so
+//! the previous revision, Ctrl-C while watching (exit 130, the release stays). moto drops deploymentConfiguration and never runs tasks, so
 //! every watch here ends at its timeout (exit 5); the blue/green requests are covered in
 //! `deploy_requests.rs`.
 
 mod common;
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::Stdio;
 
 use common::Moto;
 
@@ -166,6 +169,52 @@ async fn deploy_registers_a_revision_with_the_new_image_and_rollback_returns_to_
         rolled_back.stdout()
     );
     assert_eq!(service_definition(&aws).await, first);
+
+    // Ctrl-C while watching: the watcher says so and exits 130; the release stays.
+    let mut watching = std::process::Command::new(env!("CARGO_BIN_EXE_provision"))
+        .args([
+            "--stack",
+            "sums",
+            "--yes",
+            "deploy",
+            "--tag",
+            "v2",
+            "--service",
+            "api",
+        ])
+        .current_dir(common::repo_root())
+        .env("AWS_ENDPOINT_URL", &moto.endpoint)
+        .env("AWS_REGION", common::REGION)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_MAX_ATTEMPTS", "2")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(watching.stdout.take().unwrap());
+    let mut printed = String::new();
+    // The first progress line comes from the watcher: interrupt it there.
+    while !printed.contains("[api] IN_PROGRESS") {
+        assert_ne!(stdout.read_line(&mut printed).unwrap(), 0, "{printed}");
+    }
+    let pid = watching.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    stdout.read_to_string(&mut printed).unwrap();
+    let status = watching.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{printed}");
+    assert!(
+        printed.contains("[api] stopped watching (Ctrl-C); the deployment continues in ECS"),
+        "{printed}"
+    );
+    assert!(service_definition(&aws).await.ends_with(":3"));
 
     // Unknown services are refused before anything is looked up.
     let unknown = moto.provision(&["--stack", "sums", "--yes", "rollback", "--service", "nope"]);
