@@ -1,8 +1,8 @@
 //! `provision deploy` and `rollback` end to end against moto, as far as moto goes: the
 //! image check, the new revision (only the image changed), UpdateService, and rollback to
-//! the previous revision, Ctrl-C while watching (exit 130, the release stays). moto drops deploymentConfiguration and never runs tasks, so
-//! every watch here ends at its timeout (exit 5); the blue/green requests are covered in
-//! `deploy_requests.rs`.
+//! the previous revision, Ctrl-C while watching (exit 130, the release stays). moto
+//! drops deploymentConfiguration and never runs tasks, so every other watch here ends at
+//! its timeout (exit 5); the blue/green requests are covered in `deploy_requests.rs`.
 
 mod common;
 

@@ -350,7 +350,10 @@ async fn rollback_of_an_in_flight_deployment_stops_it_with_rollback() {
         .then_output(|| StopServiceDeploymentOutput::builder().build());
     let listed = mock!(aws_sdk_ecs::Client::list_service_deployments)
         .match_requests(|input| {
-            input.service() == Some("voting-dev-service-vote") && input.status().len() == 2
+            input.service() == Some("voting-dev-service-vote")
+                && input.status().len() == 2
+                && input.created_at().and_then(|c| c.after())
+                    == Some(&aws_smithy_types::DateTime::from_secs(150))
         })
         .then_output(|| {
             aws_sdk_ecs::operation::list_service_deployments::ListServiceDeploymentsOutput::builder(
@@ -370,10 +373,14 @@ async fn rollback_of_an_in_flight_deployment_stops_it_with_rollback() {
             .build()
         });
     let aws = mocked_aws(&[&stop, &listed], &[]);
-    let in_flight =
-        release::in_flight_deployment(&aws, "voting-dev-cluster", "voting-dev-service-vote")
-            .await
-            .unwrap();
+    let in_flight = release::in_flight_deployment(
+        &aws,
+        "voting-dev-cluster",
+        "voting-dev-service-vote",
+        Some(aws_smithy_types::DateTime::from_secs(150)),
+    )
+    .await
+    .unwrap();
     assert_eq!(in_flight.as_deref(), Some("arn:deployment/new"));
     release::stop_deployment_request(&aws, "arn:deployment/new")
         .send()

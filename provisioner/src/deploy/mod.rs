@@ -256,6 +256,9 @@ async fn deploy(cli: &Cli, tag: &str, names: &[String], timeout: Duration) -> Re
     }
     let mut started = Vec::new();
     for (target, definition, tags, image, rollout) in &prepared {
+        // A second earlier than the call, for clock skew between here and AWS.
+        let since =
+            aws_smithy_types::DateTime::from(std::time::SystemTime::now() - Duration::from_secs(1));
         let registered =
             release::register_revision_request(&aws, definition, tags, &target.name, image)
                 .send()
@@ -275,7 +278,8 @@ async fn deploy(cli: &Cli, tag: &str, names: &[String], timeout: Duration) -> Re
             target.name,
             revision.rsplit('/').next().unwrap_or_default()
         );
-        let deployment = release::in_flight_deployment(&aws, &cluster, &target.service).await?;
+        let deployment =
+            release::in_flight_deployment(&aws, &cluster, &target.service, Some(since)).await?;
         started.push((target, deployment, revision));
     }
     let outcomes =
@@ -301,7 +305,7 @@ async fn rollback(cli: &Cli, names: &[String], timeout: Duration) -> Result<u8> 
     let (cluster, targets) = targets(&aws, &observed, &names).await?;
     let mut actions = Vec::new();
     for target in &targets {
-        match release::in_flight_deployment(&aws, &cluster, &target.service).await? {
+        match release::in_flight_deployment(&aws, &cluster, &target.service, None).await? {
             Some(deployment) => {
                 println!(
                     "{}: stop deployment {deployment} and roll back",
@@ -329,6 +333,8 @@ async fn rollback(cli: &Cli, names: &[String], timeout: Duration) -> Result<u8> 
         eprintln!("Nothing rolled back.");
         return Ok(1);
     }
+    let since =
+        aws_smithy_types::DateTime::from(std::time::SystemTime::now() - Duration::from_secs(1));
     for (target, deployment, previous) in &actions {
         match deployment {
             Some(arn) => {
@@ -355,7 +361,10 @@ async fn rollback(cli: &Cli, names: &[String], timeout: Duration) -> Result<u8> 
         |(target, deployment, previous)| async move {
             let watched = match deployment {
                 Some(_) => deployment.clone(),
-                None => release::in_flight_deployment(aws, cluster, &target.service).await?,
+                None => {
+                    release::in_flight_deployment(aws, cluster, &target.service, Some(since))
+                        .await?
+                }
             };
             let outcome = watch_one(aws, cluster, target, watched, previous, timeout).await?;
             // Stopping with rollback succeeds when ECS reports the rollback done.

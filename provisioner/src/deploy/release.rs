@@ -169,12 +169,14 @@ pub fn stop_deployment_request(
         .stop_type(StopServiceDeploymentStopType::Rollback)
 }
 
-/// The newest in-flight deployment of a service; `Ok(None)` when there is none or the
-/// endpoint lacks the service-deployments API (moto).
+/// The newest in-flight deployment of a service (created after `since`, when given: the
+/// one our own UpdateService started, not an older one still running); `Ok(None)` when
+/// there is none or the endpoint lacks the service-deployments API (moto).
 pub async fn in_flight_deployment(
     aws: &Aws,
     cluster: &str,
     service: &str,
+    since: Option<aws_smithy_types::DateTime>,
 ) -> Result<Option<String>> {
     let result = aws
         .ecs
@@ -183,6 +185,11 @@ pub async fn in_flight_deployment(
         .service(service)
         .status(ServiceDeploymentStatus::Pending)
         .status(ServiceDeploymentStatus::InProgress)
+        .set_created_at(since.map(|after| {
+            aws_sdk_ecs::types::CreatedAt::builder()
+                .after(after)
+                .build()
+        }))
         .send()
         .await;
     match result {
