@@ -70,8 +70,16 @@ fn bad_config_reports_file_line_and_expected_keys() {
     let out = provision_bare(&["--stack", "sums", "--config-dir", dir, "plan", "--offline"]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
+    let edited = std::fs::read_to_string(config.path().join("sums.toml")).unwrap();
+    let line = edited
+        .lines()
+        .position(|l| l.starts_with("memroy"))
+        .unwrap()
+        + 1;
     assert!(
-        stderr.contains("sums.toml:25:1: unknown field `memroy`, expected one of"),
+        stderr.contains(&format!(
+            "sums.toml:{line}:1: unknown field `memroy`, expected one of"
+        )),
         "{stderr}"
     );
     assert!(stderr.contains("`memory`"), "{stderr}");
