@@ -98,6 +98,8 @@ pub enum Command {
     /// Print the stack's dependency waves and critical path (no AWS access).
     Graph,
     #[command(flatten)]
+    Ops(crate::ops::OpsCommand),
+    #[command(flatten)]
     Release(crate::deploy::ReleaseCommand),
 }
 
@@ -120,7 +122,7 @@ impl Cli {
         Ok((config, graph))
     }
 
-    async fn connect(&self) -> Result<Aws> {
+    pub(crate) async fn connect(&self) -> Result<Aws> {
         let sdk = aws::sdk_config(&self.connection()).await?;
         Ok(Aws::new(&sdk, &self.stack, &self.env)
             .with_wait_limit(std::time::Duration::from_secs(self.wait_timeout)))
@@ -136,6 +138,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Status => cmd_status(&cli).await,
         Command::Outputs { json } => cmd_outputs(&cli, *json).await,
         Command::Graph => cmd_graph(&cli),
+        Command::Ops(ops) => crate::ops::run(&cli, ops).await,
         Command::Release(release) => crate::deploy::run(&cli, release).await,
     }
 }

@@ -9,4 +9,5 @@ pub mod constructs;
 pub mod deploy;
 pub mod graph;
 pub mod model;
+pub mod ops;
 pub mod plan;

@@ -475,6 +475,20 @@ async fn run_starts_the_task_privately_streams_its_logs_and_passes_its_exit_code
     );
 }
 
+async fn run_error(run_output: fn() -> RunTaskOutput, stopped: fn() -> Task) -> String {
+    let mocks = run_mocks(run_output, stopped);
+    let aws = mocked_run_aws(&mocks);
+    run::run(
+        &aws,
+        "orders-migrate",
+        "orders",
+        std::time::Duration::from_millis(1),
+    )
+    .await
+    .unwrap_err()
+    .to_string()
+}
+
 #[tokio::test]
 async fn run_reports_a_task_that_could_not_start() {
     fn refused() -> RunTaskOutput {
@@ -487,17 +501,7 @@ async fn run_reports_a_task_that_could_not_start() {
             )
             .build()
     }
-    let mocks = run_mocks(refused, exited_with_3);
-    let aws = mocked_run_aws(&mocks);
-    let err = run::run(
-        &aws,
-        "orders-migrate",
-        "orders",
-        std::time::Duration::from_millis(1),
-    )
-    .await
-    .unwrap_err()
-    .to_string();
+    let err = run_error(refused, exited_with_3).await;
     assert!(
         err.contains("shop-dev-task-orders-migrate did not start: MISSING"),
         "{err}"
@@ -514,21 +518,66 @@ async fn run_reports_a_task_that_could_not_start() {
         stopped.stopped_reason = Some("Task failed to start".into());
         stopped
     }
-    let mocks = run_mocks(started, pull_failed);
-    let aws = mocked_run_aws(&mocks);
-    let err = run::run(
-        &aws,
-        "orders-migrate",
-        "orders",
-        std::time::Duration::from_millis(1),
-    )
-    .await
-    .unwrap_err()
-    .to_string();
+    let err = run_error(started, pull_failed).await;
     assert!(
         err.contains(
             "stopped before orders-migrate exited: Task failed to start; CannotPullContainerError"
         ),
         "{err}"
     );
+}
+
+/// The binary with an empty PATH (no plugin) and AWS pointed at a closed loopback port, so
+/// any AWS call would fail with "could not reach AWS" instead of the plugin message.
+fn provision_without_plugin(args: &[&str]) -> std::process::Output {
+    let empty = tempfile::tempdir().unwrap();
+    std::process::Command::new(env!("CARGO_BIN_EXE_provision"))
+        .arg("--config-dir")
+        .arg(provisioner::config::repo_config_dir())
+        .args(["--stack", "shop", "--region", "eu-west-1"])
+        .args(["--endpoint-url", "http://127.0.0.1:9"])
+        .args(args)
+        .env("PATH", empty.path())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_MAX_ATTEMPTS", "1")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn exec_without_the_plugin_says_how_to_install_it_before_calling_aws() {
+    let out = provision_without_plugin(&["exec", "orders"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("`session-manager-plugin` is not on PATH"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("Install the Session Manager plugin"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("could not reach AWS"), "{stderr}");
+
+    let out = provision_without_plugin(&["exec", "nope"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("has no service nope; known services: orders, products, users"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn logs_and_run_reject_bad_arguments_before_calling_aws() {
+    let out = provision_without_plugin(&["logs", "orders", "--since", "10y"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("unknown unit"), "{stderr}");
+
+    let out = provision_without_plugin(&["run", "orders-backfill"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("no task orders-backfill"), "{stderr}");
+    assert!(stderr.contains("orders-migrate, orders-seed"), "{stderr}");
 }

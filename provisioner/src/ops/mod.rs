@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Subcommand;
 
-use crate::aws::{self, Aws, Connection};
+use crate::aws::Aws;
 use crate::cli::Cli;
 use crate::config::StackConfig;
 
@@ -75,16 +75,6 @@ pub(crate) fn print_line(line: &str) {
     let _ = writeln!(std::io::stdout().lock(), "{line}");
 }
 
-async fn connect(cli: &Cli) -> Result<Aws> {
-    let connection = Connection {
-        region: cli.region.clone(),
-        profile: cli.profile.clone(),
-        endpoint_url: cli.endpoint_url.clone(),
-    };
-    let sdk = aws::sdk_config(&connection).await?;
-    Ok(Aws::new(&sdk, &cli.stack, &cli.env).with_wait_limit(Duration::from_secs(cli.wait_timeout)))
-}
-
 fn stack_file(config: &StackConfig) -> String {
     format!("stack {} ({}.toml)", config.stack, config.stack)
 }
@@ -122,7 +112,7 @@ pub async fn run(cli: &Cli, command: &OpsCommand) -> Result<u8> {
                 profile: cli.profile.clone(),
                 endpoint_url: cli.endpoint_url.clone(),
             };
-            let aws = connect(cli).await?;
+            let aws = cli.connect().await?;
             exec::exec(
                 &aws,
                 &plugin,
@@ -139,7 +129,7 @@ pub async fn run(cli: &Cli, command: &OpsCommand) -> Result<u8> {
             since,
         } => {
             known_service(&config, service)?;
-            let aws = connect(cli).await?;
+            let aws = cli.connect().await?;
             let group = aws.name(&format!("logs-{service}"));
             logs::logs(&aws, &group, *since, *follow).await
         }
@@ -151,7 +141,7 @@ pub async fn run(cli: &Cli, command: &OpsCommand) -> Result<u8> {
                     config.tasks.keys().cloned().collect::<Vec<_>>().join(", ")
                 )
             })?;
-            let aws = connect(cli).await?;
+            let aws = cli.connect().await?;
             run::run(&aws, task, &declared.service, run::POLL_INTERVAL).await
         }
     }

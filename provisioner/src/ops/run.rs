@@ -199,7 +199,17 @@ pub async fn wait_stopped(
                 aws.wait_limit
             );
         }
-        tokio::time::sleep(poll).await;
+        tokio::select! {
+            _ = tokio::time::sleep(poll) => {}
+            _ = tokio::signal::ctrl_c() => {
+                // A half-run migration is worse than a finished one: the task is left alone.
+                eprintln!(
+                    "{container}: interrupted; task {} keeps running (its logs: `provision logs`, stop it in the ECS console)",
+                    last_segment(task_arn)
+                );
+                return Ok(130);
+            }
+        }
     }
 }
 
