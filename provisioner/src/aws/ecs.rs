@@ -919,6 +919,19 @@ async fn image_exists(aws: &Aws, task_definition: &str) -> Result<bool, AwsError
         return Ok(false);
     };
     let repository = uri.split_once('/').map_or(uri, |(_, name)| name);
+    Ok(image_tag(aws, repository, tag).await? == ImageTag::Present)
+}
+
+/// What ECR says about one tag of one repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageTag {
+    Present,
+    Missing,
+    NoRepository,
+}
+
+/// Looks a tag up in an ECR repository (shared by `up`'s wait and `deploy`'s check).
+pub async fn image_tag(aws: &Aws, repository: &str, tag: &str) -> Result<ImageTag, AwsError> {
     let result = aws
         .ecr
         .describe_images()
@@ -931,11 +944,13 @@ async fn image_exists(aws: &Aws, task_definition: &str) -> Result<bool, AwsError
         .send()
         .await;
     match result {
-        Ok(out) => Ok(!out.image_details().is_empty()),
+        Ok(out) if out.image_details().is_empty() => Ok(ImageTag::Missing),
+        Ok(_) => Ok(ImageTag::Present),
         Err(err) => {
             let err = call_error(repository, "DescribeImages", err);
             match err.code() {
-                Some("ImageNotFoundException") | Some("RepositoryNotFoundException") => Ok(false),
+                Some("ImageNotFoundException") => Ok(ImageTag::Missing),
+                Some("RepositoryNotFoundException") => Ok(ImageTag::NoRepository),
                 _ => Err(err),
             }
         }

@@ -24,6 +24,7 @@ use crate::plan::{Attrs, Observed};
 mod autoscaling;
 mod ec2;
 mod ecs;
+pub use ecs::{image_tag, ImageTag};
 mod elb;
 mod rds;
 mod registry;

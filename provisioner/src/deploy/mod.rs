@@ -16,7 +16,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
 
-use crate::aws::{self, Aws, Connection};
+use crate::aws::{self, Aws};
 use crate::cli::Cli;
 use crate::config::StackConfig;
 use crate::plan::Observed;
@@ -67,16 +67,6 @@ pub async fn run(cli: &Cli, command: &ReleaseCommand) -> Result<u8> {
             rollback(cli, &services, Duration::from_secs(*timeout)).await
         }
     }
-}
-
-async fn connect(cli: &Cli) -> Result<Aws> {
-    let connection = Connection {
-        region: cli.region.clone(),
-        profile: cli.profile.clone(),
-        endpoint_url: cli.endpoint_url.clone(),
-    };
-    let sdk = aws::sdk_config(&connection).await?;
-    Ok(Aws::new(&sdk, &cli.stack, &cli.env))
 }
 
 /// The named services (all when none are named); unknown names are errors.
@@ -217,7 +207,7 @@ async fn watch_one(
 async fn deploy(cli: &Cli, tag: &str, names: &[String], timeout: Duration) -> Result<u8> {
     let config = StackConfig::load(&cli.config_dir, &cli.stack, &cli.env)?;
     let names = select(&config, names)?;
-    let aws = connect(cli).await?;
+    let aws = cli.connect().await?;
     let observed = aws::observe(&aws).await?;
     let (cluster, targets) = targets(&aws, &observed, &names).await?;
     // Everything is checked before anything changes: a missing image deploys nothing.
@@ -300,7 +290,7 @@ async fn deploy(cli: &Cli, tag: &str, names: &[String], timeout: Duration) -> Re
 async fn rollback(cli: &Cli, names: &[String], timeout: Duration) -> Result<u8> {
     let config = StackConfig::load(&cli.config_dir, &cli.stack, &cli.env)?;
     let names = select(&config, names)?;
-    let aws = connect(cli).await?;
+    let aws = cli.connect().await?;
     let observed = aws::observe(&aws).await?;
     let (cluster, targets) = targets(&aws, &observed, &names).await?;
     let mut actions = Vec::new();

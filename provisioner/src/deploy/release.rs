@@ -13,7 +13,7 @@ use aws_sdk_ecs::types::{
 
 use super::strategy::Rollout;
 use super::watch::Observation;
-use crate::aws::{call_error, Aws};
+use crate::aws::{call_error, Aws, ImageTag};
 
 /// `registry/repo:tag` or `registry/repo@sha256:…` → (`registry/repo`, repository name).
 pub fn split_image(image: &str) -> (&str, &str) {
@@ -29,37 +29,16 @@ pub fn split_image(image: &str) -> (&str, &str) {
 
 /// Fails with the repository and tag named when the image is not in ECR.
 pub async fn check_image(aws: &Aws, repository: &str, tag: &str) -> Result<()> {
-    let result = aws
-        .ecr
-        .describe_images()
-        .repository_name(repository)
-        .image_ids(
-            aws_sdk_ecr::types::ImageIdentifier::builder()
-                .image_tag(tag)
-                .build(),
-        )
-        .send()
-        .await;
-    let missing = match result {
-        Ok(out) => out.image_details().is_empty(),
-        Err(err) => {
-            let err = call_error(repository, "DescribeImages", err);
-            match err.code() {
-                Some("ImageNotFoundException") => true,
-                Some("RepositoryNotFoundException") => {
-                    bail!("ECR repository {repository} does not exist: run `provision up` first")
-                }
-                _ => return Err(err.into()),
-            }
+    match crate::aws::image_tag(aws, repository, tag).await? {
+        ImageTag::Present => Ok(()),
+        ImageTag::NoRepository => {
+            bail!("ECR repository {repository} does not exist: run `provision up` first")
         }
-    };
-    if missing {
-        bail!(
+        ImageTag::Missing => bail!(
             "image tag {tag} is not in ECR repository {repository}: push it first \
              (CI pushes every commit as its SHA), or pick a tag that exists"
-        );
+        ),
     }
-    Ok(())
 }
 
 /// The task definition a service runs, with its tags.
