@@ -106,30 +106,14 @@ impl VotingStack {
     }
 }
 
-/// Waits until `/ready` on `127.0.0.1:port` answers 200.
+/// Waits until `/ready` on `127.0.0.1:port` answers 200 (the containers' own probe).
 pub fn wait_ready(port: u16, limit: Duration) {
     let started = Instant::now();
     while started.elapsed() < limit {
-        if testkit_probe(port) {
+        if platform::probe::check(port, "/ready").is_ok() {
             return;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
     panic!("the service on port {port} was not ready within {limit:?}");
-}
-
-fn testkit_probe(port: u16) -> bool {
-    use std::io::{Read, Write};
-    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(3)));
-    if stream
-        .write_all(b"GET /ready HTTP/1.0\r\nHost: localhost\r\n\r\n")
-        .is_err()
-    {
-        return false;
-    }
-    let mut head = [0u8; 16];
-    matches!(stream.read(&mut head), Ok(n) if n >= 12 && &head[9..12] == b"200")
 }
