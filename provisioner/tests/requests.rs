@@ -255,8 +255,16 @@ async fn public_client_service_request_joins_the_mesh_as_a_client_behind_the_alb
     );
 }
 
-#[tokio::test]
-async fn update_request_keeps_exec_and_circuit_breaker_when_desired_count_changes() {
+/// What `aws::update` sent for the sums API service asked to run `desired` tasks, when the
+/// count last applied from config (its `slipway:desired-count` tag) was `last_configured`.
+struct ServiceUpdate {
+    input: UpdateServiceInput,
+    /// Tags written with ECS TagResource, in order.
+    tagged: Vec<(String, String)>,
+    tag_calls: usize,
+}
+
+async fn update_api_service(last_configured: &str, desired: i32) -> ServiceUpdate {
     let captured: Arc<Mutex<Option<UpdateServiceInput>>> = Arc::default();
     let sink = captured.clone();
     let update = mock!(aws_sdk_ecs::Client::update_service)
@@ -294,7 +302,10 @@ async fn update_request_keeps_exec_and_circuit_breaker_when_desired_count_change
                 "arn".to_string(),
                 "arn:aws:ecs:us-east-1:1:service/sums-dev-cluster/sums-dev-service-api".to_string(),
             ),
-            ("configured_desired".to_string(), "2".to_string()),
+            (
+                "configured_desired".to_string(),
+                last_configured.to_string(),
+            ),
             (
                 "_cluster".to_string(),
                 "arn:aws:ecs:us-east-1:1:cluster/sums-dev-cluster".to_string(),
@@ -304,7 +315,7 @@ async fn update_request_keeps_exec_and_circuit_breaker_when_desired_count_change
     );
     aws::update(
         &aws,
-        &sums_resource("service-api", Some(3)),
+        &sums_resource("service-api", Some(desired)),
         &resolved,
         &Quiet,
     )
@@ -312,6 +323,21 @@ async fn update_request_keeps_exec_and_circuit_breaker_when_desired_count_change
     .unwrap();
     assert_eq!(update.num_calls(), 1);
     let input = captured.lock().unwrap().take().unwrap();
+    let tagged = tagged.lock().unwrap().clone();
+    ServiceUpdate {
+        input,
+        tagged,
+        tag_calls: tag.num_calls(),
+    }
+}
+
+#[tokio::test]
+async fn update_request_keeps_exec_and_circuit_breaker_when_desired_count_changes() {
+    let ServiceUpdate {
+        input,
+        tagged,
+        tag_calls,
+    } = update_api_service("2", 3).await;
     assert_eq!(input.service(), Some("sums-dev-service-api"));
     assert_eq!(input.desired_count(), Some(3));
     assert_eq!(
@@ -326,61 +352,21 @@ async fn update_request_keeps_exec_and_circuit_breaker_when_desired_count_change
     assert!(breaker.enable() && breaker.rollback());
     assert!(input.service_connect_configuration().unwrap().enabled());
     // The newly configured count is recorded for the next plan.
-    assert_eq!(tag.num_calls(), 1);
+    assert_eq!(tag_calls, 1);
     assert_eq!(
-        *tagged.lock().unwrap(),
+        tagged,
         vec![("slipway:desired-count".to_owned(), "3".to_owned())]
     );
 }
 
 #[tokio::test]
 async fn update_request_leaves_an_autoscaled_count_alone_when_the_configured_one_is_unchanged() {
-    let captured: Arc<Mutex<Option<UpdateServiceInput>>> = Arc::default();
-    let sink = captured.clone();
-    let update = mock!(aws_sdk_ecs::Client::update_service)
-        .match_requests(move |input| {
-            *sink.lock().unwrap() = Some(input.clone());
-            true
-        })
-        .then_output(|| {
-            UpdateServiceOutput::builder()
-                .service(service_output("sums-dev-service-api"))
-                .build()
-        });
-    let tag = mock!(aws_sdk_ecs::Client::tag_resource)
-        .then_output(|| aws_sdk_ecs::operation::tag_resource::TagResourceOutput::builder().build());
-    let describe = describe_task_definition_rule();
-    let (ecr, _) = ecr_without_images();
-    let aws = mocked_aws(ecs_client(&[&update, &tag, &describe]), ecr);
-    let mut resolved = resolved();
-    resolved.insert(
-        "service-api",
-        [
-            ("name".to_string(), "sums-dev-service-api".to_string()),
-            (
-                "arn".to_string(),
-                "arn:aws:ecs:us-east-1:1:service/sums-dev-cluster/sums-dev-service-api".to_string(),
-            ),
-            // Last applied from config: 3, while autoscaling runs more tasks now.
-            ("configured_desired".to_string(), "3".to_string()),
-            (
-                "_cluster".to_string(),
-                "arn:aws:ecs:us-east-1:1:cluster/sums-dev-cluster".to_string(),
-            ),
-        ]
-        .into(),
-    );
-    aws::update(
-        &aws,
-        &sums_resource("service-api", Some(3)),
-        &resolved,
-        &Quiet,
-    )
-    .await
-    .unwrap();
-    let input = captured.lock().unwrap().take().unwrap();
+    // Last applied from config: 3, while autoscaling runs more tasks now.
+    let ServiceUpdate {
+        input, tag_calls, ..
+    } = update_api_service("3", 3).await;
     assert_eq!(input.desired_count(), None, "the live count is not reset");
-    assert_eq!(tag.num_calls(), 0);
+    assert_eq!(tag_calls, 0);
 }
 
 #[tokio::test]
