@@ -37,6 +37,8 @@ impl VoteQueue {
         let payload = serde_json::to_string(vote).expect("a vote always serialises");
         let mut command = redis::cmd("RPUSH");
         command.arg(VOTES_KEY).arg(payload);
+        // The handle bounds dialling and the reply separately; this bounds their sum, so a
+        // voter waits at most `timeout` in total.
         let push = self.redis.query::<i64>(&command);
         match tokio::time::timeout(self.timeout, push).await {
             Ok(outcome) => outcome.map(|_| ()).map_err(QueueError::from),
