@@ -261,6 +261,9 @@ pub struct Aws {
     pub secrets: aws_sdk_secretsmanager::Client,
     pub tagging: aws_sdk_resourcegroupstagging::Client,
     pub discovery: aws_sdk_servicediscovery::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub sns: aws_sdk_sns::Client,
+    pub ssm: aws_sdk_ssm::Client,
     pub stats: Arc<CallStats>,
     /// Longest wait for one resource to become usable or gone.
     pub wait_limit: Duration,
@@ -353,6 +356,9 @@ impl Aws {
             secrets: client!(aws_sdk_secretsmanager, sdk, stats),
             tagging: client!(aws_sdk_resourcegroupstagging, sdk, stats),
             discovery: client!(aws_sdk_servicediscovery, sdk, stats),
+            cloudwatch: client!(aws_sdk_cloudwatch, sdk, stats),
+            sns: client!(aws_sdk_sns, sdk, stats),
+            ssm: client!(aws_sdk_ssm, sdk, stats),
             stats,
             wait_limit: Duration::from_secs(30 * 60),
         }
