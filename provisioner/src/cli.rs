@@ -444,6 +444,8 @@ async fn cmd_outputs(cli: &Cli, json_flag: bool) -> Result<u8> {
         "tasks": config.tasks.keys().map(|t| (t.clone(), get(&format!("task-{t}"), "arn"))).collect::<BTreeMap<_, _>>(),
         "redis_url_secret": get("redis-url", "arn"),
         "database_url_secret": get("database-url", "arn"),
+        // The repository secret AWS_DEPLOY_ROLE_ARN of .github/workflows/deploy.yml.
+        "github_deploy_role_arn": get("role-github-deploy", "arn"),
     });
     if json_flag || cli.json() {
         print_json(&outputs)?;

@@ -44,6 +44,7 @@ struct StackFile {
     services: BTreeMap<String, Spanned<ServiceConfig>>,
     #[serde(default)]
     tasks: BTreeMap<String, Spanned<TaskConfig>>,
+    github: Option<Spanned<GithubConfig>>,
     #[serde(default)]
     env: BTreeMap<String, Spanned<EnvOverrides>>,
 }
@@ -148,6 +149,75 @@ fn default_backups() -> i32 {
     7
 }
 
+/// `[github]`: `up` creates a role GitHub Actions assumes through OIDC to deploy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GithubConfig {
+    /// `owner/name` of the repository whose workflows may deploy.
+    pub repository: String,
+    /// The only branch whose workflow runs may assume the role.
+    #[serde(default = "default_branch")]
+    pub branch: String,
+    /// The account's existing GitHub OIDC provider (IAM allows one per account); when
+    /// absent, `up` creates it with the stack.
+    pub oidc_provider_arn: Option<String>,
+}
+
+fn default_branch() -> String {
+    "main".into()
+}
+
+/// GitHub's OIDC issuer, as IAM names its provider.
+pub const GITHUB_OIDC_HOST: &str = "token.actions.githubusercontent.com";
+
+impl GithubConfig {
+    fn validate(&self) -> Result<(), String> {
+        let part_ok = |part: &str| {
+            !part.is_empty()
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        };
+        match self.repository.split_once('/') {
+            Some((owner, name)) if part_ok(owner) && part_ok(name) => {}
+            _ => {
+                return Err(format!(
+                    "github.repository `{}` must be `owner/name`, e.g. \"acme/slipway\"",
+                    self.repository
+                ))
+            }
+        }
+        // The branch ends up in an exact-match trust condition: wildcards would widen it.
+        let branch_ok = !self.branch.is_empty()
+            && !self
+                .branch
+                .chars()
+                .any(|c| c.is_whitespace() || "*?[]~^:\\".contains(c));
+        if !branch_ok {
+            return Err(format!(
+                "github.branch `{}` must be one branch name (no wildcards or spaces), e.g. \"main\"",
+                self.branch
+            ));
+        }
+        if let Some(arn) = &self.oidc_provider_arn {
+            let account = arn
+                .strip_prefix("arn:aws:iam::")
+                .and_then(|rest| rest.strip_suffix(&format!(":oidc-provider/{GITHUB_OIDC_HOST}")));
+            if !account.is_some_and(|a| a.len() == 12 && a.chars().all(|c| c.is_ascii_digit())) {
+                return Err(format!(
+                    "github.oidc_provider_arn `{arn}` must look like arn:aws:iam::123456789012:oidc-provider/{GITHUB_OIDC_HOST} (see `aws iam list-open-id-connect-providers`)"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The `sub` claim of this repository's workflow runs on the branch.
+    pub fn subject(&self) -> String {
+        format!("repo:{}:ref:refs/heads/{}", self.repository, self.branch)
+    }
+}
+
 /// A data store a service depends on; the provisioner injects its URL as a secret.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -248,6 +318,7 @@ struct EnvOverrides {
     network: Option<NetworkOverrides>,
     alb: Option<AlbConfig>,
     logs: Option<LogsConfig>,
+    github: Option<GithubConfig>,
     redis: Option<RedisOverrides>,
     postgres: Option<PostgresOverrides>,
     #[serde(default)]
@@ -288,6 +359,8 @@ struct ServiceOverrides {
     max: Option<i32>,
     cpu_target: Option<f64>,
     env: Option<BTreeMap<String, String>>,
+    /// `[env.<env>.services.<name>.deploy]`: keys set here replace the base ones.
+    deploy: Option<crate::deploy::DeployConfig>,
 }
 
 /// A stack resolved for one environment: what the constructs expand.
@@ -302,6 +375,7 @@ pub struct StackConfig {
     pub postgres: Option<PostgresConfig>,
     pub services: BTreeMap<String, ServiceConfig>,
     pub tasks: BTreeMap<String, TaskConfig>,
+    pub github: Option<GithubConfig>,
 }
 
 impl StackConfig {
@@ -352,6 +426,7 @@ impl StackConfig {
         let mut logs = file.logs;
         let mut redis = file.redis;
         let mut postgres = file.postgres;
+        let mut github = file.github.as_ref().map(|g| g.get_ref().clone());
 
         if let Some(overrides) = file.env.get(env) {
             let span = overrides.span();
@@ -366,6 +441,9 @@ impl StackConfig {
             }
             if let Some(l) = &overrides.logs {
                 logs = l.clone();
+            }
+            if let Some(g) = &overrides.github {
+                github = Some(g.clone());
             }
             if let Some(r) = &overrides.redis {
                 let base = redis.as_mut().ok_or_else(|| {
@@ -409,6 +487,9 @@ impl StackConfig {
                 if let Some(env_vars) = &o.env {
                     base.env.extend(env_vars.clone());
                 }
+                if let Some(deploy) = &o.deploy {
+                    base.deploy.overlay(deploy);
+                }
             }
         }
 
@@ -426,12 +507,14 @@ impl StackConfig {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.get_ref().clone()))
                 .collect(),
+            github,
         };
         // Semantic checks point at the service's table (or the task's) when one is to blame.
         config.validate().map_err(|(culprit, message)| {
             let span = culprit.and_then(|(kind, name)| match kind {
                 Culprit::Service => file.services.get(&name).map(|s| s.span()),
                 Culprit::Task => file.tasks.get(&name).map(|s| s.span()),
+                Culprit::Github => file.github.as_ref().map(|g| g.span()),
             });
             match span {
                 Some(span) => located(span, message),
@@ -559,6 +642,11 @@ impl StackConfig {
                 ));
             }
         }
+        if let Some(github) = &self.github {
+            github
+                .validate()
+                .map_err(|m| (Some((Culprit::Github, String::new())), m))?;
+        }
         Ok(())
     }
 
@@ -571,6 +659,7 @@ impl StackConfig {
 enum Culprit {
     Service,
     Task,
+    Github,
 }
 
 fn set<T: Clone>(target: &mut T, value: &Option<T>) {
@@ -640,6 +729,7 @@ pub fn repo_config_dir() -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::deploy::Strategy;
 
     fn parse(text: &str, env: &str) -> Result<StackConfig, ConfigError> {
         StackConfig::parse(Path::new("config/test.toml"), text, env)
@@ -687,6 +777,82 @@ max = 6
         assert_eq!(prod.services["web"].desired, 3);
         assert_eq!(prod.services["web"].max, 6);
         assert_eq!(prod.services["web"].cpu, 256);
+    }
+
+    #[test]
+    fn deploy_settings_can_differ_per_environment() {
+        let text = format!(
+            "{MINIMAL}\n[services.web.deploy]\nstrategy = \"canary\"\ncanary_percent = 20.0\nalarms = [\"base\"]\n\n\
+             [env.prod.services.web.deploy]\nstrategy = \"linear\"\nlinear_step_percent = 25.0\nbake_minutes = 30\n\n\
+             [env.staging.services.web.deploy]\ncanary_percent = 50.0\nalarms = [\"staging-5xx\"]\n"
+        );
+        let dev = parse(&text, "dev").unwrap().services["web"].deploy.clone();
+        assert_eq!(dev.strategy, Some(Strategy::Canary));
+        assert_eq!(dev.canary_percent, Some(20.0));
+        assert_eq!(dev.alarms, vec!["base".to_owned()]);
+        // prod names another strategy: the base's canary keys do not follow it.
+        let prod = parse(&text, "prod").unwrap().services["web"].deploy.clone();
+        assert_eq!(prod.strategy, Some(Strategy::Linear));
+        assert_eq!(prod.canary_percent, None);
+        assert_eq!(prod.linear_step_percent, Some(25.0));
+        assert_eq!(prod.bake_minutes, Some(30));
+        assert_eq!(prod.alarms, vec!["base".to_owned()]);
+        // staging keeps the strategy, changes one key and the alarm list.
+        let staging = parse(&text, "staging").unwrap().services["web"]
+            .deploy
+            .clone();
+        assert_eq!(staging.strategy, Some(Strategy::Canary));
+        assert_eq!(staging.canary_percent, Some(50.0));
+        assert_eq!(staging.alarms, vec!["staging-5xx".to_owned()]);
+    }
+
+    #[test]
+    fn an_environment_deploy_override_is_validated_after_merging() {
+        let text = format!(
+            "{MINIMAL}\n[env.prod.services.web.deploy]\nstrategy = \"rolling\"\nbake_minutes = 5\n"
+        );
+        assert!(parse(&text, "dev").is_ok());
+        let err = parse(&text, "prod").unwrap_err().to_string();
+        assert!(
+            err.contains("services.web.deploy.bake_minutes applies to blue_green"),
+            "{err}"
+        );
+        let text = format!("{MINIMAL}\n[env.prod.services.web.deploy]\nstratgy = \"rolling\"\n");
+        let err = parse(&text, "prod").unwrap_err().to_string();
+        assert!(
+            err.contains("config/test.toml:") && err.contains("stratgy"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn github_section_is_checked_and_can_differ_per_environment() {
+        let text = format!(
+            "{MINIMAL}\n[github]\nrepository = \"acme/slipway\"\n\n[env.prod.github]\nrepository = \"acme/slipway\"\nbranch = \"release\"\n\
+             oidc_provider_arn = \"arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com\"\n"
+        );
+        let dev = parse(&text, "dev").unwrap().github.unwrap();
+        assert_eq!(dev.subject(), "repo:acme/slipway:ref:refs/heads/main");
+        assert_eq!(dev.oidc_provider_arn, None);
+        let prod = parse(&text, "prod").unwrap().github.unwrap();
+        assert_eq!(prod.subject(), "repo:acme/slipway:ref:refs/heads/release");
+        assert!(parse(MINIMAL, "dev").unwrap().github.is_none());
+
+        let bad = |github: &str| {
+            let text = format!("{MINIMAL}\n[github]\n{github}\n");
+            parse(&text, "dev").unwrap_err().to_string()
+        };
+        let err = bad("repository = \"slipway\"");
+        assert!(
+            err.contains("config/test.toml:") && err.contains("must be `owner/name`"),
+            "{err}"
+        );
+        let err = bad("repository = \"acme/slipway\"\nbranch = \"release/*\"");
+        assert!(err.contains("no wildcards"), "{err}");
+        let err = bad(
+            "repository = \"acme/slipway\"\noidc_provider_arn = \"arn:aws:iam::1:oidc-provider/x\"",
+        );
+        assert!(err.contains("list-open-id-connect-providers"), "{err}");
     }
 
     #[test]

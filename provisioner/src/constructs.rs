@@ -4,7 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::config::{DataStore, PublicConfig, ServiceConfig, StackConfig};
+use crate::config::{
+    DataStore, GithubConfig, PublicConfig, ServiceConfig, StackConfig, GITHUB_OIDC_HOST,
+};
 use crate::model::*;
 
 /// ECS Exec (issue 6) needs the task role to open SSM message channels.
@@ -43,6 +45,9 @@ pub fn expand(config: &StackConfig) -> Vec<Resource> {
                 container,
             }),
         );
+    }
+    if let Some(github) = &config.github {
+        github_deploy_role(&mut stack, github);
     }
     stack.resources
 }
@@ -403,18 +408,15 @@ fn platform(stack: &mut Builder, config: &StackConfig) {
     statements.sort();
     stack.add(
         "role-execution",
-        Spec::Role(RoleSpec {
-            principal: "ecs-tasks.amazonaws.com".into(),
-            statements,
-        }),
+        Spec::Role(RoleSpec::for_service("ecs-tasks.amazonaws.com", statements)),
     );
     for name in config.services.keys() {
         stack.add(
             &format!("role-{name}"),
-            Spec::Role(RoleSpec {
-                principal: "ecs-tasks.amazonaws.com".into(),
-                statements: vec![statement(&SSM_MESSAGES_ACTIONS, vec!["*".into()])],
-            }),
+            Spec::Role(RoleSpec::for_service(
+                "ecs-tasks.amazonaws.com",
+                vec![statement(&SSM_MESSAGES_ACTIONS, vec!["*".into()])],
+            )),
         );
     }
     stack.add(
@@ -625,6 +627,153 @@ fn ecs_service(stack: &mut Builder, config: &StackConfig, name: &str, service: &
         &format!("scaling-{name}-{suffix}"),
         Spec::ScalingPolicy(second),
     );
+}
+
+/// What `provision deploy`, `rollback` and `outputs` read (they observe the whole stack
+/// to find its resources). Read-only, and none reads a secret's value; Describe/List
+/// calls mostly cannot be scoped to resources, so they apply to `*`. Kept in step with
+/// the code by `tests/github_moto.rs`, which records every call those commands make.
+const DEPLOY_READ_ACTIONS: &[&str] = &[
+    "application-autoscaling:DescribeScalableTargets",
+    "application-autoscaling:DescribeScalingPolicies",
+    "ec2:DescribeAddresses",
+    "ec2:DescribeInternetGateways",
+    "ec2:DescribeNatGateways",
+    "ec2:DescribeRouteTables",
+    "ec2:DescribeSecurityGroups",
+    "ec2:DescribeSubnets",
+    "ec2:DescribeVpcAttribute",
+    "ec2:DescribeVpcs",
+    "ecr:DescribeRepositories",
+    "ecr:GetLifecyclePolicy",
+    "ecr:ListTagsForResource",
+    "ecs:DescribeClusters",
+    "ecs:DescribeTaskDefinition",
+    "ecs:ListServices",
+    "ecs:ListTaskDefinitionFamilies",
+    "ecs:ListTaskDefinitions",
+    "elasticache:DescribeCacheSubnetGroups",
+    "elasticache:DescribeReplicationGroups",
+    "elasticache:ListTagsForResource",
+    "elasticloadbalancing:DescribeListeners",
+    "elasticloadbalancing:DescribeLoadBalancers",
+    "elasticloadbalancing:DescribeRules",
+    "elasticloadbalancing:DescribeTags",
+    "elasticloadbalancing:DescribeTargetGroupAttributes",
+    "elasticloadbalancing:DescribeTargetGroups",
+    "iam:GetRolePolicy",
+    "iam:ListRoles",
+    "iam:ListOpenIDConnectProviders",
+    "iam:GetOpenIDConnectProvider",
+    "logs:DescribeLogGroups",
+    "logs:ListTagsForResource",
+    "rds:DescribeDBInstances",
+    "rds:DescribeDBSubnetGroups",
+    "rds:ListTagsForResource",
+    "secretsmanager:ListSecrets",
+    "servicediscovery:GetNamespace",
+    "servicediscovery:ListNamespaces",
+    "servicediscovery:ListTagsForResource",
+];
+
+/// ECR actions `docker push` (and `buildx` cache reads) need on a repository.
+const IMAGE_PUSH_ACTIONS: &[&str] = &[
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:BatchGetImage",
+    "ecr:CompleteLayerUpload",
+    "ecr:DescribeImages",
+    "ecr:GetDownloadUrlForLayer",
+    "ecr:InitiateLayerUpload",
+    "ecr:PutImage",
+    "ecr:UploadLayerPart",
+];
+
+/// `[github]`: GitHub's OIDC provider (unless the account's existing one is named) and
+/// the role its workflow runs on one branch of one repository assume to push images and
+/// deploy — and nothing else: no infrastructure changes, no secret values.
+fn github_deploy_role(stack: &mut Builder, github: &GithubConfig) {
+    let provider = match &github.oidc_provider_arn {
+        Some(arn) => Ref::physical(arn.clone()),
+        None => {
+            stack.add(
+                "github-oidc",
+                Spec::OidcProvider(OidcProviderSpec {
+                    url: format!("https://{GITHUB_OIDC_HOST}"),
+                    client_ids: vec!["sts.amazonaws.com".into()],
+                }),
+            );
+            Ref::to("github-oidc")
+        }
+    };
+    let ids_of = |kind: Kind| -> Vec<String> {
+        stack
+            .resources
+            .iter()
+            .filter(|r| r.kind() == kind)
+            .map(|r| format!("${{{}}}", r.id))
+            .collect()
+    };
+    let repositories = ids_of(Kind::Repository);
+    let services = ids_of(Kind::Service);
+    // Roles deploys hand over: those of the services' task definitions (new revisions
+    // keep them) and the role ECS blue/green uses to move traffic.
+    let mut passed_roles: Vec<String> = Vec::new();
+    for resource in &stack.resources {
+        let Spec::Service(service) = &resource.spec else {
+            continue;
+        };
+        let definition = stack
+            .resources
+            .iter()
+            .find(|r| Some(r.id.as_str()) == service.task_definition.logical_id());
+        if let Some(Spec::TaskDefinition(definition)) = definition.map(|r| &r.spec) {
+            passed_roles.push(definition.execution_role.0.clone());
+            passed_roles.push(definition.task_role.0.clone());
+        }
+    }
+    if stack
+        .resources
+        .iter()
+        .any(|r| r.id == "role-ecs-blue-green")
+    {
+        passed_roles.push(Ref::to("role-ecs-blue-green").0);
+    }
+    let mut statements = vec![
+        statement(DEPLOY_READ_ACTIONS, vec!["*".into()]),
+        statement(&["ecr:GetAuthorizationToken"], vec!["*".into()]),
+        statement(IMAGE_PUSH_ACTIONS, repositories),
+        // RegisterTaskDefinition (and tagging the revision it creates) cannot be scoped.
+        statement(
+            &["ecs:RegisterTaskDefinition", "ecs:TagResource"],
+            vec!["*".into()],
+        ),
+        statement(
+            &[
+                "ecs:DescribeServices",
+                "ecs:ListServiceDeployments",
+                "ecs:UpdateService",
+            ],
+            services,
+        ),
+        // Service-deployment ARNs embed the cluster and service names but are not
+        // derivable from a service's ARN by suffix, which is all references express.
+        statement(
+            &[
+                "ecs:DescribeServiceDeployments",
+                "ecs:StopServiceDeployment",
+            ],
+            vec!["*".into()],
+        ),
+        statement(&["iam:PassRole"], passed_roles),
+    ];
+    statements.sort();
+    let mut role = RoleSpec::for_service("", statements);
+    role.web_identity = Some(WebIdentityTrust {
+        provider,
+        audience: "sts.amazonaws.com".into(),
+        subjects: vec![github.subject()],
+    });
+    stack.add("role-github-deploy", Spec::Role(role));
 }
 
 /// The listener (or rule) a public service's target group is attached through; the

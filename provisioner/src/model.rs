@@ -137,6 +137,7 @@ specs! {
     Service(ServiceSpec) => "ecs-service",
     ScalableTarget(ScalableTargetSpec) => "scalable-target",
     ScalingPolicy(ScalingPolicySpec) => "scaling-policy",
+    OidcProvider(OidcProviderSpec) => "oidc-provider",
 }
 
 impl Kind {
@@ -160,6 +161,7 @@ impl Kind {
             Kind::Service => &["cluster", "target_group", "container_port"],
             Kind::ScalableTarget => &["service"],
             Kind::ScalingPolicy => &["target", "metric"],
+            Kind::OidcProvider => &["url"],
             Kind::Repository
             | Kind::LogGroup
             | Kind::Role
@@ -247,10 +249,44 @@ pub struct PolicyStatement {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RoleSpec {
-    /// Service principal allowed to assume the role.
+    /// Service principal allowed to assume the role; empty when `web_identity` says who may.
     pub principal: String,
+    /// Set for roles assumed with a web identity token (GitHub Actions) instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web_identity: Option<WebIdentityTrust>,
     /// The role's single inline policy (sorted statements).
     pub statements: Vec<PolicyStatement>,
+}
+
+impl RoleSpec {
+    /// A role an AWS service (`ecs-tasks.amazonaws.com`…) assumes.
+    pub fn for_service(principal: &str, statements: Vec<PolicyStatement>) -> Self {
+        RoleSpec {
+            principal: principal.to_owned(),
+            web_identity: None,
+            statements,
+        }
+    }
+}
+
+/// Who may assume a role with `sts:AssumeRoleWithWebIdentity`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebIdentityTrust {
+    /// The IAM OIDC provider: `${github-oidc}` or an existing provider's ARN.
+    pub provider: Ref,
+    /// Required `aud` claim.
+    pub audience: String,
+    /// Accepted `sub` claims, sorted (e.g. `repo:owner/name:ref:refs/heads/main`).
+    pub subjects: Vec<String>,
+}
+
+/// An IAM OpenID Connect identity provider (one per issuer URL per account).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OidcProviderSpec {
+    /// Issuer, `https://token.actions.githubusercontent.com` for GitHub Actions.
+    pub url: String,
+    /// Sorted audiences (client ids) tokens must carry.
+    pub client_ids: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

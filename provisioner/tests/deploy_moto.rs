@@ -67,16 +67,7 @@ async fn deploy_registers_a_revision_with_the_new_image_and_rollback_returns_to_
     );
     assert_eq!(revisions(&aws, family).await.len(), 1);
 
-    aws.ecr
-        .put_image()
-        .repository_name("sums-dev-repo-api")
-        .image_tag("v2")
-        .image_manifest(
-            r#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"mediaType":"application/vnd.docker.container.image.v1+json","size":2,"digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"},"layers":[]}"#,
-        )
-        .send()
-        .await
-        .unwrap();
+    common::push_test_image(&aws, "sums-dev-repo-api", "v2").await;
     let deployed = moto.provision(&[
         "--stack",
         "sums",

@@ -26,6 +26,7 @@ mod ec2;
 mod ecs;
 pub use ecs::{image_tag, ImageTag};
 mod elb;
+mod oidc;
 mod rds;
 mod registry;
 mod secrets;
@@ -489,7 +490,7 @@ where
 
 /// Reads every resource of the stack from AWS (all families concurrently).
 pub async fn observe(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
-    let (a, b, c, d, e, f, g) = tokio::try_join!(
+    let (a, b, c, d, e, f, g, h) = tokio::try_join!(
         ec2::observe(aws),
         elb::observe(aws),
         ecs::observe(aws),
@@ -497,8 +498,9 @@ pub async fn observe(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
         rds::observe(aws),
         secrets::observe(aws),
         autoscaling::observe(aws),
+        oidc::observe(aws),
     )?;
-    let mut all: Vec<Observed> = [a, b, c, d, e, f, g].into_iter().flatten().collect();
+    let mut all: Vec<Observed> = [a, b, c, d, e, f, g, h].into_iter().flatten().collect();
     all.sort_by(|x, y| x.id.cmp(&y.id));
     // Two live resources claiming one logical id (e.g. a half-finished create that was
     // retried) keep the first; the other shows up in `down`'s leftover scan.
@@ -541,6 +543,7 @@ pub async fn create(
         Spec::Service(s) => ecs::create_service(aws, id, s, resolved, progress).await,
         Spec::ScalableTarget(s) => autoscaling::put_scalable_target(aws, id, s, resolved).await,
         Spec::ScalingPolicy(s) => autoscaling::put_policy(aws, id, s, resolved).await,
+        Spec::OidcProvider(s) => oidc::create(aws, id, s).await,
     }
 }
 
@@ -580,6 +583,7 @@ pub async fn update(
         Spec::Service(s) => ecs::update_service(aws, id, s, &current, resolved, progress).await,
         Spec::ScalableTarget(s) => autoscaling::put_scalable_target(aws, id, s, resolved).await,
         Spec::ScalingPolicy(s) => autoscaling::put_policy(aws, id, s, resolved).await,
+        Spec::OidcProvider(s) => oidc::update(aws, id, s, &current).await,
         Spec::InternetGateway(_)
         | Spec::Subnet(_)
         | Spec::NatGateway(_)
@@ -666,6 +670,7 @@ async fn delete_once(
         Kind::Service => ecs::delete_service(aws, id, attrs, progress).await,
         Kind::ScalableTarget => autoscaling::delete_scalable_target(aws, id, attrs).await,
         Kind::ScalingPolicy => autoscaling::delete_policy(aws, id, attrs).await,
+        Kind::OidcProvider => oidc::delete(aws, id, attrs).await,
     }
 }
 

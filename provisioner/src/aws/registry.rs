@@ -335,12 +335,52 @@ pub async fn delete_log_group(aws: &Aws, id: &str, current: &Attrs) -> Result<()
     )
 }
 
-fn trust_policy(principal: &str) -> String {
-    json!({
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"Service": principal}, "Action": "sts:AssumeRole"}]
-    })
-    .to_string()
+fn trust_policy(spec: &RoleSpec, resolved: &Resolved) -> Result<String, AwsError> {
+    let statement = match &spec.web_identity {
+        None => json!({
+            "Effect": "Allow",
+            "Principal": {"Service": spec.principal},
+            "Action": "sts:AssumeRole"
+        }),
+        Some(trust) => {
+            let provider = resolved.get(&trust.provider, "arn")?;
+            // Condition keys are named after the issuer: the provider ARN's last part.
+            let issuer = provider
+                .split_once(":oidc-provider/")
+                .map_or("", |(_, host)| host);
+            json!({
+                "Effect": "Allow",
+                "Principal": {"Federated": provider},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {"StringEquals": {
+                    format!("{issuer}:aud"): trust.audience,
+                    format!("{issuer}:sub"): trust.subjects,
+                }}
+            })
+        }
+    };
+    Ok(json!({"Version": "2012-10-17", "Statement": [statement]}).to_string())
+}
+
+/// The trust policy read back into the spec's terms (physical ARNs stay until normalized).
+fn observed_trust(document: &Value) -> (String, Option<WebIdentityTrust>) {
+    let statement = &document["Statement"][0];
+    let principal = as_list(&statement["Principal"]["Service"]).join(",");
+    let Some(provider) = statement["Principal"]["Federated"].as_str() else {
+        return (principal, None);
+    };
+    let issuer = provider
+        .split_once(":oidc-provider/")
+        .map_or("", |(_, host)| host);
+    let equals = &statement["Condition"]["StringEquals"];
+    let mut subjects = as_list(&equals[format!("{issuer}:sub")]);
+    subjects.sort();
+    let trust = WebIdentityTrust {
+        provider: Ref::physical(provider),
+        audience: as_list(&equals[format!("{issuer}:aud")]).join(","),
+        subjects,
+    };
+    (principal, Some(trust))
 }
 
 /// IAM returns policy documents URL-encoded.
@@ -377,10 +417,10 @@ async fn observe_roles(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
         let Some(id) = role.role_name().strip_prefix(&prefix) else {
             continue;
         };
-        let principal = role
+        let (principal, web_identity) = role
             .assume_role_policy_document()
             .and_then(decode)
-            .map(|doc| as_list(&doc["Statement"][0]["Principal"]["Service"]).join(","))
+            .map(|doc| observed_trust(&doc))
             .unwrap_or_default();
         let policy = aws
             .iam
@@ -421,6 +461,7 @@ async fn observe_roles(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
             Kind::Role,
             RoleSpec {
                 principal,
+                web_identity,
                 statements,
             },
             attrs([
@@ -451,28 +492,32 @@ fn policy_document(spec: &RoleSpec, resolved: &Resolved) -> Result<String, AwsEr
     Ok(json!({"Version": "2012-10-17", "Statement": statements}).to_string())
 }
 
-pub async fn create_role(
-    aws: &Aws,
-    id: &str,
-    spec: &RoleSpec,
-    resolved: &Resolved,
-) -> Result<Attrs, AwsError> {
-    let tags = aws
-        .tags(id)
+/// The ownership tags as IAM takes them (roles, OIDC providers).
+pub(super) fn iam_tags(aws: &Aws, id: &str) -> Result<Vec<aws_sdk_iam::types::Tag>, AwsError> {
+    aws.tags(id)
         .into_iter()
         .map(|(k, v)| aws_sdk_iam::types::Tag::builder().key(k).value(v).build())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| AwsError::Unexpected {
             resource: id.to_owned(),
             message: e.to_string(),
-        })?;
+        })
+}
+
+pub async fn create_role(
+    aws: &Aws,
+    id: &str,
+    spec: &RoleSpec,
+    resolved: &Resolved,
+) -> Result<Attrs, AwsError> {
+    let tags = iam_tags(aws, id)?;
     let name = aws.name(id);
     let out = aws
         .iam
         .create_role()
         .role_name(&name)
         .path(role_path(aws))
-        .assume_role_policy_document(trust_policy(&spec.principal))
+        .assume_role_policy_document(trust_policy(spec, resolved)?)
         .set_tags(Some(tags))
         .send()
         .await
@@ -500,7 +545,7 @@ pub async fn update_role(
     aws.iam
         .update_assume_role_policy()
         .role_name(&name)
-        .policy_document(trust_policy(&spec.principal))
+        .policy_document(trust_policy(spec, resolved)?)
         .send()
         .await
         .map_err(|e| call_error(id, "UpdateAssumeRolePolicy", e))?;

@@ -22,7 +22,7 @@ pub fn role_path(aws: &Aws) -> String {
     format!("/slipway/{}/{}/", aws.stack, aws.env)
 }
 
-/// Scans the Resource Groups Tagging API (and IAM by path) for anything still carrying
+/// Scans the Resource Groups Tagging API (and IAM roles by path, OIDC providers by tag) for anything still carrying
 /// the stack's tags.
 pub async fn leftovers(aws: &Aws) -> Result<Vec<Leftover>, AwsError> {
     let mut found = Vec::new();
@@ -77,6 +77,13 @@ pub async fn leftovers(aws: &Aws) -> Result<Vec<Leftover>, AwsError> {
         found.push(Leftover {
             arn: role.arn().to_owned(),
             id: None,
+        });
+    }
+    // OIDC providers are IAM too: found by their tags among the account's providers.
+    for provider in super::oidc::observe(aws).await? {
+        found.push(Leftover {
+            arn: provider.attrs.get("arn").cloned().unwrap_or_default(),
+            id: Some(provider.id),
         });
     }
     found.sort_by(|a, b| a.arn.cmp(&b.arn));

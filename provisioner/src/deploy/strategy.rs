@@ -61,6 +61,35 @@ const DEFAULT_LINEAR_STEP_PERCENT: f64 = 10.0;
 const DEFAULT_LINEAR_STEP_BAKE_MINUTES: i32 = 1;
 
 impl DeployConfig {
+    /// An environment's `[env.<env>.services.<name>.deploy]` on top of the base section:
+    /// every key it sets wins (a non-empty `alarms` list replaces the base list). Naming
+    /// another strategy drops the base's canary/linear keys, which belong to the old one.
+    pub fn overlay(&mut self, other: &DeployConfig) {
+        if other.strategy.is_some() && other.strategy != self.strategy {
+            self.canary_percent = None;
+            self.canary_bake_minutes = None;
+            self.linear_step_percent = None;
+            self.linear_step_bake_minutes = None;
+        }
+        fn set<T: Clone>(base: &mut Option<T>, value: &Option<T>) {
+            if value.is_some() {
+                base.clone_from(value);
+            }
+        }
+        set(&mut self.strategy, &other.strategy);
+        set(&mut self.bake_minutes, &other.bake_minutes);
+        set(&mut self.canary_percent, &other.canary_percent);
+        set(&mut self.canary_bake_minutes, &other.canary_bake_minutes);
+        set(&mut self.linear_step_percent, &other.linear_step_percent);
+        set(
+            &mut self.linear_step_bake_minutes,
+            &other.linear_step_bake_minutes,
+        );
+        if !other.alarms.is_empty() {
+            self.alarms.clone_from(&other.alarms);
+        }
+    }
+
     /// The strategy a service gets: the configured one, else blue/green behind the ALB.
     pub fn strategy(&self, load_balanced: bool) -> Strategy {
         self.strategy.unwrap_or(if load_balanced {

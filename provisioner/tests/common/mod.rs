@@ -53,6 +53,11 @@ impl Moto {
             .port();
         let mut child = Command::new(exe)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            // The request recorder (`recorded_actions`) writes here, not into the checkout.
+            .env(
+                "MOTO_RECORDER_FILEPATH",
+                std::env::temp_dir().join(format!("slipway-moto-recording-{port}")),
+            )
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -119,6 +124,52 @@ impl Moto {
         self.provision(&args)
     }
 
+    /// A request to moto's own control API (`/moto-api/...`); returns the response body.
+    /// Hand-rolled over a TcpStream: the provisioner has no HTTP client of its own and
+    /// this is two kinds of request to a loopback test server.
+    pub fn moto_api(&self, method: &str, path: &str) -> String {
+        use std::io::{Read, Write};
+        let address = self.endpoint.trim_start_matches("http://");
+        let mut stream = TcpStream::connect(address).expect("moto listens");
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        .expect("request sent");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("response read");
+        let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+        assert!(head.starts_with("HTTP/1.1 200"), "{method} {path}: {head}");
+        if head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
+            return dechunk(body);
+        }
+        body.to_owned()
+    }
+
+    /// The AWS API calls made while `during` ran, as IAM actions (`ecs:UpdateService`),
+    /// from moto's request recorder.
+    pub fn recorded_actions(&self, during: impl FnOnce()) -> Vec<String> {
+        self.moto_api("POST", "/moto-api/recorder/reset-recording");
+        self.moto_api("POST", "/moto-api/recorder/start-recording");
+        during();
+        self.moto_api("POST", "/moto-api/recorder/stop-recording");
+        let recording = self.moto_api("GET", "/moto-api/recorder/download-recording");
+        let mut actions: Vec<String> = recording
+            .lines()
+            .filter(|line| !line.trim().is_empty())
+            .map(|line| {
+                let request: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+                iam_action(&request).unwrap_or_else(|| panic!("cannot tell the action of {line}"))
+            })
+            .collect();
+        actions.sort();
+        actions.dedup();
+        actions
+    }
+
     /// SDK clients for the given stack, talking to this server.
     pub async fn aws(&self, stack: &str, env: &str) -> Aws {
         let sdk = aws_config::defaults(BehaviorVersion::latest())
@@ -136,7 +187,25 @@ impl Drop for Moto {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(port) = self.endpoint.rsplit(':').next() {
+            let recording = format!("slipway-moto-recording-{port}");
+            let _ = std::fs::remove_file(std::env::temp_dir().join(recording));
+        }
     }
+}
+
+/// Puts a (layer-less) image manifest into ECR as `repository:tag`, as a push would.
+pub async fn push_test_image(aws: &Aws, repository: &str, tag: &str) {
+    aws.ecr
+        .put_image()
+        .repository_name(repository)
+        .image_tag(tag)
+        .image_manifest(
+            r#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"mediaType":"application/vnd.docker.container.image.v1+json","size":2,"digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"},"layers":[]}"#,
+        )
+        .send()
+        .await
+        .expect("moto stores the image manifest");
 }
 
 pub fn repo_root() -> PathBuf {
@@ -208,4 +277,55 @@ pub fn edit_config(dir: &Path, stack: &str, from: &str, to: &str) {
         "`{from}` must occur once in {stack}.toml"
     );
     std::fs::write(&path, text.replacen(from, to, 1)).expect("write stack file");
+}
+
+fn dechunk(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some((size, tail)) = rest.split_once("\r\n") {
+        let size = usize::from_str_radix(size.trim(), 16).expect("a chunk size");
+        if size == 0 {
+            break;
+        }
+        out.push_str(&tail[..size]);
+        rest = &tail[size + 2..];
+    }
+    out
+}
+
+/// `service:Operation` of one recorded request: the service from the signature's
+/// credential scope, the operation from the JSON target header, the CBOR URL path or
+/// the query protocol's `Action` parameter.
+fn iam_action(request: &serde_json::Value) -> Option<String> {
+    let headers = request["headers"].as_object()?;
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| v.as_str())
+    };
+    let scope = header("Authorization")?.split("Credential=").nth(1)?;
+    let signing_name = scope.split('/').nth(3)?;
+    let prefix = match signing_name {
+        "monitoring" => "cloudwatch",
+        "tagging" => "tag",
+        other => other,
+    };
+    let url = request["url"].as_str().unwrap_or_default();
+    let operation = if let Some(target) = header("X-Amz-Target") {
+        target.rsplit('.').next()?.to_owned()
+    } else if let Some((_, operation)) = url.split_once("/operation/") {
+        operation.to_owned()
+    } else {
+        let body = request["body"].as_str().unwrap_or_default();
+        let body = if request["body_encoded"].as_bool() == Some(true) {
+            String::from_utf8(aws_smithy_types::base64::decode(body).ok()?).ok()?
+        } else {
+            body.to_owned()
+        };
+        body.split('&')
+            .find_map(|pair| pair.strip_prefix("Action="))?
+            .to_owned()
+    };
+    Some(format!("{prefix}:{operation}"))
 }

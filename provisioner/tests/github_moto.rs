@@ -1,0 +1,294 @@
+//! `[github]` end to end against moto: `up` creates GitHub's OIDC provider and a deploy
+//! role only one repository's branch can assume, a second environment reuses the
+//! provider, `down` leaves it to whoever still trusts it, and the role's policy allows
+//! every AWS call the deploy workflow's commands make (recorded by moto) and no more.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::{config_copy, Moto};
+use serde_json::Value;
+
+const GITHUB: &str = "\n[github]\nrepository = \"acme/slipway\"\n";
+
+/// A copy of config/ whose sums stack has `[github]` (and `extra`).
+fn github_config(extra: &str) -> tempfile::TempDir {
+    let dir = config_copy();
+    let path = dir.path().join("sums.toml");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str(GITHUB);
+    text.push_str(extra);
+    std::fs::write(path, text).unwrap();
+    dir
+}
+
+fn decode(document: &str) -> Value {
+    let text = percent_encoding::percent_decode_str(document)
+        .decode_utf8()
+        .unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+async fn role_documents(aws: &provisioner::aws::Aws, name: &str) -> (Value, Value) {
+    let role = aws.iam.get_role().role_name(name).send().await.unwrap();
+    let trust = decode(role.role().unwrap().assume_role_policy_document().unwrap());
+    let policy = aws
+        .iam
+        .get_role_policy()
+        .role_name(name)
+        .policy_name("slipway")
+        .send()
+        .await
+        .unwrap();
+    (trust, decode(policy.policy_document()))
+}
+
+async fn providers(aws: &provisioner::aws::Aws) -> Vec<String> {
+    aws.iam
+        .list_open_id_connect_providers()
+        .send()
+        .await
+        .unwrap()
+        .open_id_connect_provider_list()
+        .iter()
+        .filter_map(|p| p.arn().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test]
+async fn up_creates_the_oidc_provider_and_a_deploy_role_for_one_branch_which_other_envs_share() {
+    let moto = Moto::start();
+    let dir = github_config(
+        "\n[env.prod.github]\nrepository = \"acme/slipway\"\nbranch = \"release\"\n\
+         oidc_provider_arn = \"arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com\"\n",
+    );
+    let config_dir = dir.path().to_str().unwrap();
+    let up = moto.provision(&["--config-dir", config_dir, "--stack", "sums", "--yes", "up"]);
+    up.ok();
+    let aws = moto.aws("sums", "dev").await;
+
+    let arns = providers(&aws).await;
+    assert_eq!(
+        arns,
+        vec!["arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"]
+    );
+    let provider = aws
+        .iam
+        .get_open_id_connect_provider()
+        .open_id_connect_provider_arn(&arns[0])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(provider.client_id_list(), ["sts.amazonaws.com"]);
+    let tags: BTreeSet<(String, String)> = provider
+        .tags()
+        .iter()
+        .map(|t| (t.key().to_owned(), t.value().to_owned()))
+        .collect();
+    assert!(
+        tags.contains(&("slipway:id".into(), "github-oidc".into())),
+        "{tags:?}"
+    );
+
+    let (trust, policy) = role_documents(&aws, "sums-dev-role-github-deploy").await;
+    let statement = &trust["Statement"][0];
+    assert_eq!(statement["Principal"]["Federated"], arns[0].as_str());
+    assert_eq!(statement["Action"], "sts:AssumeRoleWithWebIdentity");
+    let equals = &statement["Condition"]["StringEquals"];
+    assert_eq!(
+        equals["token.actions.githubusercontent.com:aud"],
+        "sts.amazonaws.com"
+    );
+    let subjects = equals["token.actions.githubusercontent.com:sub"].to_string();
+    assert_eq!(subjects, r#"["repo:acme/slipway:ref:refs/heads/main"]"#);
+    // Repository-scoped pushes and service-scoped updates use this stack's ARNs.
+    let text = policy.to_string();
+    assert!(text.contains("repository/sums-dev-repo-api"), "{text}");
+    assert!(
+        text.contains("service/sums-dev-cluster/sums-dev-service-api"),
+        "{text}"
+    );
+    assert!(!text.contains("GetSecretValue"), "{text}");
+
+    let outputs = moto.json_command("sums", Some(config_dir), "outputs");
+    let outputs: Value = serde_json::from_str(&outputs.stdout()).unwrap();
+    assert!(outputs["github_deploy_role_arn"]
+        .as_str()
+        .unwrap()
+        .ends_with("role/slipway/sums/dev/sums-dev-role-github-deploy"));
+
+    let plan = moto.provision(&["--config-dir", config_dir, "--stack", "sums", "plan"]);
+    assert!(
+        plan.stdout().contains("No changes"),
+        "{}\n{}",
+        plan.stdout(),
+        plan.stderr()
+    );
+
+    // prod names the provider dev created (one per account): no second provider, and
+    // its role trusts only its own branch.
+    let prod = moto.provision(&[
+        "--config-dir",
+        config_dir,
+        "--stack",
+        "sums",
+        "--env",
+        "prod",
+        "--yes",
+        "up",
+    ]);
+    prod.ok();
+    assert_eq!(providers(&aws).await.len(), 1);
+    let (trust, _) = role_documents(&aws, "sums-prod-role-github-deploy").await;
+    assert_eq!(
+        trust["Statement"][0]["Condition"]["StringEquals"]
+            ["token.actions.githubusercontent.com:sub"]
+            .to_string(),
+        r#"["repo:acme/slipway:ref:refs/heads/release"]"#
+    );
+
+    // dev goes away, but prod's role still trusts the provider: it stays, no longer dev's.
+    // (moto cannot delete ElastiCache, so sums' `down` ends with the Redis leftovers the
+    // README's moto gaps table lists; the IAM side is what is checked here.)
+    let down = moto.provision(&[
+        "--config-dir",
+        config_dir,
+        "--stack",
+        "sums",
+        "--yes",
+        "down",
+    ]);
+    let said = format!("{}\n{}", down.stdout(), down.stderr());
+    assert!(said.contains("kept the OIDC provider"), "{said}");
+    assert!(said.contains("✓ delete   github-oidc"), "{said}");
+    assert!(said.contains("✓ delete   role-github-deploy"), "{said}");
+    assert!(
+        !said
+            .lines()
+            .any(|l| l.trim_start().starts_with("arn:aws:iam::")),
+        "no IAM leftovers expected: {said}"
+    );
+    assert_eq!(providers(&aws).await.len(), 1);
+    let untagged = aws
+        .iam
+        .get_open_id_connect_provider()
+        .open_id_connect_provider_arn(&arns[0])
+        .send()
+        .await
+        .unwrap();
+    assert!(untagged
+        .tags()
+        .iter()
+        .all(|t| !t.key().starts_with("slipway:")));
+}
+
+#[tokio::test]
+async fn a_second_provider_for_the_same_issuer_is_refused_with_what_to_set() {
+    let moto = Moto::start();
+    let dir = github_config("");
+    let config_dir = dir.path().to_str().unwrap();
+    let aws = moto.aws("sums", "dev").await;
+    aws.iam
+        .create_open_id_connect_provider()
+        .url("https://token.actions.githubusercontent.com")
+        .client_id_list("sts.amazonaws.com")
+        .send()
+        .await
+        .unwrap();
+    let up = moto.provision(&["--config-dir", config_dir, "--stack", "sums", "--yes", "up"]);
+    assert_ne!(up.code(), 0);
+    assert!(
+        up.stdout().contains("set github.oidc_provider_arn")
+            || up.stderr().contains("set github.oidc_provider_arn"),
+        "{}\n{}",
+        up.stdout(),
+        up.stderr()
+    );
+}
+
+/// The IAM actions a role policy allows (no wildcards are used in it).
+fn allowed_actions(policy: &Value) -> BTreeSet<String> {
+    policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| match &s["Action"] {
+            Value::String(a) => vec![a.clone()],
+            Value::Array(items) => items
+                .iter()
+                .map(|a| a.as_str().unwrap().to_owned())
+                .collect(),
+            _ => vec![],
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_deploy_role_allows_every_call_of_outputs_deploy_and_rollback() {
+    let moto = Moto::start();
+    let dir = github_config("");
+    let config_dir = dir.path().to_str().unwrap();
+    let up = moto.provision(&["--config-dir", config_dir, "--stack", "sums", "--yes", "up"]);
+    up.ok();
+    let aws = moto.aws("sums", "dev").await;
+    for repository in ["sums-dev-repo-api", "sums-dev-repo-client"] {
+        common::push_test_image(&aws, repository, "v2").await;
+    }
+    let (_, policy) = role_documents(&aws, "sums-dev-role-github-deploy").await;
+    let allowed = allowed_actions(&policy);
+
+    // What the deploy workflow runs (ci/push-images.sh, ci/deploy.sh).
+    let base = ["--config-dir", config_dir, "--stack", "sums", "--yes"];
+    let recorded = moto.recorded_actions(|| {
+        let outputs = moto.provision(&[&base[..], &["outputs", "--json"]].concat());
+        outputs.ok();
+        // moto never runs tasks: both watches end at their timeout (exit 5).
+        let deploy =
+            moto.provision(&[&base[..], &["deploy", "--tag", "v2", "--timeout", "1"]].concat());
+        assert_eq!(deploy.code(), 5, "{}\n{}", deploy.stdout(), deploy.stderr());
+        let rollback = moto.provision(&[&base[..], &["rollback", "--timeout", "1"]].concat());
+        assert!(
+            [0, 5].contains(&rollback.code()),
+            "{}\n{}",
+            rollback.stdout(),
+            rollback.stderr()
+        );
+    });
+    for expected in [
+        "ecs:UpdateService",
+        "ecs:RegisterTaskDefinition",
+        "ecr:DescribeImages",
+    ] {
+        assert!(
+            recorded.contains(&expected.to_owned()),
+            "the recording misses {expected}: {recorded:?}"
+        );
+    }
+    let missing: Vec<&String> = recorded.iter().filter(|a| !allowed.contains(*a)).collect();
+    assert!(
+        missing.is_empty(),
+        "the deploy role lacks {missing:?} (add them to DEPLOY_READ_ACTIONS or the scoped statements in constructs.rs)"
+    );
+    // Nothing that changes infrastructure or reads secret values.
+    let forbidden: Vec<&String> = allowed
+        .iter()
+        .filter(|a| {
+            let operation = a.split(':').nth(1).unwrap_or_default();
+            [
+                "Create",
+                "Delete",
+                "Modify",
+                "Authorize",
+                "Revoke",
+                "Put",
+                "Attach",
+            ]
+            .iter()
+            .any(|verb| operation.starts_with(verb))
+                && a.as_str() != "ecr:PutImage"
+                || a.as_str() == "secretsmanager:GetSecretValue"
+        })
+        .collect();
+    assert!(forbidden.is_empty(), "{forbidden:?}");
+}
