@@ -803,10 +803,26 @@ mod tests {
         let redis = sg("sg-redis");
         assert!(!redis.egress_all);
         let sources: Vec<&str> = redis.ingress.iter().map(|r| r.source.0.as_str()).collect();
-        assert_eq!(sources, vec!["${sg-vote}", "${sg-worker}"]);
+        // The debug task (`provision debug`) is a declared consumer of each store.
+        assert_eq!(sources, vec!["${sg-debug}", "${sg-vote}", "${sg-worker}"]);
         let postgres = sg("sg-postgres");
         assert!(!postgres.egress_all);
         assert!(postgres.ingress.iter().all(|r| r.port == 5432));
+        assert!(postgres.ingress.contains(&IngressRule {
+            port: 5432,
+            source: Ref::to("sg-debug")
+        }));
+        let debug = sg("sg-debug");
+        assert!(debug.ingress.is_empty() && debug.egress_all);
+        let accepting_debug: Vec<&str> = resources
+            .iter()
+            .filter(|r| match &r.spec {
+                Spec::SecurityGroup(g) => g.ingress.iter().any(|i| i.source == Ref::to("sg-debug")),
+                _ => false,
+            })
+            .map(|r| r.id.as_str())
+            .collect();
+        assert_eq!(accepting_debug, ["sg-redis", "sg-postgres"]);
         assert_eq!(sg("sg-worker").ingress, vec![]);
         assert_eq!(
             sg("sg-vote").ingress,

@@ -182,7 +182,7 @@ pub async fn wait_until_ready(aws: &Aws, task_arn: &str, poll: Duration) -> Resu
         }
         if started.elapsed() > aws.wait_limit {
             bail!(
-                "debug task {task_id} is still {state} after {:?}",
+                "debug task {task_id} is still {last_state} after {:?}",
                 aws.wait_limit
             );
         }
