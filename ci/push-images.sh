@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds every service image of a stack and pushes it to the stack's ECR repositories,
-# tagged TAG (CI uses the commit SHA; the repositories' tags are immutable).
+# tagged TAG (CI uses the commit SHA; the repositories' tags are immutable). Stacks with
+# Redis or Postgres also get the debug image (services/debug) as `debug`, tagged TAG and
+# `latest`, the tag `provision debug` runs (that repository's tags are mutable).
 #
 #   ci/push-images.sh STACK ENV TAG
 #
@@ -39,3 +41,10 @@ jq -r '.services | to_entries[] | "\(.key) \(.value.repository_uri)"' <<<"$outpu
             --build-arg "VERSION=$tag" --build-arg "REVISION=$(git rev-parse HEAD)" \
             --tag "$repository:$tag" --push .
     done
+
+debug_repository="$(jq -r '.debug_repository_uri // empty' <<<"$outputs")"
+if [[ -n "$debug_repository" ]]; then
+    echo "==> $stack/debug: building services/debug as $debug_repository:$tag and :latest"
+    docker buildx build services/debug \
+        --tag "$debug_repository:$tag" --tag "$debug_repository:latest" --push
+fi

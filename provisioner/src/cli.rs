@@ -441,6 +441,7 @@ async fn cmd_outputs(cli: &Cli, json_flag: bool) -> Result<u8> {
         "vpc_id": get("vpc", "id"),
         "private_subnets": [get("subnet-private-a", "id"), get("subnet-private-b", "id")],
         "services": services,
+        "debug_repository_uri": get("repo-debug", "uri"),
         "tasks": config.tasks.keys().map(|t| (t.clone(), get(&format!("task-{t}"), "arn"))).collect::<BTreeMap<_, _>>(),
         "redis_url_secret": get("redis-url", "arn"),
         "database_url_secret": get("database-url", "arn"),

@@ -18,6 +18,14 @@ const SSM_MESSAGES_ACTIONS: [&str; 4] = [
 ];
 /// Unprivileged user every container runs as.
 pub const CONTAINER_USER: &str = "10001";
+/// The operator's debug task (`provision debug`, `services/debug/Dockerfile`): its
+/// repository, log group, task role and task definition are `<kind>-debug`.
+pub const DEBUG: &str = "debug";
+/// The debug task's image tag: the repository keeps mutable tags so CI can move it.
+pub const DEBUG_IMAGE_TAG: &str = "latest";
+/// The debug container idles this long (8 h), then stops by itself: `provision debug`
+/// stops it when the session ends, this bounds a task whose operator vanished.
+pub const DEBUG_IDLE_SECONDS: u32 = 28_800;
 
 /// The resources of a stack, in declaration order.
 pub fn expand(config: &StackConfig) -> Vec<Resource> {
@@ -30,6 +38,7 @@ pub fn expand(config: &StackConfig) -> Vec<Resource> {
     for (name, service) in &config.services {
         ecs_service(&mut stack, config, name, service);
     }
+    debug_task(&mut stack, config);
     for (name, task) in &config.tasks {
         let service = &config.services[&task.service];
         let mut container = container(&task.service, service);
@@ -184,6 +193,12 @@ fn consumers(config: &StackConfig, store: DataStore) -> Vec<&String> {
         .collect()
 }
 
+/// Stacks with a data store get the debug task (`provision debug`): a way into the
+/// private data tier that is not one of the services.
+pub fn has_debug_task(config: &StackConfig) -> bool {
+    config.redis.is_some() || config.postgres.is_some()
+}
+
 fn sorted(mut rules: Vec<IngressRule>) -> Vec<IngressRule> {
     rules.sort();
     rules.dedup();
@@ -235,6 +250,18 @@ fn security_groups(stack: &mut Builder, config: &StackConfig) {
             sg(format!("{name}: only from its callers"), ingress, true),
         );
     }
+    if has_debug_task(config) {
+        // Started on demand by an operator; it calls out (data stores, AWS APIs) and
+        // takes nothing in.
+        stack.add(
+            &format!("sg-{DEBUG}"),
+            sg(
+                "debug: operator's debug task, no ingress".into(),
+                Vec::new(),
+                true,
+            ),
+        );
+    }
     for (store, port) in [(DataStore::Redis, 6379), (DataStore::Postgres, 5432)] {
         let present = match store {
             DataStore::Redis => config.redis.is_some(),
@@ -243,8 +270,11 @@ fn security_groups(stack: &mut Builder, config: &StackConfig) {
         if !present {
             continue;
         }
+        // The debug task is a declared consumer of every data store the stack has.
         let ingress = consumers(config, store)
             .into_iter()
+            .map(String::as_str)
+            .chain(has_debug_task(config).then_some(DEBUG))
             .map(|name| IngressRule {
                 port,
                 source: Ref::to(&format!("sg-{name}")),
@@ -380,12 +410,33 @@ fn platform(stack: &mut Builder, config: &StackConfig) {
             }),
         );
     }
+    if has_debug_task(config) {
+        stack.add(
+            &format!("repo-{DEBUG}"),
+            Spec::Repository(RepositorySpec {
+                scan_on_push: true,
+                // `latest` moves with each push of the debug image (see DEBUG_IMAGE_TAG).
+                immutable_tags: false,
+                keep_images: 20,
+            }),
+        );
+        stack.add(
+            &format!("logs-{DEBUG}"),
+            Spec::LogGroup(LogGroupSpec {
+                retention_days: config.logs.retention_days,
+            }),
+        );
+    }
     // One execution role: pulls only this stack's repositories, writes only its log
     // groups, reads only the secrets its task definitions reference.
-    let names: Vec<&String> = config.services.keys().collect();
+    let mut names: Vec<&str> = config.services.keys().map(String::as_str).collect();
     let mut secrets: Vec<String> = Vec::new();
     for service in config.services.values() {
         secrets.extend(service_secrets(service).into_values().map(|r| r.0));
+    }
+    if has_debug_task(config) {
+        names.push(DEBUG);
+        secrets.extend(debug_secrets(config).into_values().map(|r| r.0));
     }
     let mut statements = vec![
         statement(&["ecr:GetAuthorizationToken"], vec!["*".into()]),
@@ -410,7 +461,12 @@ fn platform(stack: &mut Builder, config: &StackConfig) {
         "role-execution",
         Spec::Role(RoleSpec::for_service("ecs-tasks.amazonaws.com", statements)),
     );
-    for name in config.services.keys() {
+    for name in config
+        .services
+        .keys()
+        .map(String::as_str)
+        .chain(has_debug_task(config).then_some(DEBUG))
+    {
         stack.add(
             &format!("role-{name}"),
             Spec::Role(RoleSpec::for_service(
@@ -791,6 +847,51 @@ fn attached_listener_dependency(
     })
 }
 
+/// `REDIS_URL` / `DATABASE_URL` for each data store the stack has.
+fn debug_secrets(config: &StackConfig) -> BTreeMap<String, Ref> {
+    let mut secrets = BTreeMap::new();
+    if config.redis.is_some() {
+        secrets.insert("REDIS_URL".into(), Ref::to("redis-url"));
+    }
+    if config.postgres.is_some() {
+        secrets.insert("DATABASE_URL".into(), Ref::to("database-url"));
+    }
+    secrets
+}
+
+/// The task definition `provision debug` runs: the debug image idling, so an operator can
+/// ECS Exec into it with the data stores' URLs in its environment. It runs as root by
+/// design (ping and traceroute need raw sockets; see services/debug/Dockerfile), has a
+/// writable root (shell history, scratch files), no port and no health check.
+fn debug_task(stack: &mut Builder, config: &StackConfig) {
+    if !has_debug_task(config) {
+        return;
+    }
+    stack.add(
+        &format!("taskdef-{DEBUG}"),
+        Spec::TaskDefinition(TaskDefinitionSpec {
+            cpu: 256,
+            memory: 512,
+            execution_role: Ref::to("role-execution"),
+            task_role: Ref::to(&format!("role-{DEBUG}")),
+            container: ContainerSpec {
+                name: DEBUG.into(),
+                image_repository: Ref::to(&format!("repo-{DEBUG}")),
+                image_tag: DEBUG_IMAGE_TAG.into(),
+                port: 0,
+                command: Some(vec!["sleep".into(), DEBUG_IDLE_SECONDS.to_string()]),
+                environment: BTreeMap::new(),
+                secrets: debug_secrets(config),
+                health_command: Vec::new(),
+                log_group: Ref::to(&format!("logs-{DEBUG}")),
+                read_only_root: false,
+                user: "root".into(),
+                init_process: true,
+            },
+        }),
+    );
+}
+
 /// Text rendering of an expansion: one block per resource (kind, dependencies, spec).
 pub fn describe(resources: &[Resource]) -> String {
     let mut out = String::new();
@@ -851,10 +952,26 @@ mod tests {
         let redis = sg("sg-redis");
         assert!(!redis.egress_all);
         let sources: Vec<&str> = redis.ingress.iter().map(|r| r.source.0.as_str()).collect();
-        assert_eq!(sources, vec!["${sg-vote}", "${sg-worker}"]);
+        // The debug task (`provision debug`) is a declared consumer of each store.
+        assert_eq!(sources, vec!["${sg-debug}", "${sg-vote}", "${sg-worker}"]);
         let postgres = sg("sg-postgres");
         assert!(!postgres.egress_all);
         assert!(postgres.ingress.iter().all(|r| r.port == 5432));
+        assert!(postgres.ingress.contains(&IngressRule {
+            port: 5432,
+            source: Ref::to("sg-debug")
+        }));
+        let debug = sg("sg-debug");
+        assert!(debug.ingress.is_empty() && debug.egress_all);
+        let accepting_debug: Vec<&str> = resources
+            .iter()
+            .filter(|r| match &r.spec {
+                Spec::SecurityGroup(g) => g.ingress.iter().any(|i| i.source == Ref::to("sg-debug")),
+                _ => false,
+            })
+            .map(|r| r.id.as_str())
+            .collect();
+        assert_eq!(accepting_debug, ["sg-redis", "sg-postgres"]);
         assert_eq!(sg("sg-worker").ingress, vec![]);
         assert_eq!(
             sg("sg-vote").ingress,

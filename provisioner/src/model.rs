@@ -400,11 +400,13 @@ pub struct ContainerSpec {
     pub name: String,
     pub image_repository: Ref,
     pub image_tag: String,
+    /// 0: no port mapping (the debug task listens on nothing).
     pub port: u16,
     pub command: Option<Vec<String>>,
     pub environment: BTreeMap<String, String>,
     /// Variable name → secret (`${secret-id}` or an external ARN).
     pub secrets: BTreeMap<String, Ref>,
+    /// Empty: no container health check (the debug task).
     pub health_command: Vec<String>,
     pub log_group: Ref,
     pub read_only_root: bool,

@@ -229,12 +229,13 @@ async fn voting_up_builds_a_private_least_privilege_stack_and_is_idempotent() {
         .is_empty());
     let aws = moto.aws("voting", "dev").await;
 
-    // Data stores: ingress only from their consumers' groups, and no egress at all.
+    // Data stores: ingress only from their consumers' groups (the debug task's among
+    // them), and no egress at all.
     let groups = security_groups(&aws).await;
     let gid = |id: &str| groups[id].group_id().unwrap().to_owned();
     for (store, port, consumers) in [
-        ("sg-redis", 6379, ["sg-vote", "sg-worker"]),
-        ("sg-postgres", 5432, ["sg-result", "sg-worker"]),
+        ("sg-redis", 6379, ["sg-debug", "sg-vote", "sg-worker"]),
+        ("sg-postgres", 5432, ["sg-debug", "sg-result", "sg-worker"]),
     ] {
         let group = &groups[store];
         assert!(
@@ -377,13 +378,20 @@ async fn voting_up_builds_a_private_least_privilege_stack_and_is_idempotent() {
 
     // Repositories: scan on push, immutable tags, keep the newest 20.
     let repos = aws.ecr.describe_repositories().send().await.unwrap();
-    assert_eq!(repos.repositories().len(), 3);
+    assert_eq!(
+        repos.repositories().len(),
+        4,
+        "three services and the debug image"
+    );
     for repo in repos.repositories() {
         assert!(repo.image_scanning_configuration().unwrap().scan_on_push());
-        assert_eq!(
-            repo.image_tag_mutability(),
-            Some(&aws_sdk_ecr::types::ImageTagMutability::Immutable)
-        );
+        // The debug image's `latest` moves with each push; release tags never do.
+        let mutability = if repo.repository_name() == Some("voting-dev-repo-debug") {
+            aws_sdk_ecr::types::ImageTagMutability::Mutable
+        } else {
+            aws_sdk_ecr::types::ImageTagMutability::Immutable
+        };
+        assert_eq!(repo.image_tag_mutability(), Some(&mutability));
         let policy = aws
             .ecr
             .get_lifecycle_policy()
@@ -515,7 +523,11 @@ async fn voting_up_builds_a_private_least_privilege_stack_and_is_idempotent() {
         .send()
         .await
         .unwrap();
-    assert_eq!(logs.log_groups().len(), 3);
+    assert_eq!(
+        logs.log_groups().len(),
+        4,
+        "three services and the debug task"
+    );
     assert!(logs
         .log_groups()
         .iter()
@@ -571,6 +583,8 @@ async fn voting_up_builds_a_private_least_privilege_stack_and_is_idempotent() {
             assert!(scoped || (token && resource == "*"), "{statement}");
         }
     }
+
+    check_debug_task(&aws, &groups).await;
 
     // A second `up` changes nothing and calls nothing that mutates.
     let again = moto.provision(&["--stack", "voting", "--yes", "--output", "json", "up"]);
@@ -1002,5 +1016,146 @@ async fn voting_down_reports_what_it_could_not_remove() {
     assert!(
         leftovers.is_subset(&allowed),
         "unexpected leftovers: {leftovers:?}"
+    );
+}
+
+/// What `provision debug` runs: the debug task definition, its roles, its security group
+/// (accepted by the data stores and nothing else), and `--image`'s temporary revision.
+async fn check_debug_task(aws: &Aws, groups: &BTreeMap<String, SecurityGroup>) {
+    let definition = aws
+        .ecs
+        .describe_task_definition()
+        .task_definition("voting-dev-taskdef-debug")
+        .send()
+        .await
+        .unwrap();
+    let definition = definition.task_definition().unwrap();
+    assert_eq!(
+        (definition.cpu(), definition.memory()),
+        (Some("256"), Some("512"))
+    );
+    assert!(definition
+        .task_role_arn()
+        .unwrap()
+        .ends_with("/voting-dev-role-debug"));
+    assert!(definition
+        .execution_role_arn()
+        .unwrap()
+        .ends_with("/voting-dev-role-execution"));
+    let [container] = definition.container_definitions() else {
+        panic!("one container: {definition:?}");
+    };
+    assert_eq!(container.name(), Some("debug"));
+    assert!(
+        container
+            .image()
+            .unwrap()
+            .ends_with("/voting-dev-repo-debug:latest"),
+        "{:?}",
+        container.image()
+    );
+    assert_eq!(container.command(), ["sleep", "28800"]);
+    assert_eq!(container.user(), Some("root"), "ping/traceroute need root");
+    assert_eq!(
+        container
+            .linux_parameters()
+            .and_then(|l| l.init_process_enabled()),
+        Some(true)
+    );
+    assert!(container.port_mappings().is_empty() && container.health_check().is_none());
+    let secrets: BTreeMap<&str, &str> = container
+        .secrets()
+        .iter()
+        .map(|s| (s.name(), s.value_from()))
+        .collect();
+    assert_eq!(
+        secrets.keys().copied().collect::<Vec<_>>(),
+        ["DATABASE_URL", "REDIS_URL"]
+    );
+    assert!(secrets["REDIS_URL"].contains(":secret:voting-dev-redis-url"));
+    assert!(secrets["DATABASE_URL"].contains(":secret:voting-dev-database-url"));
+
+    // The task role may only open ECS Exec channels.
+    let policy = aws
+        .iam
+        .get_role_policy()
+        .role_name("voting-dev-role-debug")
+        .policy_name("slipway")
+        .send()
+        .await
+        .unwrap();
+    let document = percent_encoding::percent_decode_str(policy.policy_document())
+        .decode_utf8()
+        .unwrap();
+    let document: Value = serde_json::from_str(&document).unwrap();
+    for statement in document["Statement"].as_array().unwrap() {
+        for action in statement["Action"].as_array().unwrap() {
+            assert!(
+                action.as_str().unwrap().starts_with("ssmmessages:"),
+                "{statement}"
+            );
+        }
+    }
+
+    // sg-debug takes nothing in, and only the data stores accept it.
+    let debug = &groups["sg-debug"];
+    assert!(debug.ip_permissions().is_empty());
+    assert!(!debug.ip_permissions_egress().is_empty());
+    let debug_id = debug.group_id().unwrap();
+    let accepting: BTreeSet<&str> = groups
+        .iter()
+        .filter(|(_, g)| {
+            g.ip_permissions().iter().any(|p| {
+                p.user_id_group_pairs()
+                    .iter()
+                    .any(|pair| pair.group_id() == Some(debug_id))
+            })
+        })
+        .map(|(id, _)| id.as_str())
+        .collect();
+    assert_eq!(accepting, BTreeSet::from(["sg-postgres", "sg-redis"]));
+
+    // `debug --image`: a temporary revision with only the image changed, then gone.
+    let image = "public.ecr.aws/docker/library/alpine:3.20";
+    let arn = provisioner::ops::debug::register_custom_image(aws, image)
+        .await
+        .unwrap();
+    let custom = aws
+        .ecs
+        .describe_task_definition()
+        .task_definition(&arn)
+        .include(aws_sdk_ecs::types::TaskDefinitionField::Tags)
+        .send()
+        .await
+        .unwrap();
+    let tags: BTreeMap<&str, &str> = custom
+        .tags()
+        .iter()
+        .filter_map(|t| Some((t.key()?, t.value()?)))
+        .collect();
+    assert_eq!(tags.get("slipway:id"), Some(&"taskdef-debug-image"));
+    let custom = custom.task_definition().unwrap();
+    assert_eq!(custom.family(), Some("voting-dev-taskdef-debug-image"));
+    assert_eq!(custom.container_definitions()[0].image(), Some(image));
+    assert_eq!(
+        custom.container_definitions()[0].secrets(),
+        container.secrets()
+    );
+    assert_eq!(custom.task_role_arn(), definition.task_role_arn());
+    provisioner::ops::debug::discard_revision(aws, &arn)
+        .await
+        .unwrap();
+    let active = aws
+        .ecs
+        .list_task_definitions()
+        .family_prefix("voting-dev-taskdef-debug-image")
+        .status(aws_sdk_ecs::types::TaskDefinitionStatus::Active)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        active.task_definition_arns().is_empty(),
+        "{:?}",
+        active.task_definition_arns()
     );
 }

@@ -1,7 +1,7 @@
-//! The operations commands' exact requests (ExecuteCommand, RunTask, FilterLogEvents) with
-//! aws-smithy-mocks — moto has no ExecuteCommand and does not run tasks to an exit code —
-//! and the session-manager-plugin invocation, checked with a fake plugin that records its
-//! argv.
+//! The operations commands' exact requests (ExecuteCommand, RunTask, StopTask,
+//! FilterLogEvents, SSM StartSession) with aws-smithy-mocks — moto has no ExecuteCommand or
+//! StartSession and does not run tasks — and the session-manager-plugin invocation, checked
+//! with a fake plugin that records its argv.
 
 use std::sync::{Arc, Mutex};
 
@@ -21,10 +21,19 @@ use aws_sdk_ecs::operation::describe_tasks::DescribeTasksOutput;
 use aws_sdk_ecs::operation::execute_command::{ExecuteCommandInput, ExecuteCommandOutput};
 use aws_sdk_ecs::operation::list_tasks::{ListTasksInput, ListTasksOutput};
 use aws_sdk_ecs::operation::run_task::{RunTaskInput, RunTaskOutput};
-use aws_sdk_ecs::types::{AssignPublicIp, Container, DesiredStatus, Failure, LaunchType, Task};
+use aws_sdk_ecs::operation::stop_task::{StopTaskInput, StopTaskOutput};
+use aws_sdk_ecs::types::{
+    AssignPublicIp, Container, DesiredStatus, Failure, LaunchType, ManagedAgent, ManagedAgentName,
+    Task,
+};
+use aws_sdk_rds::operation::describe_db_instances::{
+    DescribeDbInstancesInput, DescribeDbInstancesOutput,
+};
+use aws_sdk_ssm::operation::start_session::{StartSessionInput, StartSessionOutput};
 use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode};
 use provisioner::aws::Aws;
-use provisioner::ops::{exec, logs, run, PluginContext};
+use provisioner::config::{repo_config_dir, DataStore, StackConfig};
+use provisioner::ops::{debug, exec, logs, run, tunnel, PluginContext};
 
 const CLUSTER_ARN: &str = "arn:aws:ecs:eu-west-1:123456789012:cluster/shop-dev-cluster";
 const TASK_ARN: &str = "arn:aws:ecs:eu-west-1:123456789012:task/shop-dev-cluster/0f1e2d3c4b5a";
@@ -530,11 +539,15 @@ async fn run_reports_a_task_that_could_not_start() {
 /// The binary with an empty PATH (no plugin) and AWS pointed at a closed loopback port, so
 /// any AWS call would fail with "could not reach AWS" instead of the plugin message.
 fn provision_without_plugin(args: &[&str]) -> std::process::Output {
+    provision_without_plugin_on("shop", args)
+}
+
+fn provision_without_plugin_on(stack: &str, args: &[&str]) -> std::process::Output {
     let empty = tempfile::tempdir().unwrap();
     std::process::Command::new(env!("CARGO_BIN_EXE_provision"))
         .arg("--config-dir")
         .arg(provisioner::config::repo_config_dir())
-        .args(["--stack", "shop", "--region", "eu-west-1"])
+        .args(["--stack", stack, "--region", "eu-west-1"])
         .args(["--endpoint-url", "http://127.0.0.1:9"])
         .args(args)
         .env("PATH", empty.path())
@@ -580,4 +593,520 @@ fn logs_and_run_reject_bad_arguments_before_calling_aws() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("no task orders-backfill"), "{stderr}");
     assert!(stderr.contains("orders-migrate, orders-seed"), "{stderr}");
+}
+
+const DEBUG_TASK_ARN: &str =
+    "arn:aws:ecs:eu-west-1:123456789012:task/shop-dev-cluster/9a8b7c6d5e4f";
+
+fn debug_task(status: &str, agent: &str) -> Task {
+    Task::builder()
+        .task_arn(DEBUG_TASK_ARN)
+        .cluster_arn(CLUSTER_ARN)
+        .last_status(status)
+        .enable_execute_command(true)
+        .containers(
+            Container::builder()
+                .name("debug")
+                .runtime_id("9a8b7c6d5e4f-1234567890")
+                .last_status(status)
+                .managed_agents(
+                    ManagedAgent::builder()
+                        .name(ManagedAgentName::ExecuteCommandAgent)
+                        .last_status(agent)
+                        .build(),
+                )
+                .build(),
+        )
+        .build()
+}
+
+/// Every ECS call `provision debug` makes, in order, with the requests that matter.
+struct DebugMocks {
+    ecs: Vec<Rule>,
+    ec2: [Rule; 2],
+    calls: Arc<Mutex<Vec<&'static str>>>,
+    run_requests: Arc<Mutex<Vec<RunTaskInput>>>,
+    exec_requests: Arc<Mutex<Vec<ExecuteCommandInput>>>,
+    stop_requests: Arc<Mutex<Vec<StopTaskInput>>>,
+    group_requests: Arc<Mutex<Vec<DescribeSecurityGroupsInput>>>,
+}
+
+/// `states`: what each DescribeTasks answers, the last one repeated.
+fn debug_mocks(states: Vec<Task>) -> DebugMocks {
+    let calls: Arc<Mutex<Vec<&'static str>>> = Arc::default();
+    let log = |name: &'static str| {
+        let calls = calls.clone();
+        move || calls.lock().unwrap().push(name)
+    };
+    let (run_requests, record_run) = capture::<RunTaskInput>();
+    let ran = log("RunTask");
+    let run = mock!(aws_sdk_ecs::Client::run_task)
+        .match_requests(move |input| {
+            ran();
+            record_run(input)
+        })
+        .then_output(|| {
+            RunTaskOutput::builder()
+                .tasks(Task::builder().task_arn(DEBUG_TASK_ARN).build())
+                .build()
+        });
+    let described = log("DescribeTasks");
+    let answers = Arc::new(Mutex::new(states));
+    let describe = mock!(aws_sdk_ecs::Client::describe_tasks)
+        .match_requests(move |input| {
+            described();
+            input.tasks() == [DEBUG_TASK_ARN] && input.cluster() == Some("shop-dev-cluster")
+        })
+        .then_compute_output(move |_| {
+            let mut answers = answers.lock().unwrap();
+            let task = if answers.len() > 1 {
+                answers.remove(0)
+            } else {
+                answers[0].clone()
+            };
+            DescribeTasksOutput::builder().tasks(task).build()
+        });
+    let (exec_requests, record_exec) = capture::<ExecuteCommandInput>();
+    let executed = log("ExecuteCommand");
+    let execute = mock!(aws_sdk_ecs::Client::execute_command)
+        .match_requests(move |input| {
+            executed();
+            record_exec(input)
+        })
+        .then_output(|| {
+            ExecuteCommandOutput::builder()
+                .session(
+                    aws_sdk_ecs::types::Session::builder()
+                        .session_id("ecs-execute-command-debug")
+                        .stream_url("wss://ssmmessages.eu-west-1.amazonaws.com/v1/data-channel/ecs-execute-command-debug")
+                        .token_value("debug-token")
+                        .build(),
+                )
+                .build()
+        });
+    let (stop_requests, record_stop) = capture::<StopTaskInput>();
+    let stopped = log("StopTask");
+    let stop = mock!(aws_sdk_ecs::Client::stop_task)
+        .match_requests(move |input| {
+            stopped();
+            record_stop(input)
+        })
+        .then_output(|| StopTaskOutput::builder().build());
+    let subnets = mock!(aws_sdk_ec2::Client::describe_subnets).then_output(|| {
+        DescribeSubnetsOutput::builder()
+            .subnets(Subnet::builder().subnet_id("subnet-pa").build())
+            .subnets(Subnet::builder().subnet_id("subnet-pb").build())
+            .build()
+    });
+    let (group_requests, record_groups) = capture::<DescribeSecurityGroupsInput>();
+    let groups = mock!(aws_sdk_ec2::Client::describe_security_groups)
+        .match_requests(record_groups)
+        .then_output(|| {
+            DescribeSecurityGroupsOutput::builder()
+                .security_groups(SecurityGroup::builder().group_id("sg-debug1").build())
+                .build()
+        });
+    DebugMocks {
+        ecs: vec![run, describe, execute, stop],
+        ec2: [subnets, groups],
+        calls,
+        run_requests,
+        exec_requests,
+        stop_requests,
+        group_requests,
+    }
+}
+
+fn mocked_debug_aws(mocks: &DebugMocks) -> Aws {
+    let mut aws = shop_aws();
+    aws.ecs = mocked_client!(aws_sdk_ecs, &mocks.ecs);
+    aws.ec2 = mocked_client!(aws_sdk_ec2, &mocks.ec2);
+    aws
+}
+
+fn assert_stopped_once(mocks: &DebugMocks) {
+    let stops = mocks.stop_requests.lock().unwrap().clone();
+    assert_eq!(stops.len(), 1, "StopTask exactly once");
+    assert_eq!(stops[0].cluster(), Some("shop-dev-cluster"));
+    assert_eq!(stops[0].task(), Some(DEBUG_TASK_ARN));
+    assert_eq!(stops[0].reason(), Some("provision debug session ended"));
+}
+
+const POLL: std::time::Duration = std::time::Duration::from_millis(1);
+
+#[tokio::test]
+async fn debug_starts_a_private_task_execs_into_it_and_stops_it_when_the_session_ends() {
+    let mocks = debug_mocks(vec![
+        debug_task("PROVISIONING", "PENDING"),
+        debug_task("RUNNING", "PENDING"),
+        debug_task("RUNNING", "RUNNING"),
+    ]);
+    let aws = mocked_debug_aws(&mocks);
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = PluginContext {
+        plugin: fake_plugin(dir.path()),
+        profile: Some("ops".into()),
+        endpoint_url: None,
+    };
+
+    let code = debug::debug(&aws, &plugin, None, &[], POLL, std::future::pending())
+        .await
+        .unwrap();
+    assert_eq!(
+        code, 7,
+        "the session's (non-zero) exit code is passed through"
+    );
+
+    assert_eq!(
+        *mocks.calls.lock().unwrap(),
+        [
+            "RunTask",
+            "DescribeTasks",
+            "DescribeTasks",
+            "DescribeTasks",
+            "ExecuteCommand",
+            "StopTask"
+        ],
+        "ExecuteCommand only once the exec agent runs; StopTask after the session"
+    );
+    let runs = mocks.run_requests.lock().unwrap().clone();
+    assert_eq!(runs.len(), 1);
+    let request = &runs[0];
+    assert_eq!(request.cluster(), Some("shop-dev-cluster"));
+    assert_eq!(request.task_definition(), Some("shop-dev-taskdef-debug"));
+    assert_eq!(request.launch_type(), Some(&LaunchType::Fargate));
+    assert_eq!(request.count(), Some(1));
+    assert_eq!(request.enable_execute_command(), Some(true));
+    let vpc = request
+        .network_configuration()
+        .and_then(|n| n.awsvpc_configuration())
+        .unwrap();
+    assert_eq!(vpc.subnets(), ["subnet-pa", "subnet-pb"]);
+    assert_eq!(vpc.security_groups(), ["sg-debug1"]);
+    assert_eq!(vpc.assign_public_ip(), Some(&AssignPublicIp::Disabled));
+    let groups = mocks.group_requests.lock().unwrap().clone();
+    assert!(
+        groups[0]
+            .filters()
+            .iter()
+            .any(|f| f.name() == Some("tag:slipway:id") && f.values() == ["sg-debug"]),
+        "{groups:?}"
+    );
+
+    let executed = mocks.exec_requests.lock().unwrap().clone();
+    assert_eq!(executed.len(), 1);
+    assert_eq!(executed[0].cluster(), Some("shop-dev-cluster"));
+    assert_eq!(executed[0].task(), Some(DEBUG_TASK_ARN));
+    assert_eq!(executed[0].container(), Some("debug"));
+    assert_eq!(executed[0].interactive(), Some(true));
+    assert_eq!(executed[0].command(), Some("/bin/sh -l"));
+    assert_stopped_once(&mocks);
+
+    let argv = std::fs::read_to_string(dir.path().join("argv")).unwrap();
+    let argv: Vec<&str> = argv.lines().collect();
+    assert_eq!(
+        argv,
+        [
+            r#"{"sessionId":"ecs-execute-command-debug","streamUrl":"wss://ssmmessages.eu-west-1.amazonaws.com/v1/data-channel/ecs-execute-command-debug","tokenValue":"debug-token"}"#,
+            "eu-west-1",
+            "StartSession",
+            "ops",
+            r#"{"Target":"ecs:shop-dev-cluster_9a8b7c6d5e4f_9a8b7c6d5e4f-1234567890"}"#,
+            "https://ssm.eu-west-1.amazonaws.com",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn debug_runs_a_given_command_and_stops_the_task_when_the_plugin_fails_to_start() {
+    let mocks = debug_mocks(vec![debug_task("RUNNING", "RUNNING")]);
+    let aws = mocked_debug_aws(&mocks);
+    let plugin = PluginContext {
+        plugin: "/nonexistent/session-manager-plugin".into(),
+        profile: None,
+        endpoint_url: None,
+    };
+    let command = ["redis-cli".to_owned(), "ping".to_owned()];
+    let err = debug::debug(&aws, &plugin, None, &command, POLL, std::future::pending())
+        .await
+        .unwrap_err();
+    assert!(format!("{err:#}").contains("could not start"), "{err:#}");
+    assert_eq!(
+        mocks.exec_requests.lock().unwrap()[0].command(),
+        Some(r#"/bin/sh -c '"redis-cli" "ping"'"#)
+    );
+    assert_stopped_once(&mocks);
+    assert_eq!(mocks.calls.lock().unwrap().last(), Some(&"StopTask"));
+}
+
+#[tokio::test]
+async fn debug_interrupted_while_waiting_stops_the_task_without_a_session() {
+    let mocks = debug_mocks(vec![debug_task("PENDING", "PENDING")]);
+    let aws = mocked_debug_aws(&mocks);
+    let plugin = PluginContext {
+        plugin: "/nonexistent/session-manager-plugin".into(),
+        profile: None,
+        endpoint_url: None,
+    };
+    // Ctrl-C after a few polls of a task that never gets going.
+    let interrupted = tokio::time::sleep(std::time::Duration::from_millis(50));
+    let code = debug::debug(
+        &aws,
+        &plugin,
+        None,
+        &[],
+        std::time::Duration::from_millis(5),
+        interrupted,
+    )
+    .await
+    .unwrap();
+    assert_eq!(code, 130);
+    assert!(mocks.exec_requests.lock().unwrap().is_empty());
+    assert_stopped_once(&mocks);
+}
+
+#[tokio::test]
+async fn debug_names_why_the_task_stopped_before_the_session() {
+    let mut stopped = debug_task("STOPPED", "STOPPED");
+    stopped.stopped_reason = Some("Task failed to start".into());
+    stopped.containers.as_mut().unwrap()[0].reason =
+        Some("CannotPullContainerError: shop-dev-repo-debug:latest not found".into());
+    let mocks = debug_mocks(vec![debug_task("PENDING", "PENDING"), stopped]);
+    let aws = mocked_debug_aws(&mocks);
+    let plugin = PluginContext {
+        plugin: "/nonexistent/session-manager-plugin".into(),
+        profile: None,
+        endpoint_url: None,
+    };
+    let err = debug::debug(&aws, &plugin, None, &[], POLL, std::future::pending())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(
+            "stopped before a session could start: Task failed to start; CannotPullContainerError"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("ci/push-images.sh"), "{err}");
+    assert!(mocks.exec_requests.lock().unwrap().is_empty());
+    assert_stopped_once(&mocks);
+}
+
+fn shop_config() -> StackConfig {
+    StackConfig::load(&repo_config_dir(), "shop", "dev").unwrap()
+}
+
+#[tokio::test]
+async fn tunnel_forwards_a_local_port_to_postgres_through_a_consumer_task() {
+    let (db_requests, record_db) = capture::<DescribeDbInstancesInput>();
+    let instances = mock!(aws_sdk_rds::Client::describe_db_instances)
+        .match_requests(record_db)
+        .then_output(|| {
+            DescribeDbInstancesOutput::builder()
+                .db_instances(
+                    aws_sdk_rds::types::DbInstance::builder()
+                        .endpoint(
+                            aws_sdk_rds::types::Endpoint::builder()
+                                .address("shop-dev-postgres.c1.eu-west-1.rds.amazonaws.com")
+                                .port(5432)
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build()
+        });
+    let (listed, record_list) = capture::<ListTasksInput>();
+    let list = mock!(aws_sdk_ecs::Client::list_tasks)
+        .match_requests(record_list)
+        .then_output(|| ListTasksOutput::builder().task_arns(TASK_ARN).build());
+    let describe = mock!(aws_sdk_ecs::Client::describe_tasks).then_output(|| {
+        DescribeTasksOutput::builder()
+            .tasks(running_orders_task())
+            .build()
+    });
+    let (sessions, record_session) = capture::<StartSessionInput>();
+    let start = mock!(aws_sdk_ssm::Client::start_session)
+        .match_requests(record_session)
+        .then_output(|| {
+            StartSessionOutput::builder()
+                .session_id("ops-0a1b2c")
+                .stream_url("wss://ssmmessages.eu-west-1.amazonaws.com/v1/data-channel/ops-0a1b2c")
+                .token_value("tunnel-token")
+                .build()
+        });
+    let mut aws = shop_aws();
+    aws.rds = mocked_client!(aws_sdk_rds, [&instances]);
+    aws.ecs = mocked_client!(aws_sdk_ecs, [&list, &describe]);
+    aws.ssm = mocked_client!(aws_sdk_ssm, [&start]);
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = PluginContext {
+        plugin: fake_plugin(dir.path()),
+        profile: None,
+        endpoint_url: None,
+    };
+
+    let code = tunnel::tunnel(
+        &aws,
+        &plugin,
+        &shop_config(),
+        DataStore::Postgres,
+        Some(15432),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(code, 7);
+
+    assert_eq!(
+        db_requests.lock().unwrap()[0].db_instance_identifier(),
+        Some("shop-dev-postgres")
+    );
+    // The first consumer of Postgres in the stack file's order (orders, products, users).
+    assert_eq!(
+        listed.lock().unwrap()[0].service_name(),
+        Some("shop-dev-service-orders")
+    );
+    let sessions = sessions.lock().unwrap().clone();
+    assert_eq!(sessions.len(), 1);
+    let request = &sessions[0];
+    let target = "ecs:shop-dev-cluster_0f1e2d3c4b5a_0f1e2d3c4b5a-265927825";
+    assert_eq!(request.target(), Some(target));
+    assert_eq!(
+        request.document_name(),
+        Some("AWS-StartPortForwardingSessionToRemoteHost")
+    );
+    let parameters = request.parameters().unwrap();
+    let value = |key: &str| parameters[key].clone();
+    assert_eq!(
+        value("host"),
+        ["shop-dev-postgres.c1.eu-west-1.rds.amazonaws.com"]
+    );
+    assert_eq!(value("portNumber"), ["5432"]);
+    assert_eq!(value("localPortNumber"), ["15432"]);
+    assert_eq!(parameters.len(), 3);
+
+    let argv = std::fs::read_to_string(dir.path().join("argv")).unwrap();
+    let argv: Vec<&str> = argv.lines().collect();
+    assert_eq!(argv.len(), 6, "{argv:?}");
+    let session: serde_json::Value = serde_json::from_str(argv[0]).unwrap();
+    assert_eq!(
+        session,
+        serde_json::json!({
+            "SessionId": "ops-0a1b2c",
+            "StreamUrl": "wss://ssmmessages.eu-west-1.amazonaws.com/v1/data-channel/ops-0a1b2c",
+            "TokenValue": "tunnel-token",
+        })
+    );
+    assert_eq!(argv[1..4], ["eu-west-1", "StartSession", ""]);
+    let parameters: serde_json::Value = serde_json::from_str(argv[4]).unwrap();
+    assert_eq!(
+        parameters,
+        serde_json::json!({
+            "Target": target,
+            "DocumentName": "AWS-StartPortForwardingSessionToRemoteHost",
+            "Parameters": {
+                "host": ["shop-dev-postgres.c1.eu-west-1.rds.amazonaws.com"],
+                "portNumber": ["5432"],
+                "localPortNumber": ["15432"],
+            },
+        })
+    );
+    assert_eq!(argv[5], "https://ssm.eu-west-1.amazonaws.com");
+}
+
+#[tokio::test]
+async fn tunnel_to_redis_reads_the_primary_endpoint_and_defaults_to_its_port() {
+    let groups = mock!(aws_sdk_elasticache::Client::describe_replication_groups)
+        .match_requests(|input| input.replication_group_id() == Some("shop-dev-redis"))
+        .then_output(|| {
+            aws_sdk_elasticache::operation::describe_replication_groups::DescribeReplicationGroupsOutput::builder()
+                .replication_groups(
+                    aws_sdk_elasticache::types::ReplicationGroup::builder()
+                        .node_groups(
+                            aws_sdk_elasticache::types::NodeGroup::builder()
+                                .primary_endpoint(
+                                    aws_sdk_elasticache::types::Endpoint::builder()
+                                        .address("master.shop-dev-redis.x1.euw1.cache.amazonaws.com")
+                                        .port(6379)
+                                        .build(),
+                                )
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build()
+        });
+    let mut aws = shop_aws();
+    aws.elasticache = mocked_client!(aws_sdk_elasticache, [&groups]);
+    let endpoint = tunnel::store_endpoint(&aws, DataStore::Redis)
+        .await
+        .unwrap();
+    assert_eq!(
+        endpoint,
+        tunnel::Endpoint {
+            host: "master.shop-dev-redis.x1.euw1.cache.amazonaws.com".into(),
+            port: 6379
+        }
+    );
+    let hint = tunnel::local_hint(&shop_config(), &aws, DataStore::Redis, &endpoint, 6379);
+    assert!(
+        hint.contains(
+            "redis-cli --tls --sni master.shop-dev-redis.x1.euw1.cache.amazonaws.com -p 6379"
+        ),
+        "{hint}"
+    );
+    assert!(hint.contains("secret shop-dev-redis-auth"), "{hint}");
+    let hint = tunnel::local_hint(&shop_config(), &aws, DataStore::Postgres, &endpoint, 15432);
+    assert!(
+        hint.contains("psql \"postgresql://slipway@localhost:15432/shop?sslmode=require\""),
+        "{hint}"
+    );
+}
+
+#[test]
+fn tunnel_rejects_missing_stores_and_relays_that_cannot_reach_them() {
+    let sums = StackConfig::load(&repo_config_dir(), "sums", "dev").unwrap();
+    let err = tunnel::relay_services(&sums, DataStore::Postgres, None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("stack sums has no postgres"), "{err}");
+    let err = tunnel::relay_services(&sums, DataStore::Redis, Some("client"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("client does not use redis") && err.contains("pass --via one of: api"),
+        "{err}"
+    );
+    assert_eq!(
+        tunnel::relay_services(&shop_config(), DataStore::Redis, None).unwrap(),
+        ["orders", "products"]
+    );
+}
+
+#[test]
+fn debug_and_tunnel_check_config_and_plugin_before_calling_aws() {
+    for args in [
+        &["debug"][..],
+        &["tunnel", "redis"],
+        &["debug", "--", "psql"],
+    ] {
+        let out = provision_without_plugin(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("`session-manager-plugin` is not on PATH"),
+            "{args:?}: {stderr}"
+        );
+        assert!(!stderr.contains("could not reach AWS"), "{stderr}");
+    }
+    let out = provision_without_plugin_on("sums", &["tunnel", "postgres"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("stack sums has no postgres"), "{stderr}");
+    let out = provision_without_plugin(&["tunnel", "redis", "--via", "nope"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("has no service nope"), "{stderr}");
+    let out = provision_without_plugin(&["tunnel", "mysql"]);
+    assert_eq!(out.status.code(), Some(2), "clap rejects unknown stores");
 }

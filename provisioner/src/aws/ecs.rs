@@ -489,27 +489,19 @@ fn container_definition(
     for (key, value) in log_options {
         log = log.options(key, value);
     }
-    Ok(ContainerDefinition::builder()
-        .name(&spec.name)
-        .image(format!("{repository}:{}", spec.image_tag))
-        .essential(true)
-        .port_mappings(
-            PortMapping::builder()
-                .name(&spec.name)
-                .container_port(i32::from(spec.port))
-                .protocol(TransportProtocol::Tcp)
-                .app_protocol(aws_sdk_ecs::types::ApplicationProtocol::Http)
-                .build(),
-        )
-        .set_command(spec.command.clone())
-        .set_environment(Some(
-            spec.environment
-                .iter()
-                .map(|(k, v)| KeyValuePair::builder().name(k).value(v).build())
-                .collect(),
-        ))
-        .set_secrets(Some(secrets))
-        .health_check(
+    // Port 0 and no health command (the debug task): no port mapping, no health check.
+    let port_mapping = (spec.port != 0).then(|| {
+        PortMapping::builder()
+            .name(&spec.name)
+            .container_port(i32::from(spec.port))
+            .protocol(TransportProtocol::Tcp)
+            .app_protocol(aws_sdk_ecs::types::ApplicationProtocol::Http)
+            .build()
+    });
+    let health_check = if spec.health_command.is_empty() {
+        None
+    } else {
+        Some(
             HealthCheck::builder()
                 .set_command(Some(spec.health_command.clone()))
                 .interval(15)
@@ -519,6 +511,21 @@ fn container_definition(
                 .build()
                 .map_err(|e| invalid(id, e))?,
         )
+    };
+    Ok(ContainerDefinition::builder()
+        .name(&spec.name)
+        .image(format!("{repository}:{}", spec.image_tag))
+        .essential(true)
+        .set_port_mappings(port_mapping.map(|p| vec![p]))
+        .set_command(spec.command.clone())
+        .set_environment(Some(
+            spec.environment
+                .iter()
+                .map(|(k, v)| KeyValuePair::builder().name(k).value(v).build())
+                .collect(),
+        ))
+        .set_secrets(Some(secrets))
+        .set_health_check(health_check)
         .log_configuration(log.build().map_err(|e| invalid(id, e))?)
         .readonly_root_filesystem(spec.read_only_root)
         .user(&spec.user)

@@ -1,4 +1,4 @@
-//! Operations on a running stack: `exec`, `logs`, `run`. Kept apart from the
+//! Operations on a running stack: `exec`, `logs`, `run`, `debug`, `tunnel`. Kept apart from the
 //! provisioning commands; flattened into the CLI's subcommands.
 
 use std::io::Write;
@@ -6,16 +6,18 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use clap::Subcommand;
+use clap::{Subcommand, ValueEnum};
 
 use crate::aws::Aws;
 use crate::cli::Cli;
-use crate::config::StackConfig;
+use crate::config::{DataStore, StackConfig};
 
+pub mod debug;
 pub mod exec;
 pub mod logs;
 pub mod run;
 pub mod session;
+pub mod tunnel;
 
 #[derive(Debug, Subcommand)]
 pub enum OpsCommand {
@@ -50,6 +52,47 @@ pub enum OpsCommand {
         /// Task name from the stack file.
         task: String,
     },
+    /// Start a one-off debug task (ping, traceroute, dig, curl, nc, redis-cli, psql, with
+    /// REDIS_URL / DATABASE_URL set) next to the data tier and open a shell in it (or run
+    /// the command after `--`); the task is stopped when the session ends.
+    Debug {
+        /// Run this image instead of the stack's debug image (public, or in the stack's
+        /// repositories); registered as a temporary revision, removed afterwards.
+        #[arg(long)]
+        image: Option<String>,
+        /// Command to run instead of a login shell.
+        #[arg(last = true)]
+        command: Vec<String>,
+    },
+    /// Forward a local port to the private Redis or Postgres through a running service task
+    /// (SSM port forwarding); runs until Ctrl-C.
+    Tunnel {
+        /// Data store to reach.
+        store: TunnelStore,
+        /// Local port (default: the store's port, 6379 or 5432).
+        #[arg(long)]
+        local_port: Option<u16>,
+        /// Service whose task relays the traffic (default: the first that uses the store
+        /// and has a running task).
+        #[arg(long)]
+        via: Option<String>,
+    },
+}
+
+/// The data stores `provision tunnel` reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TunnelStore {
+    Redis,
+    Postgres,
+}
+
+impl From<TunnelStore> for DataStore {
+    fn from(store: TunnelStore) -> Self {
+        match store {
+            TunnelStore::Redis => DataStore::Redis,
+            TunnelStore::Postgres => DataStore::Postgres,
+        }
+    }
 }
 
 /// The plugin and the connection details it is handed.
@@ -95,6 +138,16 @@ fn known_service(config: &StackConfig, service: &str) -> Result<()> {
     )
 }
 
+/// The plugin (before any AWS call: without it a session could not be used) and the
+/// connection details it is handed.
+fn plugin_context(cli: &Cli) -> Result<PluginContext> {
+    Ok(PluginContext {
+        plugin: session::find_plugin()?,
+        profile: cli.profile.clone(),
+        endpoint_url: cli.endpoint_url.clone(),
+    })
+}
+
 /// Runs an operations command; the returned code is the process exit code.
 pub async fn run(cli: &Cli, command: &OpsCommand) -> Result<u8> {
     let config = StackConfig::load(&cli.config_dir, &cli.stack, &cli.env)?;
@@ -106,12 +159,7 @@ pub async fn run(cli: &Cli, command: &OpsCommand) -> Result<u8> {
             command,
         } => {
             known_service(&config, service)?;
-            // Before any AWS call: without the plugin the session could not be used.
-            let plugin = PluginContext {
-                plugin: session::find_plugin()?,
-                profile: cli.profile.clone(),
-                endpoint_url: cli.endpoint_url.clone(),
-            };
+            let plugin = plugin_context(cli)?;
             let aws = cli.connect().await?;
             exec::exec(
                 &aws,
@@ -143,6 +191,39 @@ pub async fn run(cli: &Cli, command: &OpsCommand) -> Result<u8> {
             })?;
             let aws = cli.connect().await?;
             run::run(&aws, task, &declared.service, run::POLL_INTERVAL).await
+        }
+        OpsCommand::Debug { image, command } => {
+            if !crate::constructs::has_debug_task(&config) {
+                anyhow::bail!(
+                    "{} has neither Redis nor Postgres, so `provision up` creates no debug task; use `provision exec <service>`",
+                    stack_file(&config)
+                );
+            }
+            let plugin = plugin_context(cli)?;
+            let aws = cli.connect().await?;
+            debug::debug(
+                &aws,
+                &plugin,
+                image.as_deref(),
+                command,
+                debug::POLL_INTERVAL,
+                debug::interrupted(),
+            )
+            .await
+        }
+        OpsCommand::Tunnel {
+            store,
+            local_port,
+            via,
+        } => {
+            let store = DataStore::from(*store);
+            if let Some(via) = via {
+                known_service(&config, via)?;
+            }
+            tunnel::relay_services(&config, store, via.as_deref())?;
+            let plugin = plugin_context(cli)?;
+            let aws = cli.connect().await?;
+            tunnel::tunnel(&aws, &plugin, &config, store, *local_port, via.as_deref()).await
         }
     }
 }

@@ -117,16 +117,54 @@ pub fn plugin_args(
 }
 
 /// Runs the plugin attached to this terminal until the session ends; its exit code.
+///
+/// Ctrl-C belongs to the session while it runs (the plugin forwards it to the remote shell,
+/// or closes a tunnel), so this process ignores SIGINT, as the AWS CLI does; that also keeps
+/// it alive to clean up afterwards (`provision debug` stops its task). SIGTERM or SIGHUP
+/// (terminal gone) end the plugin: 143 / 129.
 pub async fn launch(plugin: &Path, args: &[String]) -> Result<u8> {
-    let status = tokio::process::Command::new(plugin)
+    let mut child = tokio::process::Command::new(plugin)
         .args(args)
-        .status()
-        .await
+        .kill_on_drop(true)
+        .spawn()
         .with_context(|| format!("could not start {}", plugin.display()))?;
+    let status = wait_ignoring_interrupts(&mut child).await?;
     Ok(status
         .code()
         .map(|code| u8::try_from(code).unwrap_or(1))
         .unwrap_or(1))
+}
+
+#[cfg(unix)]
+async fn wait_ignoring_interrupts(
+    child: &mut tokio::process::Child,
+) -> Result<std::process::ExitStatus> {
+    use std::os::unix::process::ExitStatusExt;
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut hangup = signal(SignalKind::hangup())?;
+    loop {
+        tokio::select! {
+            status = child.wait() => return Ok(status?),
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {
+                let _ = child.kill().await;
+                return Ok(std::process::ExitStatus::from_raw(143 << 8));
+            }
+            _ = hangup.recv() => {
+                let _ = child.kill().await;
+                return Ok(std::process::ExitStatus::from_raw(129 << 8));
+            }
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_ignoring_interrupts(
+    child: &mut tokio::process::Child,
+) -> Result<std::process::ExitStatus> {
+    Ok(child.wait().await?)
 }
 
 #[cfg(test)]
