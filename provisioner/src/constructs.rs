@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use crate::config::{DataStore, PublicConfig, ServiceConfig, StackConfig};
 use crate::model::*;
 
+pub mod observability;
+
 /// ECS Exec (issue 6) needs the task role to open SSM message channels.
 const SSM_MESSAGES_ACTIONS: [&str; 4] = [
     "ssmmessages:CreateControlChannel",
@@ -44,16 +46,17 @@ pub fn expand(config: &StackConfig) -> Vec<Resource> {
             }),
         );
     }
+    observability::observability(&mut stack, config);
     stack.resources
 }
 
 #[derive(Default)]
-struct Builder {
+pub(crate) struct Builder {
     resources: Vec<Resource>,
 }
 
 impl Builder {
-    fn add(&mut self, id: &str, spec: Spec) {
+    pub(crate) fn add(&mut self, id: &str, spec: Spec) {
         self.resources.push(Resource {
             id: id.to_owned(),
             spec,
@@ -62,7 +65,7 @@ impl Builder {
     }
 
     /// Ordering-only dependency: `id` is created after `other` (and deleted before it).
-    fn after(&mut self, id: &str, other: &str) {
+    pub(crate) fn after(&mut self, id: &str, other: &str) {
         if let Some(resource) = self.resources.iter_mut().find(|r| r.id == id) {
             resource.after.push(other.to_owned());
         }
@@ -170,7 +173,7 @@ fn has_public_services(config: &StackConfig) -> bool {
     config.services.values().any(|s| s.public.is_some())
 }
 
-fn consumers(config: &StackConfig, store: DataStore) -> Vec<&String> {
+pub(crate) fn consumers(config: &StackConfig, store: DataStore) -> Vec<&String> {
     config
         .services
         .iter()
