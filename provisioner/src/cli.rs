@@ -363,7 +363,13 @@ fn public_url(config: &StackConfig, observed: &[Observed], service: &str) -> Opt
 async fn cmd_status(cli: &Cli) -> Result<u8> {
     let (config, _) = cli.desired()?;
     let aws = cli.connect().await?;
-    let (observed, services) = tokio::try_join!(aws::observe(&aws), aws::ecs_status(&aws))?;
+    let (observed, services, firing) = tokio::try_join!(
+        aws::observe(&aws),
+        aws::ecs_status(&aws),
+        aws::cloudwatch::firing_alarms(&aws)
+    )?;
+    let has_dashboard = observed.iter().any(|o| o.kind == Kind::Dashboard);
+    let dashboard = has_dashboard.then(|| aws::cloudwatch::dashboard_url(&aws));
     let rows: Vec<serde_json::Value> = services
         .iter()
         .map(|s| {
@@ -379,7 +385,10 @@ async fn cmd_status(cli: &Cli) -> Result<u8> {
         })
         .collect();
     if cli.json() {
-        print_json(&json!({"stack": cli.stack, "env": cli.env, "services": rows}))?;
+        print_json(&json!({
+            "stack": cli.stack, "env": cli.env, "services": rows,
+            "dashboard": dashboard, "alarms_firing": firing,
+        }))?;
     } else if rows.is_empty() {
         say!(
             "{}-{} has no services running (run `provision up`).",
@@ -405,6 +414,20 @@ async fn cmd_status(cli: &Cli) -> Result<u8> {
                 row["task_definition"].as_str().unwrap_or_default(),
                 row["url"].as_str().unwrap_or("(private)")
             );
+        }
+    }
+    if !cli.json() {
+        match &dashboard {
+            Some(url) => say!("dashboard: {url}"),
+            None => say!("dashboard: none yet (run `provision up`)"),
+        }
+        if firing.is_empty() {
+            say!("no alarms firing");
+        } else {
+            say!("alarms firing ({}):", firing.len());
+            for alarm in &firing {
+                say!("  {}: {}", alarm.name, alarm.reason);
+            }
         }
     }
     Ok(0)

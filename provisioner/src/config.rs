@@ -41,6 +41,7 @@ struct StackFile {
     logs: LogsConfig,
     redis: Option<RedisConfig>,
     postgres: Option<PostgresConfig>,
+    alarms: Option<Spanned<AlarmsConfig>>,
     services: BTreeMap<String, Spanned<ServiceConfig>>,
     #[serde(default)]
     tasks: BTreeMap<String, Spanned<TaskConfig>>,
@@ -134,6 +135,95 @@ pub struct PostgresConfig {
     pub multi_az: bool,
     #[serde(default)]
     pub deletion_protection: bool,
+}
+
+/// `[alarms]`: thresholds of the generated CloudWatch alarms and whom they notify.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlarmsConfig {
+    /// An SNS topic `up` creates and owns; the alarms notify it.
+    pub topic: Option<String>,
+    /// An existing SNS topic the alarms notify (not managed by the stack).
+    pub topic_arn: Option<String>,
+    /// Target 5xx responses as a share of requests, in percent (default 5).
+    #[serde(default = "default_error_rate")]
+    pub error_rate_percent: f64,
+    /// 95th percentile target response time, in milliseconds (default 1000).
+    #[serde(default = "default_p95_ms")]
+    pub p95_ms: f64,
+    /// Average service CPU, in percent (default 85).
+    #[serde(default = "default_alarm_cpu")]
+    pub cpu_percent: f64,
+}
+
+impl Default for AlarmsConfig {
+    fn default() -> Self {
+        Self {
+            topic: None,
+            topic_arn: None,
+            error_rate_percent: default_error_rate(),
+            p95_ms: default_p95_ms(),
+            cpu_percent: default_alarm_cpu(),
+        }
+    }
+}
+
+fn default_error_rate() -> f64 {
+    5.0
+}
+fn default_p95_ms() -> f64 {
+    1000.0
+}
+fn default_alarm_cpu() -> f64 {
+    85.0
+}
+
+impl AlarmsConfig {
+    /// Range checks of the values one section sets (`section` names it in messages).
+    fn check_values(
+        section: &str,
+        error_rate_percent: Option<f64>,
+        p95_ms: Option<f64>,
+        cpu_percent: Option<f64>,
+        topic: Option<&str>,
+        topic_arn: Option<&str>,
+    ) -> Result<(), String> {
+        let percent = |key: &str, value: Option<f64>| match value {
+            Some(v) if !(v > 0.0 && v <= 100.0) => Err(format!(
+                "{section}.{key} must be a percentage above 0 and at most 100 (got {v})"
+            )),
+            _ => Ok(()),
+        };
+        percent("error_rate_percent", error_rate_percent)?;
+        percent("cpu_percent", cpu_percent)?;
+        if let Some(v) = p95_ms {
+            if !(v > 0.0 && v <= 600_000.0) {
+                return Err(format!(
+                    "{section}.p95_ms must be above 0 and at most 600000 milliseconds (got {v})"
+                ));
+            }
+        }
+        if let Some(name) = topic {
+            let valid = !name.is_empty()
+                && name.len() <= 256
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !valid {
+                return Err(format!(
+                    "{section}.topic `{name}` must be 1-256 letters, digits, `-` or `_` (an SNS topic name)"
+                ));
+            }
+        }
+        if let Some(arn) = topic_arn {
+            if !(arn.starts_with("arn:") && arn.contains(":sns:")) {
+                return Err(format!(
+                    "{section}.topic_arn `{arn}` must be an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>)"
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 fn default_pg_version() -> String {
@@ -321,8 +411,19 @@ struct EnvOverrides {
     github: Option<GithubConfig>,
     redis: Option<RedisOverrides>,
     postgres: Option<PostgresOverrides>,
+    alarms: Option<Spanned<AlarmsOverrides>>,
     #[serde(default)]
     services: BTreeMap<String, Spanned<ServiceOverrides>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AlarmsOverrides {
+    topic: Option<String>,
+    topic_arn: Option<String>,
+    error_rate_percent: Option<f64>,
+    p95_ms: Option<f64>,
+    cpu_percent: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -373,6 +474,7 @@ pub struct StackConfig {
     pub logs: LogsConfig,
     pub redis: Option<RedisConfig>,
     pub postgres: Option<PostgresConfig>,
+    pub alarms: AlarmsConfig,
     pub services: BTreeMap<String, ServiceConfig>,
     pub tasks: BTreeMap<String, TaskConfig>,
     pub github: Option<GithubConfig>,
@@ -427,6 +529,23 @@ impl StackConfig {
         let mut redis = file.redis;
         let mut postgres = file.postgres;
         let mut github = file.github.as_ref().map(|g| g.get_ref().clone());
+        let mut alarms = AlarmsConfig::default();
+        // The section blamed for a bad alarm setting: the override when there is one.
+        let mut alarms_span = None;
+        if let Some(base) = &file.alarms {
+            let b = base.get_ref();
+            AlarmsConfig::check_values(
+                "alarms",
+                Some(b.error_rate_percent),
+                Some(b.p95_ms),
+                Some(b.cpu_percent),
+                b.topic.as_deref(),
+                b.topic_arn.as_deref(),
+            )
+            .map_err(|message| located(base.span(), message))?;
+            alarms = b.clone();
+            alarms_span = Some(base.span());
+        }
 
         if let Some(overrides) = file.env.get(env) {
             let span = overrides.span();
@@ -468,6 +587,27 @@ impl StackConfig {
                 set(&mut base.multi_az, &p.multi_az);
                 set(&mut base.deletion_protection, &p.deletion_protection);
             }
+            if let Some(spanned) = &overrides.alarms {
+                let a = spanned.get_ref();
+                AlarmsConfig::check_values(
+                    &format!("env.{env}.alarms"),
+                    a.error_rate_percent,
+                    a.p95_ms,
+                    a.cpu_percent,
+                    a.topic.as_deref(),
+                    a.topic_arn.as_deref(),
+                )
+                .map_err(|message| located(spanned.span(), message))?;
+                // A topic set here replaces the base one, whichever kind it is.
+                if a.topic.is_some() || a.topic_arn.is_some() {
+                    alarms.topic = a.topic.clone();
+                    alarms.topic_arn = a.topic_arn.clone();
+                }
+                set(&mut alarms.error_rate_percent, &a.error_rate_percent);
+                set(&mut alarms.p95_ms, &a.p95_ms);
+                set(&mut alarms.cpu_percent, &a.cpu_percent);
+                alarms_span = Some(spanned.span());
+            }
             for (name, o) in &overrides.services {
                 let known = known_list(services.keys());
                 let base = services.get_mut(name).ok_or_else(|| {
@@ -501,6 +641,7 @@ impl StackConfig {
             logs,
             redis,
             postgres,
+            alarms,
             services,
             tasks: file
                 .tasks
@@ -509,6 +650,16 @@ impl StackConfig {
                 .collect(),
             github,
         };
+        if config.alarms.topic.is_some() && config.alarms.topic_arn.is_some() {
+            let message = "alarms: set either `topic` (a topic the stack creates) or `topic_arn` (an existing topic), not both".to_owned();
+            return Err(match alarms_span {
+                Some(span) => located(span, message),
+                None => ConfigError::Semantic {
+                    path: path.to_owned(),
+                    message,
+                },
+            });
+        }
         // Semantic checks point at the service's table (or the task's) when one is to blame.
         config.validate().map_err(|(culprit, message)| {
             let span = culprit.and_then(|(kind, name)| match kind {
@@ -911,6 +1062,55 @@ max = 6
             .unwrap_err()
             .to_string();
         assert!(err.contains("not a Fargate size"), "{err}");
+    }
+
+    #[test]
+    fn alarms_default_and_override_per_environment() {
+        let dev = parse(MINIMAL, "dev").unwrap();
+        assert_eq!(dev.alarms, AlarmsConfig::default());
+        assert_eq!(
+            (
+                dev.alarms.error_rate_percent,
+                dev.alarms.p95_ms,
+                dev.alarms.cpu_percent
+            ),
+            (5.0, 1000.0, 85.0)
+        );
+        let text = format!(
+            "{MINIMAL}\n[alarms]\ntopic = \"demo-alerts\"\np95_ms = 500\n\n[env.prod.alarms]\ntopic_arn = \"arn:aws:sns:us-east-1:1:pager\"\ncpu_percent = 70\n"
+        );
+        let dev = parse(&text, "dev").unwrap();
+        assert_eq!(dev.alarms.topic.as_deref(), Some("demo-alerts"));
+        assert_eq!(dev.alarms.p95_ms, 500.0);
+        let prod = parse(&text, "prod").unwrap();
+        assert_eq!(
+            prod.alarms.topic, None,
+            "an override's topic replaces the base one"
+        );
+        assert_eq!(
+            prod.alarms.topic_arn.as_deref(),
+            Some("arn:aws:sns:us-east-1:1:pager")
+        );
+        assert_eq!((prod.alarms.p95_ms, prod.alarms.cpu_percent), (500.0, 70.0));
+    }
+
+    #[test]
+    fn bad_alarm_values_are_located() {
+        let text = format!("{MINIMAL}\n[alarms]\nerror_rate_percent = 150\n");
+        let err = parse(&text, "dev").unwrap_err().to_string();
+        assert!(err.starts_with("config/test.toml:22:"), "{err}");
+        assert!(err.contains("alarms.error_rate_percent"), "{err}");
+        let text = format!("{MINIMAL}\n[env.dev.alarms]\ntopic_arn = \"pager\"\n");
+        let err = parse(&text, "dev").unwrap_err().to_string();
+        assert!(err.starts_with("config/test.toml:22:"), "{err}");
+        assert!(err.contains("env.dev.alarms.topic_arn"), "{err}");
+        let text =
+            format!("{MINIMAL}\n[alarms]\ntopic = \"a\"\ntopic_arn = \"arn:aws:sns:r:1:b\"\n");
+        let err = parse(&text, "dev").unwrap_err().to_string();
+        assert!(err.contains("not both"), "{err}");
+        let text = format!("{MINIMAL}\n[alarms]\np95 = 3\n");
+        let err = parse(&text, "dev").unwrap_err().to_string();
+        assert!(err.contains("unknown field `p95`"), "{err}");
     }
 
     #[test]

@@ -9,6 +9,8 @@ use crate::config::{
 };
 use crate::model::*;
 
+pub mod observability;
+
 /// ECS Exec (issue 6) needs the task role to open SSM message channels.
 const SSM_MESSAGES_ACTIONS: [&str; 4] = [
     "ssmmessages:CreateControlChannel",
@@ -55,6 +57,7 @@ pub fn expand(config: &StackConfig) -> Vec<Resource> {
             }),
         );
     }
+    observability::observability(&mut stack, config);
     if let Some(github) = &config.github {
         github_deploy_role(&mut stack, github);
     }
@@ -62,12 +65,12 @@ pub fn expand(config: &StackConfig) -> Vec<Resource> {
 }
 
 #[derive(Default)]
-struct Builder {
+pub(crate) struct Builder {
     resources: Vec<Resource>,
 }
 
 impl Builder {
-    fn add(&mut self, id: &str, spec: Spec) {
+    pub(crate) fn add(&mut self, id: &str, spec: Spec) {
         self.resources.push(Resource {
             id: id.to_owned(),
             spec,
@@ -76,7 +79,7 @@ impl Builder {
     }
 
     /// Ordering-only dependency: `id` is created after `other` (and deleted before it).
-    fn after(&mut self, id: &str, other: &str) {
+    pub(crate) fn after(&mut self, id: &str, other: &str) {
         if let Some(resource) = self.resources.iter_mut().find(|r| r.id == id) {
             resource.after.push(other.to_owned());
         }
@@ -184,7 +187,7 @@ fn has_public_services(config: &StackConfig) -> bool {
     config.services.values().any(|s| s.public.is_some())
 }
 
-fn consumers(config: &StackConfig, store: DataStore) -> Vec<&String> {
+pub(crate) fn consumers(config: &StackConfig, store: DataStore) -> Vec<&String> {
     config
         .services
         .iter()
@@ -692,6 +695,10 @@ fn ecs_service(stack: &mut Builder, config: &StackConfig, name: &str, service: &
 const DEPLOY_READ_ACTIONS: &[&str] = &[
     "application-autoscaling:DescribeScalableTargets",
     "application-autoscaling:DescribeScalingPolicies",
+    "cloudwatch:DescribeAlarms",
+    "cloudwatch:GetDashboard",
+    "cloudwatch:ListDashboards",
+    "cloudwatch:ListTagsForResource",
     "ec2:DescribeAddresses",
     "ec2:DescribeInternetGateways",
     "ec2:DescribeNatGateways",
@@ -722,6 +729,7 @@ const DEPLOY_READ_ACTIONS: &[&str] = &[
     "iam:ListOpenIDConnectProviders",
     "iam:GetOpenIDConnectProvider",
     "logs:DescribeLogGroups",
+    "logs:DescribeMetricFilters",
     "logs:ListTagsForResource",
     "rds:DescribeDBInstances",
     "rds:DescribeDBSubnetGroups",
@@ -730,6 +738,9 @@ const DEPLOY_READ_ACTIONS: &[&str] = &[
     "servicediscovery:GetNamespace",
     "servicediscovery:ListNamespaces",
     "servicediscovery:ListTagsForResource",
+    // With `[alarms] topic`, observing the topic also reads its tags.
+    "sns:ListTagsForResource",
+    "sns:ListTopics",
 ];
 
 /// ECR actions `docker push` (and `buildx` cache reads) need on a repository.

@@ -138,6 +138,10 @@ specs! {
     ScalableTarget(ScalableTargetSpec) => "scalable-target",
     ScalingPolicy(ScalingPolicySpec) => "scaling-policy",
     OidcProvider(OidcProviderSpec) => "oidc-provider",
+    Topic(TopicSpec) => "sns-topic",
+    Dashboard(DashboardSpec) => "dashboard",
+    Alarm(AlarmSpec) => "alarm",
+    MetricFilter(MetricFilterSpec) => "metric-filter",
 }
 
 impl Kind {
@@ -162,13 +166,17 @@ impl Kind {
             Kind::ScalableTarget => &["service"],
             Kind::ScalingPolicy => &["target", "metric"],
             Kind::OidcProvider => &["url"],
+            Kind::Topic => &["name"],
+            Kind::MetricFilter => &["log_group"],
             Kind::Repository
             | Kind::LogGroup
             | Kind::Role
             | Kind::Cluster
             | Kind::CacheSubnetGroup
             | Kind::DbSubnetGroup
-            | Kind::TaskDefinition => &[],
+            | Kind::TaskDefinition
+            | Kind::Dashboard
+            | Kind::Alarm => &[],
         }
     }
 }
@@ -469,4 +477,67 @@ pub struct ScalingPolicySpec {
     pub target: Ref,
     pub metric: ScalingMetric,
     pub target_value: f64,
+}
+
+/// An SNS topic alarms notify (`[alarms] topic = "name"`); named by config, not by id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TopicSpec {
+    pub name: String,
+}
+
+/// The stack's CloudWatch dashboard, named `<stack>-<env>` (dashboards cannot be tagged).
+/// `body` is the dashboard JSON with `${id}` where a resource's CloudWatch name goes (its
+/// load balancer / target group label, else its name); the region is added when it is
+/// written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DashboardSpec {
+    pub body: serde_json::Value,
+}
+
+/// One metric a CloudWatch alarm (or metric math) reads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricStatSpec {
+    pub namespace: String,
+    pub metric: String,
+    /// Dimension name → value: `${id}` (that resource's label, else name) or a literal.
+    pub dimensions: BTreeMap<String, Ref>,
+    /// `Sum`, `Average`, `Maximum`, `p95`…
+    pub stat: String,
+    pub period: i32,
+}
+
+/// A metric data query of an alarm: a metric, or an expression over the others.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlarmQuery {
+    pub id: String,
+    pub expression: Option<String>,
+    pub metric: Option<MetricStatSpec>,
+    /// Exactly one query per alarm returns data: what the threshold applies to.
+    pub return_data: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlarmSpec {
+    pub description: String,
+    pub queries: Vec<AlarmQuery>,
+    /// `GreaterThanThreshold`, `LessThanThreshold`…
+    pub comparison: String,
+    pub threshold: f64,
+    pub evaluation_periods: i32,
+    pub datapoints_to_alarm: i32,
+    /// `notBreaching`, `breaching`, `missing`, `ignore`.
+    pub treat_missing_data: String,
+    /// SNS topics notified on ALARM and OK (`${topic}` or an external ARN).
+    pub actions: Vec<Ref>,
+}
+
+/// A metric filter on a log group (untaggable: owned by its `<stack>-<env>-` name).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricFilterSpec {
+    pub log_group: Ref,
+    pub pattern: String,
+    pub namespace: String,
+    pub metric: String,
+    /// The value emitted per matching event.
+    pub value: String,
 }

@@ -593,14 +593,27 @@ mod tests {
         assert!(pos("service-worker") < pos("taskdef-worker"));
         assert!(pos("taskdef-worker") < pos("role-worker"));
         assert!(pos("service-worker") < pos("sg-worker"));
-        assert_eq!(deleted.len(), 9, "{deleted:?}");
-        // The data stores stop accepting the worker's security group.
+        // Its alarms and its log metric filter go with it.
+        assert!(pos("alarm-worker-cpu") < pos("service-worker"));
+        assert!(pos("filter-worker-db") < pos("logs-worker"));
+        assert_eq!(deleted.len(), 12, "{deleted:?}");
+        // The data stores stop accepting the worker's security group; the dashboard and
+        // the Postgres connection alarm stop showing it.
         let updated: Vec<&str> = plan
             .changes()
             .filter(|s| s.action.verb() == "update")
             .map(|s| s.id.as_str())
             .collect();
-        assert_eq!(updated, vec!["sg-redis", "sg-postgres", "role-execution"]);
+        assert_eq!(
+            updated,
+            vec![
+                "sg-redis",
+                "sg-postgres",
+                "role-execution",
+                "alarm-db-connections",
+                "dashboard"
+            ]
+        );
     }
 
     #[test]

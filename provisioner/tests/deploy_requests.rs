@@ -78,6 +78,11 @@ async fn update_request(config: &str, load_balanced: bool) -> UpdateServiceInput
         8080,
     );
     assert_eq!(warning, None);
+    send_update(&rollout).await
+}
+
+/// Sends the UpdateService a deploy sends for `rollout` and returns the request.
+async fn send_update(rollout: &Rollout) -> UpdateServiceInput {
     let captured: Arc<Mutex<Option<UpdateServiceInput>>> = Arc::default();
     let sink = captured.clone();
     let update = mock!(aws_sdk_ecs::Client::update_service)
@@ -92,7 +97,7 @@ async fn update_request(config: &str, load_balanced: bool) -> UpdateServiceInput
         "voting-dev-cluster",
         "voting-dev-service-vote",
         "arn:aws:ecs:us-east-1:1:task-definition/voting-dev-taskdef-vote:8",
-        &rollout,
+        rollout,
     )
     .send()
     .await
@@ -102,17 +107,46 @@ async fn update_request(config: &str, load_balanced: bool) -> UpdateServiceInput
     input
 }
 
+/// What `up` created for vote's generated alarms, as `deploy` observes it.
+fn observed_alarms(ids: &[&str]) -> Vec<provisioner::plan::Observed> {
+    ids.iter()
+        .map(|id| provisioner::plan::Observed {
+            id: id.to_string(),
+            kind: provisioner::model::Kind::Alarm,
+            spec: serde_json::Value::Null,
+            attrs: [("name".to_string(), format!("voting-dev-{id}"))].into(),
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn blue_green_request_has_bake_time_alarms_and_advanced_configuration() {
-    let input = update_request(
+    // The configured alarm plus the three `up` generated for vote (5xx rate, p95,
+    // unhealthy hosts); the worker's CPU alarm is not vote's.
+    let mut stack = provisioner::config::StackConfig::load(
+        &provisioner::config::repo_config_dir(),
+        "voting",
+        "dev",
+    )
+    .unwrap();
+    stack.services.get_mut("vote").unwrap().deploy = toml::from_str(
         r#"
         strategy = "blue_green"
         bake_minutes = 15
-        alarms = ["voting-dev-vote-5xx", "voting-dev-vote-p95"]
+        alarms = ["voting-dev-custom"]
         "#,
-        true,
     )
-    .await;
+    .unwrap();
+    let observed = observed_alarms(&[
+        "alarm-vote-5xx",
+        "alarm-vote-p95",
+        "alarm-vote-unhealthy",
+        "alarm-worker-cpu",
+    ]);
+    let config = provisioner::deploy::with_generated_alarms(&stack, "vote", &observed);
+    let (rollout, warning) = Rollout::choose(&config, true, Some(targets()), "vote", 8080);
+    assert_eq!(warning, None);
+    let input = send_update(&rollout).await;
     assert_eq!(input.cluster(), Some("voting-dev-cluster"));
     assert_eq!(input.service(), Some("voting-dev-service-vote"));
     assert_eq!(
@@ -128,7 +162,12 @@ async fn blue_green_request_has_bake_time_alarms_and_advanced_configuration() {
     assert!(alarms.enable() && alarms.rollback());
     assert_eq!(
         alarms.alarm_names(),
-        ["voting-dev-vote-5xx", "voting-dev-vote-p95"]
+        [
+            "voting-dev-custom",
+            "voting-dev-alarm-vote-5xx",
+            "voting-dev-alarm-vote-p95",
+            "voting-dev-alarm-vote-unhealthy"
+        ]
     );
     let breaker = deployment.deployment_circuit_breaker().unwrap();
     assert!(breaker.enable() && breaker.rollback());
@@ -188,6 +227,29 @@ async fn linear_request_has_step_and_interval() {
     let linear = deployment.linear_configuration().unwrap();
     assert_eq!(linear.step_percent(), Some(20.0));
     assert_eq!(linear.step_bake_time_in_minutes(), Some(2));
+}
+
+#[tokio::test]
+async fn generated_alarms_not_created_yet_are_not_attached() {
+    let stack = provisioner::config::StackConfig::load(
+        &provisioner::config::repo_config_dir(),
+        "voting",
+        "dev",
+    )
+    .unwrap();
+    // Before `up` created them (an older stack), ECS would reject unknown alarm names.
+    let config = provisioner::deploy::with_generated_alarms(
+        &stack,
+        "vote",
+        &observed_alarms(&["alarm-vote-p95"]),
+    );
+    assert_eq!(config.alarms, ["voting-dev-alarm-vote-p95"]);
+    let config = provisioner::deploy::with_generated_alarms(
+        &stack,
+        "worker",
+        &observed_alarms(&["alarm-vote-p95"]),
+    );
+    assert!(config.alarms.is_empty());
 }
 
 #[tokio::test]

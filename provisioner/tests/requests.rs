@@ -303,7 +303,7 @@ async fn update_api_service(last_configured: &str, desired: i32) -> ServiceUpdat
                 "arn:aws:ecs:us-east-1:1:service/sums-dev-cluster/sums-dev-service-api".to_string(),
             ),
             (
-                "configured_desired".to_string(),
+                "_configured_desired".to_string(),
                 last_configured.to_string(),
             ),
             (

@@ -717,7 +717,7 @@ fn observed_service(id: &str, service: &aws_sdk_ecs::types::Service) -> Observed
             ("_cluster", service.cluster_arn().map(str::to_owned)),
             ("resource_id", resource_id(service)),
             (
-                "configured_desired",
+                "_configured_desired",
                 configured.map(|count| count.to_string()),
             ),
         ]),
@@ -967,7 +967,7 @@ pub async fn image_tag(aws: &Aws, repository: &str, tag: &str) -> Result<ImageTa
 /// Whether the config asks for another desired count than the one last applied. When it
 /// does not, updates leave the live (possibly autoscaled) count alone.
 fn configured_count_changed(spec: &ServiceSpec, current: &Attrs) -> bool {
-    current.get("configured_desired") != Some(&spec.desired_count.to_string())
+    current.get("_configured_desired") != Some(&spec.desired_count.to_string())
 }
 
 /// The request that updates an ECS service in place (exposed for request-shape tests).
@@ -1013,7 +1013,7 @@ pub async fn update_service(
             .send()
             .await
             .map_err(|e| call_error(id, "TagResource", e))?;
-        current.insert("configured_desired".into(), spec.desired_count.to_string());
+        current.insert("_configured_desired".into(), spec.desired_count.to_string());
     }
     wait_for_service(aws, id, spec, &current, resolved, progress).await?;
     Ok(current)

@@ -22,6 +22,7 @@ use crate::model::{Kind, Ref, Resource, Spec};
 use crate::plan::{Attrs, Observed};
 
 mod autoscaling;
+pub mod cloudwatch;
 mod ec2;
 mod ecs;
 pub use ecs::{image_tag, ImageTag};
@@ -30,6 +31,7 @@ mod oidc;
 mod rds;
 mod registry;
 mod secrets;
+mod sns;
 pub mod tags;
 
 pub use ecs::{service_status as ecs_status, ServiceStatus};
@@ -490,7 +492,7 @@ where
 
 /// Reads every resource of the stack from AWS (all families concurrently).
 pub async fn observe(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
-    let (a, b, c, d, e, f, g, h) = tokio::try_join!(
+    let (a, b, c, d, e, f, g, h, i, j) = tokio::try_join!(
         ec2::observe(aws),
         elb::observe(aws),
         ecs::observe(aws),
@@ -499,8 +501,13 @@ pub async fn observe(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
         secrets::observe(aws),
         autoscaling::observe(aws),
         oidc::observe(aws),
+        cloudwatch::observe(aws),
+        sns::observe(aws),
     )?;
-    let mut all: Vec<Observed> = [a, b, c, d, e, f, g, h].into_iter().flatten().collect();
+    let mut all: Vec<Observed> = [a, b, c, d, e, f, g, h, i, j]
+        .into_iter()
+        .flatten()
+        .collect();
     all.sort_by(|x, y| x.id.cmp(&y.id));
     // Two live resources claiming one logical id (e.g. a half-finished create that was
     // retried) keep the first; the other shows up in `down`'s leftover scan.
@@ -544,6 +551,10 @@ pub async fn create(
         Spec::ScalableTarget(s) => autoscaling::put_scalable_target(aws, id, s, resolved).await,
         Spec::ScalingPolicy(s) => autoscaling::put_policy(aws, id, s, resolved).await,
         Spec::OidcProvider(s) => oidc::create(aws, id, s).await,
+        Spec::Topic(s) => sns::create_topic(aws, id, s).await,
+        Spec::Dashboard(s) => cloudwatch::put_dashboard(aws, id, s, resolved).await,
+        Spec::Alarm(s) => cloudwatch::put_alarm(aws, id, s, resolved).await,
+        Spec::MetricFilter(s) => cloudwatch::put_metric_filter(aws, id, s, resolved).await,
     }
 }
 
@@ -584,11 +595,15 @@ pub async fn update(
         Spec::ScalableTarget(s) => autoscaling::put_scalable_target(aws, id, s, resolved).await,
         Spec::ScalingPolicy(s) => autoscaling::put_policy(aws, id, s, resolved).await,
         Spec::OidcProvider(s) => oidc::update(aws, id, s, &current).await,
+        Spec::Dashboard(s) => cloudwatch::put_dashboard(aws, id, s, resolved).await,
+        Spec::Alarm(s) => cloudwatch::put_alarm(aws, id, s, resolved).await,
+        Spec::MetricFilter(s) => cloudwatch::put_metric_filter(aws, id, s, resolved).await,
         Spec::InternetGateway(_)
         | Spec::Subnet(_)
         | Spec::NatGateway(_)
         | Spec::Namespace(_)
-        | Spec::Secret(_) => Err(AwsError::Unexpected {
+        | Spec::Secret(_)
+        | Spec::Topic(_) => Err(AwsError::Unexpected {
             resource: id.to_owned(),
             message: "has no updatable fields (the plan should have replaced it)".into(),
         }),
@@ -671,6 +686,10 @@ async fn delete_once(
         Kind::ScalableTarget => autoscaling::delete_scalable_target(aws, id, attrs).await,
         Kind::ScalingPolicy => autoscaling::delete_policy(aws, id, attrs).await,
         Kind::OidcProvider => oidc::delete(aws, id, attrs).await,
+        Kind::Topic => sns::delete_topic(aws, id, attrs).await,
+        Kind::Dashboard => cloudwatch::delete_dashboard(aws, id, attrs).await,
+        Kind::Alarm => cloudwatch::delete_alarm(aws, id, attrs).await,
+        Kind::MetricFilter => cloudwatch::delete_metric_filter(aws, id, attrs).await,
     }
 }
 

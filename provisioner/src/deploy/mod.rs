@@ -113,6 +113,24 @@ pub fn blue_green_targets(observed: &[Observed], service: &str) -> Option<BlueGr
     })
 }
 
+/// The service's `[deploy]` settings plus the alarms `up` generated for it (target 5xx
+/// rate, p95 latency, unhealthy hosts) that exist, so a bad release rolls back by itself.
+pub fn with_generated_alarms(
+    config: &StackConfig,
+    service: &str,
+    observed: &[Observed],
+) -> DeployConfig {
+    let mut deploy = config.services[service].deploy.clone();
+    for id in crate::constructs::observability::deploy_alarm_ids(config, service) {
+        if let Some(name) = attr(observed, &id, "name") {
+            if !deploy.alarms.contains(&name) {
+                deploy.alarms.push(name);
+            }
+        }
+    }
+    deploy
+}
+
 fn confirm(cli: &Cli, question: &str) -> Result<bool> {
     if cli.yes {
         return Ok(true);
@@ -218,8 +236,9 @@ async fn deploy(cli: &Cli, tag: &str, names: &[String], timeout: Duration) -> Re
         let image = release::image_with_tag(&definition, &target.name, tag)?;
         let (_, repository) = release::split_image(&image);
         release::check_image(&aws, repository, tag).await?;
+        let deploy_config = with_generated_alarms(&config, &target.name, &observed);
         let (rollout, warning) = Rollout::choose(
-            &service_config.deploy,
+            &deploy_config,
             service_config.public.is_some(),
             blue_green_targets(&observed, &target.name),
             &target.name,

@@ -14,7 +14,8 @@ use provisioner::aws::Aws;
 
 pub const REGION: &str = "us-east-1";
 
-/// A moto server of our own; killed on drop.
+/// A moto server of our own (with CloudWatch's CBOR protocol translated, see
+/// `tests/moto_cbor.py`); killed on drop.
 pub struct Moto {
     child: Child,
     pub endpoint: String,
@@ -30,12 +31,15 @@ fn find_on_path(program: &str) -> Option<PathBuf> {
 
 impl Moto {
     pub fn start() -> Moto {
-        let exe = find_on_path("moto_server").unwrap_or_else(|| {
+        find_on_path("moto_server").unwrap_or_else(|| {
             panic!(
                 "moto_server is not on PATH. The provisioner's integration tests run against the \
                  moto AWS emulator: install it with `pip install 'moto[server]'`"
             )
         });
+        // The same server, run by the Python that has moto, behind the CBOR translation
+        // the Rust SDK's CloudWatch client needs (moto has no RPC v2 CBOR).
+        let exe = find_on_path("python3").expect("python3 (the one moto is installed in) on PATH");
         // A port picked free can be taken by a parallel test before moto binds it: then
         // this moto exits, and we try another port rather than talk to someone else's.
         for _ in 0..5 {
@@ -43,7 +47,11 @@ impl Moto {
                 return moto;
             }
         }
-        panic!("moto_server did not start on any of 5 free loopback ports");
+        panic!(
+            "moto did not start on any of 5 free loopback ports (does `python3 {}` run? it needs \
+             the python3 that `pip install 'moto[server]'` installed into)",
+            shim().display()
+        );
     }
 
     fn start_on_free_port(exe: &Path) -> Option<Moto> {
@@ -52,6 +60,7 @@ impl Moto {
             .expect("a free loopback port")
             .port();
         let mut child = Command::new(exe)
+            .arg(shim())
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             // The request recorder (`recorded_actions`) writes here, not into the checkout.
             .env(
@@ -206,6 +215,10 @@ pub async fn push_test_image(aws: &Aws, repository: &str, tag: &str) {
         .send()
         .await
         .expect("moto stores the image manifest");
+}
+
+fn shim() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/moto_cbor.py")
 }
 
 pub fn repo_root() -> PathBuf {

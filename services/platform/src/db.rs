@@ -52,8 +52,46 @@ pub async fn connect_with_retry(
     Ok(pool)
 }
 
+/// The `event` field of the log line written for every failed Postgres connection. The
+/// provisioner's CloudWatch metric filter `{ $.event = "db_connection_failed" }` counts
+/// these lines (JSON logs flatten fields into the top level) for its connection alarm:
+/// keep the two in step.
+pub const CONNECTION_FAILED_EVENT: &str = "db_connection_failed";
+
+/// Whether `err` means no usable connection could be had (network, TLS, authentication,
+/// pool exhausted or closed), as opposed to a query that failed on a live connection.
+pub fn is_connection_failure(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed => true,
+        // Class 08 (connection exception), 28 (invalid authorization), 57P03 (cannot
+        // connect now: starting up or shutting down), 3D000 (no such database).
+        sqlx::Error::Database(db) => db.code().is_some_and(|c| {
+            c.starts_with("08") || c.starts_with("28") || c == "57P03" || c == "3D000"
+        }),
+        _ => false,
+    }
+}
+
+/// Logs a connection failure with the stable `event` marker; other errors are the
+/// caller's to report.
+pub fn log_connection_failure(err: &sqlx::Error) {
+    if is_connection_failure(err) {
+        tracing::warn!(event = CONNECTION_FAILED_EVENT, error = %err, "Postgres connection failed");
+    }
+}
+
+/// Checks the database answers. Readiness probes and the start-up retry both go through
+/// here, so every failed connection attempt is logged once with the marker.
 pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT 1").execute(pool).await.map(|_| ())
+    let result = sqlx::query("SELECT 1").execute(pool).await.map(|_| ());
+    if let Err(err) = &result {
+        log_connection_failure(err);
+    }
+    result
 }
 
 /// Options whose sessions work in `schema` (via `search_path`). Services that share one
@@ -127,5 +165,67 @@ impl SchemaDatabase {
         migrate_schema(&self.pool(), self.schema, migrator).await?;
         tracing::info!(schema = self.schema, "migrations applied");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// Collects what the subscriber writes.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_connection_logs_the_marker_the_metric_filter_matches() {
+        let captured = Captured::default();
+        let sink = captured.clone();
+        // The JSON layout of `telemetry::init(LogFormat::Json)`.
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_writer(move || sink.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        // Nothing listens on port 1 of loopback: the connection is refused.
+        let options: PgConnectOptions = "postgres://nobody@127.0.0.1:1/none".parse().unwrap();
+        let pool = lazy_pool(
+            options,
+            PoolSettings {
+                max_connections: 1,
+                acquire_timeout: Duration::from_secs(2),
+            },
+        );
+        let err = ping(&pool).await.unwrap_err();
+        assert!(is_connection_failure(&err), "{err:?}");
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .filter(|line: &serde_json::Value| line["event"] == CONNECTION_FAILED_EVENT)
+            .collect();
+        assert_eq!(lines.len(), 1, "{text}");
+        assert_eq!(lines[0]["level"], "WARN");
+        assert_eq!(lines[0]["event"], "db_connection_failed");
+    }
+
+    #[test]
+    fn query_errors_on_a_live_connection_are_not_connection_failures() {
+        assert!(!is_connection_failure(&sqlx::Error::RowNotFound));
+        assert!(is_connection_failure(&sqlx::Error::PoolTimedOut));
     }
 }

@@ -1,0 +1,86 @@
+//! SNS: the topic the stack's alarms notify when `[alarms] topic = "<name>"` asks the
+//! stack to own one. Found by its ownership tags.
+
+use aws_sdk_sns::types::Tag;
+
+use super::{attrs, call_error, deleted, observed, require, Aws, AwsError};
+use crate::model::*;
+use crate::plan::{Attrs, Observed};
+
+pub async fn observe(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
+    let mut found = Vec::new();
+    let mut token = None;
+    loop {
+        let out = aws
+            .sns
+            .list_topics()
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| call_error("topics", "ListTopics", e))?;
+        for topic in out.topics() {
+            let Some(arn) = topic.topic_arn() else {
+                continue;
+            };
+            let tags = aws
+                .sns
+                .list_tags_for_resource()
+                .resource_arn(arn)
+                .send()
+                .await
+                .map_err(|e| call_error(arn, "ListTagsForResource", e))?;
+            let Some(id) = aws.owned_id(tags.tags().iter().map(|t| (t.key(), t.value()))) else {
+                continue;
+            };
+            let name = arn.rsplit(':').next().unwrap_or_default().to_owned();
+            found.push(observed(
+                &id,
+                Kind::Topic,
+                TopicSpec { name: name.clone() },
+                // `_name`: the name is also the spec's value, not an identifier to map.
+                attrs([("arn", Some(arn.to_owned())), ("_name", Some(name))]),
+            ));
+        }
+        token = out.next_token().map(str::to_owned);
+        if token.is_none() {
+            break;
+        }
+    }
+    Ok(found)
+}
+
+pub async fn create_topic(aws: &Aws, id: &str, spec: &TopicSpec) -> Result<Attrs, AwsError> {
+    let tags = aws
+        .tags(id)
+        .into_iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| AwsError::Unexpected {
+            resource: id.to_owned(),
+            message: e.to_string(),
+        })?;
+    let out = aws
+        .sns
+        .create_topic()
+        .name(&spec.name)
+        .set_tags(Some(tags))
+        .send()
+        .await
+        .map_err(|e| call_error(id, "CreateTopic", e))?;
+    Ok(attrs([
+        ("arn", out.topic_arn().map(str::to_owned)),
+        ("_name", Some(spec.name.clone())),
+    ]))
+}
+
+pub async fn delete_topic(aws: &Aws, id: &str, current: &Attrs) -> Result<(), AwsError> {
+    deleted(
+        aws.sns
+            .delete_topic()
+            .topic_arn(require(current, id, "arn")?)
+            .send()
+            .await
+            .map_err(|e| call_error(id, "DeleteTopic", e)),
+        &["NotFound", "NotFoundException"],
+    )
+}
