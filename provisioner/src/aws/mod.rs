@@ -22,10 +22,12 @@ use crate::model::{Kind, Ref, Resource, Spec};
 use crate::plan::{Attrs, Observed};
 
 mod autoscaling;
+pub use autoscaling::repoint_requests_policy;
 mod ec2;
 mod ecs;
 pub use ecs::{image_tag, ImageTag};
 mod elb;
+pub use elb::forward_groups;
 mod rds;
 mod registry;
 mod secrets;
