@@ -698,7 +698,9 @@ fn is_ipv4_cidr(value: &str) -> bool {
     };
     let octets: Vec<&str> = address.split('.').collect();
     octets.len() == 4
-        && octets.iter().all(|o| !o.is_empty() && o.parse::<u8>().is_ok())
+        && octets
+            .iter()
+            .all(|o| !o.is_empty() && o.parse::<u8>().is_ok())
         && bits.parse::<u8>().is_ok_and(|b| b <= 32)
 }
 
@@ -834,7 +836,8 @@ max = 6
 
     #[test]
     fn test_listener_needs_cidrs_and_a_free_port_located_at_the_alb_table() {
-        let with_alb = |alb: &str| MINIMAL.replace("[services.web]", &format!("{alb}\n[services.web]"));
+        let with_alb =
+            |alb: &str| MINIMAL.replace("[services.web]", &format!("{alb}\n[services.web]"));
         let ok = parse(
             &with_alb("[alb]\ntest_listener_port = 8443\ntest_cidrs = [\"203.0.113.0/24\"]\n"),
             "dev",
@@ -843,7 +846,10 @@ max = 6
         assert_eq!(ok.alb.test_listener_port, Some(8443));
         let cases = [
             ("[alb]\ntest_listener_port = 8443\n", "needs alb.test_cidrs"),
-            ("[alb]\ntest_cidrs = [\"10.0.0.0/8\"]\n", "needs alb.test_listener_port"),
+            (
+                "[alb]\ntest_cidrs = [\"10.0.0.0/8\"]\n",
+                "needs alb.test_listener_port",
+            ),
             (
                 "[alb]\ntest_listener_port = 80\ntest_cidrs = [\"10.0.0.0/8\"]\n",
                 "other than 80 and 443",

@@ -724,10 +724,7 @@ fn ecs_service(stack: &mut Builder, config: &StackConfig, name: &str, service: &
 
 /// The rule a public service's target groups are attached through; the ECS service must
 /// be created after it (AWS rejects a target group with no listener).
-fn attached_listener_dependency(
-    name: &str,
-    public: Option<&PublicConfig>,
-) -> Option<String> {
+fn attached_listener_dependency(name: &str, public: Option<&PublicConfig>) -> Option<String> {
     public.map(|_| format!("rule-{name}"))
 }
 
@@ -871,7 +868,10 @@ mod tests {
             panic!()
         };
         // The default service: a catch-all that every other rule outranks.
-        assert_eq!((vote.priority, vote.paths.clone()), (50_000, vec!["/*".into()]));
+        assert_eq!(
+            (vote.priority, vote.paths.clone()),
+            (50_000, vec!["/*".into()])
+        );
         assert_eq!(vote.target_group, Ref::to("tg-vote"));
         assert_eq!(vote.alternate_target_group, Some(Ref::to("tg-vote-alt")));
         let Spec::ListenerRule(result) = &find("rule-result").spec else {
@@ -925,16 +925,24 @@ mod tests {
         let Spec::Listener(test) = find("listener-test") else {
             panic!()
         };
-        assert_eq!((test.port, test.default_action), (8443, DefaultAction::NotFound));
+        assert_eq!(
+            (test.port, test.default_action),
+            (8443, DefaultAction::NotFound)
+        );
         for svc in ["vote", "result"] {
-            let (Spec::ListenerRule(test), Spec::ListenerRule(production)) =
-                (find(&format!("rule-{svc}-test")), find(&format!("rule-{svc}")))
-            else {
+            let (Spec::ListenerRule(test), Spec::ListenerRule(production)) = (
+                find(&format!("rule-{svc}-test")),
+                find(&format!("rule-{svc}")),
+            ) else {
                 panic!()
             };
             assert_eq!(test.listener, Ref::to("listener-test"));
             assert_eq!(
-                (test.priority, test.target_group, test.alternate_target_group),
+                (
+                    test.priority,
+                    test.target_group,
+                    test.alternate_target_group
+                ),
                 (
                     production.priority,
                     production.target_group,

@@ -687,7 +687,9 @@ mod tests {
         let observed = live.iter_mut().find(|o| o.id == id).unwrap();
         let mut at = &mut observed.spec;
         for key in path {
-            at = at.get_mut(*key).unwrap_or_else(|| panic!("{id} has no {key}"));
+            at = at
+                .get_mut(*key)
+                .unwrap_or_else(|| panic!("{id} has no {key}"));
         }
         *at = value;
     }
@@ -703,9 +705,24 @@ mod tests {
         // What ECS leaves behind: the rule weighted towards the alternate group (reported
         // serving group first), the service's load balancer on it, and `deploy` re-pointed
         // the request-count policy at it.
-        set(&mut live, "rule-vote", &["target_group"], phys("tg-vote-alt"));
-        set(&mut live, "rule-vote", &["alternate_target_group"], phys("tg-vote"));
-        set(&mut live, "service-vote", &["target_group"], phys("tg-vote-alt"));
+        set(
+            &mut live,
+            "rule-vote",
+            &["target_group"],
+            phys("tg-vote-alt"),
+        );
+        set(
+            &mut live,
+            "rule-vote",
+            &["alternate_target_group"],
+            phys("tg-vote"),
+        );
+        set(
+            &mut live,
+            "service-vote",
+            &["target_group"],
+            phys("tg-vote-alt"),
+        );
         set(
             &mut live,
             "scaling-vote-requests",
@@ -713,8 +730,18 @@ mod tests {
             phys("tg-vote-alt"),
         );
         // A plain forward to the alternate group (only ECS writes that) matches too.
-        set(&mut live, "rule-result", &["target_group"], phys("tg-result-alt"));
-        set(&mut live, "rule-result", &["alternate_target_group"], Value::Null);
+        set(
+            &mut live,
+            "rule-result",
+            &["target_group"],
+            phys("tg-result-alt"),
+        );
+        set(
+            &mut live,
+            "rule-result",
+            &["alternate_target_group"],
+            Value::Null,
+        );
         let plan = plan(&graph, &live);
         assert!(plan.is_empty(), "{}", plan.render(false));
     }
@@ -723,10 +750,25 @@ mod tests {
     fn a_swap_with_another_change_updates_without_replacing() {
         let graph = graph(&voting());
         let mut live = live_state(&graph);
-        set(&mut live, "rule-vote", &["target_group"], phys("tg-vote-alt"));
-        set(&mut live, "rule-vote", &["alternate_target_group"], phys("tg-vote"));
+        set(
+            &mut live,
+            "rule-vote",
+            &["target_group"],
+            phys("tg-vote-alt"),
+        );
+        set(
+            &mut live,
+            "rule-vote",
+            &["alternate_target_group"],
+            phys("tg-vote"),
+        );
         set(&mut live, "rule-vote", &["priority"], 49_000.into());
-        set(&mut live, "service-vote", &["target_group"], phys("tg-vote-alt"));
+        set(
+            &mut live,
+            "service-vote",
+            &["target_group"],
+            phys("tg-vote-alt"),
+        );
         set(&mut live, "service-vote", &["desired_count"], 5.into());
         let plan = plan(&graph, &live);
         let changes: Vec<(String, &str, Vec<String>)> = plan
@@ -749,7 +791,11 @@ mod tests {
             changes,
             vec![
                 ("rule-vote".into(), "update", vec!["priority".into()]),
-                ("service-vote".into(), "update", vec!["desired_count".into()]),
+                (
+                    "service-vote".into(),
+                    "update",
+                    vec!["desired_count".into()]
+                ),
             ]
         );
     }
@@ -760,10 +806,25 @@ mod tests {
         let mut live = live_state(&graph);
         // The rule forwards to another service's group, the service sits on it too.
         set(&mut live, "rule-vote", &["target_group"], phys("tg-result"));
-        set(&mut live, "rule-vote", &["alternate_target_group"], phys("tg-vote"));
-        set(&mut live, "service-vote", &["target_group"], phys("tg-result"));
+        set(
+            &mut live,
+            "rule-vote",
+            &["alternate_target_group"],
+            phys("tg-vote"),
+        );
+        set(
+            &mut live,
+            "service-vote",
+            &["target_group"],
+            phys("tg-result"),
+        );
         // The pre-blue/green layout: a plain forward to the primary gets its alternate.
-        set(&mut live, "rule-result", &["alternate_target_group"], Value::Null);
+        set(
+            &mut live,
+            "rule-result",
+            &["alternate_target_group"],
+            Value::Null,
+        );
         let plan = plan(&graph, &live);
         let mut changed = actions(&plan);
         changed.sort();

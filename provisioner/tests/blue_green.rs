@@ -67,7 +67,10 @@ async fn listeners(aws: &Aws) -> BTreeMap<i32, (ActionTypeEnum, Vec<Rule>)> {
 }
 
 /// (priority, conditions' values, forward weights by target group name).
-fn describe(rule: &Rule, names: &BTreeMap<String, String>) -> (String, Vec<String>, Vec<(String, i32)>) {
+fn describe(
+    rule: &Rule,
+    names: &BTreeMap<String, String>,
+) -> (String, Vec<String>, Vec<(String, i32)>) {
     let name_of = |arn: &str| {
         names
             .iter()
@@ -99,7 +102,13 @@ fn steps_changed(plan: &Value) -> BTreeSet<String> {
         .unwrap()
         .iter()
         .filter(|s| s["action"] != "no_op")
-        .map(|s| format!("{} {}", s["action"].as_str().unwrap(), s["id"].as_str().unwrap()))
+        .map(|s| {
+            format!(
+                "{} {}",
+                s["action"].as_str().unwrap(),
+                s["id"].as_str().unwrap()
+            )
+        })
         .collect()
 }
 
@@ -185,7 +194,11 @@ async fn up_creates_blue_green_resources_and_ecs_swapping_groups_is_not_drift() 
         .ip_permissions()
         .iter()
         .filter(|p| p.from_port() == Some(8443))
-        .flat_map(|p| p.ip_ranges().iter().filter_map(|r| r.cidr_ip().map(str::to_owned)))
+        .flat_map(|p| {
+            p.ip_ranges()
+                .iter()
+                .filter_map(|r| r.cidr_ip().map(str::to_owned))
+        })
         .collect();
     assert_eq!(test_sources, ["203.0.113.0/24"]);
 
@@ -247,7 +260,11 @@ async fn up_creates_blue_green_resources_and_ecs_swapping_groups_is_not_drift() 
     let primary = |svc: &str| names[&format!("voting-dev-tg-{svc}")].as_str();
     for (_, rules) in found.values() {
         for rule in rules {
-            let svc = if rule.priority() == Some("50000") { "vote" } else { "result" };
+            let svc = if rule.priority() == Some("50000") {
+                "vote"
+            } else {
+                "result"
+            };
             let action = if svc == "vote" {
                 forward(&[(primary(svc), 0), (alt(svc), 100)])
             } else {
@@ -302,11 +319,14 @@ async fn up_creates_blue_green_resources_and_ecs_swapping_groups_is_not_drift() 
         attrs("tg-vote-alt")["label"]
     );
     let policy = attrs("scaling-vote-requests");
-    assert!(
-        provisioner::aws::repoint_requests_policy(&aws, "scaling-vote-requests", &policy, &label)
-            .await
-            .unwrap()
-    );
+    assert!(provisioner::aws::repoint_requests_policy(
+        &aws,
+        "scaling-vote-requests",
+        &policy,
+        &label
+    )
+    .await
+    .unwrap());
     let policies = aws
         .autoscaling
         .describe_scaling_policies()
@@ -315,7 +335,11 @@ async fn up_creates_blue_green_resources_and_ecs_swapping_groups_is_not_drift() 
         .send()
         .await
         .unwrap();
-    let tracking = policies.scaling_policies()[0]
+    let tracking = policies
+        .scaling_policies()
+        .iter()
+        .find(|p| p.policy_name() == "voting-dev-scaling-vote-requests")
+        .unwrap()
         .target_tracking_scaling_policy_configuration()
         .unwrap();
     assert_eq!(
@@ -329,7 +353,12 @@ async fn up_creates_blue_green_resources_and_ecs_swapping_groups_is_not_drift() 
 
     // None of that is drift.
     let plan = run("plan");
-    assert_eq!(steps_changed(&plan.json()), BTreeSet::new(), "{}", plan.stdout());
+    assert_eq!(
+        steps_changed(&plan.json()),
+        BTreeSet::new(),
+        "{}",
+        plan.stdout()
+    );
 
     // An `up` for another reason (result's rule priority) keeps the rule on the group ECS
     // chose, and the policy on the serving group.
@@ -365,5 +394,10 @@ async fn up_creates_blue_green_resources_and_ecs_swapping_groups_is_not_drift() 
         );
     }
     let plan = run("plan");
-    assert_eq!(steps_changed(&plan.json()), BTreeSet::new(), "{}", plan.stdout());
+    assert_eq!(
+        steps_changed(&plan.json()),
+        BTreeSet::new(),
+        "{}",
+        plan.stdout()
+    );
 }

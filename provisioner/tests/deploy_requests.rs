@@ -64,7 +64,8 @@ const TG_ALT: &str =
     "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/voting-dev-tg-vote-alt/1a2b3c4d5e6f7081";
 const RULE: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/voting-dev-alb/50dc6c495c0c9188/f2f7dc8efc522ab2/9683b2d02a6cabee";
 const TEST_RULE: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/voting-dev-alb/50dc6c495c0c9188/0467ef3c8400ae65/3b4c5d6e7f809a1b";
-const ROLE: &str = "arn:aws:iam::123456789012:role/slipway/voting/dev/voting-dev-role-ecs-blue-green";
+const ROLE: &str =
+    "arn:aws:iam::123456789012:role/slipway/voting/dev/voting-dev-role-ecs-blue-green";
 
 /// The resources `provision up` creates for vote's blue/green deployments, as observed
 /// (logical ids from their tags, ARNs as AWS reports them); `serving` is the group the
@@ -80,10 +81,20 @@ fn observed(serving: &str) -> Vec<Observed> {
     let rule = serde_json::json!({"target_group": serving, "alternate_target_group": other});
     vec![
         resource("tg-vote", Kind::TargetGroup, TG, serde_json::json!({})),
-        resource("tg-vote-alt", Kind::TargetGroup, TG_ALT, serde_json::json!({})),
+        resource(
+            "tg-vote-alt",
+            Kind::TargetGroup,
+            TG_ALT,
+            serde_json::json!({}),
+        ),
         resource("rule-vote", Kind::ListenerRule, RULE, rule.clone()),
         resource("rule-vote-test", Kind::ListenerRule, TEST_RULE, rule),
-        resource("role-ecs-blue-green", Kind::Role, ROLE, serde_json::json!({})),
+        resource(
+            "role-ecs-blue-green",
+            Kind::Role,
+            ROLE,
+            serde_json::json!({}),
+        ),
     ]
 }
 

@@ -274,9 +274,11 @@ pub async fn repoint_requests_policy(
         .send()
         .await
         .map_err(|e| call_error(id, "DescribeScalingPolicies", e))?;
+    // Matched by name again: moto ignores the PolicyNames filter.
     let target_value = out
         .scaling_policies()
-        .first()
+        .iter()
+        .find(|p| p.policy_name() == name)
         .and_then(|p| p.target_tracking_scaling_policy_configuration())
         .map(|c| c.target_value())
         .ok_or_else(|| AwsError::Unexpected {

@@ -6,8 +6,7 @@ use std::collections::HashMap;
 
 use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, Certificate, FixedResponseActionConfig, ForwardActionConfig,
-    HostHeaderConditionConfig,
-    LoadBalancerSchemeEnum, LoadBalancerStateEnum, LoadBalancerTypeEnum,
+    HostHeaderConditionConfig, LoadBalancerSchemeEnum, LoadBalancerStateEnum, LoadBalancerTypeEnum,
     PathPatternConditionConfig, ProtocolEnum, RedirectActionConfig, RedirectActionStatusCodeEnum,
     RuleCondition, Tag, TargetGroupAttribute, TargetGroupTuple, TargetTypeEnum,
 };
@@ -823,7 +822,12 @@ mod tests {
             .unwrap()
             .target_groups()
             .iter()
-            .map(|t| (t.target_group_arn().unwrap().to_owned(), t.weight().unwrap()))
+            .map(|t| {
+                (
+                    t.target_group_arn().unwrap().to_owned(),
+                    t.weight().unwrap(),
+                )
+            })
             .collect()
     }
 

@@ -454,15 +454,30 @@ mod tests {
 
     fn stack(serving: &str) -> Vec<Observed> {
         vec![
-            resource("tg-vote", Kind::TargetGroup, "arn:tg", serde_json::json!({})),
-            resource("tg-vote-alt", Kind::TargetGroup, "arn:alt", serde_json::json!({})),
+            resource(
+                "tg-vote",
+                Kind::TargetGroup,
+                "arn:tg",
+                serde_json::json!({}),
+            ),
+            resource(
+                "tg-vote-alt",
+                Kind::TargetGroup,
+                "arn:alt",
+                serde_json::json!({}),
+            ),
             resource(
                 "rule-vote",
                 Kind::ListenerRule,
                 "arn:rule",
                 serde_json::json!({"target_group": serving}),
             ),
-            resource("role-ecs-blue-green", Kind::Role, "arn:role", serde_json::json!({})),
+            resource(
+                "role-ecs-blue-green",
+                Kind::Role,
+                "arn:role",
+                serde_json::json!({}),
+            ),
         ]
     }
 
@@ -470,7 +485,10 @@ mod tests {
     fn the_group_serving_production_is_the_primary_of_the_next_deployment() {
         let first = blue_green_targets(&stack("arn:tg"), "vote").unwrap();
         assert_eq!(
-            (first.target_group_arn.as_str(), first.alternate_target_group_arn.as_str()),
+            (
+                first.target_group_arn.as_str(),
+                first.alternate_target_group_arn.as_str()
+            ),
             ("arn:tg", "arn:alt")
         );
         assert_eq!(first.production_listener_rule, "arn:rule");
@@ -478,7 +496,10 @@ mod tests {
         // After a deployment the rule weights the alternate group: the next one goes back.
         let second = blue_green_targets(&stack("arn:alt"), "vote").unwrap();
         assert_eq!(
-            (second.target_group_arn.as_str(), second.alternate_target_group_arn.as_str()),
+            (
+                second.target_group_arn.as_str(),
+                second.alternate_target_group_arn.as_str()
+            ),
             ("arn:alt", "arn:tg")
         );
         let mut without_role = stack("arn:tg");
