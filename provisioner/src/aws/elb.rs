@@ -303,7 +303,7 @@ pub fn forward_groups(actions: &[Action]) -> Vec<(String, i32)> {
         }
     }
     // Stable: equal weights keep AWS's order.
-    groups.sort_by(|a, b| b.1.cmp(&a.1));
+    groups.sort_by_key(|(_, weight)| std::cmp::Reverse(*weight));
     groups
 }
 
