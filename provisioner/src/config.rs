@@ -35,8 +35,7 @@ pub enum ConfigError {
 struct StackFile {
     stack: Spanned<StackSection>,
     network: NetworkConfig,
-    #[serde(default)]
-    alb: AlbConfig,
+    alb: Option<Spanned<AlbConfig>>,
     #[serde(default)]
     logs: LogsConfig,
     redis: Option<RedisConfig>,
@@ -82,7 +81,20 @@ fn one() -> u8 {
 pub struct AlbConfig {
     /// When set, the ALB serves HTTPS on 443 and redirects 80 to it.
     pub certificate_arn: Option<String>,
+    /// A second listener (`listener-test`) on this port through which ECS blue/green
+    /// sends test traffic to the new revision before production traffic moves.
+    pub test_listener_port: Option<u16>,
+    /// Who may reach the test listener (required with `test_listener_port`; there is no
+    /// default, least of all 0.0.0.0/0).
+    #[serde(default)]
+    pub test_cidrs: Vec<String>,
 }
+
+/// Priority of the catch-all rule (`/*`) of the `default = true` service: the lowest
+/// precedence ALB allows, so every other rule wins. ECS blue/green shifts traffic by
+/// rewriting a listener rule, never a listener's default action, so the default service
+/// is served by this rule and the listener's own default answers 404.
+pub const CATCH_ALL_PRIORITY: i32 = 50_000;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -406,7 +418,7 @@ pub struct TaskConfig {
 #[serde(deny_unknown_fields)]
 struct EnvOverrides {
     network: Option<NetworkOverrides>,
-    alb: Option<AlbConfig>,
+    alb: Option<Spanned<AlbConfig>>,
     logs: Option<LogsConfig>,
     github: Option<GithubConfig>,
     redis: Option<RedisOverrides>,
@@ -524,7 +536,13 @@ impl StackConfig {
             services.insert(name.clone(), spanned.get_ref().clone());
         }
         let mut network = file.network;
-        let mut alb = file.alb;
+        let mut alb = file
+            .alb
+            .as_ref()
+            .map(|a| a.get_ref().clone())
+            .unwrap_or_default();
+        // Where [alb] problems are reported: the table that set it last.
+        let mut alb_span = file.alb.as_ref().map(|a| a.span());
         let mut logs = file.logs;
         let mut redis = file.redis;
         let mut postgres = file.postgres;
@@ -556,7 +574,8 @@ impl StackConfig {
                 }
             }
             if let Some(a) = &overrides.alb {
-                alb = a.clone();
+                alb = a.get_ref().clone();
+                alb_span = Some(a.span());
             }
             if let Some(l) = &overrides.logs {
                 logs = l.clone();
@@ -666,6 +685,7 @@ impl StackConfig {
                 Culprit::Service => file.services.get(&name).map(|s| s.span()),
                 Culprit::Task => file.tasks.get(&name).map(|s| s.span()),
                 Culprit::Github => file.github.as_ref().map(|g| g.span()),
+                Culprit::Alb => alb_span.clone(),
             });
             match span {
                 Some(span) => located(span, message),
@@ -702,6 +722,12 @@ impl StackConfig {
         let mut defaults = Vec::new();
         for (name, service) in &self.services {
             let blame = |message: String| (Some((Culprit::Service, name.clone())), message);
+            if name.ends_with("-alt") {
+                // `tg-<svc>-alt` is the alternate target group of service `<svc>`.
+                return Err(blame(format!(
+                    "service name `{name}` must not end in `-alt` (reserved for blue/green alternate target groups)"
+                )));
+            }
             if service.min > service.desired || service.desired > service.max {
                 return Err(blame(format!(
                     "services.{name}: need min <= desired <= max (got {} <= {} <= {})",
@@ -762,9 +788,16 @@ impl StackConfig {
                     }
                     let Some(priority) = public.priority else {
                         return Err(blame(format!(
-                            "services.{name}.public needs a `priority` (1-50000) for its listener rule"
+                            "services.{name}.public needs a `priority` (1-{}) for its listener rule",
+                            CATCH_ALL_PRIORITY - 1
                         )));
                     };
+                    if !(1..CATCH_ALL_PRIORITY).contains(&priority) {
+                        return Err(blame(format!(
+                            "services.{name}.public.priority must be 1-{} ({CATCH_ALL_PRIORITY} is the default service's catch-all rule); got {priority}",
+                            CATCH_ALL_PRIORITY - 1
+                        )));
+                    }
                     if let Some(other) = priorities.insert(priority, name.clone()) {
                         return Err(blame(format!(
                             "services.{name}.public.priority {priority} is already used by `{other}`"
@@ -779,6 +812,8 @@ impl StackConfig {
                 defaults.join(", ")
             )));
         }
+        self.validate_test_listener()
+            .map_err(|message| (Some((Culprit::Alb, String::new())), message))?;
         for (name, task) in &self.tasks {
             // Task names only reach task definition families (255 characters).
             validate_name_up_to("task name", name, 24)
@@ -801,6 +836,44 @@ impl StackConfig {
         Ok(())
     }
 
+    /// `[alb] test_listener_port` / `test_cidrs`: both or neither, a port the production
+    /// listeners do not use, and CIDRs that are really CIDRs.
+    fn validate_test_listener(&self) -> Result<(), String> {
+        let alb = &self.alb;
+        let Some(port) = alb.test_listener_port else {
+            if alb.test_cidrs.is_empty() {
+                return Ok(());
+            }
+            return Err(
+                "alb.test_cidrs needs alb.test_listener_port (the port of the blue/green test listener)"
+                    .into(),
+            );
+        };
+        if port == 0 || port == 80 || port == 443 {
+            return Err(format!(
+                "alb.test_listener_port must be a free port other than 80 and 443 (got {port}), e.g. 8443"
+            ));
+        }
+        if alb.test_cidrs.is_empty() {
+            return Err(
+                "alb.test_listener_port needs alb.test_cidrs = [\"<your office or VPN CIDR>\", …]: who may send test traffic (there is no default)"
+                    .into(),
+            );
+        }
+        if let Some(bad) = alb.test_cidrs.iter().find(|c| !is_ipv4_cidr(c)) {
+            return Err(format!(
+                "alb.test_cidrs entry `{bad}` is not an IPv4 CIDR such as 203.0.113.0/24"
+            ));
+        }
+        if !self.services.values().any(|s| s.public.is_some()) {
+            return Err(
+                "alb.test_listener_port is set but the stack has no public service (no load balancer)"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+
     /// The prefix of every AWS name the stack owns: `<stack>-<env>`.
     pub fn prefix(&self) -> String {
         format!("{}-{}", self.stack, self.env)
@@ -811,6 +884,7 @@ enum Culprit {
     Service,
     Task,
     Github,
+    Alb,
 }
 
 fn set<T: Clone>(target: &mut T, value: &Option<T>) {
@@ -855,6 +929,19 @@ fn valid_fargate_size(cpu: i32, memory: i32) -> bool {
         4096 => (8192..=30720).contains(&memory) && memory % 1024 == 0,
         _ => false,
     }
+}
+
+/// `a.b.c.d/n` with octets 0-255 and n 0-32.
+fn is_ipv4_cidr(value: &str) -> bool {
+    let Some((address, bits)) = value.split_once('/') else {
+        return false;
+    };
+    let octets: Vec<&str> = address.split('.').collect();
+    octets.len() == 4
+        && octets
+            .iter()
+            .all(|o| !o.is_empty() && o.parse::<u8>().is_ok())
+        && bits.parse::<u8>().is_ok_and(|b| b <= 32)
 }
 
 /// 1-based line and column of a byte offset.
@@ -1111,6 +1198,50 @@ max = 6
         let text = format!("{MINIMAL}\n[alarms]\np95 = 3\n");
         let err = parse(&text, "dev").unwrap_err().to_string();
         assert!(err.contains("unknown field `p95`"), "{err}");
+    }
+
+    #[test]
+    fn test_listener_needs_cidrs_and_a_free_port_located_at_the_alb_table() {
+        let with_alb =
+            |alb: &str| MINIMAL.replace("[services.web]", &format!("{alb}\n[services.web]"));
+        let ok = parse(
+            &with_alb("[alb]\ntest_listener_port = 8443\ntest_cidrs = [\"203.0.113.0/24\"]\n"),
+            "dev",
+        )
+        .unwrap();
+        assert_eq!(ok.alb.test_listener_port, Some(8443));
+        let cases = [
+            ("[alb]\ntest_listener_port = 8443\n", "needs alb.test_cidrs"),
+            (
+                "[alb]\ntest_cidrs = [\"10.0.0.0/8\"]\n",
+                "needs alb.test_listener_port",
+            ),
+            (
+                "[alb]\ntest_listener_port = 80\ntest_cidrs = [\"10.0.0.0/8\"]\n",
+                "other than 80 and 443",
+            ),
+            (
+                "[alb]\ntest_listener_port = 8443\ntest_cidrs = [\"10.0.0/8\"]\n",
+                "not an IPv4 CIDR",
+            ),
+        ];
+        for (alb, expected) in cases {
+            let err = parse(&with_alb(alb), "dev").unwrap_err().to_string();
+            // [alb] is on line 8, right before [services.web].
+            assert!(err.starts_with("config/test.toml:8:"), "{alb}: {err}");
+            assert!(err.contains(expected), "{alb}: {err}");
+        }
+    }
+
+    #[test]
+    fn rule_priorities_leave_the_catch_all_priority_to_the_default_service() {
+        let text = MINIMAL.replace(
+            "public = { default = true }",
+            "public = { paths = [\"/web\"], priority = 50000 }",
+        );
+        let err = parse(&text, "dev").unwrap_err().to_string();
+        assert!(err.contains("must be 1-49999"), "{err}");
+        assert!(err.starts_with("config/test.toml:8:"), "{err}");
     }
 
     #[test]

@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 
 use crate::config::{
-    DataStore, GithubConfig, PublicConfig, ServiceConfig, StackConfig, GITHUB_OIDC_HOST,
+    DataStore, GithubConfig, PublicConfig, ServiceConfig, StackConfig, CATCH_ALL_PRIORITY,
+    GITHUB_OIDC_HOST,
 };
 use crate::model::*;
 
@@ -227,6 +228,13 @@ fn security_groups(stack: &mut Builder, config: &StackConfig) {
                 port: 443,
                 source: Ref::physical("0.0.0.0/0"),
             });
+        }
+        // The blue/green test listener only from the CIDRs config names.
+        if let Some(port) = config.alb.test_listener_port {
+            ingress.extend(config.alb.test_cidrs.iter().map(|cidr| IngressRule {
+                port,
+                source: Ref::physical(cidr.clone()),
+            }));
         }
         stack.add(
             "sg-alb",
@@ -506,15 +514,9 @@ fn load_balancer(stack: &mut Builder, config: &StackConfig) {
             security_groups: vec![Ref::to("sg-alb")],
         }),
     );
-    let default_service = config
-        .services
-        .iter()
-        .find(|(_, s)| s.public.as_ref().is_some_and(|p| p.default))
-        .map(|(name, _)| name);
-    let forward = match default_service {
-        Some(name) => DefaultAction::Forward(Ref::to(&format!("tg-{name}"))),
-        None => DefaultAction::NotFound,
-    };
+    // Every public service, the default one included, is served by a listener rule (ECS
+    // blue/green can only shift a rule's traffic), so the listener itself answers 404.
+    let forward = DefaultAction::NotFound;
     // Rules hang off the listener that serves traffic: HTTPS when there is a certificate.
     match &config.alb.certificate_arn {
         Some(arn) => {
@@ -550,6 +552,76 @@ fn load_balancer(stack: &mut Builder, config: &StackConfig) {
             }),
         ),
     }
+    if let Some(port) = config.alb.test_listener_port {
+        // Plain HTTP: test traffic comes from `test_cidrs` only (sg-alb).
+        stack.add(
+            TEST_LISTENER,
+            Spec::Listener(ListenerSpec {
+                load_balancer: Ref::to("alb"),
+                port,
+                protocol: "HTTP".into(),
+                certificate_arn: None,
+                default_action: DefaultAction::NotFound,
+            }),
+        );
+    }
+    blue_green_role(stack, config);
+}
+
+/// The optional listener ECS blue/green routes test traffic through.
+const TEST_LISTENER: &str = "listener-test";
+
+/// The role ECS assumes during blue/green deployments to move traffic between each
+/// service's two target groups. The same actions as AWS's managed
+/// AmazonECSInfrastructureRolePolicyForLoadBalancers, but scoped to this stack's target
+/// groups, listeners and rules wherever ELB accepts resource-level permissions (the
+/// Describe calls do not).
+fn blue_green_role(stack: &mut Builder, config: &StackConfig) {
+    let public: Vec<&String> = config
+        .services
+        .iter()
+        .filter(|(_, s)| s.public.is_some())
+        .map(|(name, _)| name)
+        .collect();
+    let mut target_groups = Vec::new();
+    let mut rules = Vec::new();
+    for name in &public {
+        target_groups.push(format!("${{tg-{name}}}"));
+        target_groups.push(format!("${{tg-{name}-alt}}"));
+        rules.push(format!("${{rule-{name}}}"));
+        if config.alb.test_listener_port.is_some() {
+            rules.push(format!("${{rule-{name}-test}}"));
+        }
+    }
+    let mut listeners = vec![format!("${{{}}}", serving_listener(config))];
+    if config.alb.test_listener_port.is_some() {
+        listeners.push(format!("${{{TEST_LISTENER}}}"));
+    }
+    let mut statements = vec![
+        statement(
+            &[
+                "elasticloadbalancing:DescribeListeners",
+                "elasticloadbalancing:DescribeRules",
+                "elasticloadbalancing:DescribeTargetGroups",
+                "elasticloadbalancing:DescribeTargetHealth",
+            ],
+            vec!["*".into()],
+        ),
+        statement(
+            &[
+                "elasticloadbalancing:DeregisterTargets",
+                "elasticloadbalancing:RegisterTargets",
+            ],
+            target_groups,
+        ),
+        statement(&["elasticloadbalancing:ModifyListener"], listeners),
+        statement(&["elasticloadbalancing:ModifyRule"], rules),
+    ];
+    statements.sort();
+    stack.add(
+        "role-ecs-blue-green",
+        Spec::Role(RoleSpec::for_service("ecs.amazonaws.com", statements)),
+    );
 }
 
 fn serving_listener(config: &StackConfig) -> &'static str {
@@ -595,17 +667,38 @@ fn ecs_service(stack: &mut Builder, config: &StackConfig, name: &str, service: &
                 sticky: public.sticky,
             }),
         );
-        if !public.default {
-            stack.add(
-                &format!("rule-{name}"),
-                Spec::ListenerRule(ListenerRuleSpec {
-                    listener: Ref::to(serving_listener(config)),
-                    priority: public.priority.unwrap_or_default(),
-                    paths: public.paths.clone(),
-                    hosts: public.hosts.clone(),
-                    target_group: Ref::to(&format!("tg-{name}")),
-                }),
-            );
+        // ECS blue/green starts the new revision in the alternate group, then moves the
+        // rule's traffic over; the next deployment moves it back.
+        stack.add(
+            &alternate_target_group_id(&format!("tg-{name}")),
+            Spec::TargetGroup(TargetGroupSpec {
+                vpc: Ref::to("vpc"),
+                port: service.port,
+                health_path: public.health_path.clone(),
+                sticky: public.sticky,
+            }),
+        );
+        // The default service gets a catch-all rule that every other rule outranks.
+        let (priority, paths) = if public.default {
+            (CATCH_ALL_PRIORITY, vec!["/*".to_owned()])
+        } else {
+            (public.priority.unwrap_or_default(), public.paths.clone())
+        };
+        let rule = |listener: &str| {
+            Spec::ListenerRule(ListenerRuleSpec {
+                listener: Ref::to(listener),
+                priority,
+                paths: paths.clone(),
+                hosts: public.hosts.clone(),
+                target_group: Ref::to(&format!("tg-{name}")),
+                alternate_target_group: Some(Ref::to(&alternate_target_group_id(&format!(
+                    "tg-{name}"
+                )))),
+            })
+        };
+        stack.add(&format!("rule-{name}"), rule(serving_listener(config)));
+        if config.alb.test_listener_port.is_some() {
+            stack.add(&format!("rule-{name}-test"), rule(TEST_LISTENER));
         }
     }
     stack.add(
@@ -642,7 +735,7 @@ fn ecs_service(stack: &mut Builder, config: &StackConfig, name: &str, service: &
             service_connect,
         }),
     );
-    if let Some(listener) = attached_listener_dependency(config, name, public) {
+    if let Some(listener) = attached_listener_dependency(name, public) {
         stack.after(&format!("service-{name}"), &listener);
     }
     stack.add(
@@ -833,6 +926,30 @@ fn github_deploy_role(stack: &mut Builder, github: &GithubConfig) {
         ),
         statement(&["iam:PassRole"], passed_roles),
     ];
+    // After a blue/green swap `deploy` points the request-count scaling policy at the
+    // group now serving (PutScalingPolicy on that service's scalable target only); target
+    // tracking makes the caller manage its TargetTracking-* CloudWatch alarms.
+    let request_scaled: Vec<String> = stack
+        .resources
+        .iter()
+        .filter_map(|r| match &r.spec {
+            Spec::ScalingPolicy(policy) => match policy.metric {
+                ScalingMetric::AlbRequestsPerTarget { .. } => Some(policy.target.0.clone()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    if !request_scaled.is_empty() {
+        statements.push(statement(
+            &["application-autoscaling:PutScalingPolicy"],
+            request_scaled,
+        ));
+        statements.push(statement(
+            &["cloudwatch:DeleteAlarms", "cloudwatch:PutMetricAlarm"],
+            vec!["arn:aws:cloudwatch:*:*:alarm:TargetTracking-*".into()],
+        ));
+    }
     statements.sort();
     let mut role = RoleSpec::for_service("", statements);
     role.web_identity = Some(WebIdentityTrust {
@@ -843,19 +960,10 @@ fn github_deploy_role(stack: &mut Builder, github: &GithubConfig) {
     stack.add("role-github-deploy", Spec::Role(role));
 }
 
-/// The listener (or rule) a public service's target group is attached through; the
-/// ECS service must be created after it (AWS rejects a target group with no listener).
-fn attached_listener_dependency(
-    config: &StackConfig,
-    name: &str,
-    public: Option<&PublicConfig>,
-) -> Option<String> {
-    let public = public?;
-    Some(if public.default {
-        serving_listener(config).to_owned()
-    } else {
-        format!("rule-{name}")
-    })
+/// The rule a public service's target groups are attached through; the ECS service must
+/// be created after it (AWS rejects a target group with no listener).
+fn attached_listener_dependency(name: &str, public: Option<&PublicConfig>) -> Option<String> {
+    public.map(|_| format!("rule-{name}"))
 }
 
 /// `REDIS_URL` / `DATABASE_URL` for each data store the stack has.
@@ -1033,19 +1141,124 @@ mod tests {
             panic!()
         };
         assert_eq!((https.port, https.protocol.as_str()), (443, "HTTPS"));
-        assert_eq!(
-            https.default_action,
-            DefaultAction::Forward(Ref::to("tg-vote"))
-        );
+        // Every service is served by a rule (ECS blue/green shifts rules only).
+        assert_eq!(https.default_action, DefaultAction::NotFound);
         let Spec::ListenerRule(rule) = find("rule-result") else {
             panic!()
         };
         assert_eq!(rule.listener, Ref::to("listener-https"));
+        let Spec::ListenerRule(catch_all) = find("rule-vote") else {
+            panic!()
+        };
+        assert_eq!(catch_all.listener, Ref::to("listener-https"));
         let Spec::SecurityGroup(alb) = find("sg-alb") else {
             panic!()
         };
         let ports: Vec<u16> = alb.ingress.iter().map(|r| r.port).collect();
         assert_eq!(ports, vec![80, 443]);
+    }
+
+    #[test]
+    fn every_public_service_gets_a_blue_green_pair_and_a_rule() {
+        let config = StackConfig::load(&repo_config_dir(), "voting", "dev").unwrap();
+        let resources = expand(&config);
+        let find = |id: &str| resources.iter().find(|r| r.id == id).unwrap();
+        let Spec::ListenerRule(vote) = &find("rule-vote").spec else {
+            panic!()
+        };
+        // The default service: a catch-all that every other rule outranks.
+        assert_eq!(
+            (vote.priority, vote.paths.clone()),
+            (50_000, vec!["/*".into()])
+        );
+        assert_eq!(vote.target_group, Ref::to("tg-vote"));
+        assert_eq!(vote.alternate_target_group, Some(Ref::to("tg-vote-alt")));
+        let Spec::ListenerRule(result) = &find("rule-result").spec else {
+            panic!()
+        };
+        assert!(result.priority < vote.priority && result.hosts == ["result.*"]);
+        assert_eq!(find("tg-vote-alt").spec, find("tg-vote").spec);
+        // The service waits for its rule (its groups must be attached to the listener).
+        assert!(find("service-vote").after.contains(&"rule-vote".to_owned()));
+        let Spec::Listener(http) = &find("listener-http").spec else {
+            panic!()
+        };
+        assert_eq!(http.default_action, DefaultAction::NotFound);
+        assert!(resources.iter().all(|r| r.id != "listener-test"));
+        let Spec::Role(role) = &find("role-ecs-blue-green").spec else {
+            panic!()
+        };
+        assert_eq!(role.principal, "ecs.amazonaws.com");
+        let scoped = |action: &str| {
+            role.statements
+                .iter()
+                .find(|s| s.actions.iter().any(|a| a == action))
+                .unwrap()
+                .resources
+                .clone()
+        };
+        assert_eq!(
+            scoped("elasticloadbalancing:ModifyRule"),
+            ["${rule-result}", "${rule-vote}"]
+        );
+        assert_eq!(
+            scoped("elasticloadbalancing:RegisterTargets"),
+            [
+                "${tg-result-alt}",
+                "${tg-result}",
+                "${tg-vote-alt}",
+                "${tg-vote}"
+            ]
+        );
+        assert_eq!(scoped("elasticloadbalancing:DescribeRules"), ["*"]);
+    }
+
+    #[test]
+    fn a_test_listener_gets_a_rule_per_service_and_only_the_test_cidrs() {
+        let mut config = StackConfig::load(&repo_config_dir(), "voting", "dev").unwrap();
+        config.alb.test_listener_port = Some(8443);
+        config.alb.test_cidrs = vec!["203.0.113.0/24".into()];
+        let resources = expand(&config);
+        Graph::new(resources.clone()).expect("valid graph");
+        let find = |id: &str| resources.iter().find(|r| r.id == id).unwrap().spec.clone();
+        let Spec::Listener(test) = find("listener-test") else {
+            panic!()
+        };
+        assert_eq!(
+            (test.port, test.default_action),
+            (8443, DefaultAction::NotFound)
+        );
+        for svc in ["vote", "result"] {
+            let (Spec::ListenerRule(test), Spec::ListenerRule(production)) = (
+                find(&format!("rule-{svc}-test")),
+                find(&format!("rule-{svc}")),
+            ) else {
+                panic!()
+            };
+            assert_eq!(test.listener, Ref::to("listener-test"));
+            assert_eq!(
+                (
+                    test.priority,
+                    test.target_group,
+                    test.alternate_target_group
+                ),
+                (
+                    production.priority,
+                    production.target_group,
+                    production.alternate_target_group
+                )
+            );
+        }
+        let Spec::SecurityGroup(alb) = find("sg-alb") else {
+            panic!()
+        };
+        let test_sources: Vec<&str> = alb
+            .ingress
+            .iter()
+            .filter(|r| r.port == 8443)
+            .map(|r| r.source.0.as_str())
+            .collect();
+        assert_eq!(test_sources, ["203.0.113.0/24"]);
     }
 
     #[test]

@@ -347,6 +347,28 @@ pub struct ListenerRuleSpec {
     pub paths: Vec<String>,
     pub hosts: Vec<String>,
     pub target_group: Ref,
+    /// ECS blue/green: the rule forwards to both groups (`target_group` weight 100, this
+    /// one 0) and ECS moves the weights during a deployment. See `blue_green_pair`.
+    #[serde(default)]
+    pub alternate_target_group: Option<Ref>,
+}
+
+/// The alternate target group of a blue/green pair: `tg-<svc>` → `tg-<svc>-alt`.
+pub fn alternate_target_group_id(primary: &str) -> String {
+    format!("{primary}-alt")
+}
+
+/// The blue/green pair `(tg-<svc>, tg-<svc>-alt)` a target group id belongs to, whichever
+/// of the two it is. ECS swaps which one serves production on every deployment, so
+/// either counts as the one the config means.
+pub fn blue_green_pair(target_group: &str) -> (String, String) {
+    match target_group.strip_suffix("-alt") {
+        Some(primary) => (primary.to_owned(), target_group.to_owned()),
+        None => (
+            target_group.to_owned(),
+            alternate_target_group_id(target_group),
+        ),
+    }
 }
 
 /// Where a secret's value comes from; values never appear in plans.

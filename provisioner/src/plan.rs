@@ -236,7 +236,10 @@ pub fn plan(desired: &Graph, observed: &[Observed]) -> Plan {
                     after: Value::String(resource.kind().label().into()),
                 }],
             },
-            Some(live) => compare(resource, &normalize(&live.spec, &index)),
+            Some(live) => compare(
+                resource,
+                &accept_blue_green_swaps(resource, normalize(&live.spec, &index)),
+            ),
         };
         steps.push(Step {
             id: id.to_owned(),
@@ -333,6 +336,72 @@ fn references(value: &Value) -> Vec<String> {
             Value::Object(map) => map.values().for_each(|v| collect(v, found)),
             _ => {}
         }
+    }
+}
+
+/// ECS blue/green moves a service between `tg-<svc>` and `tg-<svc>-alt` on every
+/// deployment: it rewrites the listener rules' weights, the service's load balancer
+/// block and (through `deploy`) the request-count scaling policy. Either group of the
+/// pair therefore matches the config; `live` (normalized) is rewritten to the desired
+/// group so the swap is not drift — no update that would point traffic back at a group
+/// without tasks, and no replacement of the service or the policy.
+pub fn accept_blue_green_swaps(resource: &Resource, mut live: Value) -> Value {
+    let desired = resource.spec_json();
+    match resource.kind() {
+        Kind::ListenerRule => {
+            let (Some(primary), Some(alternate)) = (
+                desired["target_group"].as_str(),
+                desired["alternate_target_group"].as_str(),
+            ) else {
+                return live;
+            };
+            let serving = live["target_group"].as_str().map(str::to_owned);
+            let other = live["alternate_target_group"].as_str().map(str::to_owned);
+            let pair = [primary, alternate];
+            let matches = match (serving.as_deref(), other.as_deref()) {
+                // Weighted forward to both groups, whichever weight is higher.
+                (Some(a), Some(b)) => a != b && pair.contains(&a) && pair.contains(&b),
+                // A plain forward to the alternate group only ECS can have written; a
+                // plain forward to the primary is the pre-blue/green layout: upgraded.
+                (Some(a), None) => a == alternate,
+                _ => false,
+            };
+            if matches {
+                live["target_group"] = Value::String(primary.to_owned());
+                live["alternate_target_group"] = Value::String(alternate.to_owned());
+            }
+        }
+        Kind::Service => {
+            if let Some(target_group) = live.get_mut("target_group") {
+                swap_within_pair(&desired["target_group"], target_group);
+            }
+        }
+        Kind::ScalingPolicy => {
+            let path = |v: &Value| v["metric"]["alb_requests_per_target"]["target_group"].clone();
+            if let Some(target_group) = live
+                .get_mut("metric")
+                .and_then(|m| m.get_mut("alb_requests_per_target"))
+                .and_then(|m| m.get_mut("target_group"))
+            {
+                swap_within_pair(&path(&desired), target_group);
+            }
+        }
+        _ => {}
+    }
+    live
+}
+
+/// Sets `live` to `desired` when both are `${…}` references to the same blue/green pair.
+fn swap_within_pair(desired: &Value, live: &mut Value) {
+    let (Some(want), Some(have)) = (
+        desired.as_str().and_then(crate::model::parse_ref),
+        live.as_str().and_then(crate::model::parse_ref),
+    ) else {
+        return;
+    };
+    let (primary, alternate) = crate::model::blue_green_pair(want);
+    if want != have && (have == primary || have == alternate) {
+        *live = desired.clone();
     }
 }
 
@@ -625,6 +694,161 @@ mod tests {
         spec.remove("enable_execute_command");
         spec.remove("service_connect");
         assert!(plan(&graph, &live).is_empty());
+    }
+
+    fn set(live: &mut [Observed], id: &str, path: &[&str], value: Value) {
+        let observed = live.iter_mut().find(|o| o.id == id).unwrap();
+        let mut at = &mut observed.spec;
+        for key in path {
+            at = at
+                .get_mut(*key)
+                .unwrap_or_else(|| panic!("{id} has no {key}"));
+        }
+        *at = value;
+    }
+
+    fn phys(id: &str) -> Value {
+        Value::String(format!("phys-{id}-0123"))
+    }
+
+    #[test]
+    fn groups_swapped_by_a_blue_green_deployment_are_not_drift() {
+        let graph = graph(&voting());
+        let mut live = live_state(&graph);
+        // What ECS leaves behind: the rule weighted towards the alternate group (reported
+        // serving group first), the service's load balancer on it, and `deploy` re-pointed
+        // the request-count policy at it.
+        set(
+            &mut live,
+            "rule-vote",
+            &["target_group"],
+            phys("tg-vote-alt"),
+        );
+        set(
+            &mut live,
+            "rule-vote",
+            &["alternate_target_group"],
+            phys("tg-vote"),
+        );
+        set(
+            &mut live,
+            "service-vote",
+            &["target_group"],
+            phys("tg-vote-alt"),
+        );
+        set(
+            &mut live,
+            "scaling-vote-requests",
+            &["metric", "alb_requests_per_target", "target_group"],
+            phys("tg-vote-alt"),
+        );
+        // A plain forward to the alternate group (only ECS writes that) matches too.
+        set(
+            &mut live,
+            "rule-result",
+            &["target_group"],
+            phys("tg-result-alt"),
+        );
+        set(
+            &mut live,
+            "rule-result",
+            &["alternate_target_group"],
+            Value::Null,
+        );
+        let plan = plan(&graph, &live);
+        assert!(plan.is_empty(), "{}", plan.render(false));
+    }
+
+    #[test]
+    fn a_swap_with_another_change_updates_without_replacing() {
+        let graph = graph(&voting());
+        let mut live = live_state(&graph);
+        set(
+            &mut live,
+            "rule-vote",
+            &["target_group"],
+            phys("tg-vote-alt"),
+        );
+        set(
+            &mut live,
+            "rule-vote",
+            &["alternate_target_group"],
+            phys("tg-vote"),
+        );
+        set(&mut live, "rule-vote", &["priority"], 49_000.into());
+        set(
+            &mut live,
+            "service-vote",
+            &["target_group"],
+            phys("tg-vote-alt"),
+        );
+        set(&mut live, "service-vote", &["desired_count"], 5.into());
+        let plan = plan(&graph, &live);
+        let changes: Vec<(String, &str, Vec<String>)> = plan
+            .changes()
+            .map(|s| {
+                let paths = match &s.action {
+                    Action::Update { changes } | Action::Replace { changes } => {
+                        changes.iter().map(|c| c.path.clone()).collect()
+                    }
+                    _ => vec![],
+                };
+                (s.id.clone(), s.action.verb(), paths)
+            })
+            .collect();
+        let mut changes = changes;
+        changes.sort();
+        // Only the real drift; the target groups are not among the changed fields (the
+        // rule update itself keeps ECS's weights, see aws::elb::pair_forward).
+        assert_eq!(
+            changes,
+            vec![
+                ("rule-vote".into(), "update", vec!["priority".into()]),
+                (
+                    "service-vote".into(),
+                    "update",
+                    vec!["desired_count".into()]
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn groups_outside_the_pair_are_still_drift() {
+        let graph = graph(&voting());
+        let mut live = live_state(&graph);
+        // The rule forwards to another service's group, the service sits on it too.
+        set(&mut live, "rule-vote", &["target_group"], phys("tg-result"));
+        set(
+            &mut live,
+            "rule-vote",
+            &["alternate_target_group"],
+            phys("tg-vote"),
+        );
+        set(
+            &mut live,
+            "service-vote",
+            &["target_group"],
+            phys("tg-result"),
+        );
+        // The pre-blue/green layout: a plain forward to the primary gets its alternate.
+        set(
+            &mut live,
+            "rule-result",
+            &["alternate_target_group"],
+            Value::Null,
+        );
+        let plan = plan(&graph, &live);
+        let mut changed = actions(&plan);
+        changed.sort();
+        assert_eq!(
+            changed,
+            vec![
+                ("rule-result".into(), "update"),
+                ("rule-vote".into(), "update"),
+                ("service-vote".into(), "replace"),
+            ]
+        );
     }
 
     #[test]

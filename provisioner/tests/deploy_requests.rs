@@ -22,6 +22,8 @@ use aws_sdk_ecs::types::{
 use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode};
 use provisioner::aws::Aws;
 use provisioner::deploy::{release, BlueGreenTargets, DeployConfig, Rollout};
+use provisioner::model::Kind;
+use provisioner::plan::Observed;
 
 fn credentials() -> Credentials {
     Credentials::new("testing", "testing", None, None, "test")
@@ -56,14 +58,49 @@ fn mocked_aws(ecs_rules: &[&Rule], ecr_rules: &[&Rule]) -> Aws {
     aws
 }
 
+const TG: &str =
+    "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/voting-dev-tg-vote/8f2c1a0b9d3e4f56";
+const TG_ALT: &str =
+    "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/voting-dev-tg-vote-alt/1a2b3c4d5e6f7081";
+const RULE: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/voting-dev-alb/50dc6c495c0c9188/f2f7dc8efc522ab2/9683b2d02a6cabee";
+const TEST_RULE: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/voting-dev-alb/50dc6c495c0c9188/0467ef3c8400ae65/3b4c5d6e7f809a1b";
+const ROLE: &str =
+    "arn:aws:iam::123456789012:role/slipway/voting/dev/voting-dev-role-ecs-blue-green";
+
+/// The resources `provision up` creates for vote's blue/green deployments, as observed
+/// (logical ids from their tags, ARNs as AWS reports them); `serving` is the group the
+/// production rule weights highest.
+fn observed(serving: &str) -> Vec<Observed> {
+    let resource = |id: &str, kind: Kind, arn: &str, spec: serde_json::Value| Observed {
+        id: id.into(),
+        kind,
+        spec,
+        attrs: [("arn".to_string(), arn.to_string())].into_iter().collect(),
+    };
+    let other = if serving == TG { TG_ALT } else { TG };
+    let rule = serde_json::json!({"target_group": serving, "alternate_target_group": other});
+    vec![
+        resource("tg-vote", Kind::TargetGroup, TG, serde_json::json!({})),
+        resource(
+            "tg-vote-alt",
+            Kind::TargetGroup,
+            TG_ALT,
+            serde_json::json!({}),
+        ),
+        resource("rule-vote", Kind::ListenerRule, RULE, rule.clone()),
+        resource("rule-vote-test", Kind::ListenerRule, TEST_RULE, rule),
+        resource(
+            "role-ecs-blue-green",
+            Kind::Role,
+            ROLE,
+            serde_json::json!({}),
+        ),
+    ]
+}
+
 fn targets() -> BlueGreenTargets {
-    BlueGreenTargets {
-        target_group_arn: "arn:tg/voting-dev-tg-vote".into(),
-        alternate_target_group_arn: "arn:tg/voting-dev-tg-vote-alt".into(),
-        production_listener_rule: "arn:rule/voting-dev-rule-vote".into(),
-        test_listener_rule: Some("arn:rule/voting-dev-rule-vote-test".into()),
-        role_arn: "arn:role/voting-dev-ecs-blue-green".into(),
-    }
+    provisioner::deploy::blue_green_targets(&observed(TG), "vote")
+        .expect("up created every blue/green resource")
 }
 
 /// Sends the UpdateService a deploy would send for `config` and returns the request.
@@ -175,26 +212,29 @@ async fn blue_green_request_has_bake_time_alarms_and_advanced_configuration() {
     let [lb] = input.load_balancers() else {
         panic!("one load balancer block: {:?}", input.load_balancers());
     };
-    assert_eq!(lb.target_group_arn(), Some("arn:tg/voting-dev-tg-vote"));
+    assert_eq!(lb.target_group_arn(), Some(TG));
     assert_eq!(lb.container_name(), Some("vote"));
     assert_eq!(lb.container_port(), Some(8080));
     let advanced = lb.advanced_configuration().unwrap();
-    assert_eq!(
-        advanced.alternate_target_group_arn(),
-        Some("arn:tg/voting-dev-tg-vote-alt")
-    );
-    assert_eq!(
-        advanced.production_listener_rule(),
-        Some("arn:rule/voting-dev-rule-vote")
-    );
-    assert_eq!(
-        advanced.test_listener_rule(),
-        Some("arn:rule/voting-dev-rule-vote-test")
-    );
-    assert_eq!(
-        advanced.role_arn(),
-        Some("arn:role/voting-dev-ecs-blue-green")
-    );
+    assert_eq!(advanced.alternate_target_group_arn(), Some(TG_ALT));
+    assert_eq!(advanced.production_listener_rule(), Some(RULE));
+    assert_eq!(advanced.test_listener_rule(), Some(TEST_RULE));
+    assert_eq!(advanced.role_arn(), Some(ROLE));
+}
+
+#[test]
+fn after_a_deployment_the_next_one_starts_in_the_group_that_went_idle() {
+    // The previous deployment moved production to tg-vote-alt: the next one names that
+    // group as the service's and starts the new revision in tg-vote.
+    let swapped = provisioner::deploy::blue_green_targets(&observed(TG_ALT), "vote").unwrap();
+    let (rollout, warning) =
+        Rollout::choose(&DeployConfig::default(), true, Some(swapped), "vote", 8080);
+    assert_eq!(warning, None);
+    let lb = rollout.load_balancer().unwrap();
+    assert_eq!(lb.target_group_arn(), Some(TG_ALT));
+    let advanced = lb.advanced_configuration().unwrap();
+    assert_eq!(advanced.alternate_target_group_arn(), Some(TG));
+    assert_eq!(advanced.production_listener_rule(), Some(RULE));
 }
 
 #[tokio::test]

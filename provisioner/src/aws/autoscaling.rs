@@ -8,6 +8,8 @@ use aws_sdk_applicationautoscaling::types::{
     TargetTrackingScalingPolicyConfiguration,
 };
 
+use aws_sdk_applicationautoscaling::operation::put_scaling_policy::builders::PutScalingPolicyFluentBuilder;
+
 use super::{attrs, call_error, deleted, require, Aws, AwsError, Resolved};
 use crate::model::*;
 use crate::plan::{Attrs, Observed};
@@ -80,6 +82,7 @@ pub async fn observe(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
             continue;
         };
         let metric = config.predefined_metric_specification();
+        let live_label = metric.and_then(|m| m.resource_label()).map(str::to_owned);
         let metric = match metric.map(|m| m.predefined_metric_type()) {
             Some(MetricType::EcsServiceAverageCpuUtilization) => ScalingMetric::Cpu,
             Some(MetricType::EcsServiceAverageMemoryUtilization) => ScalingMetric::Memory,
@@ -108,10 +111,37 @@ pub async fn observe(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
                 ("arn", Some(policy.policy_arn().to_owned())),
                 ("_name", Some(policy.policy_name().to_owned())),
                 ("_resource_id", Some(policy.resource_id().to_owned())),
+                ("_resource_label", live_label),
             ]),
         });
     }
     Ok(found)
+}
+
+/// The ALB resource label (`app/…/targetgroup/…`) a request-count policy should measure:
+/// the group that serves production. After a blue/green deployment that is the alternate
+/// group (`deploy` re-points the policy, see [`repoint_requests_policy`]); an `up` that
+/// rewrites the policy keeps measuring that group instead of the idle one.
+fn requests_label(
+    id: &str,
+    load_balancer: &Ref,
+    target_group: &Ref,
+    resolved: &Resolved,
+) -> Result<String, AwsError> {
+    let desired = format!(
+        "{}/{}",
+        resolved.get(load_balancer, "label")?,
+        resolved.get(target_group, "label")?
+    );
+    let live = resolved.attrs(id).and_then(|a| a.get("_resource_label"));
+    let alternate = target_group
+        .logical_id()
+        .map(|tg| Ref::to(&alternate_target_group_id(tg)))
+        .and_then(|alt| resolved.get(&alt, "label").ok());
+    Ok(match (live, alternate) {
+        (Some(live), Some(alternate)) if live.ends_with(&format!("/{alternate}")) => live.clone(),
+        _ => desired,
+    })
 }
 
 pub async fn put_scalable_target(
@@ -170,11 +200,7 @@ pub async fn put_policy(
             target_group,
         } => PredefinedMetricSpecification::builder()
             .predefined_metric_type(MetricType::AlbRequestCountPerTarget)
-            .resource_label(format!(
-                "{}/{}",
-                resolved.get(load_balancer, "label")?,
-                resolved.get(target_group, "label")?
-            )),
+            .resource_label(requests_label(id, load_balancer, target_group, resolved)?),
     }
     .build()
     .map_err(|e| AwsError::Unexpected {
@@ -182,26 +208,7 @@ pub async fn put_policy(
         message: e.to_string(),
     })?;
     let name = aws.name(id);
-    let out = aws
-        .autoscaling
-        .put_scaling_policy()
-        .policy_name(&name)
-        .service_namespace(ServiceNamespace::Ecs)
-        .resource_id(&resource_id)
-        .scalable_dimension(DIMENSION)
-        .policy_type(PolicyType::TargetTrackingScaling)
-        .target_tracking_scaling_policy_configuration(
-            TargetTrackingScalingPolicyConfiguration::builder()
-                .target_value(spec.target_value)
-                .predefined_metric_specification(metric)
-                .scale_in_cooldown(120)
-                .scale_out_cooldown(60)
-                .build()
-                .map_err(|e| AwsError::Unexpected {
-                    resource: id.to_owned(),
-                    message: e.to_string(),
-                })?,
-        )
+    let out = policy_request(aws, &name, &resource_id, spec.target_value, metric, id)?
         .send()
         .await
         .map_err(|e| call_error(id, "PutScalingPolicy", e))?;
@@ -210,6 +217,87 @@ pub async fn put_policy(
         ("_name", Some(name)),
         ("_resource_id", Some(resource_id)),
     ]))
+}
+
+/// PutScalingPolicy for a target-tracking policy (shared by `up` and `deploy`).
+fn policy_request(
+    aws: &Aws,
+    name: &str,
+    resource_id: &str,
+    target_value: f64,
+    metric: PredefinedMetricSpecification,
+    id: &str,
+) -> Result<PutScalingPolicyFluentBuilder, AwsError> {
+    Ok(aws
+        .autoscaling
+        .put_scaling_policy()
+        .policy_name(name)
+        .service_namespace(ServiceNamespace::Ecs)
+        .resource_id(resource_id)
+        .scalable_dimension(DIMENSION)
+        .policy_type(PolicyType::TargetTrackingScaling)
+        .target_tracking_scaling_policy_configuration(
+            TargetTrackingScalingPolicyConfiguration::builder()
+                .target_value(target_value)
+                .predefined_metric_specification(metric)
+                .scale_in_cooldown(120)
+                .scale_out_cooldown(60)
+                .build()
+                .map_err(|e| AwsError::Unexpected {
+                    resource: id.to_owned(),
+                    message: e.to_string(),
+                })?,
+        ))
+}
+
+/// After a blue/green deployment moved production to the other target group: points the
+/// request-count policy `id` (as observed: `_name`, `_resource_id`, `_resource_label`) at
+/// `resource_label` (`app/…/targetgroup/…`), keeping its target value. Returns whether
+/// anything changed (false when it already measures that group).
+pub async fn repoint_requests_policy(
+    aws: &Aws,
+    id: &str,
+    current: &Attrs,
+    resource_label: &str,
+) -> Result<bool, AwsError> {
+    if current.get("_resource_label").map(String::as_str) == Some(resource_label) {
+        return Ok(false);
+    }
+    let name = require(current, id, "_name")?;
+    let resource_id = require(current, id, "_resource_id")?;
+    let out = aws
+        .autoscaling
+        .describe_scaling_policies()
+        .service_namespace(ServiceNamespace::Ecs)
+        .policy_names(&name)
+        .resource_id(&resource_id)
+        .send()
+        .await
+        .map_err(|e| call_error(id, "DescribeScalingPolicies", e))?;
+    // Matched by name again: moto ignores the PolicyNames filter.
+    let target_value = out
+        .scaling_policies()
+        .iter()
+        .find(|p| p.policy_name() == name)
+        .and_then(|p| p.target_tracking_scaling_policy_configuration())
+        .map(|c| c.target_value())
+        .ok_or_else(|| AwsError::Unexpected {
+            resource: id.to_owned(),
+            message: "the scaling policy is gone; run `provision up` to recreate it".into(),
+        })?;
+    let metric = PredefinedMetricSpecification::builder()
+        .predefined_metric_type(MetricType::AlbRequestCountPerTarget)
+        .resource_label(resource_label)
+        .build()
+        .map_err(|e| AwsError::Unexpected {
+            resource: id.to_owned(),
+            message: e.to_string(),
+        })?;
+    policy_request(aws, &name, &resource_id, target_value, metric, id)?
+        .send()
+        .await
+        .map_err(|e| call_error(id, "PutScalingPolicy", e))?;
+    Ok(true)
 }
 
 pub async fn delete_policy(aws: &Aws, id: &str, current: &Attrs) -> Result<(), AwsError> {

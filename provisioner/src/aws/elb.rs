@@ -5,10 +5,10 @@
 use std::collections::HashMap;
 
 use aws_sdk_elasticloadbalancingv2::types::{
-    Action, ActionTypeEnum, Certificate, FixedResponseActionConfig, HostHeaderConditionConfig,
-    LoadBalancerSchemeEnum, LoadBalancerStateEnum, LoadBalancerTypeEnum,
+    Action, ActionTypeEnum, Certificate, FixedResponseActionConfig, ForwardActionConfig,
+    HostHeaderConditionConfig, LoadBalancerSchemeEnum, LoadBalancerStateEnum, LoadBalancerTypeEnum,
     PathPatternConditionConfig, ProtocolEnum, RedirectActionConfig, RedirectActionStatusCodeEnum,
-    RuleCondition, Tag, TargetGroupAttribute, TargetTypeEnum,
+    RuleCondition, Tag, TargetGroupAttribute, TargetGroupTuple, TargetTypeEnum,
 };
 
 use super::{
@@ -255,10 +255,10 @@ pub async fn observe(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
                 _ => {}
             }
         }
-        let target_group = match observed_action(rule.actions()) {
-            DefaultAction::Forward(tg) => tg,
-            _ => Ref::physical(""),
-        };
+        // Serving group first (highest weight), then the other group of a weighted forward.
+        let mut groups = forward_groups(rule.actions()).into_iter().map(|(tg, _)| tg);
+        let target_group = groups.next().unwrap_or_default();
+        let alternate_target_group = groups.next();
         found.push(observed(
             id,
             Kind::ListenerRule,
@@ -267,12 +267,99 @@ pub async fn observe(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
                 priority: rule.priority().and_then(|p| p.parse().ok()).unwrap_or(0),
                 paths,
                 hosts,
-                target_group,
+                target_group: Ref::physical(target_group),
+                // Reported as null when absent (always compared): a plain forward is
+                // upgraded to the blue/green pair.
+                alternate_target_group: alternate_target_group.map(Ref::physical),
             },
             attrs([("arn", Some(arn.to_owned()))]),
         ));
     }
     Ok(found)
+}
+
+/// The target groups a forward action sends to with their weights, the one with the
+/// highest weight (the one serving) first; a plain `TargetGroupArn` forward counts as
+/// weight 1. Empty when the first action is not a forward.
+pub fn forward_groups(actions: &[Action]) -> Vec<(String, i32)> {
+    let Some(action) = actions.first() else {
+        return Vec::new();
+    };
+    if action.r#type() != Some(&ActionTypeEnum::Forward) {
+        return Vec::new();
+    }
+    let mut groups: Vec<(String, i32)> = action
+        .forward_config()
+        .map(|f| {
+            f.target_groups()
+                .iter()
+                .filter_map(|t| Some((t.target_group_arn()?.to_owned(), t.weight().unwrap_or(1))))
+                .collect()
+        })
+        .unwrap_or_default();
+    if groups.is_empty() {
+        if let Some(tg) = action.target_group_arn() {
+            groups.push((tg.to_owned(), 1));
+        }
+    }
+    // Stable: equal weights keep AWS's order.
+    groups.sort_by_key(|(_, weight)| std::cmp::Reverse(*weight));
+    groups
+}
+
+/// The forward action of a blue/green rule: `primary` and `alternate` with the weights
+/// the rule has now when it already forwards within the pair (ECS owns them: after a
+/// deployment the alternate group serves), otherwise all traffic to `primary`.
+pub fn pair_forward(current: &[(String, i32)], primary: &str, alternate: &str) -> Action {
+    let within_pair = !current.is_empty()
+        && current
+            .iter()
+            .all(|(tg, _)| tg == primary || tg == alternate);
+    let weight_of = |arn: &str| current.iter().find(|(tg, _)| tg == arn).map(|(_, w)| *w);
+    let (primary_weight, alternate_weight) = if within_pair {
+        match (weight_of(primary), weight_of(alternate)) {
+            (Some(p), Some(a)) => (p, a),
+            (Some(_), None) => (100, 0),
+            _ => (0, 100),
+        }
+    } else {
+        (100, 0)
+    };
+    Action::builder()
+        .r#type(ActionTypeEnum::Forward)
+        .forward_config(
+            ForwardActionConfig::builder()
+                .target_groups(
+                    TargetGroupTuple::builder()
+                        .target_group_arn(primary)
+                        .weight(primary_weight)
+                        .build(),
+                )
+                .target_groups(
+                    TargetGroupTuple::builder()
+                        .target_group_arn(alternate)
+                        .weight(alternate_weight)
+                        .build(),
+                )
+                .build(),
+        )
+        .build()
+}
+
+/// A rule's forward action: the blue/green pair (keeping `current` weights) or one group.
+fn rule_action(
+    spec: &ListenerRuleSpec,
+    current: &[(String, i32)],
+    resolved: &Resolved,
+) -> Result<Action, AwsError> {
+    match &spec.alternate_target_group {
+        Some(alternate) => Ok(pair_forward(
+            current,
+            &resolved.get(&spec.target_group, "arn")?,
+            &resolved.get(alternate, "arn")?,
+        )),
+        None => action(&DefaultAction::Forward(spec.target_group.clone()), resolved),
+    }
 }
 
 fn observed_action(actions: &[Action]) -> DefaultAction {
@@ -639,10 +726,7 @@ pub async fn create_rule(
         .listener_arn(resolved.get(&spec.listener, "arn")?)
         .priority(spec.priority)
         .set_conditions(Some(conditions(spec)))
-        .actions(action(
-            &DefaultAction::Forward(spec.target_group.clone()),
-            resolved,
-        )?)
+        .actions(rule_action(spec, &[], resolved)?)
         .set_tags(Some(tags(aws, id)))
         .send()
         .await
@@ -664,14 +748,25 @@ pub async fn update_rule(
     resolved: &Resolved,
 ) -> Result<Attrs, AwsError> {
     let arn = require(current, id, "arn")?;
+    // Read the live weights first: after a blue/green deployment the alternate group
+    // serves, and pointing the rule back at the other one would send traffic nowhere.
+    let live = aws
+        .elb
+        .describe_rules()
+        .rule_arns(&arn)
+        .send()
+        .await
+        .map_err(|e| call_error(id, "DescribeRules", e))?;
+    let weights = live
+        .rules()
+        .first()
+        .map(|r| forward_groups(r.actions()))
+        .unwrap_or_default();
     aws.elb
         .modify_rule()
         .rule_arn(&arn)
         .set_conditions(Some(conditions(spec)))
-        .actions(action(
-            &DefaultAction::Forward(spec.target_group.clone()),
-            resolved,
-        )?)
+        .actions(rule_action(spec, &weights, resolved)?)
         .send()
         .await
         .map_err(|e| call_error(id, "ModifyRule", e))?;
@@ -699,4 +794,78 @@ pub async fn delete_rule(aws: &Aws, id: &str, current: &Attrs) -> Result<(), Aws
             .map_err(|e| call_error(id, "DeleteRule", e)),
         &["RuleNotFound"],
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn weighted(groups: &[(&str, i32)]) -> Vec<Action> {
+        let mut config = ForwardActionConfig::builder();
+        for (tg, weight) in groups {
+            config = config.target_groups(
+                TargetGroupTuple::builder()
+                    .target_group_arn(*tg)
+                    .weight(*weight)
+                    .build(),
+            );
+        }
+        vec![Action::builder()
+            .r#type(ActionTypeEnum::Forward)
+            .forward_config(config.build())
+            .build()]
+    }
+
+    fn weights(action: &Action) -> Vec<(String, i32)> {
+        action
+            .forward_config()
+            .unwrap()
+            .target_groups()
+            .iter()
+            .map(|t| {
+                (
+                    t.target_group_arn().unwrap().to_owned(),
+                    t.weight().unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_serving_group_comes_first() {
+        let after_deploy = weighted(&[("tg", 0), ("alt", 100)]);
+        assert_eq!(
+            forward_groups(&after_deploy),
+            vec![("alt".to_owned(), 100), ("tg".to_owned(), 0)]
+        );
+        let plain = vec![Action::builder()
+            .r#type(ActionTypeEnum::Forward)
+            .target_group_arn("tg")
+            .build()];
+        assert_eq!(forward_groups(&plain), vec![("tg".to_owned(), 1)]);
+        let fixed = vec![Action::builder()
+            .r#type(ActionTypeEnum::FixedResponse)
+            .build()];
+        assert!(forward_groups(&fixed).is_empty());
+    }
+
+    #[test]
+    fn rule_updates_keep_the_weights_ecs_set() {
+        let pair = |current: &[(&str, i32)]| {
+            let current: Vec<(String, i32)> =
+                current.iter().map(|(t, w)| (t.to_string(), *w)).collect();
+            weights(&pair_forward(&current, "tg", "alt"))
+        };
+        let expected = |p: i32, a: i32| vec![("tg".to_owned(), p), ("alt".to_owned(), a)];
+        // New rule, or a rule that forwarded elsewhere: all traffic to the primary.
+        assert_eq!(pair(&[]), expected(100, 0));
+        assert_eq!(pair(&[("other", 1)]), expected(100, 0));
+        // Plain forward to the primary (before blue/green existed): add the idle alternate.
+        assert_eq!(pair(&[("tg", 1)]), expected(100, 0));
+        // ECS moved traffic to the alternate group (plain or weighted): it keeps serving.
+        assert_eq!(pair(&[("alt", 1)]), expected(0, 100));
+        assert_eq!(pair(&[("alt", 100), ("tg", 0)]), expected(0, 100));
+        // Mid-deployment split stays as it is.
+        assert_eq!(pair(&[("alt", 10), ("tg", 90)]), expected(90, 10));
+    }
 }

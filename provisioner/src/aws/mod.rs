@@ -23,11 +23,13 @@ use crate::plan::{Attrs, Observed};
 
 mod autoscaling;
 pub mod cloudwatch;
+pub use autoscaling::repoint_requests_policy;
 mod ec2;
 mod ecs;
 pub use ecs::{image_tag, ImageTag};
 mod elb;
 mod oidc;
+pub use elb::forward_groups;
 mod rds;
 mod registry;
 mod secrets;

@@ -100,14 +100,29 @@ fn attr(observed: &[Observed], id: &str, key: &str) -> Option<String> {
         .cloned()
 }
 
-/// The blue/green resources of a service, if the stack has them all: the alternate
-/// target group `tg-<svc>-alt`, the listener rule `rule-<svc>` (and an optional test rule
-/// `rule-<svc>-test`) and the ECS role `role-ecs-blue-green`.
+/// The blue/green resources of a service, if the stack has them all (`provision up`
+/// creates them): the target groups `tg-<svc>` and `tg-<svc>-alt`, the listener rule
+/// `rule-<svc>` (and the test rule `rule-<svc>-test` with `[alb] test_listener_port`) and
+/// the ECS role `role-ecs-blue-green`. The group production traffic uses now (the rule's
+/// highest weight; it alternates with every deployment) is `target_group_arn`, the other
+/// one is where the new revision starts.
 pub fn blue_green_targets(observed: &[Observed], service: &str) -> Option<BlueGreenTargets> {
+    let primary = attr(observed, &format!("tg-{service}"), "arn")?;
+    let alternate = attr(observed, &format!("tg-{service}-alt"), "arn")?;
+    let rule = format!("rule-{service}");
+    let serving = observed
+        .iter()
+        .find(|o| o.id == rule)
+        .and_then(|o| o.spec["target_group"].as_str());
+    let (target_group_arn, alternate_target_group_arn) = if serving == Some(alternate.as_str()) {
+        (alternate, primary)
+    } else {
+        (primary, alternate)
+    };
     Some(BlueGreenTargets {
-        target_group_arn: attr(observed, &format!("tg-{service}"), "arn")?,
-        alternate_target_group_arn: attr(observed, &format!("tg-{service}-alt"), "arn")?,
-        production_listener_rule: attr(observed, &format!("rule-{service}"), "arn")?,
+        target_group_arn,
+        alternate_target_group_arn,
+        production_listener_rule: attr(observed, &rule, "arn")?,
         test_listener_rule: attr(observed, &format!("rule-{service}-test"), "arn"),
         role_arn: attr(observed, "role-ecs-blue-green", "arn")?,
     })
@@ -129,6 +144,48 @@ pub fn with_generated_alarms(
         }
     }
     deploy
+}
+
+/// After a successful blue/green deployment production runs in the other target group:
+/// the ALB request-count scaling policy (`scaling-<svc>-requests`) must count that
+/// group's requests, or it would scale on the idle one's (zero) and scale the service in.
+/// Reads the production rule's weights to find the serving group.
+async fn follow_serving_group(
+    aws: &Aws,
+    observed: &[Observed],
+    service: &str,
+    targets: &BlueGreenTargets,
+) -> Result<()> {
+    let policy_id = format!("scaling-{service}-requests");
+    let Some(policy) = observed.iter().find(|o| o.id == policy_id) else {
+        return Ok(());
+    };
+    let rules = aws
+        .elb
+        .describe_rules()
+        .rule_arns(&targets.production_listener_rule)
+        .send()
+        .await
+        .map_err(|e| aws::call_error(&format!("rule-{service}"), "DescribeRules", e))?;
+    let Some((serving, _)) = rules
+        .rules()
+        .first()
+        .and_then(|r| aws::forward_groups(r.actions()).into_iter().next())
+    else {
+        return Ok(());
+    };
+    let serving_id = [format!("tg-{service}"), format!("tg-{service}-alt")]
+        .into_iter()
+        .find(|id| attr(observed, id, "arn").as_deref() == Some(serving.as_str()));
+    let labels = serving_id.and_then(|id| Some((attr(observed, &id, "label")?, id)));
+    let (Some((tg_label, tg_id)), Some(lb_label)) = (labels, attr(observed, "alb", "label")) else {
+        return Ok(());
+    };
+    let label = format!("{lb_label}/{tg_label}");
+    if aws::repoint_requests_policy(aws, &policy_id, &policy.attrs, &label).await? {
+        println!("[{service}] {policy_id} now counts the requests of {tg_id} (serving production)");
+    }
+    Ok(())
 }
 
 fn confirm(cli: &Cli, question: &str) -> Result<bool> {
@@ -303,6 +360,19 @@ async fn deploy(cli: &Cli, tag: &str, names: &[String], timeout: Duration) -> Re
             )
         }))
         .await?;
+    for ((target, _, _, _, rollout), outcome) in prepared.iter().zip(&outcomes) {
+        if let (Outcome::Succeeded, Some((targets, _, _))) = (outcome, &rollout.blue_green) {
+            follow_serving_group(&aws, &observed, &target.name, targets)
+                .await
+                .with_context(|| {
+                    format!(
+                        "{}: deployed, but its request-count scaling policy still counts the \
+                         other target group; re-run `provision up` to fix it",
+                        target.name
+                    )
+                })?;
+        }
+    }
     Ok(outcomes.iter().map(Outcome::exit_code).max().unwrap_or(0))
 }
 
@@ -385,4 +455,74 @@ async fn rollback(cli: &Cli, names: &[String], timeout: Duration) -> Result<u8> 
     ))
     .await?;
     Ok(outcomes.iter().map(Outcome::exit_code).max().unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Kind;
+
+    fn resource(id: &str, kind: Kind, arn: &str, spec: serde_json::Value) -> Observed {
+        Observed {
+            id: id.into(),
+            kind,
+            spec,
+            attrs: [("arn".to_string(), arn.to_string())].into_iter().collect(),
+        }
+    }
+
+    fn stack(serving: &str) -> Vec<Observed> {
+        vec![
+            resource(
+                "tg-vote",
+                Kind::TargetGroup,
+                "arn:tg",
+                serde_json::json!({}),
+            ),
+            resource(
+                "tg-vote-alt",
+                Kind::TargetGroup,
+                "arn:alt",
+                serde_json::json!({}),
+            ),
+            resource(
+                "rule-vote",
+                Kind::ListenerRule,
+                "arn:rule",
+                serde_json::json!({"target_group": serving}),
+            ),
+            resource(
+                "role-ecs-blue-green",
+                Kind::Role,
+                "arn:role",
+                serde_json::json!({}),
+            ),
+        ]
+    }
+
+    #[test]
+    fn the_group_serving_production_is_the_primary_of_the_next_deployment() {
+        let first = blue_green_targets(&stack("arn:tg"), "vote").unwrap();
+        assert_eq!(
+            (
+                first.target_group_arn.as_str(),
+                first.alternate_target_group_arn.as_str()
+            ),
+            ("arn:tg", "arn:alt")
+        );
+        assert_eq!(first.production_listener_rule, "arn:rule");
+        assert_eq!(first.test_listener_rule, None);
+        // After a deployment the rule weights the alternate group: the next one goes back.
+        let second = blue_green_targets(&stack("arn:alt"), "vote").unwrap();
+        assert_eq!(
+            (
+                second.target_group_arn.as_str(),
+                second.alternate_target_group_arn.as_str()
+            ),
+            ("arn:alt", "arn:tg")
+        );
+        let mut without_role = stack("arn:tg");
+        without_role.pop();
+        assert_eq!(blue_green_targets(&without_role, "vote"), None);
+    }
 }

@@ -222,8 +222,9 @@ impl Rollout {
                     blue_green: None,
                 },
                 Some(format!(
-                    "{} needs an alternate target group, a production listener rule and an ECS \
-                     load-balancer role, which this stack does not have yet; rolling deploy instead",
+                    "{} needs the alternate target group, the production listener rule and the \
+                     ECS load-balancer role (role-ecs-blue-green), which this stack does not \
+                     have yet: run `provision up` to create them; rolling deploy instead",
                     strategy.label()
                 )),
             ),
@@ -391,7 +392,9 @@ mod tests {
         let (rollout, warning) = Rollout::choose(&config, true, None, "vote", 8080);
         assert_eq!(rollout.strategy, Strategy::Rolling);
         assert!(rollout.load_balancer().is_none());
-        assert!(warning.unwrap().contains("rolling deploy instead"));
+        let warning = warning.unwrap();
+        assert!(warning.contains("rolling deploy instead"), "{warning}");
+        assert!(warning.contains("run `provision up`"), "{warning}");
         let (rollout, warning) = Rollout::choose(&config, true, Some(targets()), "vote", 8080);
         assert_eq!(rollout.strategy, Strategy::BlueGreen);
         assert!(warning.is_none());

@@ -1,0 +1,403 @@
+//! The ECS blue/green resources `up` creates, and that what ECS does to them during a
+//! deployment is not drift — against moto. moto has no ECS blue/green deployments, so the
+//! test does to the listener rules, the service and the scaling policy what ECS (and
+//! `deploy` after it) does, then plans.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_sdk_elasticloadbalancingv2::types::{
+    Action, ActionTypeEnum, ForwardActionConfig, Rule, TargetGroupTuple,
+};
+use common::{config_copy, edit_config, Moto};
+use provisioner::aws::Aws;
+use serde_json::Value;
+
+/// Target group name → ARN for this stack.
+async fn target_groups(aws: &Aws) -> BTreeMap<String, String> {
+    let out = aws.elb.describe_target_groups().send().await.unwrap();
+    out.target_groups()
+        .iter()
+        .filter_map(|g| {
+            Some((
+                g.target_group_name()?.to_owned(),
+                g.target_group_arn()?.to_owned(),
+            ))
+        })
+        .filter(|(name, _)| name.starts_with("voting-dev-"))
+        .collect()
+}
+
+/// Listener port → (default action type, non-default rules).
+async fn listeners(aws: &Aws) -> BTreeMap<i32, (ActionTypeEnum, Vec<Rule>)> {
+    let lbs = aws
+        .elb
+        .describe_load_balancers()
+        .names("voting-dev-alb")
+        .send()
+        .await
+        .unwrap();
+    let out = aws
+        .elb
+        .describe_listeners()
+        .load_balancer_arn(lbs.load_balancers()[0].load_balancer_arn().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let mut found = BTreeMap::new();
+    for listener in out.listeners() {
+        let rules = aws
+            .elb
+            .describe_rules()
+            .listener_arn(listener.listener_arn().unwrap())
+            .send()
+            .await
+            .unwrap();
+        let rules = rules
+            .rules()
+            .iter()
+            .filter(|r| !r.is_default().unwrap_or(false))
+            .cloned()
+            .collect();
+        let default = listener.default_actions()[0].r#type().unwrap().clone();
+        found.insert(listener.port().unwrap(), (default, rules));
+    }
+    found
+}
+
+/// (priority, conditions' values, forward weights by target group name).
+fn describe(
+    rule: &Rule,
+    names: &BTreeMap<String, String>,
+) -> (String, Vec<String>, Vec<(String, i32)>) {
+    let name_of = |arn: &str| {
+        names
+            .iter()
+            .find(|(_, a)| a.as_str() == arn)
+            .map(|(n, _)| n.clone())
+            .unwrap_or_else(|| arn.to_owned())
+    };
+    let mut values: Vec<String> = rule
+        .conditions()
+        .iter()
+        .flat_map(|c| {
+            c.path_pattern_config()
+                .map(|p| p.values().to_vec())
+                .or_else(|| c.host_header_config().map(|h| h.values().to_vec()))
+                .unwrap_or_else(|| c.values().to_vec())
+        })
+        .collect();
+    values.sort();
+    let weights = provisioner::aws::forward_groups(rule.actions())
+        .into_iter()
+        .map(|(arn, weight)| (name_of(&arn), weight))
+        .collect();
+    (rule.priority().unwrap().to_owned(), values, weights)
+}
+
+fn steps_changed(plan: &Value) -> BTreeSet<String> {
+    plan["plan"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["action"] != "no_op")
+        .map(|s| {
+            format!(
+                "{} {}",
+                s["action"].as_str().unwrap(),
+                s["id"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+fn forward(groups: &[(&str, i32)]) -> Action {
+    let mut config = ForwardActionConfig::builder();
+    for (arn, weight) in groups {
+        config = config.target_groups(
+            TargetGroupTuple::builder()
+                .target_group_arn(*arn)
+                .weight(*weight)
+                .build(),
+        );
+    }
+    Action::builder()
+        .r#type(ActionTypeEnum::Forward)
+        .forward_config(config.build())
+        .build()
+}
+
+#[tokio::test]
+async fn up_creates_blue_green_resources_and_ecs_swapping_groups_is_not_drift() {
+    let moto = Moto::start();
+    let config = config_copy();
+    edit_config(
+        config.path(),
+        "voting",
+        "\n[logs]\n",
+        "\n[alb]\ntest_listener_port = 8443\ntest_cidrs = [\"203.0.113.0/24\"]\n\n[logs]\n",
+    );
+    let dir = config.path().to_str().unwrap();
+    let run = |command: &str| moto.json_command("voting", Some(dir), command);
+    run("up").ok();
+    let aws = moto.aws("voting", "dev").await;
+
+    // Both groups of each pair; every public service behind a rule forwarding to its pair
+    // (all traffic on the primary); the listeners themselves answer 404.
+    let names = target_groups(&aws).await;
+    assert_eq!(
+        names.keys().cloned().collect::<Vec<_>>(),
+        [
+            "voting-dev-tg-result",
+            "voting-dev-tg-result-alt",
+            "voting-dev-tg-vote",
+            "voting-dev-tg-vote-alt"
+        ]
+    );
+    let found = listeners(&aws).await;
+    assert_eq!(found.keys().cloned().collect::<Vec<_>>(), [80, 8443]);
+    for (port, (default, rules)) in &found {
+        assert_eq!(default, &ActionTypeEnum::FixedResponse, "listener {port}");
+        let mut described: Vec<_> = rules.iter().map(|r| describe(r, &names)).collect();
+        described.sort();
+        let pair = |svc: &str| {
+            vec![
+                (format!("voting-dev-tg-{svc}"), 100),
+                (format!("voting-dev-tg-{svc}-alt"), 0),
+            ]
+        };
+        assert_eq!(
+            described,
+            [
+                ("10".to_owned(), vec!["result.*".to_owned()], pair("result")),
+                ("50000".to_owned(), vec!["/*".to_owned()], pair("vote")),
+            ],
+            "listener {port}"
+        );
+    }
+
+    // The test listener only from test_cidrs.
+    let groups = aws
+        .ec2
+        .describe_security_groups()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("group-name")
+                .values("voting-dev-sg-alb")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let test_sources: Vec<String> = groups.security_groups()[0]
+        .ip_permissions()
+        .iter()
+        .filter(|p| p.from_port() == Some(8443))
+        .flat_map(|p| {
+            p.ip_ranges()
+                .iter()
+                .filter_map(|r| r.cidr_ip().map(str::to_owned))
+        })
+        .collect();
+    assert_eq!(test_sources, ["203.0.113.0/24"]);
+
+    // ECS's role: assumable by ECS, scoped to this stack's groups, rules and listeners.
+    let role = aws
+        .iam
+        .get_role()
+        .role_name("voting-dev-role-ecs-blue-green")
+        .send()
+        .await
+        .unwrap();
+    let trust = percent_encoding::percent_decode_str(
+        role.role().unwrap().assume_role_policy_document().unwrap(),
+    )
+    .decode_utf8()
+    .unwrap()
+    .into_owned();
+    assert!(trust.contains("ecs.amazonaws.com"), "{trust}");
+    let policy = aws
+        .iam
+        .get_role_policy()
+        .role_name("voting-dev-role-ecs-blue-green")
+        .policy_name("slipway")
+        .send()
+        .await
+        .unwrap();
+    let document: Value = serde_json::from_str(
+        &percent_encoding::percent_decode_str(policy.policy_document())
+            .decode_utf8()
+            .unwrap(),
+    )
+    .unwrap();
+    let mut granted = BTreeMap::new();
+    for statement in document["Statement"].as_array().unwrap() {
+        for action in statement["Action"].as_array().unwrap() {
+            let resources: Vec<String> = statement["Resource"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r.as_str().unwrap().to_owned())
+                .collect();
+            granted.insert(action.as_str().unwrap().to_owned(), resources);
+        }
+    }
+    assert_eq!(granted["elasticloadbalancing:DescribeRules"], ["*"]);
+    assert_eq!(granted["elasticloadbalancing:RegisterTargets"].len(), 4);
+    for arn in &granted["elasticloadbalancing:RegisterTargets"] {
+        assert!(names.values().any(|a| a == arn), "{arn}");
+    }
+    assert_eq!(granted["elasticloadbalancing:ModifyRule"].len(), 4);
+    for arn in &granted["elasticloadbalancing:ModifyRule"] {
+        assert!(arn.contains(":listener-rule/app/voting-dev-alb/"), "{arn}");
+    }
+    assert_eq!(granted["elasticloadbalancing:ModifyListener"].len(), 2);
+
+    // What a blue/green deployment of vote and result leaves: ECS moved the production
+    // and test rules to the alternate groups (weighted, or a plain forward)...
+    let alt = |svc: &str| names[&format!("voting-dev-tg-{svc}-alt")].as_str();
+    let primary = |svc: &str| names[&format!("voting-dev-tg-{svc}")].as_str();
+    for (_, rules) in found.values() {
+        for rule in rules {
+            let svc = if rule.priority() == Some("50000") {
+                "vote"
+            } else {
+                "result"
+            };
+            let action = if svc == "vote" {
+                forward(&[(primary(svc), 0), (alt(svc), 100)])
+            } else {
+                Action::builder()
+                    .r#type(ActionTypeEnum::Forward)
+                    .target_group_arn(alt(svc))
+                    .build()
+            };
+            aws.elb
+                .modify_rule()
+                .rule_arn(rule.rule_arn().unwrap())
+                .actions(action)
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    // ...ECS put vote's service on the alternate group (moto stores what UpdateService
+    // sends)...
+    aws.ecs
+        .update_service()
+        .cluster("voting-dev-cluster")
+        .service("voting-dev-service-vote")
+        .load_balancers(
+            aws_sdk_ecs::types::LoadBalancer::builder()
+                .target_group_arn(alt("vote"))
+                .container_name("vote")
+                .container_port(8080)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let vote = aws
+        .ecs
+        .describe_services()
+        .cluster("voting-dev-cluster")
+        .services("voting-dev-service-vote")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        vote.services()[0].load_balancers()[0].target_group_arn(),
+        Some(alt("vote"))
+    );
+    // ...and `deploy` pointed vote's request-count policy at the group now serving.
+    let observed = provisioner::aws::observe(&aws).await.unwrap();
+    let attrs = |id: &str| observed.iter().find(|o| o.id == id).unwrap().attrs.clone();
+    let label = format!(
+        "{}/{}",
+        attrs("alb")["label"],
+        attrs("tg-vote-alt")["label"]
+    );
+    let policy = attrs("scaling-vote-requests");
+    assert!(provisioner::aws::repoint_requests_policy(
+        &aws,
+        "scaling-vote-requests",
+        &policy,
+        &label
+    )
+    .await
+    .unwrap());
+    let policies = aws
+        .autoscaling
+        .describe_scaling_policies()
+        .service_namespace(aws_sdk_applicationautoscaling::types::ServiceNamespace::Ecs)
+        .policy_names("voting-dev-scaling-vote-requests")
+        .send()
+        .await
+        .unwrap();
+    let tracking = policies
+        .scaling_policies()
+        .iter()
+        .find(|p| p.policy_name() == "voting-dev-scaling-vote-requests")
+        .unwrap()
+        .target_tracking_scaling_policy_configuration()
+        .unwrap();
+    assert_eq!(
+        tracking
+            .predefined_metric_specification()
+            .unwrap()
+            .resource_label(),
+        Some(label.as_str())
+    );
+    assert_eq!(tracking.target_value(), 500.0, "the target value stays");
+
+    // None of that is drift.
+    let plan = run("plan");
+    assert_eq!(
+        steps_changed(&plan.json()),
+        BTreeSet::new(),
+        "{}",
+        plan.stdout()
+    );
+
+    // An `up` for another reason (result's rule priority) keeps the rule on the group ECS
+    // chose, and the policy on the serving group.
+    edit_config(
+        config.path(),
+        "voting",
+        "priority = 10, sticky = true",
+        "priority = 11, sticky = true",
+    );
+    let plan = run("plan");
+    assert_eq!(
+        steps_changed(&plan.json()),
+        ["update rule-result", "update rule-result-test"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        "{}",
+        plan.stdout()
+    );
+    run("up").ok();
+    for (port, (_, rules)) in listeners(&aws).await {
+        let result = rules
+            .iter()
+            .find(|r| r.priority() == Some("11"))
+            .unwrap_or_else(|| panic!("listener {port}: result rule at priority 11"));
+        assert_eq!(
+            describe(result, &names).2,
+            [
+                ("voting-dev-tg-result-alt".to_owned(), 100),
+                ("voting-dev-tg-result".to_owned(), 0)
+            ],
+            "listener {port}: result keeps being served by the group ECS moved it to"
+        );
+    }
+    let plan = run("plan");
+    assert_eq!(
+        steps_changed(&plan.json()),
+        BTreeSet::new(),
+        "{}",
+        plan.stdout()
+    );
+}
