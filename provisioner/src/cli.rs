@@ -104,7 +104,7 @@ pub enum Command {
 }
 
 impl Cli {
-    fn json(&self) -> bool {
+    pub fn json(&self) -> bool {
         self.output == Output::Json
     }
 
@@ -130,6 +130,19 @@ impl Cli {
 }
 
 /// Runs the CLI; the returned code is the process exit code.
+/// Set while a command handles Ctrl-C itself (deploy's watcher stops watching and says
+/// so); `main` then leaves the signal to it instead of exiting at once.
+static INTERRUPT_HANDLED_BY_COMMAND: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+pub fn handle_interrupts_in_command() {
+    INTERRUPT_HANDLED_BY_COMMAND.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+pub fn command_handles_interrupts() -> bool {
+    INTERRUPT_HANDLED_BY_COMMAND.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 pub async fn run(cli: Cli) -> Result<u8> {
     match &cli.command {
         Command::Plan { offline } => cmd_plan(&cli, *offline).await,

@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use provisioner::cli::{run, Cli};
+use provisioner::cli::{command_handles_interrupts, run, Cli};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -19,20 +19,30 @@ async fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    tokio::select! {
-        // Commands that handle Ctrl-C themselves (deploy's watcher) get to finish first.
-        biased;
-        result = run(cli) => match result {
-            Ok(code) => ExitCode::from(code),
-            Err(err) => {
-                // Display chain only: never a Debug dump of SDK internals.
-                eprintln!("error: {err:#}");
-                ExitCode::FAILURE
+    let command = run(cli);
+    tokio::pin!(command);
+    loop {
+        tokio::select! {
+            // Commands that handle Ctrl-C themselves (deploy's watcher) get to finish first.
+            biased;
+            result = &mut command => {
+                return match result {
+                    Ok(code) => ExitCode::from(code),
+                    Err(err) => {
+                        // Display chain only: never a Debug dump of SDK internals.
+                        eprintln!("error: {err:#}");
+                        ExitCode::FAILURE
+                    }
+                };
             }
-        },
-        _ = tokio::signal::ctrl_c() => {
-            eprintln!("\ninterrupted: resources already created are kept and tagged; run the same command again to finish");
-            ExitCode::from(130)
+            _ = tokio::signal::ctrl_c() => {
+                if command_handles_interrupts() {
+                    // Its own handler saw the same signal and is wrapping up.
+                    continue;
+                }
+                eprintln!("\ninterrupted: resources already created are kept and tagged; run the same command again to finish");
+                return ExitCode::from(130);
+            }
         }
     }
 }

@@ -214,3 +214,71 @@ async fn deploy_registers_a_revision_with_the_new_image_and_rollback_returns_to_
         .stderr()
         .contains("has no service `nope`; its services: api, client"));
 }
+
+#[tokio::test]
+async fn with_output_json_deploy_and_rollback_report_each_service_on_stdout() {
+    let moto = Moto::start();
+    moto.provision(&["--stack", "sums", "--yes", "up"]).ok();
+    let aws = moto.aws("sums", "dev").await;
+    common::push_test_image(&aws, "sums-dev-repo-api", "v2").await;
+    let json_run = |args: &[&str]| {
+        let base = ["--stack", "sums", "--yes", "--output", "json"];
+        let run = moto.provision(&[&base[..], args].concat());
+        let report: serde_json::Value = serde_json::from_str(&run.stdout())
+            .unwrap_or_else(|err| panic!("stdout is not JSON ({err}):\n{}", run.stdout()));
+        (run, report)
+    };
+
+    let (deployed, report) = json_run(&[
+        "deploy",
+        "--tag",
+        "v2",
+        "--service",
+        "api",
+        "--timeout",
+        "1",
+    ]);
+    assert_eq!(deployed.code(), 5, "{}", deployed.stderr());
+    assert_eq!(report["command"], "deploy");
+    assert_eq!(report["exit_code"], 5);
+    let api = &report["services"][0];
+    assert_eq!(report["services"].as_array().unwrap().len(), 1);
+    assert_eq!(api["service"], "api");
+    assert_eq!(api["strategy"], "rolling");
+    assert_eq!(api["outcome"], "timed_out");
+    assert_eq!(api["exit_code"], 5);
+    assert!(
+        api["image"]
+            .as_str()
+            .unwrap()
+            .ends_with("/sums-dev-repo-api:v2"),
+        "{api}"
+    );
+    assert!(
+        api["task_definition"]
+            .as_str()
+            .unwrap()
+            .ends_with("/sums-dev-taskdef-api:2"),
+        "{api}"
+    );
+    // The progress people read went to stderr.
+    assert!(
+        deployed.stderr().contains("api: sums-dev-taskdef-api:1 → "),
+        "{}",
+        deployed.stderr()
+    );
+
+    let (rolled_back, report) = json_run(&["rollback", "--service", "api", "--timeout", "1"]);
+    assert_eq!(rolled_back.code(), 5, "{}", rolled_back.stderr());
+    let api = &report["services"][0];
+    assert_eq!(report["command"], "rollback");
+    assert_eq!(api["action"], "previous_revision");
+    assert!(
+        api["task_definition"]
+            .as_str()
+            .unwrap()
+            .ends_with("/sums-dev-taskdef-api:1"),
+        "{api}"
+    );
+    assert_eq!(api["outcome"], "timed_out");
+}

@@ -151,6 +151,7 @@ pub fn with_generated_alarms(
 /// group's requests, or it would scale on the idle one's (zero) and scale the service in.
 /// Reads the production rule's weights to find the serving group.
 async fn follow_serving_group(
+    cli: &Cli,
     aws: &Aws,
     observed: &[Observed],
     service: &str,
@@ -183,9 +184,52 @@ async fn follow_serving_group(
     };
     let label = format!("{lb_label}/{tg_label}");
     if aws::repoint_requests_policy(aws, &policy_id, &policy.attrs, &label).await? {
-        println!("[{service}] {policy_id} now counts the requests of {tg_id} (serving production)");
+        narrate(
+            cli,
+            &format!(
+                "[{service}] {policy_id} now counts the requests of {tg_id} (serving production)"
+            ),
+        );
     }
     Ok(())
+}
+
+/// `family:revision` of a task definition ARN, as people read it.
+fn revision_name(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or_default()
+}
+
+/// Progress for people: on stdout, or on stderr when stdout carries `--output json`.
+fn narrate(cli: &Cli, line: &str) {
+    if cli.json() {
+        eprintln!("{line}");
+    } else {
+        println!("{line}");
+    }
+}
+
+/// The machine-readable result of `deploy`/`rollback` (`--output json`): one entry per
+/// service with what was started and how it ended.
+fn report(cli: &Cli, command: &str, services: Vec<serde_json::Value>, exit_code: u8) -> Result<u8> {
+    if cli.json() {
+        let report = serde_json::json!({
+            "command": command,
+            "stack": cli.stack,
+            "env": cli.env,
+            "exit_code": exit_code,
+            "services": services,
+        });
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    }
+    Ok(exit_code)
+}
+
+fn outcome_json(outcome: &Outcome) -> serde_json::Value {
+    serde_json::json!({
+        "outcome": outcome.label(),
+        "detail": outcome.describe(),
+        "exit_code": outcome.exit_code(),
+    })
 }
 
 fn confirm(cli: &Cli, question: &str) -> Result<bool> {
@@ -250,6 +294,7 @@ async fn targets(
 
 /// Watches one deployment, printing `[service] …` lines.
 async fn watch_one(
+    cli: &Cli,
     aws: &Aws,
     cluster: &str,
     target: &Target,
@@ -257,6 +302,8 @@ async fn watch_one(
     task_definition: &str,
     timeout: Duration,
 ) -> Result<Outcome> {
+    // From here Ctrl-C means "stop watching": the watcher reports it (exit 130).
+    crate::cli::handle_interrupts_in_command();
     let outcome = watch::watch(
         timeout,
         POLL_INTERVAL,
@@ -272,10 +319,10 @@ async fn watch_one(
         async {
             let _ = tokio::signal::ctrl_c().await;
         },
-        |line| println!("[{}] {line}", target.name),
+        |line| narrate(cli, &format!("[{}] {line}", target.name)),
     )
     .await?;
-    println!("[{}] {}", target.name, outcome.describe());
+    narrate(cli, &format!("[{}] {}", target.name, outcome.describe()));
     Ok(outcome)
 }
 
@@ -301,15 +348,14 @@ async fn deploy(cli: &Cli, tag: &str, names: &[String], timeout: Duration) -> Re
             &target.name,
             service_config.port,
         );
-        println!(
-            "{}: {} → {image} ({})",
-            target.name,
-            target
-                .task_definition
-                .rsplit('/')
-                .next()
-                .unwrap_or_default(),
-            rollout.strategy.label()
+        narrate(
+            cli,
+            &format!(
+                "{}: {} → {image} ({})",
+                target.name,
+                revision_name(&target.task_definition),
+                rollout.strategy.label()
+            ),
         );
         if let Some(warning) = warning {
             eprintln!("warning: {}: {warning}", target.name);
@@ -339,10 +385,9 @@ async fn deploy(cli: &Cli, tag: &str, names: &[String], timeout: Duration) -> Re
             .send()
             .await
             .map_err(|e| aws::call_error(&target.service, "UpdateService", e))?;
-        println!(
-            "[{}] started: {}",
-            target.name,
-            revision.rsplit('/').next().unwrap_or_default()
+        narrate(
+            cli,
+            &format!("[{}] started: {}", target.name, revision_name(&revision)),
         );
         let deployment =
             release::in_flight_deployment(&aws, &cluster, &target.service, Some(since)).await?;
@@ -351,6 +396,7 @@ async fn deploy(cli: &Cli, tag: &str, names: &[String], timeout: Duration) -> Re
     let outcomes =
         futures::future::try_join_all(started.iter().map(|(target, deployment, revision)| {
             watch_one(
+                cli,
                 &aws,
                 &cluster,
                 target,
@@ -362,7 +408,7 @@ async fn deploy(cli: &Cli, tag: &str, names: &[String], timeout: Duration) -> Re
         .await?;
     for ((target, _, _, _, rollout), outcome) in prepared.iter().zip(&outcomes) {
         if let (Outcome::Succeeded, Some((targets, _, _))) = (outcome, &rollout.blue_green) {
-            follow_serving_group(&aws, &observed, &target.name, targets)
+            follow_serving_group(cli, &aws, &observed, &target.name, targets)
                 .await
                 .with_context(|| {
                     format!(
@@ -373,7 +419,24 @@ async fn deploy(cli: &Cli, tag: &str, names: &[String], timeout: Duration) -> Re
                 })?;
         }
     }
-    Ok(outcomes.iter().map(Outcome::exit_code).max().unwrap_or(0))
+    let services = prepared
+        .iter()
+        .zip(&started)
+        .zip(&outcomes)
+        .map(
+            |(((target, _, _, image, rollout), (_, deployment, revision)), outcome)| {
+                let mut entry = outcome_json(outcome);
+                entry["service"] = target.name.clone().into();
+                entry["strategy"] = rollout.strategy.label().into();
+                entry["image"] = image.clone().into();
+                entry["task_definition"] = revision.clone().into();
+                entry["deployment"] = deployment.clone().into();
+                entry
+            },
+        )
+        .collect();
+    let exit_code = outcomes.iter().map(Outcome::exit_code).max().unwrap_or(0);
+    report(cli, "deploy", services, exit_code)
 }
 
 async fn rollback(cli: &Cli, names: &[String], timeout: Duration) -> Result<u8> {
@@ -386,23 +449,25 @@ async fn rollback(cli: &Cli, names: &[String], timeout: Duration) -> Result<u8> 
     for target in &targets {
         match release::in_flight_deployment(&aws, &cluster, &target.service, None).await? {
             Some(deployment) => {
-                println!(
-                    "{}: stop deployment {deployment} and roll back",
-                    target.name
+                narrate(
+                    cli,
+                    &format!(
+                        "{}: stop deployment {deployment} and roll back",
+                        target.name
+                    ),
                 );
                 actions.push((target, Some(deployment), target.task_definition.clone()));
             }
             None => {
                 let previous = release::previous_revision(&aws, &target.task_definition).await?;
-                println!(
-                    "{}: {} → {}",
-                    target.name,
-                    target
-                        .task_definition
-                        .rsplit('/')
-                        .next()
-                        .unwrap_or_default(),
-                    previous.rsplit('/').next().unwrap_or_default()
+                narrate(
+                    cli,
+                    &format!(
+                        "{}: {} → {}",
+                        target.name,
+                        revision_name(&target.task_definition),
+                        revision_name(&previous)
+                    ),
                 );
                 actions.push((target, None, previous));
             }
@@ -445,7 +510,7 @@ async fn rollback(cli: &Cli, names: &[String], timeout: Duration) -> Result<u8> 
                         .await?
                 }
             };
-            let outcome = watch_one(aws, cluster, target, watched, previous, timeout).await?;
+            let outcome = watch_one(cli, aws, cluster, target, watched, previous, timeout).await?;
             // Stopping with rollback succeeds when ECS reports the rollback done.
             Ok::<_, anyhow::Error>(match (deployment, outcome) {
                 (Some(_), Outcome::RolledBack { .. }) => Outcome::Succeeded,
@@ -454,7 +519,24 @@ async fn rollback(cli: &Cli, names: &[String], timeout: Duration) -> Result<u8> 
         },
     ))
     .await?;
-    Ok(outcomes.iter().map(Outcome::exit_code).max().unwrap_or(0))
+    let services = actions
+        .iter()
+        .zip(&outcomes)
+        .map(|((target, deployment, previous), outcome)| {
+            let mut entry = outcome_json(outcome);
+            entry["service"] = target.name.clone().into();
+            entry["action"] = if deployment.is_some() {
+                "stop_deployment"
+            } else {
+                "previous_revision"
+            }
+            .into();
+            entry["task_definition"] = previous.clone().into();
+            entry
+        })
+        .collect();
+    let exit_code = outcomes.iter().map(Outcome::exit_code).max().unwrap_or(0);
+    report(cli, "rollback", services, exit_code)
 }
 
 #[cfg(test)]

@@ -78,6 +78,17 @@ impl Outcome {
         }
     }
 
+    /// One word for machine-readable output (`--output json`).
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Succeeded => "succeeded",
+            Outcome::RolledBack { .. } => "rolled_back",
+            Outcome::Failed { .. } => "failed",
+            Outcome::TimedOut { .. } => "timed_out",
+            Outcome::Interrupted => "interrupted",
+        }
+    }
+
     pub fn describe(&self) -> String {
         match self {
             Outcome::Succeeded => "succeeded: the new revision serves all traffic".into(),
