@@ -758,10 +758,8 @@ async fn drift_and_half_finished_state_are_repaired_by_the_next_up() {
 
     // As if an `up` had been interrupted before these, plus a leaked egress rule.
     let (_, rules) = load_balancer_rules(&aws, "voting-dev-alb").await;
-    let rule = rules
-        .iter()
-        .find(|r| !r.is_default().unwrap_or(false))
-        .unwrap();
+    // result's host rule (priority 10); vote's catch-all rule (50000) stays.
+    let rule = rules.iter().find(|r| r.priority() == Some("10")).unwrap();
     aws.elb
         .delete_rule()
         .rule_arn(rule.rule_arn().unwrap())
