@@ -9,42 +9,30 @@ use crate::plan::{Attrs, Observed};
 
 pub async fn observe(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
     let mut found = Vec::new();
-    let mut token = None;
-    loop {
-        let out = aws
+    let mut topics = aws.sns.list_topics().into_paginator().items().send();
+    while let Some(topic) = topics.next().await {
+        let topic = topic.map_err(|e| call_error("topics", "ListTopics", e))?;
+        let Some(arn) = topic.topic_arn() else {
+            continue;
+        };
+        let tags = aws
             .sns
-            .list_topics()
-            .set_next_token(token)
+            .list_tags_for_resource()
+            .resource_arn(arn)
             .send()
             .await
-            .map_err(|e| call_error("topics", "ListTopics", e))?;
-        for topic in out.topics() {
-            let Some(arn) = topic.topic_arn() else {
-                continue;
-            };
-            let tags = aws
-                .sns
-                .list_tags_for_resource()
-                .resource_arn(arn)
-                .send()
-                .await
-                .map_err(|e| call_error(arn, "ListTagsForResource", e))?;
-            let Some(id) = aws.owned_id(tags.tags().iter().map(|t| (t.key(), t.value()))) else {
-                continue;
-            };
-            let name = arn.rsplit(':').next().unwrap_or_default().to_owned();
-            found.push(observed(
-                &id,
-                Kind::Topic,
-                TopicSpec { name: name.clone() },
-                // `_name`: the name is also the spec's value, not an identifier to map.
-                attrs([("arn", Some(arn.to_owned())), ("_name", Some(name))]),
-            ));
-        }
-        token = out.next_token().map(str::to_owned);
-        if token.is_none() {
-            break;
-        }
+            .map_err(|e| call_error(arn, "ListTagsForResource", e))?;
+        let Some(id) = aws.owned_id(tags.tags().iter().map(|t| (t.key(), t.value()))) else {
+            continue;
+        };
+        let name = arn.rsplit(':').next().unwrap_or_default().to_owned();
+        found.push(observed(
+            &id,
+            Kind::Topic,
+            TopicSpec { name: name.clone() },
+            // `_name`: the name is also the spec's value, not an identifier to map.
+            attrs([("arn", Some(arn.to_owned())), ("_name", Some(name))]),
+        ));
     }
     Ok(found)
 }
