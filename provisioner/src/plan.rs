@@ -707,6 +707,18 @@ mod tests {
         *at = value;
     }
 
+    /// What ECS leaves on vote's rule after a swap: weighted towards the alternate group,
+    /// which observe reports first.
+    fn swap_vote_rule(live: &mut [Observed]) {
+        set(live, "rule-vote", &["target_group"], phys("tg-vote-alt"));
+        set(
+            live,
+            "rule-vote",
+            &["alternate_target_group"],
+            phys("tg-vote"),
+        );
+    }
+
     fn phys(id: &str) -> Value {
         Value::String(format!("phys-{id}-0123"))
     }
@@ -718,18 +730,7 @@ mod tests {
         // What ECS leaves behind: the rule weighted towards the alternate group (reported
         // serving group first), the service's load balancer on it, and `deploy` re-pointed
         // the request-count policy at it.
-        set(
-            &mut live,
-            "rule-vote",
-            &["target_group"],
-            phys("tg-vote-alt"),
-        );
-        set(
-            &mut live,
-            "rule-vote",
-            &["alternate_target_group"],
-            phys("tg-vote"),
-        );
+        swap_vote_rule(&mut live);
         set(
             &mut live,
             "service-vote",
@@ -763,18 +764,7 @@ mod tests {
     fn a_swap_with_another_change_updates_without_replacing() {
         let graph = graph(&voting());
         let mut live = live_state(&graph);
-        set(
-            &mut live,
-            "rule-vote",
-            &["target_group"],
-            phys("tg-vote-alt"),
-        );
-        set(
-            &mut live,
-            "rule-vote",
-            &["alternate_target_group"],
-            phys("tg-vote"),
-        );
+        swap_vote_rule(&mut live);
         set(&mut live, "rule-vote", &["priority"], 49_000.into());
         set(
             &mut live,
