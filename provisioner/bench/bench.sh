@@ -2,13 +2,14 @@
 # Provisioner benchmark against a throwaway moto server on loopback:
 #   - `provision plan` on an up-to-date stack (target: < 3 s), N runs
 #   - peak concurrent AWS operations during `up`, and the stack's critical path.
-# Usage: provisioner/bench/bench.sh [STACK] [RUNS]   (needs `pip install 'moto[server]'`)
+# Usage: provisioner/bench/bench.sh [STACK] [RUNS]   (uses the pinned .venv/moto, made if missing)
 set -euo pipefail
 stack=${1:-voting}
 runs=${2:-10}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
-command -v moto_server >/dev/null || { echo "moto_server missing: pip install 'moto[server]'" >&2; exit 1; }
+# The pinned, project-local moto (ci/python/moto-requirements.txt).
+PATH="$(bash ci/python-env.sh moto):$PATH"
 # The debug build (what `cargo test` builds anyway): no extra release compile in CI.
 cargo build -q -p provisioner
 bin=${CARGO_TARGET_DIR:-$root/target}/debug/provision

@@ -31,15 +31,23 @@ fn find_on_path(program: &str) -> Option<PathBuf> {
 
 impl Moto {
     pub fn start() -> Moto {
-        find_on_path("moto_server").unwrap_or_else(|| {
-            panic!(
-                "moto_server is not on PATH. The provisioner's integration tests run against the \
-                 moto AWS emulator: install it with `pip install 'moto[server]'`"
-            )
-        });
-        // The same server, run by the Python that has moto, behind the CBOR translation
-        // the Rust SDK's CloudWatch client needs (moto has no RPC v2 CBOR).
-        let exe = find_on_path("python3").expect("python3 (the one moto is installed in) on PATH");
+        // The project-local, pinned moto (`ci/python-env.sh moto`, which ci/test.sh runs)
+        // first: another moto on PATH may be a version the CBOR translation was never
+        // tested with.
+        let local = repo_root().join(".venv/moto/bin/python3");
+        let exe = if local.is_file() {
+            local
+        } else {
+            find_on_path("moto_server").unwrap_or_else(|| {
+                panic!(
+                    "no moto: the provisioner's integration tests run against the moto AWS \
+                     emulator; create the pinned project-local one with `bash ci/python-env.sh moto`"
+                )
+            });
+            // The same server, run by the Python that has moto, behind the CBOR translation
+            // the Rust SDK's CloudWatch client needs (moto has no RPC v2 CBOR).
+            find_on_path("python3").expect("python3 (the one moto is installed in) on PATH")
+        };
         // A port picked free can be taken by a parallel test before moto binds it: then
         // this moto exits, and we try another port rather than talk to someone else's.
         for _ in 0..5 {
@@ -49,7 +57,7 @@ impl Moto {
         }
         panic!(
             "moto did not start on any of 5 free loopback ports (does `python3 {}` run? it needs \
-             the python3 that `pip install 'moto[server]'` installed into)",
+             the python3 that has moto: `bash ci/python-env.sh moto` makes .venv/moto)",
             shim().display()
         );
     }
