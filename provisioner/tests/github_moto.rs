@@ -117,6 +117,8 @@ async fn up_creates_the_oidc_provider_and_a_deploy_role_for_one_branch_which_oth
         .as_str()
         .unwrap()
         .ends_with("role/slipway/sums/dev/sums-dev-role-github-deploy"));
+    // deploy.yml's job for sums in dev reads the ARN from this GitHub environment.
+    assert_eq!(outputs["github_environment"], "sums-dev");
 
     let plan = moto.provision(&["--config-dir", config_dir, "--stack", "sums", "plan"]);
     assert!(

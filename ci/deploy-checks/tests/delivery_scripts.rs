@@ -71,3 +71,140 @@ fn bad_usage_is_refused_before_calling_provision() {
     assert_ne!(code, Some(0));
     assert!(argv.is_empty());
 }
+
+/// Runs ci/check-deploy-role.sh; its exit code and what it printed to stderr.
+fn check_deploy_role(args: &[&str]) -> (Option<i32>, String) {
+    let output = Command::new("bash")
+        .arg(workspace_root().join("ci/check-deploy-role.sh"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+const VOTING_DEV_ROLE: &str =
+    "arn:aws:iam::123456789012:role/slipway/voting/dev/voting-dev-role-github-deploy";
+
+#[test]
+fn each_stack_and_environment_deploys_with_its_own_role() {
+    let (code, _) = check_deploy_role(&["voting", "dev", VOTING_DEV_ROLE, "eu-west-1"]);
+    assert_eq!(code, Some(0));
+    // The voting role in the sums job: IAM would refuse every call of it halfway through.
+    let (code, stderr) = check_deploy_role(&["sums", "dev", VOTING_DEV_ROLE, "eu-west-1"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("voting-dev-role-github-deploy")
+            && stderr.contains("sums-dev-role-github-deploy")
+            && stderr.contains("GitHub environment `sums-dev`"),
+        "{stderr}"
+    );
+    // dev's role for prod.
+    let (code, _) = check_deploy_role(&["voting", "prod", VOTING_DEV_ROLE, "eu-west-1"]);
+    assert_eq!(code, Some(1));
+}
+
+#[test]
+fn a_missing_role_or_region_says_what_to_set_where() {
+    let (code, stderr) = check_deploy_role(&["shop", "prod", "", "eu-west-1"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("`shop-prod` has no secret AWS_DEPLOY_ROLE_ARN")
+            && stderr.contains("provision --stack shop --env prod outputs"),
+        "{stderr}"
+    );
+    let (code, stderr) = check_deploy_role(&["shop", "prod", VOTING_DEV_ROLE, ""]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("no secret AWS_REGION"), "{stderr}");
+    let (code, stderr) = check_deploy_role(&["voting", "dev", "voting-dev-role", "eu-west-1"]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("not an IAM role ARN"), "{stderr}");
+}
+
+/// deploy.yml: the deploy job runs in the GitHub environment `<stack>-<env>` (where each
+/// stack's own role ARN lives) and checks that role before it assumes it.
+#[test]
+fn the_deploy_workflow_takes_the_role_from_the_stacks_own_environment() {
+    let text =
+        std::fs::read_to_string(workspace_root().join(".github/workflows/deploy.yml")).unwrap();
+    let workflow: serde_norway::Value = serde_norway::from_str(&text).unwrap();
+    let job = &workflow["jobs"]["deploy"];
+    assert_eq!(
+        job["environment"].as_str(),
+        Some("${{ matrix.stack }}-${{ inputs.environment || 'dev' }}")
+    );
+    let steps = job["steps"].as_sequence().unwrap();
+    let position = |needle: &str| {
+        steps
+            .iter()
+            .position(|step| serde_norway::to_string(step).unwrap().contains(needle))
+            .unwrap_or_else(|| panic!("no step with {needle}"))
+    };
+    let check = position("ci/check-deploy-role.sh");
+    let assume = position("aws-actions/configure-aws-credentials");
+    assert!(check < assume, "the role is checked before it is assumed");
+    let assume_step = serde_norway::to_string(&steps[assume]).unwrap();
+    assert!(assume_step.contains("secrets.AWS_DEPLOY_ROLE_ARN"));
+    let check_step = serde_norway::to_string(&steps[check]).unwrap();
+    assert!(check_step.contains("secrets.AWS_DEPLOY_ROLE_ARN") && check_step.contains("$STACK"));
+}
+
+/// Runs ci/smoke-check.sh with a fake `provision` whose `outputs` names `dns` as the load
+/// balancer (one try, so a failure is quick).
+fn smoke_check(dns: &str) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("provision");
+    std::fs::write(
+        &fake,
+        format!("#!/usr/bin/env bash\necho '{{\"load_balancer_dns\": \"{dns}\"}}'\n"),
+    )
+    .unwrap();
+    Command::new("chmod").arg("+x").arg(&fake).status().unwrap();
+    let output = Command::new("bash")
+        .arg(workspace_root().join("ci/smoke-check.sh"))
+        .args(["sums", "smoke", "1"])
+        .env("PROVISION", &fake)
+        .output()
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned()
+            + &String::from_utf8_lossy(&output.stderr),
+    )
+}
+
+#[test]
+fn the_live_smoke_check_asks_the_public_health_path_of_the_load_balancer() {
+    // A stand-in load balancer on loopback that answers one request 200, and records it.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut request = [0u8; 1024];
+        let read = stream.read(&mut request).unwrap();
+        stream
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nOK")
+            .unwrap();
+        String::from_utf8_lossy(&request[..read]).into_owned()
+    });
+    let (code, output) = smoke_check(&address.to_string());
+    assert_eq!(code, Some(0), "{output}");
+    let request = server.join().unwrap();
+    assert!(request.starts_with("GET /healthcheck "), "{request}");
+
+    // Nothing listening there: the check fails (one try here).
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let (code, output) = smoke_check(&closed.to_string());
+    assert_eq!(code, Some(1), "{output}");
+    assert!(output.contains("did not answer"), "{output}");
+    // No load balancer in the outputs: said so.
+    let (code, output) = smoke_check("");
+    assert_eq!(code, Some(1));
+    assert!(output.contains("has no load balancer"), "{output}");
+}
