@@ -15,7 +15,7 @@ cargo build -q -p provisioner
 bin=${CARGO_TARGET_DIR:-$root/target}/debug/provision
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 # moto_server behind the CloudWatch CBOR translation the Rust SDK needs (see the script).
-python3 provisioner/tests/moto_cbor.py -H 127.0.0.1 -p "$port" >/dev/null 2>&1 &
+MOTO_IAM_LOAD_MANAGED_POLICIES=true python3 provisioner/tests/moto_cbor.py -H 127.0.0.1 -p "$port" >/dev/null 2>&1 &
 moto=$!
 trap 'kill $moto 2>/dev/null' EXIT
 for _ in $(seq 100); do (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done

@@ -122,6 +122,16 @@ impl Cli {
         Ok((config, graph))
     }
 
+    /// The stack as `up` would make it in this account: like [`Cli::desired`], with the
+    /// availability zones chosen against the account and what the stack already has.
+    async fn desired_in(&self, aws: &Aws, observed: &[Observed]) -> Result<Graph> {
+        let mut config = StackConfig::load(&self.config_dir, &self.stack, &self.env)?;
+        let zones =
+            aws::choose_zones(aws, config.network.availability_zones.as_deref(), observed).await?;
+        config.network.availability_zones = Some(zones);
+        Graph::new(expand(&config)).context("the stack's resource graph is invalid")
+    }
+
     pub(crate) async fn connect(&self) -> Result<Aws> {
         let sdk = aws::sdk_config(&self.connection()).await?;
         Ok(Aws::new(&sdk, &self.stack, &self.env)
@@ -177,14 +187,20 @@ async fn observe(aws: &Aws) -> Result<Vec<Observed>> {
 }
 
 async fn cmd_plan(cli: &Cli, offline: bool) -> Result<u8> {
-    let (_, graph) = cli.desired()?;
     let started = Instant::now();
-    let (observed, source) = if offline {
-        (Vec::new(), "offline: assuming an empty account")
+    // Config errors first, before any AWS call.
+    let (_, offline_graph) = cli.desired()?;
+    let (graph, plan, source) = if offline {
+        let plan = plan(&offline_graph, &[]);
+        (offline_graph, plan, "offline: assuming an empty account")
     } else {
-        (observe(&cli.connect().await?).await?, "read from AWS")
+        let aws = cli.connect().await?;
+        let observed = observe(&aws).await?;
+        let graph = cli.desired_in(&aws, &observed).await?;
+        let plan = plan(&graph, &observed);
+        warn_quotas(&aws, &plan).await;
+        (graph, plan, "read from AWS")
     };
-    let plan = plan(&graph, &observed);
     if cli.json() {
         print_json(&json!({"stack": cli.stack, "env": cli.env, "plan": plan}))?;
     } else {
@@ -201,6 +217,19 @@ async fn cmd_plan(cli: &Cli, offline: bool) -> Result<u8> {
         }
     }
     Ok(0)
+}
+
+/// Says, on stderr, which account quotas the plan would exceed (a warning: `up` may
+/// still be run, e.g. right after a quota increase).
+async fn warn_quotas(aws: &Aws, plan: &crate::plan::Plan) {
+    match aws::quotas::check(aws, plan).await {
+        Ok(warnings) => {
+            for warning in warnings {
+                eprintln!("warning: {warning}");
+            }
+        }
+        Err(err) => eprintln!("warning: could not check account quotas: {err}"),
+    }
 }
 
 /// Asks on the terminal; without one, `--yes` is required.
@@ -243,9 +272,11 @@ fn report(cli: &Cli, what: &str, outcome: &Outcome, extra: serde_json::Value) ->
 }
 
 async fn cmd_up(cli: &Cli) -> Result<u8> {
-    let (_, graph) = cli.desired()?;
+    // Config errors first, before any AWS call.
+    cli.desired()?;
     let aws = cli.connect().await?;
     let observed = observe(&aws).await?;
+    let graph = cli.desired_in(&aws, &observed).await?;
     let plan = plan(&graph, &observed);
     if plan.is_empty() {
         if cli.json() {
@@ -261,6 +292,7 @@ async fn cmd_up(cli: &Cli) -> Result<u8> {
     if !cli.json() {
         say_raw(&plan.render(false));
     }
+    warn_quotas(&aws, &plan).await;
     if !confirm(cli, "Apply these changes?", "yes")? {
         eprintln!("Nothing applied.");
         return Ok(1);
@@ -315,6 +347,19 @@ async fn cmd_down(cli: &Cli, no_snapshot: bool) -> Result<u8> {
     let doomed: Vec<&Observed> = observed.iter().collect();
     let options = DeleteOptions { no_snapshot };
     delete_all(&aws, &doomed, &observed, &options, &ui, &mut outcome).await;
+    // Elastic IPs are no resource of the plan: each NAT gateway's goes with it, and any
+    // that an earlier interrupted run left behind (billed hourly) are released here.
+    match aws::release_unused_addresses(&aws, &aws::Quiet).await {
+        Ok(released) if !released.is_empty() && !cli.json() => {
+            eprintln!(
+                "Released {} unused Elastic IP(s): {}",
+                released.len(),
+                released.join(", ")
+            );
+        }
+        Ok(_) => {}
+        Err(err) => eprintln!("warning: could not release the stack's unused Elastic IPs: {err}"),
+    }
     outcome.elapsed_secs = started.elapsed().as_secs_f64();
     outcome.peak_concurrent_calls = aws.stats.peak_in_flight();
     let leftovers = aws::leftovers(&aws).await?;
@@ -481,8 +526,10 @@ async fn cmd_outputs(cli: &Cli, json_flag: bool) -> Result<u8> {
         "tasks": config.tasks.keys().map(|t| (t.clone(), get(&format!("task-{t}"), "arn"))).collect::<BTreeMap<_, _>>(),
         "redis_url_secret": get("redis-url", "arn"),
         "database_url_secret": get("database-url", "arn"),
-        // The repository secret AWS_DEPLOY_ROLE_ARN of .github/workflows/deploy.yml.
+        // The secret AWS_DEPLOY_ROLE_ARN of the GitHub environment `github_environment`,
+        // where .github/workflows/deploy.yml's job for this stack and env reads it.
         "github_deploy_role_arn": get("role-github-deploy", "arn"),
+        "github_environment": config.github.as_ref().map(|_| config.prefix()),
     });
     if json_flag || cli.json() {
         print_json(&outputs)?;

@@ -61,16 +61,29 @@ struct StackSection {
 pub struct NetworkConfig {
     /// VPC CIDR, a /16; subnets are carved as /20s from it.
     pub cidr: String,
-    /// AZ suffixes appended to the region (exactly two).
-    #[serde(default = "default_azs")]
-    pub availability_zones: Vec<String>,
+    /// AZ suffixes appended to the region (exactly two, e.g. `["a", "b"]`). Unset, `up`
+    /// and `plan` take the zones the stack's subnets already use, else the first two
+    /// zones DescribeAvailabilityZones reports available: not every account has `a` and
+    /// `b` in every region (zone letters map to physical zones per account).
+    #[serde(default)]
+    pub availability_zones: Option<Vec<String>>,
     /// 1 = one shared NAT gateway (cheap, dev); 2 = one per AZ (prod).
     #[serde(default = "one")]
     pub nat_gateways: u8,
 }
 
-fn default_azs() -> Vec<String> {
-    vec!["a".into(), "b".into()]
+/// What `plan --offline` and `synth` assume when no zones are configured (nothing is
+/// read from AWS there); `up` and `plan` choose real ones (`aws::choose_zones`).
+pub const OFFLINE_ZONES: [&str; 2] = ["a", "b"];
+
+impl NetworkConfig {
+    /// The two AZ suffixes the subnets go into: the configured ones, else
+    /// [`OFFLINE_ZONES`] until `up`/`plan` resolve them against the account.
+    pub fn zones(&self) -> Vec<String> {
+        self.availability_zones
+            .clone()
+            .unwrap_or_else(|| OFFLINE_ZONES.iter().map(|z| z.to_string()).collect())
+    }
 }
 fn one() -> u8 {
     1
@@ -700,11 +713,19 @@ impl StackConfig {
 
     fn validate(&self) -> Result<(), (Option<(Culprit, String)>, String)> {
         let plain = |message: String| (None, message);
-        if self.network.availability_zones.len() != 2 {
-            return Err(plain(
-                "network.availability_zones must list exactly two AZ suffixes, e.g. [\"a\", \"b\"]"
-                    .into(),
-            ));
+        if let Some(zones) = &self.network.availability_zones {
+            let suffix = |z: &String| {
+                !z.is_empty()
+                    && z.len() <= 3
+                    && z.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+            };
+            if zones.len() != 2 || zones[0] == zones[1] || !zones.iter().all(suffix) {
+                return Err(plain(
+                    "network.availability_zones must list exactly two different AZ suffixes, e.g. [\"a\", \"b\"] (or leave it out: `up` picks two zones the account has)"
+                        .into(),
+                ));
+            }
         }
         if !(1..=2).contains(&self.network.nat_gateways) {
             return Err(plain(

@@ -6,7 +6,10 @@ use aws_sdk_ec2::types::{
     ResourceType, Tag, TagSpecification, UserIdGroupPair, VpcAttributeName,
 };
 
-use super::{attrs, call_error, observed, require, wait_until, Aws, AwsError, Progress, Resolved};
+use super::{
+    attrs, call_error, observed, once_visible, require, wait_until, Aws, AwsError, Progress, Quiet,
+    Resolved,
+};
 use crate::model::*;
 use crate::plan::{Attrs, Observed};
 
@@ -137,13 +140,15 @@ pub async fn create_vpc(
         .unwrap_or_default()
         .to_owned();
     wait_until(aws, id, "VPC available", progress, || async {
-        let out = aws
-            .ec2
-            .describe_vpcs()
-            .vpc_ids(&vpc_id)
-            .send()
-            .await
-            .map_err(|e| call_error(id, "DescribeVpcs", e))?;
+        let out = once_visible(aws, progress, || async {
+            aws.ec2
+                .describe_vpcs()
+                .vpc_ids(&vpc_id)
+                .send()
+                .await
+                .map_err(|e| call_error(id, "DescribeVpcs", e))
+        })
+        .await?;
         Ok(available(
             out.vpcs()
                 .first()
@@ -160,28 +165,34 @@ pub async fn create_vpc(
 async fn set_vpc_dns(aws: &Aws, id: &str, spec: &VpcSpec, current: &Attrs) -> Result<(), AwsError> {
     let vpc_id = require(current, id, "id")?;
     // One attribute per call: an EC2 API rule.
-    aws.ec2
-        .modify_vpc_attribute()
-        .vpc_id(&vpc_id)
-        .enable_dns_support(
-            AttributeBooleanValue::builder()
-                .value(spec.dns_support)
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(|e| call_error(id, "ModifyVpcAttribute", e))?;
-    aws.ec2
-        .modify_vpc_attribute()
-        .vpc_id(&vpc_id)
-        .enable_dns_hostnames(
-            AttributeBooleanValue::builder()
-                .value(spec.dns_hostnames)
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(|e| call_error(id, "ModifyVpcAttribute", e))?;
+    once_visible(aws, &Quiet, || async {
+        aws.ec2
+            .modify_vpc_attribute()
+            .vpc_id(&vpc_id)
+            .enable_dns_support(
+                AttributeBooleanValue::builder()
+                    .value(spec.dns_support)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| call_error(id, "ModifyVpcAttribute", e))
+    })
+    .await?;
+    once_visible(aws, &Quiet, || async {
+        aws.ec2
+            .modify_vpc_attribute()
+            .vpc_id(&vpc_id)
+            .enable_dns_hostnames(
+                AttributeBooleanValue::builder()
+                    .value(spec.dns_hostnames)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| call_error(id, "ModifyVpcAttribute", e))
+    })
+    .await?;
     Ok(())
 }
 
@@ -271,13 +282,16 @@ pub async fn create_igw(
         .and_then(|g| g.internet_gateway_id())
         .unwrap_or_default()
         .to_owned();
-    aws.ec2
-        .attach_internet_gateway()
-        .internet_gateway_id(&igw_id)
-        .vpc_id(vpc_id)
-        .send()
-        .await
-        .map_err(|e| call_error(id, "AttachInternetGateway", e))?;
+    once_visible(aws, &Quiet, || async {
+        aws.ec2
+            .attach_internet_gateway()
+            .internet_gateway_id(&igw_id)
+            .vpc_id(&vpc_id)
+            .send()
+            .await
+            .map_err(|e| call_error(id, "AttachInternetGateway", e))
+    })
+    .await?;
     Ok(attrs([("id", Some(igw_id))]))
 }
 
@@ -372,13 +386,15 @@ pub async fn create_subnet(
         .unwrap_or_default()
         .to_owned();
     wait_until(aws, id, "subnet available", progress, || async {
-        let out = aws
-            .ec2
-            .describe_subnets()
-            .subnet_ids(&subnet_id)
-            .send()
-            .await
-            .map_err(|e| call_error(id, "DescribeSubnets", e))?;
+        let out = once_visible(aws, progress, || async {
+            aws.ec2
+                .describe_subnets()
+                .subnet_ids(&subnet_id)
+                .send()
+                .await
+                .map_err(|e| call_error(id, "DescribeSubnets", e))
+        })
+        .await?;
         Ok(available(
             out.subnets()
                 .first()
@@ -388,13 +404,16 @@ pub async fn create_subnet(
     })
     .await?;
     if spec.public {
-        aws.ec2
-            .modify_subnet_attribute()
-            .subnet_id(&subnet_id)
-            .map_public_ip_on_launch(yes())
-            .send()
-            .await
-            .map_err(|e| call_error(id, "ModifySubnetAttribute", e))?;
+        once_visible(aws, progress, || async {
+            aws.ec2
+                .modify_subnet_attribute()
+                .subnet_id(&subnet_id)
+                .map_public_ip_on_launch(yes())
+                .send()
+                .await
+                .map_err(|e| call_error(id, "ModifySubnetAttribute", e))
+        })
+        .await?;
     }
     Ok(attrs([("id", Some(subnet_id))]))
 }
@@ -493,15 +512,20 @@ pub async fn create_nat(
             .unwrap_or_default()
             .to_owned(),
     };
-    let out = aws
-        .ec2
-        .create_nat_gateway()
-        .subnet_id(resolved.get(&spec.subnet, "id")?)
-        .allocation_id(&allocation_id)
-        .tag_specifications(tag_spec(aws, id, ResourceType::Natgateway))
-        .send()
-        .await
-        .map_err(|e| call_error(id, "CreateNatGateway", e))?;
+    let subnet_id = resolved.get(&spec.subnet, "id")?;
+    // No client token: a retried create must not make a second NAT gateway, and the
+    // allocation id is only usable by one (a duplicate fails with Resource.AlreadyAssociated).
+    let out = once_visible(aws, progress, || async {
+        aws.ec2
+            .create_nat_gateway()
+            .subnet_id(&subnet_id)
+            .allocation_id(&allocation_id)
+            .tag_specifications(tag_spec(aws, id, ResourceType::Natgateway))
+            .send()
+            .await
+            .map_err(|e| call_error(id, "CreateNatGateway", e))
+    })
+    .await?;
     let nat_id = out
         .nat_gateway()
         .and_then(|n| n.nat_gateway_id())
@@ -523,13 +547,26 @@ async fn wait_for_nat(
 ) -> Result<(), AwsError> {
     let what = format!("NAT gateway {}", target.as_str());
     wait_until(aws, id, &what, progress, || async {
-        let out = aws
+        let described = aws
             .ec2
             .describe_nat_gateways()
             .nat_gateway_ids(nat_id)
             .send()
             .await
-            .map_err(|e| call_error(id, "DescribeNatGateways", e))?;
+            .map_err(|e| call_error(id, "DescribeNatGateways", e));
+        let out = match described {
+            Ok(out) => out,
+            // Right after CreateNatGateway the id may not be visible yet; after a delete,
+            // an id AWS no longer knows is as gone as it gets.
+            Err(err) if super::not_visible_yet(err.code()) => {
+                return Ok(if target == NatGatewayState::Deleted {
+                    Ok(())
+                } else {
+                    Err("not visible yet".to_owned())
+                });
+            }
+            Err(err) => return Err(err),
+        };
         let state = out.nat_gateways().first().and_then(|n| n.state().cloned());
         match state {
             Some(s) if s == target => Ok(Ok(())),
@@ -570,16 +607,82 @@ pub async fn delete_nat(
     )?;
     wait_for_nat(aws, id, &nat_id, NatGatewayState::Deleted, progress).await?;
     if let Some(allocation) = current.get("_allocation") {
-        ignore_missing(
-            aws.ec2
+        release_address(aws, id, allocation, progress).await?;
+    }
+    Ok(())
+}
+
+/// Releases an Elastic IP whose NAT gateway was just deleted. AWS keeps the address
+/// attached to the gateway's network interface for a while after the gateway reads
+/// `deleted` and refuses the release meanwhile (`AuthFailure`, `InvalidIPAddress.InUse`,
+/// `InvalidNetworkInterfaceID.NotFound` for the interface being torn down): those are
+/// retried until the wait limit; only `InvalidAllocationID.NotFound` means the address is
+/// gone. An Elastic IP left allocated is billed every hour, so giving up is an error.
+async fn release_address(
+    aws: &Aws,
+    id: &str,
+    allocation: &str,
+    progress: &dyn Progress,
+) -> Result<(), AwsError> {
+    wait_until(
+        aws,
+        id,
+        "its Elastic IP to be released",
+        progress,
+        || async {
+            let released = aws
+                .ec2
                 .release_address()
                 .allocation_id(allocation)
                 .send()
                 .await
-                .map_err(|e| call_error(id, "ReleaseAddress", e)),
-        )?;
+                .map_err(|e| call_error(id, "ReleaseAddress", e));
+            match released {
+                Ok(_) => Ok(Ok(())),
+                Err(err) if err.code() == Some("InvalidAllocationID.NotFound") => Ok(Ok(())),
+                Err(err) if err.code().is_some_and(address_still_held) => {
+                    Ok(Err(format!("{} still held", allocation)))
+                }
+                Err(err) => Err(err),
+            }
+        },
+    )
+    .await
+}
+
+/// ReleaseAddress answers while the NAT gateway's interface still holds the address.
+fn address_still_held(code: &str) -> bool {
+    matches!(
+        code,
+        "AuthFailure" | "InvalidIPAddress.InUse" | "InvalidNetworkInterfaceID.NotFound"
+    )
+}
+
+/// Releases every Elastic IP tagged as this stack's that nothing uses any more: those a
+/// NAT gateway's deletion could not release in an earlier, interrupted `down`, and those
+/// an interrupted `up` allocated before its NAT gateway existed. Run by `down` after the
+/// deletions; returns the allocation ids released.
+pub async fn release_unused_addresses(
+    aws: &Aws,
+    progress: &dyn Progress,
+) -> Result<Vec<String>, AwsError> {
+    let out = aws
+        .ec2
+        .describe_addresses()
+        .set_filters(Some(ownership_filters(aws)))
+        .send()
+        .await
+        .map_err(|e| call_error("elastic ips", "DescribeAddresses", e))?;
+    let mut released = Vec::new();
+    for address in out.addresses() {
+        let (Some(allocation), None) = (address.allocation_id(), address.association_id()) else {
+            continue;
+        };
+        let id = owned(aws, address.tags()).unwrap_or_else(|| "elastic ip".to_owned());
+        release_address(aws, &id, allocation, progress).await?;
+        released.push(allocation.to_owned());
     }
-    Ok(())
+    Ok(released)
 }
 
 async fn observe_route_tables(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
@@ -661,14 +764,17 @@ pub async fn create_route_table(
 }
 
 async fn associate(aws: &Aws, id: &str, table_id: &str, subnet: &str) -> Result<String, AwsError> {
-    let out = aws
-        .ec2
-        .associate_route_table()
-        .route_table_id(table_id)
-        .subnet_id(subnet)
-        .send()
-        .await
-        .map_err(|e| call_error(id, "AssociateRouteTable", e))?;
+    // The table (and maybe the subnet) was just created: wait until AWS sees them.
+    let out = once_visible(aws, &Quiet, || async {
+        aws.ec2
+            .associate_route_table()
+            .route_table_id(table_id)
+            .subnet_id(subnet)
+            .send()
+            .await
+            .map_err(|e| call_error(id, "AssociateRouteTable", e))
+    })
+    .await?;
     Ok(format!(
         "{subnet}={}",
         out.association_id().unwrap_or_default()
@@ -710,21 +816,23 @@ async fn set_default_route(
             Err(err) => return Err(err),
         }
     }
-    {
-        let mut call = aws
+    // The table and its target (internet or NAT gateway) may be minutes old.
+    once_visible(aws, &Quiet, || async {
+        let call = aws
             .ec2
             .create_route()
             .route_table_id(table_id)
             .destination_cidr_block("0.0.0.0/0");
-        call = if is_nat {
-            call.nat_gateway_id(target)
+        let call = if is_nat {
+            call.nat_gateway_id(&target)
         } else {
-            call.gateway_id(target)
+            call.gateway_id(&target)
         };
         call.send()
             .await
-            .map_err(|e| call_error(id, "CreateRoute", e))?;
-    }
+            .map_err(|e| call_error(id, "CreateRoute", e))
+    })
+    .await?;
     Ok(())
 }
 
@@ -917,13 +1025,17 @@ async fn sync_rules(
     resolved: &Resolved,
 ) -> Result<(), AwsError> {
     let group_id = require(current, id, "id")?;
-    let out = aws
-        .ec2
-        .describe_security_groups()
-        .group_ids(&group_id)
-        .send()
-        .await
-        .map_err(|e| call_error(id, "DescribeSecurityGroups", e))?;
+    // Right after CreateSecurityGroup the group may answer InvalidGroup.NotFound (the EC2
+    // guide's own example of eventual consistency), and so may a source group.
+    let out = once_visible(aws, &Quiet, || async {
+        aws.ec2
+            .describe_security_groups()
+            .group_ids(&group_id)
+            .send()
+            .await
+            .map_err(|e| call_error(id, "DescribeSecurityGroups", e))
+    })
+    .await?;
     let Some(live) = out.security_groups().first() else {
         return Err(AwsError::Unexpected {
             resource: id.to_owned(),
@@ -949,13 +1061,16 @@ async fn sync_rules(
         .map(|(port, source)| permission(*port, source))
         .collect();
     if !add.is_empty() {
-        aws.ec2
-            .authorize_security_group_ingress()
-            .group_id(&group_id)
-            .set_ip_permissions(Some(add))
-            .send()
-            .await
-            .map_err(|e| call_error(id, "AuthorizeSecurityGroupIngress", e))?;
+        once_visible(aws, &Quiet, || async {
+            aws.ec2
+                .authorize_security_group_ingress()
+                .group_id(&group_id)
+                .set_ip_permissions(Some(add.clone()))
+                .send()
+                .await
+                .map_err(|e| call_error(id, "AuthorizeSecurityGroupIngress", e))
+        })
+        .await?;
     }
     if !remove.is_empty() {
         aws.ec2
@@ -1018,4 +1133,75 @@ pub async fn delete_security_group(
         },
     )
     .await
+}
+
+/// The two availability zones (suffixes of the region) a stack's subnets go into.
+///
+/// Configured zones win, but each must be one this account has available in the region;
+/// otherwise the zones the stack's subnets already use (so a stack never moves); otherwise
+/// the first two available zones in name order. Zone letters are per account and not
+/// every account has `a` and `b` everywhere, so fixed letters are not assumed ("Regions
+/// and Zones", EC2 user guide: "we independently map Availability Zones to names for each
+/// AWS account"). Opt-in Local/Wavelength zones are never chosen.
+pub async fn choose_zones(
+    aws: &Aws,
+    configured: Option<&[String]>,
+    observed: &[Observed],
+) -> Result<Vec<String>, AwsError> {
+    let out = aws
+        .ec2
+        .describe_availability_zones()
+        .filters(Filter::builder().name("state").values("available").build())
+        .filters(
+            Filter::builder()
+                .name("zone-type")
+                .values("availability-zone")
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| call_error("availability zones", "DescribeAvailabilityZones", e))?;
+    let mut available: Vec<String> = out
+        .availability_zones()
+        .iter()
+        .filter_map(|zone| zone.zone_name()?.strip_prefix(aws.region.as_str()))
+        .map(str::to_owned)
+        .collect();
+    available.sort();
+    let listed = || available.join(", ");
+    if let Some(zones) = configured {
+        if let Some(missing) = zones.iter().find(|z| !available.contains(z)) {
+            return Err(AwsError::Unexpected {
+                resource: "network".into(),
+                message: format!(
+                    "availability zone {}{missing} is not available to this account (available in {}: {}); change network.availability_zones or leave it out to let `up` choose",
+                    aws.region,
+                    aws.region,
+                    listed()
+                ),
+            });
+        }
+        return Ok(zones.to_vec());
+    }
+    // Index 0 and 1 of the subnets (`subnet-*-a`, `subnet-*-b`: the letter is the index).
+    let zone_of = |index: &str| {
+        observed
+            .iter()
+            .filter(|o| o.kind == Kind::Subnet && o.id.ends_with(&format!("-{index}")))
+            .find_map(|o| o.spec.get("az")?.as_str().map(str::to_owned))
+    };
+    if let (Some(first), Some(second)) = (zone_of("a"), zone_of("b")) {
+        return Ok(vec![first, second]);
+    }
+    if available.len() < 2 {
+        return Err(AwsError::Unexpected {
+            resource: "network".into(),
+            message: format!(
+                "the stack needs two availability zones, but {} has only [{}] available to this account; pick another --region",
+                aws.region,
+                listed()
+            ),
+        });
+    }
+    Ok(available[..2].to_vec())
 }

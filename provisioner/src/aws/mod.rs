@@ -29,6 +29,8 @@ mod ecs;
 pub use ecs::{image_tag, ImageTag};
 mod elb;
 mod oidc;
+pub mod quotas;
+pub use ec2::{choose_zones, release_unused_addresses};
 pub use elb::forward_groups;
 mod rds;
 mod registry;
@@ -269,6 +271,7 @@ pub struct Aws {
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub sns: aws_sdk_sns::Client,
     pub ssm: aws_sdk_ssm::Client,
+    pub quotas: aws_sdk_servicequotas::Client,
     pub stats: Arc<CallStats>,
     /// Longest wait for one resource to become usable or gone.
     pub wait_limit: Duration,
@@ -364,6 +367,7 @@ impl Aws {
             cloudwatch: client!(aws_sdk_cloudwatch, sdk, stats),
             sns: client!(aws_sdk_sns, sdk, stats),
             ssm: client!(aws_sdk_ssm, sdk, stats),
+            quotas: client!(aws_sdk_servicequotas, sdk, stats),
             stats,
             wait_limit: Duration::from_secs(30 * 60),
         }
@@ -488,6 +492,57 @@ where
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(10));
             }
+        }
+    }
+}
+
+/// How long an answer "no such resource" about something this run just created is taken
+/// for AWS's eventual consistency rather than the truth. "Eventual consistency in the
+/// Amazon EC2 API" (EC2 developer guide): an ID returned by a create "might not have
+/// propagated throughout the system", so a describe or modify right after it can fail with
+/// `Invalid….NotFound`; retry "with exponential backoff … up to a few minutes".
+const CONSISTENCY_WINDOW: Duration = Duration::from_secs(300);
+
+/// The error codes AWS answers while a just-created resource is not visible everywhere yet.
+pub(crate) fn not_visible_yet(code: Option<&str>) -> bool {
+    code.is_some_and(|code| {
+        // EC2: InvalidVpcID.NotFound, InvalidGroup.NotFound, InvalidSubnetID.NotFound,
+        // InvalidInternetGatewayID.NotFound, InvalidAllocationID.NotFound,
+        // InvalidRouteTableID.NotFound, InvalidNatGatewayID.NotFound…; NAT gateways also
+        // answer NatGatewayNotFound; CloudWatch Logs ResourceNotFoundException.
+        code.ends_with(".NotFound")
+            || code == "NatGatewayNotFound"
+            || code == "ResourceNotFoundException"
+    })
+}
+
+/// Runs `call` — one that names a resource this run has just created — and retries it
+/// with exponential backoff (0.5 s doubling to 10 s) while AWS says that resource does not
+/// exist, for at most [`CONSISTENCY_WINDOW`] (or the run's wait limit, if shorter). Any
+/// other answer, and "not found" after the window, is returned as it is.
+pub(crate) async fn once_visible<T, F, Fut>(
+    aws: &Aws,
+    progress: &dyn Progress,
+    mut call: F,
+) -> Result<T, AwsError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, AwsError>>,
+{
+    let started = Instant::now();
+    let window = CONSISTENCY_WINDOW.min(aws.wait_limit);
+    let mut delay = Duration::from_millis(500);
+    loop {
+        match call().await {
+            Err(err) if not_visible_yet(err.code()) && started.elapsed() + delay <= window => {
+                progress.waiting(&format!(
+                    "waiting for AWS to see what was just created ({})",
+                    err.code().unwrap_or("not found")
+                ));
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(10));
+            }
+            other => return other,
         }
     }
 }

@@ -70,6 +70,9 @@ impl Moto {
         let mut child = Command::new(exe)
             .arg(shim())
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            // AWS managed policies exist (role-ecs-blue-green attaches one); moto leaves
+            // them out unless asked.
+            .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
             // The request recorder (`recorded_actions`) writes here, not into the checkout.
             .env(
                 "MOTO_RECORDER_FILEPATH",
