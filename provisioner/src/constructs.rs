@@ -121,7 +121,7 @@ fn network(stack: &mut Builder, config: &StackConfig) {
     );
     let public = subnet_ids(true);
     let private = subnet_ids(false);
-    for (index, az) in net.availability_zones.iter().enumerate() {
+    for (index, az) in net.zones().iter().enumerate() {
         stack.add(
             &public[index],
             Spec::Subnet(SubnetSpec {
@@ -515,8 +515,12 @@ fn load_balancer(stack: &mut Builder, config: &StackConfig) {
         }),
     );
     // Every public service, the default one included, is served by a listener rule (ECS
-    // blue/green can only shift a rule's traffic), so the listener itself answers 404.
-    let forward = DefaultAction::NotFound;
+    // blue/green can only shift a rule's traffic). The listeners' own default action
+    // must forward too: ECS blue/green "is not supported when using Application Load
+    // Balancer listeners that have multiple action types configured with non-forward
+    // actions" ("Application Load Balancer resources for blue/green deployments", ECS
+    // developer guide: limitations), so no fixed-response 404 beside the forward rules.
+    let forward = DefaultAction::Forward(Ref::to(&unmatched_target_group(config)));
     // Rules hang off the listener that serves traffic: HTTPS when there is a certificate.
     match &config.alb.certificate_arn {
         Some(arn) => {
@@ -561,68 +565,64 @@ fn load_balancer(stack: &mut Builder, config: &StackConfig) {
                 port,
                 protocol: "HTTP".into(),
                 certificate_arn: None,
-                default_action: DefaultAction::NotFound,
+                default_action: DefaultAction::Forward(Ref::to(&unmatched_target_group(config))),
             }),
         );
     }
-    blue_green_role(stack, config);
+    if unmatched_target_group(config) == UNMATCHED {
+        // Nothing registers in it: requests no rule matches get the ALB's 503.
+        stack.add(
+            UNMATCHED,
+            Spec::TargetGroup(TargetGroupSpec {
+                vpc: Ref::to("vpc"),
+                port: 80,
+                health_path: "/".into(),
+                sticky: false,
+            }),
+        );
+    }
+    blue_green_role(stack);
+}
+
+/// The target group of stacks without a default service that listeners forward requests
+/// no rule matches to: it has no targets, so the ALB answers them 503.
+const UNMATCHED: &str = "tg-unmatched";
+
+/// Where a listener's default action forwards. With a default service, its primary
+/// group (its catch-all `/*` rule answers first, so this is never reached in practice);
+/// without one, the empty `tg-unmatched`.
+fn unmatched_target_group(config: &StackConfig) -> String {
+    config
+        .services
+        .iter()
+        .find(|(_, s)| s.public.as_ref().is_some_and(|p| p.default))
+        .map_or_else(|| UNMATCHED.to_owned(), |(name, _)| format!("tg-{name}"))
 }
 
 /// The optional listener ECS blue/green routes test traffic through.
 const TEST_LISTENER: &str = "listener-test";
 
-/// The role ECS assumes during blue/green deployments to move traffic between each
-/// service's two target groups. The same actions as AWS's managed
-/// AmazonECSInfrastructureRolePolicyForLoadBalancers, but scoped to this stack's target
-/// groups, listeners and rules wherever ELB accepts resource-level permissions (the
-/// Describe calls do not).
-fn blue_green_role(stack: &mut Builder, config: &StackConfig) {
-    let public: Vec<&String> = config
-        .services
-        .iter()
-        .filter(|(_, s)| s.public.is_some())
-        .map(|(name, _)| name)
-        .collect();
-    let mut target_groups = Vec::new();
-    let mut rules = Vec::new();
-    for name in &public {
-        target_groups.push(format!("${{tg-{name}}}"));
-        target_groups.push(format!("${{tg-{name}-alt}}"));
-        rules.push(format!("${{rule-{name}}}"));
-        if config.alb.test_listener_port.is_some() {
-            rules.push(format!("${{rule-{name}-test}}"));
-        }
-    }
-    let mut listeners = vec![format!("${{{}}}", serving_listener(config))];
-    if config.alb.test_listener_port.is_some() {
-        listeners.push(format!("${{{TEST_LISTENER}}}"));
-    }
-    let mut statements = vec![
-        statement(
-            &[
-                "elasticloadbalancing:DescribeListeners",
-                "elasticloadbalancing:DescribeRules",
-                "elasticloadbalancing:DescribeTargetGroups",
-                "elasticloadbalancing:DescribeTargetHealth",
-            ],
-            vec!["*".into()],
-        ),
-        statement(
-            &[
-                "elasticloadbalancing:DeregisterTargets",
-                "elasticloadbalancing:RegisterTargets",
-            ],
-            target_groups,
-        ),
-        statement(&["elasticloadbalancing:ModifyListener"], listeners),
-        statement(&["elasticloadbalancing:ModifyRule"], rules),
-    ];
-    statements.sort();
+/// `role-ecs-blue-green`: the role ECS assumes during blue/green (canary, linear)
+/// deployments to register tasks with the target groups and move the listener rules'
+/// weights between each service's two target groups.
+fn blue_green_role(stack: &mut Builder) {
+    // AWS's managed policy for this role ("Amazon ECS infrastructure IAM role for load
+    // balancers", ECS developer guide), attached rather than copied: AWS updates it when
+    // blue/green needs more (it is at its sixth version), a copy would go stale. It is
+    // account-wide on target groups, listeners and rules; only ECS can assume the role,
+    // and ECS acts only on the groups and rules each service's advancedConfiguration names.
     stack.add(
         "role-ecs-blue-green",
-        Spec::Role(RoleSpec::for_service("ecs.amazonaws.com", statements)),
+        Spec::Role(RoleSpec::for_service_with_managed(
+            "ecs.amazonaws.com",
+            &[ECS_LOAD_BALANCERS_POLICY],
+        )),
     );
 }
+
+/// The AWS managed policy ECS blue/green's infrastructure role needs.
+pub const ECS_LOAD_BALANCERS_POLICY: &str =
+    "arn:aws:iam::aws:policy/AmazonECSInfrastructureRolePolicyForLoadBalancers";
 
 fn serving_listener(config: &StackConfig) -> &'static str {
     if config.alb.certificate_arn.is_some() {
@@ -818,6 +818,7 @@ const DEPLOY_READ_ACTIONS: &[&str] = &[
     "elasticloadbalancing:DescribeTargetGroupAttributes",
     "elasticloadbalancing:DescribeTargetGroups",
     "iam:GetRolePolicy",
+    "iam:ListAttachedRolePolicies",
     "iam:ListRoles",
     "iam:ListOpenIDConnectProviders",
     "iam:GetOpenIDConnectProvider",
@@ -1141,8 +1142,12 @@ mod tests {
             panic!()
         };
         assert_eq!((https.port, https.protocol.as_str()), (443, "HTTPS"));
-        // Every service is served by a rule (ECS blue/green shifts rules only).
-        assert_eq!(https.default_action, DefaultAction::NotFound);
+        // Every service is served by a rule (ECS blue/green shifts rules only), and the
+        // listener's default action forwards too (no fixed-response beside forwards).
+        assert_eq!(
+            https.default_action,
+            DefaultAction::Forward(Ref::to("tg-vote"))
+        );
         let Spec::ListenerRule(rule) = find("rule-result") else {
             panic!()
         };
@@ -1183,34 +1188,43 @@ mod tests {
         let Spec::Listener(http) = &find("listener-http").spec else {
             panic!()
         };
-        assert_eq!(http.default_action, DefaultAction::NotFound);
+        assert_eq!(
+            http.default_action,
+            DefaultAction::Forward(Ref::to("tg-vote"))
+        );
         assert!(resources.iter().all(|r| r.id != "listener-test"));
+        // voting has a default service: no empty group for unmatched requests.
+        assert!(resources.iter().all(|r| r.id != "tg-unmatched"));
         let Spec::Role(role) = &find("role-ecs-blue-green").spec else {
             panic!()
         };
         assert_eq!(role.principal, "ecs.amazonaws.com");
-        let scoped = |action: &str| {
-            role.statements
-                .iter()
-                .find(|s| s.actions.iter().any(|a| a == action))
-                .unwrap()
-                .resources
-                .clone()
+        // AWS's managed policy, not a copy that goes stale; no inline policy beside it.
+        assert_eq!(role.managed_policies, [ECS_LOAD_BALANCERS_POLICY]);
+        assert!(role.statements.is_empty());
+    }
+
+    #[test]
+    fn listeners_of_a_stack_without_a_default_service_forward_to_an_empty_group() {
+        // shop routes by path only: what no rule matches goes to `tg-unmatched`, which
+        // nothing registers in, never to a fixed response (ECS blue/green refuses
+        // listeners that mix forward and non-forward actions).
+        let config = StackConfig::load(&repo_config_dir(), "shop", "dev").unwrap();
+        let resources = expand(&config);
+        Graph::new(resources.clone()).expect("valid graph");
+        let find = |id: &str| resources.iter().find(|r| r.id == id).unwrap().spec.clone();
+        let Spec::Listener(http) = find("listener-http") else {
+            panic!()
         };
         assert_eq!(
-            scoped("elasticloadbalancing:ModifyRule"),
-            ["${rule-result}", "${rule-vote}"]
+            http.default_action,
+            DefaultAction::Forward(Ref::to("tg-unmatched"))
         );
-        assert_eq!(
-            scoped("elasticloadbalancing:RegisterTargets"),
-            [
-                "${tg-result-alt}",
-                "${tg-result}",
-                "${tg-vote-alt}",
-                "${tg-vote}"
-            ]
-        );
-        assert_eq!(scoped("elasticloadbalancing:DescribeRules"), ["*"]);
+        assert!(matches!(find("tg-unmatched"), Spec::TargetGroup(_)));
+        assert!(resources.iter().all(|r| match &r.spec {
+            Spec::Listener(l) => !matches!(l.default_action, DefaultAction::NotFound),
+            _ => true,
+        }));
     }
 
     #[test]
@@ -1226,7 +1240,7 @@ mod tests {
         };
         assert_eq!(
             (test.port, test.default_action),
-            (8443, DefaultAction::NotFound)
+            (8443, DefaultAction::Forward(Ref::to("tg-vote")))
         );
         for svc in ["vote", "result"] {
             let (Spec::ListenerRule(test), Spec::ListenerRule(production)) = (

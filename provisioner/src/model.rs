@@ -262,8 +262,12 @@ pub struct RoleSpec {
     /// Set for roles assumed with a web identity token (GitHub Actions) instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub web_identity: Option<WebIdentityTrust>,
-    /// The role's single inline policy (sorted statements).
+    /// The role's single inline policy (sorted statements); none when empty.
     pub statements: Vec<PolicyStatement>,
+    /// AWS managed policies attached to the role (sorted ARNs), for roles whose
+    /// permissions AWS itself maintains as its services change.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub managed_policies: Vec<String>,
 }
 
 impl RoleSpec {
@@ -273,6 +277,20 @@ impl RoleSpec {
             principal: principal.to_owned(),
             web_identity: None,
             statements,
+            managed_policies: Vec::new(),
+        }
+    }
+
+    /// A role an AWS service assumes with only AWS managed policies (ARNs) attached.
+    pub fn for_service_with_managed(principal: &str, managed_policies: &[&str]) -> Self {
+        let mut managed_policies: Vec<String> =
+            managed_policies.iter().map(|p| p.to_string()).collect();
+        managed_policies.sort();
+        RoleSpec {
+            principal: principal.to_owned(),
+            web_identity: None,
+            statements: Vec::new(),
+            managed_policies,
         }
     }
 }

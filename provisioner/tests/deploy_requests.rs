@@ -21,7 +21,9 @@ use aws_sdk_ecs::types::{
 };
 use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode};
 use provisioner::aws::Aws;
-use provisioner::deploy::{release, BlueGreenTargets, DeployConfig, Rollout};
+use provisioner::deploy::{
+    release, BlueGreenTargets, DeployConfig, LiveService, Rollout, Strategy,
+};
 use provisioner::model::Kind;
 use provisioner::plan::Observed;
 
@@ -220,6 +222,68 @@ async fn blue_green_request_has_bake_time_alarms_and_advanced_configuration() {
     assert_eq!(advanced.production_listener_rule(), Some(RULE));
     assert_eq!(advanced.test_listener_rule(), Some(TEST_RULE));
     assert_eq!(advanced.role_arn(), Some(ROLE));
+}
+
+#[tokio::test]
+async fn the_first_blue_green_release_of_a_rolling_service_is_a_rolling_one_with_advanced_configuration(
+) {
+    // ECS's migration path from rolling to blue/green: a completed rolling deployment that
+    // carries the load balancer's advancedConfiguration first, then the strategy switch.
+    let config: DeployConfig = toml::from_str("strategy = \"blue_green\"").unwrap();
+    let (wanted, _) = Rollout::choose(&config, true, Some(targets()), "vote", 8080);
+    let rolling = LiveService {
+        strategy: Strategy::Rolling,
+        advanced_configuration: false,
+        unfinished_deployments: 1,
+    };
+    let (rollout, note) = wanted.clone().from_live(&rolling);
+    assert_eq!(rollout.strategy, Strategy::Rolling);
+    assert!(note
+        .unwrap()
+        .contains("the first `deploy` after it has finished is blue/green"));
+    let input = send_update(&rollout).await;
+    let deployment = input.deployment_configuration().unwrap();
+    assert_eq!(deployment.strategy(), Some(&DeploymentStrategy::Rolling));
+    assert_eq!(deployment.bake_time_in_minutes(), None);
+    let [lb] = input.load_balancers() else {
+        panic!("one load balancer block: {:?}", input.load_balancers());
+    };
+    let advanced = lb.advanced_configuration().unwrap();
+    assert_eq!(advanced.alternate_target_group_arn(), Some(TG_ALT));
+    assert_eq!(advanced.production_listener_rule(), Some(RULE));
+    assert_eq!(advanced.role_arn(), Some(ROLE));
+
+    // That rolling deployment still running: the next release rolls too.
+    let migrating = LiveService {
+        advanced_configuration: true,
+        ..rolling
+    };
+    let (rollout, note) = wanted.clone().from_live(&migrating);
+    assert_eq!(rollout.strategy, Strategy::Rolling);
+    assert!(note.unwrap().contains("has not finished"));
+    // Finished: now the strategy switches.
+    let migrated = LiveService {
+        unfinished_deployments: 0,
+        ..migrating
+    };
+    let (rollout, note) = wanted.clone().from_live(&migrated);
+    assert_eq!((rollout.strategy, note), (Strategy::BlueGreen, None));
+    // A blue/green service stays blue/green, whatever is in flight.
+    let blue_green = LiveService {
+        strategy: Strategy::BlueGreen,
+        ..rolling
+    };
+    let (rollout, note) = wanted.from_live(&blue_green);
+    assert_eq!((rollout.strategy, note), (Strategy::BlueGreen, None));
+    // Canary from a blue/green service needs no migration either.
+    let canary: DeployConfig = toml::from_str("strategy = \"canary\"").unwrap();
+    let (wanted, _) = Rollout::choose(&canary, true, Some(targets()), "vote", 8080);
+    assert_eq!(wanted.from_live(&blue_green).0.strategy, Strategy::Canary);
+    assert_eq!(Strategy::live(None), Strategy::Rolling);
+    assert_eq!(
+        Strategy::live(Some(&DeploymentStrategy::Linear)),
+        Strategy::Linear
+    );
 }
 
 #[test]

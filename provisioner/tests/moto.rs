@@ -805,9 +805,6 @@ async fn drift_and_half_finished_state_are_repaired_by_the_next_up() {
         [
             "create rule-result",
             "create scaling-worker-cpu",
-            // ECS's blue/green role may modify only this stack's rules: the recreated
-            // rule has a new ARN.
-            "update role-ecs-blue-green",
             "update sg-redis"
         ]
     );

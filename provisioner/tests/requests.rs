@@ -13,7 +13,9 @@ use aws_sdk_ecs::operation::create_service::{CreateServiceInput, CreateServiceOu
 use aws_sdk_ecs::operation::describe_task_definition::DescribeTaskDefinitionOutput;
 use aws_sdk_ecs::operation::update_service::{UpdateServiceInput, UpdateServiceOutput};
 use aws_sdk_ecs::types::{
-    AssignPublicIp, ContainerDefinition, LaunchType, PropagateTags, Service, TaskDefinition,
+    AssignPublicIp, ContainerDefinition, DeploymentAlarms, DeploymentCircuitBreaker,
+    DeploymentConfiguration, DeploymentStrategy, LaunchType, PropagateTags, Service,
+    TaskDefinition,
 };
 use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode};
 use provisioner::aws::{self, Aws, Quiet, Resolved};
@@ -265,6 +267,23 @@ struct ServiceUpdate {
 }
 
 async fn update_api_service(last_configured: &str, desired: i32) -> ServiceUpdate {
+    update_live_api_service(last_configured, desired, None).await
+}
+
+/// Like `update_api_service`, with the deploymentConfiguration DescribeServices reports
+/// for the live service (what the last release set).
+async fn update_live_api_service(
+    last_configured: &str,
+    desired: i32,
+    live: Option<DeploymentConfiguration>,
+) -> ServiceUpdate {
+    let live_service = mock!(aws_sdk_ecs::Client::describe_services).then_output(move || {
+        let mut service = service_output("sums-dev-service-api");
+        service.deployment_configuration = live.clone();
+        aws_sdk_ecs::operation::describe_services::DescribeServicesOutput::builder()
+            .services(service)
+            .build()
+    });
     let captured: Arc<Mutex<Option<UpdateServiceInput>>> = Arc::default();
     let sink = captured.clone();
     let update = mock!(aws_sdk_ecs::Client::update_service)
@@ -292,7 +311,7 @@ async fn update_api_service(last_configured: &str, desired: i32) -> ServiceUpdat
         .then_output(|| aws_sdk_ecs::operation::tag_resource::TagResourceOutput::builder().build());
     let describe = describe_task_definition_rule();
     let (ecr, _) = ecr_without_images();
-    let aws = mocked_aws(ecs_client(&[&update, &tag, &describe]), ecr);
+    let aws = mocked_aws(ecs_client(&[&update, &tag, &describe, &live_service]), ecr);
     let mut resolved = resolved();
     resolved.insert(
         "service-api",
@@ -357,6 +376,41 @@ async fn update_request_keeps_exec_and_circuit_breaker_when_desired_count_change
         tagged,
         vec![("slipway:desired-count".to_owned(), "3".to_owned())]
     );
+}
+
+#[tokio::test]
+async fn up_keeps_the_release_strategy_bake_time_and_alarms_a_deploy_set() {
+    // After a blue/green `deploy`, the live service runs BLUE_GREEN with a bake time and
+    // rollback alarms. UpdateService replaces the whole deploymentConfiguration: an `up`
+    // that sent only the circuit breaker would make the service rolling again.
+    let live = DeploymentConfiguration::builder()
+        .strategy(DeploymentStrategy::BlueGreen)
+        .bake_time_in_minutes(10)
+        .alarms(
+            DeploymentAlarms::builder()
+                .alarm_names("sums-dev-alarm-client-5xx")
+                .enable(true)
+                .rollback(true)
+                .build()
+                .unwrap(),
+        )
+        .deployment_circuit_breaker(
+            DeploymentCircuitBreaker::builder()
+                .enable(true)
+                .rollback(true)
+                .build(),
+        )
+        .build();
+    let ServiceUpdate { input, .. } = update_live_api_service("2", 3, Some(live)).await;
+    let sent = input.deployment_configuration().unwrap();
+    assert_eq!(sent.strategy(), Some(&DeploymentStrategy::BlueGreen));
+    assert_eq!(sent.bake_time_in_minutes(), Some(10));
+    assert_eq!(
+        sent.alarms().unwrap().alarm_names(),
+        ["sums-dev-alarm-client-5xx"]
+    );
+    let breaker = sent.deployment_circuit_breaker().unwrap();
+    assert!(breaker.enable() && breaker.rollback());
 }
 
 #[tokio::test]

@@ -752,7 +752,32 @@ fn network(
 }
 
 fn deployment(spec: &ServiceSpec) -> DeploymentConfiguration {
-    DeploymentConfiguration::builder()
+    updated_deployment(spec, None)
+}
+
+/// The deploymentConfiguration `up` sends: the circuit breaker and task percentages are
+/// the config's; everything a release set on the live service — strategy (BLUE_GREEN,
+/// CANARY, LINEAR), bake time, canary/linear settings, rollback alarms, lifecycle hooks —
+/// is sent back as it is. UpdateService replaces the whole structure, so leaving those out
+/// would silently turn a blue/green service back into a rolling one until the next
+/// `deploy` ("UpdateService", ECS API reference: deploymentConfiguration).
+fn updated_deployment(
+    spec: &ServiceSpec,
+    live: Option<&DeploymentConfiguration>,
+) -> DeploymentConfiguration {
+    let mut builder = DeploymentConfiguration::builder();
+    if let Some(live) = live {
+        builder = builder
+            .set_strategy(live.strategy().cloned())
+            .set_bake_time_in_minutes(live.bake_time_in_minutes())
+            .set_canary_configuration(live.canary_configuration().cloned())
+            .set_linear_configuration(live.linear_configuration().cloned())
+            .set_alarms(live.alarms().cloned())
+            .set_lifecycle_hooks(
+                (!live.lifecycle_hooks().is_empty()).then(|| live.lifecycle_hooks().to_vec()),
+            );
+    }
+    builder
         .deployment_circuit_breaker(
             DeploymentCircuitBreaker::builder()
                 .enable(spec.circuit_breaker_rollback)
@@ -977,6 +1002,7 @@ pub fn update_service_request(
     spec: &ServiceSpec,
     current: &Attrs,
     resolved: &Resolved,
+    live: Option<&DeploymentConfiguration>,
 ) -> Result<aws_sdk_ecs::operation::update_service::builders::UpdateServiceFluentBuilder, AwsError>
 {
     Ok(aws
@@ -987,7 +1013,7 @@ pub fn update_service_request(
         .task_definition(resolved.get(&spec.task_definition, "arn")?)
         .set_desired_count(configured_count_changed(spec, current).then_some(spec.desired_count))
         .network_configuration(network(spec, resolved, id)?)
-        .deployment_configuration(deployment(spec))
+        .deployment_configuration(updated_deployment(spec, live))
         .enable_execute_command(spec.enable_execute_command)
         .set_service_connect_configuration(service_connect(spec, resolved, id)?))
 }
@@ -1000,7 +1026,20 @@ pub async fn update_service(
     resolved: &Resolved,
     progress: &dyn Progress,
 ) -> Result<Attrs, AwsError> {
-    update_service_request(aws, id, spec, current, resolved)?
+    // What releases set on the service (strategy, bake time, alarms) is kept, so read it.
+    let live = aws
+        .ecs
+        .describe_services()
+        .cluster(resolved.get(&spec.cluster, "name")?)
+        .services(require(current, id, "name")?)
+        .send()
+        .await
+        .map_err(|e| call_error(id, "DescribeServices", e))?;
+    let live = live
+        .services()
+        .first()
+        .and_then(|s| s.deployment_configuration());
+    update_service_request(aws, id, spec, current, resolved, live)?
         .send()
         .await
         .map_err(|e| call_error(id, "UpdateService", e))?;

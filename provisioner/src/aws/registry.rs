@@ -6,7 +6,10 @@ use aws_sdk_ecr::types::{ImageScanningConfiguration, ImageTagMutability};
 use serde_json::{json, Value};
 
 use super::tags::role_path;
-use super::{attrs, call_error, deleted, observed, require, Aws, AwsError, Resolved};
+use super::{
+    attrs, call_error, deleted, observed, once_visible, require, wait_until, Aws, AwsError, Quiet,
+    Resolved,
+};
 use crate::model::*;
 use crate::plan::{Attrs, Observed};
 
@@ -265,10 +268,6 @@ async fn observe_log_groups(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
     Ok(found)
 }
 
-fn log_group_arn(aws: &Aws, account: &str, name: &str) -> String {
-    format!("arn:aws:logs:{}:{account}:log-group:{name}", aws.region)
-}
-
 pub async fn create_log_group(aws: &Aws, id: &str, spec: &LogGroupSpec) -> Result<Attrs, AwsError> {
     let name = aws.name(id);
     let tags: HashMap<String, String> = aws.tags(id).into_iter().collect();
@@ -279,31 +278,40 @@ pub async fn create_log_group(aws: &Aws, id: &str, spec: &LogGroupSpec) -> Resul
         .send()
         .await
         .map_err(|e| call_error(id, "CreateLogGroup", e))?;
-    aws.logs
-        .put_retention_policy()
-        .log_group_name(&name)
-        .retention_in_days(spec.retention_days)
-        .send()
-        .await
-        .map_err(|e| call_error(id, "PutRetentionPolicy", e))?;
-    let out = aws
-        .logs
-        .describe_log_groups()
-        .log_group_name_prefix(&name)
-        .send()
-        .await
-        .map_err(|e| call_error(id, "DescribeLogGroups", e))?;
-    let group = out
-        .log_groups()
-        .iter()
-        .find(|g| g.log_group_name() == Some(name.as_str()));
-    let arn = group
-        .and_then(|g| {
-            g.log_group_arn()
-                .map(str::to_owned)
-                .or_else(|| g.arn().map(|a| a.trim_end_matches(":*").to_owned()))
-        })
-        .unwrap_or_else(|| log_group_arn(aws, "unknown", &name));
+    // CloudWatch Logs is eventually consistent too: the group may not be found by the
+    // next call. Its ARN goes into the execution role's policy, so it must be the real
+    // one (account id included), never a guess.
+    once_visible(aws, &Quiet, || async {
+        aws.logs
+            .put_retention_policy()
+            .log_group_name(&name)
+            .retention_in_days(spec.retention_days)
+            .send()
+            .await
+            .map_err(|e| call_error(id, "PutRetentionPolicy", e))
+    })
+    .await?;
+    let arn = wait_until(aws, id, "the log group to be listed", &Quiet, || async {
+        let out = aws
+            .logs
+            .describe_log_groups()
+            .log_group_name_prefix(&name)
+            .send()
+            .await
+            .map_err(|e| call_error(id, "DescribeLogGroups", e))?;
+        let group = out
+            .log_groups()
+            .iter()
+            .find(|g| g.log_group_name() == Some(name.as_str()));
+        Ok(group
+            .and_then(|g| {
+                g.log_group_arn()
+                    .map(str::to_owned)
+                    .or_else(|| g.arn().map(|a| a.trim_end_matches(":*").to_owned()))
+            })
+            .ok_or_else(|| "not listed yet".to_owned()))
+    })
+    .await?;
     Ok(attrs([("arn", Some(arn)), ("name", Some(name))]))
 }
 
@@ -456,6 +464,7 @@ async fn observe_roles(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
                 Vec::new()
             }
         };
+        let managed_policies = attached_policies(aws, id, role.role_name()).await?;
         found.push(observed(
             id,
             Kind::Role,
@@ -463,6 +472,7 @@ async fn observe_roles(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
                 principal,
                 web_identity,
                 statements,
+                managed_policies,
             },
             attrs([
                 ("arn", Some(role.arn().to_owned())),
@@ -471,6 +481,95 @@ async fn observe_roles(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
         ));
     }
     Ok(found)
+}
+
+/// The ARNs of the managed policies attached to a role, sorted.
+async fn attached_policies(aws: &Aws, id: &str, role_name: &str) -> Result<Vec<String>, AwsError> {
+    let mut arns = Vec::new();
+    let mut pages = aws
+        .iam
+        .list_attached_role_policies()
+        .role_name(role_name)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| call_error(id, "ListAttachedRolePolicies", e))?;
+        arns.extend(
+            page.attached_policies()
+                .iter()
+                .filter_map(|p| p.policy_arn().map(str::to_owned)),
+        );
+    }
+    arns.sort();
+    Ok(arns)
+}
+
+/// Attaches the spec's managed policies the role lacks and detaches the others.
+async fn sync_managed_policies(
+    aws: &Aws,
+    id: &str,
+    name: &str,
+    spec: &RoleSpec,
+    attached: &[String],
+) -> Result<(), AwsError> {
+    for arn in spec
+        .managed_policies
+        .iter()
+        .filter(|a| !attached.contains(a))
+    {
+        aws.iam
+            .attach_role_policy()
+            .role_name(name)
+            .policy_arn(arn)
+            .send()
+            .await
+            .map_err(|e| call_error(id, "AttachRolePolicy", e))?;
+    }
+    for arn in attached
+        .iter()
+        .filter(|a| !spec.managed_policies.contains(a))
+    {
+        aws.iam
+            .detach_role_policy()
+            .role_name(name)
+            .policy_arn(arn)
+            .send()
+            .await
+            .map_err(|e| call_error(id, "DetachRolePolicy", e))?;
+    }
+    Ok(())
+}
+
+/// Writes the role's inline policy, or removes it when the spec has no statements (IAM
+/// rejects a policy document without any).
+async fn sync_inline_policy(
+    aws: &Aws,
+    id: &str,
+    name: &str,
+    spec: &RoleSpec,
+    resolved: &Resolved,
+) -> Result<(), AwsError> {
+    if spec.statements.is_empty() {
+        return deleted(
+            aws.iam
+                .delete_role_policy()
+                .role_name(name)
+                .policy_name(POLICY_NAME)
+                .send()
+                .await
+                .map_err(|e| call_error(id, "DeleteRolePolicy", e)),
+            &["NoSuchEntity"],
+        );
+    }
+    aws.iam
+        .put_role_policy()
+        .role_name(name)
+        .policy_name(POLICY_NAME)
+        .policy_document(policy_document(spec, resolved)?)
+        .send()
+        .await
+        .map_err(|e| call_error(id, "PutRolePolicy", e))?;
+    Ok(())
 }
 
 /// The policy document with references resolved to ARNs.
@@ -523,14 +622,10 @@ pub async fn create_role(
         .await
         .map_err(|e| call_error(id, "CreateRole", e))?;
     let arn = out.role().map(|r| r.arn().to_owned());
-    aws.iam
-        .put_role_policy()
-        .role_name(&name)
-        .policy_name(POLICY_NAME)
-        .policy_document(policy_document(spec, resolved)?)
-        .send()
-        .await
-        .map_err(|e| call_error(id, "PutRolePolicy", e))?;
+    if !spec.statements.is_empty() {
+        sync_inline_policy(aws, id, &name, spec, resolved).await?;
+    }
+    sync_managed_policies(aws, id, &name, spec, &[]).await?;
     Ok(attrs([("arn", arn), ("name", Some(name))]))
 }
 
@@ -549,20 +644,34 @@ pub async fn update_role(
         .send()
         .await
         .map_err(|e| call_error(id, "UpdateAssumeRolePolicy", e))?;
-    aws.iam
-        .put_role_policy()
-        .role_name(&name)
-        .policy_name(POLICY_NAME)
-        .policy_document(policy_document(spec, resolved)?)
-        .send()
-        .await
-        .map_err(|e| call_error(id, "PutRolePolicy", e))?;
+    sync_inline_policy(aws, id, &name, spec, resolved).await?;
+    let attached = attached_policies(aws, id, &name).await?;
+    sync_managed_policies(aws, id, &name, spec, &attached).await?;
     Ok(current.clone())
 }
 
 pub async fn delete_role(aws: &Aws, id: &str, current: &Attrs) -> Result<(), AwsError> {
     let name = require(current, id, "name")?;
     let gone = |err: &AwsError| err.code() == Some("NoSuchEntity");
+    // DeleteRole refuses a role that still has managed policies attached (DeleteConflict).
+    match attached_policies(aws, id, &name).await {
+        Ok(attached) => {
+            for arn in attached {
+                deleted(
+                    aws.iam
+                        .detach_role_policy()
+                        .role_name(&name)
+                        .policy_arn(arn)
+                        .send()
+                        .await
+                        .map_err(|e| call_error(id, "DetachRolePolicy", e)),
+                    &["NoSuchEntity"],
+                )?;
+            }
+        }
+        Err(err) if gone(&err) => return Ok(()),
+        Err(err) => return Err(err),
+    }
     if let Err(err) = aws
         .iam
         .delete_role_policy()

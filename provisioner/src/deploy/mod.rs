@@ -20,7 +20,7 @@ use crate::aws::{self, Aws};
 use crate::cli::Cli;
 use crate::config::StackConfig;
 use crate::plan::Observed;
-pub use strategy::{BlueGreenTargets, DeployConfig, Rollout, Strategy};
+pub use strategy::{BlueGreenTargets, DeployConfig, LiveService, Rollout, Strategy};
 use watch::Outcome;
 
 /// How often a deployment is polled.
@@ -251,6 +251,8 @@ struct Target {
     name: String,
     service: String,
     task_definition: String,
+    /// What the service runs now (what the last release or `up` set).
+    live: LiveService,
 }
 
 async fn targets(
@@ -277,14 +279,33 @@ async fn targets(
             .send()
             .await
             .map_err(|e| aws::call_error(&service, "DescribeServices", e))?;
-        let task_definition = out
+        let live = out
             .services()
             .first()
-            .and_then(|s| s.task_definition())
-            .with_context(|| format!("ECS did not report service {service}"))?
+            .with_context(|| format!("ECS did not report service {service}"))?;
+        let task_definition = live
+            .task_definition()
+            .with_context(|| format!("ECS did not report service {service}'s task definition"))?
             .to_owned();
+        let unfinished_deployments = live
+            .deployments()
+            .iter()
+            .filter(|d| {
+                d.rollout_state() == Some(&aws_sdk_ecs::types::DeploymentRolloutState::InProgress)
+            })
+            .count();
         found.push(Target {
             name: name.clone(),
+            live: LiveService {
+                strategy: Strategy::live(
+                    live.deployment_configuration().and_then(|d| d.strategy()),
+                ),
+                advanced_configuration: live
+                    .load_balancers()
+                    .iter()
+                    .any(|lb| lb.advanced_configuration().is_some()),
+                unfinished_deployments,
+            },
             service,
             task_definition,
         });
@@ -348,6 +369,7 @@ async fn deploy(cli: &Cli, tag: &str, names: &[String], timeout: Duration) -> Re
             &target.name,
             service_config.port,
         );
+        let (rollout, migration) = rollout.from_live(&target.live);
         narrate(
             cli,
             &format!(
@@ -359,6 +381,9 @@ async fn deploy(cli: &Cli, tag: &str, names: &[String], timeout: Duration) -> Re
         );
         if let Some(warning) = warning {
             eprintln!("warning: {}: {warning}", target.name);
+        }
+        if let Some(note) = migration {
+            eprintln!("note: {}: {note}", target.name);
         }
         prepared.push((target, definition, tags, image, rollout));
     }

@@ -22,6 +22,22 @@ pub enum Strategy {
 }
 
 impl Strategy {
+    /// What a live service runs, from its `deploymentConfiguration.strategy` (ECS reports
+    /// none for services created before strategies existed: those roll).
+    pub fn live(reported: Option<&DeploymentStrategy>) -> Strategy {
+        match reported {
+            Some(DeploymentStrategy::BlueGreen) => Strategy::BlueGreen,
+            Some(DeploymentStrategy::Canary) => Strategy::Canary,
+            Some(DeploymentStrategy::Linear) => Strategy::Linear,
+            _ => Strategy::Rolling,
+        }
+    }
+
+    /// Blue/green and its traffic-shifting variants: two target groups, ECS moves traffic.
+    pub fn shifts_traffic(self) -> bool {
+        !matches!(self, Strategy::Rolling)
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Strategy::BlueGreen => "blue/green",
@@ -178,6 +194,18 @@ pub struct BlueGreenTargets {
     pub role_arn: String,
 }
 
+/// What ECS reports for a service before a release, as far as choosing its rollout goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LiveService {
+    /// `deploymentConfiguration.strategy` (absent: rolling).
+    pub strategy: Strategy,
+    /// Its load balancer block already has an advancedConfiguration (alternate target
+    /// group, production rule, role): the first step of the move to blue/green is done.
+    pub advanced_configuration: bool,
+    /// Deployments ECS reports IN_PROGRESS.
+    pub unfinished_deployments: usize,
+}
+
 /// One service's rollout: the strategy actually used and what it needs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rollout {
@@ -229,6 +257,44 @@ impl Rollout {
                 )),
             ),
         }
+    }
+
+    /// The rollout for a service in the `live` state. ECS moves a rolling service to
+    /// blue/green (canary, linear) only after a completed rolling deployment that already
+    /// carries the load balancer's advancedConfiguration, with no deployment in flight
+    /// ("Update the deployment strategy from rolling update to Amazon ECS blue/green", ECS
+    /// developer guide: prerequisites). So while the service rolls, a release that wants
+    /// blue/green is that rolling deployment (advancedConfiguration included) until one of
+    /// them has finished; the note says why. Every other case is unchanged.
+    pub fn from_live(self, live: &LiveService) -> (Rollout, Option<String>) {
+        if !self.strategy.shifts_traffic()
+            || live.strategy.shifts_traffic()
+            || self.blue_green.is_none()
+        {
+            return (self, None);
+        }
+        let ready = live.advanced_configuration && live.unfinished_deployments == 0;
+        if ready {
+            return (self, None);
+        }
+        let why = if live.advanced_configuration {
+            "its previous rolling deployment has not finished"
+        } else {
+            "ECS first needs one completed rolling deployment with the blue/green load \
+             balancer settings"
+        };
+        let note = format!(
+            "the service still rolls and {why}: this release rolls (with those settings); the \
+             first `deploy` after it has finished is {}",
+            self.strategy.label()
+        );
+        (
+            Rollout {
+                strategy: Strategy::Rolling,
+                ..self
+            },
+            Some(note),
+        )
     }
 
     /// The deploymentConfiguration sent with UpdateService.
