@@ -354,6 +354,12 @@ pub async fn put_alarm(
     resolved: &Resolved,
 ) -> Result<Attrs, AwsError> {
     let name = aws.name(id);
+    crate::constructs::observability::check_alarm_queries(&spec.queries).map_err(|message| {
+        AwsError::Unexpected {
+            resource: id.to_owned(),
+            message: format!("PutMetricAlarm would be refused: {message}"),
+        }
+    })?;
     let actions = resolved.all(&spec.actions, "arn")?;
     let queries = spec
         .queries
