@@ -98,6 +98,11 @@ async fn up_creates_dashboard_alarms_filters_and_topic_and_down_removes_them() {
     let text = body.to_string();
     assert!(!text.contains("${"), "unresolved reference in {text}");
     assert!(text.contains("\"targetgroup/shop-dev-tg-users/"), "{text}");
+    // Both groups of the blue/green pair: ECS serves from either after a deployment.
+    assert!(
+        text.contains("\"targetgroup/shop-dev-tg-users-alt/"),
+        "{text}"
+    );
     assert!(text.contains("\"app/shop-dev-alb/"), "{text}");
     assert!(text.contains("\"shop-dev-service-orders\""), "{text}");
     assert!(text.contains("\"shop-dev-postgres\""), "{text}");
@@ -141,7 +146,7 @@ async fn up_creates_dashboard_alarms_filters_and_topic_and_down_removes_them() {
         .collect();
     assert_eq!(
         queries["rate"].expression(),
-        Some("100 * FILL(errors, 0) / requests")
+        Some("100 * (FILL(errors_primary, 0) + FILL(errors_alternate, 0)) / (FILL(requests_primary, 0) + FILL(requests_alternate, 0))")
     );
     let metric_name = |id: &str| {
         queries[id]
@@ -151,11 +156,46 @@ async fn up_creates_dashboard_alarms_filters_and_topic_and_down_removes_them() {
             .unwrap()
             .to_owned()
     };
-    assert_eq!(metric_name("errors"), "HTTPCode_Target_5XX_Count");
-    assert_eq!(metric_name("requests"), "RequestCount");
+    let target_group = |id: &str| {
+        queries[id]
+            .metric_stat()
+            .and_then(|s| s.metric())
+            .map(|m| m.dimensions())
+            .unwrap_or_default()
+            .iter()
+            .find(|d| d.name() == Some("TargetGroup"))
+            .and_then(|d| d.value())
+            .unwrap()
+            .to_owned()
+    };
+    for group in ["primary", "alternate"] {
+        assert_eq!(
+            metric_name(&format!("errors_{group}")),
+            "HTTPCode_Target_5XX_Count"
+        );
+        assert_eq!(metric_name(&format!("requests_{group}")), "RequestCount");
+    }
+    assert!(target_group("errors_primary").starts_with("targetgroup/shop-dev-tg-orders/"));
+    assert!(target_group("errors_alternate").starts_with("targetgroup/shop-dev-tg-orders-alt/"));
+    assert_eq!(
+        target_group("requests_alternate"),
+        target_group("errors_alternate")
+    );
+    let returning: Vec<&str> = rate
+        .metrics()
+        .iter()
+        .filter(|q| q.return_data() == Some(true))
+        .filter_map(|q| q.id())
+        .collect();
+    assert_eq!(returning, ["rate"], "exactly one query returns data");
     let p95 = by_name["shop-dev-alarm-users-p95"];
     assert_eq!(p95.threshold(), Some(0.75), "p95_ms = 750 from [alarms]");
     assert_eq!(p95.metrics()[0].metric_stat().unwrap().stat(), Some("p95"));
+    assert_eq!(p95.metrics()[1].metric_stat().unwrap().stat(), Some("p95"));
+    assert_eq!(
+        p95.metrics()[2].expression(),
+        Some("IF(p95_primary > p95_alternate, p95_primary, p95_alternate)")
+    );
     let tasks = by_name["shop-dev-alarm-users-tasks"];
     let names: BTreeSet<String> = tasks
         .metrics()

@@ -16,6 +16,12 @@ use crate::plan::{Attrs, Observed};
 
 const DIMENSION: ScalableDimension = ScalableDimension::EcsServiceDesiredCount;
 
+/// DescribeScalingPolicies returns at most 10 policies a page, its default and maximum
+/// (Application Auto Scaling API reference, `MaxResults`: "between 1 and 10. The default
+/// value is 10"): a stack's services alone can have more. Asked for explicitly so moto,
+/// whose default is 100, pages like AWS.
+const POLICIES_PAGE_SIZE: i32 = 10;
+
 /// Scalable targets carry no name of their own: the logical id follows from the
 /// service's (`<prefix>service-vote` → `scaling-vote`).
 fn target_id(aws: &Aws, resource_id: &str) -> Option<String> {
@@ -32,12 +38,15 @@ pub async fn observe(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
         .autoscaling
         .describe_scalable_targets()
         .service_namespace(ServiceNamespace::Ecs)
+        .into_paginator()
+        .items()
         .send()
+        .try_collect()
         .await
         .map_err(|e| call_error("scaling", "DescribeScalableTargets", e))?;
     let mut found = Vec::new();
     let mut by_resource: HashMap<String, String> = HashMap::new();
-    for target in targets.scalable_targets() {
+    for target in &targets {
         let resource_id = target.resource_id();
         if !resource_id.starts_with(&cluster) {
             continue;
@@ -68,10 +77,14 @@ pub async fn observe(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
         .autoscaling
         .describe_scaling_policies()
         .service_namespace(ServiceNamespace::Ecs)
+        .into_paginator()
+        .page_size(POLICIES_PAGE_SIZE)
+        .items()
         .send()
+        .try_collect()
         .await
         .map_err(|e| call_error("scaling", "DescribeScalingPolicies", e))?;
-    for policy in policies.scaling_policies() {
+    for policy in &policies {
         let Some(target) = by_resource.get(policy.resource_id()) else {
             continue;
         };
@@ -265,18 +278,23 @@ pub async fn repoint_requests_policy(
     }
     let name = require(current, id, "_name")?;
     let resource_id = require(current, id, "_resource_id")?;
-    let out = aws
+    // Every page: the answer is paginated whatever the filters (and moto, ignoring
+    // PolicyNames, returns every policy of the service).
+    let policies = aws
         .autoscaling
         .describe_scaling_policies()
         .service_namespace(ServiceNamespace::Ecs)
         .policy_names(&name)
         .resource_id(&resource_id)
+        .into_paginator()
+        .page_size(POLICIES_PAGE_SIZE)
+        .items()
         .send()
+        .try_collect()
         .await
         .map_err(|e| call_error(id, "DescribeScalingPolicies", e))?;
     // Matched by name again: moto ignores the PolicyNames filter.
-    let target_value = out
-        .scaling_policies()
+    let target_value = policies
         .iter()
         .find(|p| p.policy_name() == name)
         .and_then(|p| p.target_tracking_scaling_policy_configuration())
@@ -313,4 +331,177 @@ pub async fn delete_policy(aws: &Aws, id: &str, current: &Attrs) -> Result<(), A
             .map_err(|e| call_error(id, "DeleteScalingPolicy", e)),
         &["ObjectNotFoundException"],
     )
+}
+
+/// DescribeScalingPolicies answered in two pages (what AWS does past 10 policies), with
+/// aws-smithy-mocks: moto pages only when asked for a page size, so it cannot show that a
+/// request without one would have missed the second page.
+#[cfg(test)]
+mod tests {
+    use aws_sdk_applicationautoscaling::operation::describe_scalable_targets::DescribeScalableTargetsOutput;
+    use aws_sdk_applicationautoscaling::operation::describe_scaling_policies::{
+        DescribeScalingPoliciesInput, DescribeScalingPoliciesOutput,
+    };
+    use aws_sdk_applicationautoscaling::operation::put_scaling_policy::{
+        PutScalingPolicyInput, PutScalingPolicyOutput,
+    };
+    use aws_sdk_applicationautoscaling::types::{ScalableTarget, ScalingPolicy};
+    use aws_smithy_mocks::{mock, Rule};
+    use aws_smithy_types::DateTime;
+
+    use super::*;
+    use crate::aws::mocked;
+
+    const RESOURCE: &str = "service/voting-dev-cluster/voting-dev-service-vote";
+    const OURS: &str = "voting-dev-scaling-vote-requests";
+    const SERVING: &str = "app/voting-dev-alb/1/targetgroup/voting-dev-tg-vote/2";
+    const NOW_SERVING: &str = "app/voting-dev-alb/1/targetgroup/voting-dev-tg-vote-alt/3";
+
+    fn policy(name: &str, metric: MetricType, label: Option<&str>) -> ScalingPolicy {
+        let specification = PredefinedMetricSpecification::builder()
+            .predefined_metric_type(metric)
+            .set_resource_label(label.map(str::to_owned))
+            .build()
+            .unwrap();
+        ScalingPolicy::builder()
+            .policy_arn(format!("arn:aws:autoscaling:us-east-1:1:scalingPolicy:1:resource/ecs/{RESOURCE}:policyName/{name}"))
+            .policy_name(name)
+            .service_namespace(ServiceNamespace::Ecs)
+            .resource_id(RESOURCE)
+            .scalable_dimension(DIMENSION)
+            .policy_type(PolicyType::TargetTrackingScaling)
+            .target_tracking_scaling_policy_configuration(
+                TargetTrackingScalingPolicyConfiguration::builder()
+                    .target_value(500.0)
+                    .predefined_metric_specification(specification)
+                    .build()
+                    .unwrap(),
+            )
+            .creation_time(DateTime::from_secs(0))
+            .build()
+            .unwrap()
+    }
+
+    /// Page 1: ten other policies of the service (AWS's page size) and a NextToken; page
+    /// 2: the request-count policy. Each answers only the request AWS would answer so.
+    fn two_pages() -> (Rule, Rule) {
+        let first = mock!(aws_sdk_applicationautoscaling::Client::describe_scaling_policies)
+            .match_requests(|input: &DescribeScalingPoliciesInput| {
+                input.next_token().is_none() && input.max_results() == Some(10)
+            })
+            .then_output(|| {
+                DescribeScalingPoliciesOutput::builder()
+                    .set_scaling_policies(Some(
+                        (0..10)
+                            .map(|i| {
+                                policy(
+                                    &format!("other-{i}"),
+                                    MetricType::EcsServiceAverageCpuUtilization,
+                                    None,
+                                )
+                            })
+                            .collect(),
+                    ))
+                    .next_token("page-2")
+                    .build()
+            });
+        let second = mock!(aws_sdk_applicationautoscaling::Client::describe_scaling_policies)
+            .match_requests(|input: &DescribeScalingPoliciesInput| {
+                input.next_token() == Some("page-2")
+            })
+            .then_output(|| {
+                DescribeScalingPoliciesOutput::builder()
+                    .scaling_policies(policy(
+                        OURS,
+                        MetricType::AlbRequestCountPerTarget,
+                        Some(SERVING),
+                    ))
+                    .build()
+            });
+        (first, second)
+    }
+
+    fn autoscaling(rules: &[&Rule]) -> aws_sdk_applicationautoscaling::Client {
+        aws_sdk_applicationautoscaling::Client::from_conf(
+            aws_sdk_applicationautoscaling::config::Builder::from(&mocked::sdk_config())
+                .interceptor(mocked::interceptor(rules))
+                .build(),
+        )
+    }
+
+    #[tokio::test]
+    async fn observe_finds_a_scaling_policy_on_the_second_page() {
+        let targets = mock!(aws_sdk_applicationautoscaling::Client::describe_scalable_targets)
+            .then_output(|| {
+                DescribeScalableTargetsOutput::builder()
+                    .scalable_targets(
+                        ScalableTarget::builder()
+                            .service_namespace(ServiceNamespace::Ecs)
+                            .resource_id(RESOURCE)
+                            .scalable_dimension(DIMENSION)
+                            .min_capacity(1)
+                            .max_capacity(4)
+                            .role_arn("arn:aws:iam::1:role/ecs-autoscaling")
+                            .creation_time(DateTime::from_secs(0))
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+            });
+        let (first, second) = two_pages();
+        let mut aws = mocked::aws();
+        aws.autoscaling = autoscaling(&[&targets, &first, &second]);
+        let found = observe(&aws).await.unwrap();
+        let policy = found
+            .iter()
+            .find(|o| o.id == "scaling-vote-requests")
+            .expect("the policy on page 2 is observed");
+        assert_eq!(policy.attrs["_resource_label"], SERVING);
+        assert_eq!(second.num_calls(), 1);
+        // The other service's policies are not ours (names outside the stack prefix).
+        assert_eq!(
+            found.iter().map(|o| o.id.as_str()).collect::<Vec<_>>(),
+            ["scaling-vote", "scaling-vote-requests"]
+        );
+    }
+
+    #[tokio::test]
+    async fn deploy_repoints_a_request_count_policy_found_on_the_second_page() {
+        let (first, second) = two_pages();
+        let put = mock!(aws_sdk_applicationautoscaling::Client::put_scaling_policy)
+            .match_requests(|input: &PutScalingPolicyInput| {
+                let config = input.target_tracking_scaling_policy_configuration();
+                input.policy_name() == Some(OURS)
+                    && config.map(|c| c.target_value()) == Some(500.0)
+                    && config
+                        .and_then(|c| c.predefined_metric_specification())
+                        .and_then(|m| m.resource_label())
+                        == Some(NOW_SERVING)
+            })
+            .then_output(|| {
+                PutScalingPolicyOutput::builder()
+                    .policy_arn("arn:aws:autoscaling:us-east-1:1:scalingPolicy:1")
+                    .build()
+                    .unwrap()
+            });
+        let mut aws = mocked::aws();
+        aws.autoscaling = autoscaling(&[&first, &second, &put]);
+        let current: Attrs = [
+            ("_name", OURS),
+            ("_resource_id", RESOURCE),
+            ("_resource_label", SERVING),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let changed = repoint_requests_policy(&aws, "scaling-vote-requests", &current, NOW_SERVING)
+            .await
+            .unwrap();
+        assert!(changed);
+        assert_eq!(
+            (first.num_calls(), second.num_calls(), put.num_calls()),
+            (1, 1, 1),
+            "both pages read, then the policy re-pointed with its target value"
+        );
+    }
 }

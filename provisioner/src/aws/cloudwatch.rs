@@ -6,7 +6,8 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_cloudwatch::types::{
-    AlarmType, ComparisonOperator, Dimension, Metric, MetricDataQuery, MetricStat, StateValue, Tag,
+    AlarmType, ComparisonOperator, DashboardEntry, Dimension, Metric, MetricDataQuery, MetricStat,
+    StateValue, Tag,
 };
 use aws_sdk_cloudwatchlogs::types::MetricTransformation;
 use serde_json::Value;
@@ -90,20 +91,30 @@ fn normalized_body(text: &str) -> Value {
     body
 }
 
-async fn observe_dashboard(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
-    let name = dashboard_name(aws);
-    let out = aws
+/// The dashboard named exactly `name`, from every page of those sharing its prefix.
+async fn dashboard_entry(
+    aws: &Aws,
+    resource: &str,
+    name: &str,
+) -> Result<Option<DashboardEntry>, AwsError> {
+    let entries = aws
         .cloudwatch
         .list_dashboards()
-        .dashboard_name_prefix(&name)
+        .dashboard_name_prefix(name)
+        .into_paginator()
+        .items()
         .send()
+        .try_collect()
         .await
-        .map_err(|e| call_error("dashboard", "ListDashboards", e))?;
-    let Some(entry) = out
-        .dashboard_entries()
-        .iter()
-        .find(|e| e.dashboard_name() == Some(name.as_str()))
-    else {
+        .map_err(|e| call_error(resource, "ListDashboards", e))?;
+    Ok(entries
+        .into_iter()
+        .find(|e| e.dashboard_name() == Some(name)))
+}
+
+async fn observe_dashboard(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
+    let name = dashboard_name(aws);
+    let Some(entry) = dashboard_entry(aws, "dashboard", &name).await? else {
         return Ok(Vec::new());
     };
     let body = aws
@@ -141,19 +152,9 @@ pub async fn put_dashboard(
         .send()
         .await
         .map_err(|e| call_error(id, "PutDashboard", e))?;
-    let out = aws
-        .cloudwatch
-        .list_dashboards()
-        .dashboard_name_prefix(&name)
-        .send()
-        .await
-        .map_err(|e| call_error(id, "ListDashboards", e))?;
-    let arn = out
-        .dashboard_entries()
-        .iter()
-        .find(|e| e.dashboard_name() == Some(name.as_str()))
-        .and_then(|e| e.dashboard_arn())
-        .map(str::to_owned);
+    let arn = dashboard_entry(aws, id, &name)
+        .await?
+        .and_then(|e| e.dashboard_arn().map(str::to_owned));
     Ok(attrs([("arn", arn), ("_name", Some(name))]))
 }
 
@@ -234,41 +235,37 @@ fn alarm_spec(alarm: &aws_sdk_cloudwatch::types::MetricAlarm) -> AlarmSpec {
 async fn stack_alarms(
     aws: &Aws,
 ) -> Result<Vec<(String, aws_sdk_cloudwatch::types::MetricAlarm)>, AwsError> {
+    let mut alarms = Vec::new();
+    let mut pages = aws
+        .cloudwatch
+        .describe_alarms()
+        .alarm_name_prefix(aws.prefix())
+        .alarm_types(AlarmType::MetricAlarm)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| call_error("alarms", "DescribeAlarms", e))?;
+        alarms.extend(page.metric_alarms().iter().cloned());
+    }
     let mut found = Vec::new();
-    let mut token = None;
-    loop {
-        let out = aws
+    for alarm in alarms {
+        let Some(arn) = alarm.alarm_arn() else {
+            continue;
+        };
+        let tags = aws
             .cloudwatch
-            .describe_alarms()
-            .alarm_name_prefix(aws.prefix())
-            .alarm_types(AlarmType::MetricAlarm)
-            .set_next_token(token)
+            .list_tags_for_resource()
+            .resource_arn(arn)
             .send()
             .await
-            .map_err(|e| call_error("alarms", "DescribeAlarms", e))?;
-        for alarm in out.metric_alarms() {
-            let Some(arn) = alarm.alarm_arn() else {
-                continue;
-            };
-            let tags = aws
-                .cloudwatch
-                .list_tags_for_resource()
-                .resource_arn(arn)
-                .send()
-                .await
-                .map_err(|e| call_error(arn, "ListTagsForResource", e))?;
-            let owner = aws.owned_id(
-                tags.tags()
-                    .iter()
-                    .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default())),
-            );
-            if let Some(id) = owner {
-                found.push((id, alarm.clone()));
-            }
-        }
-        token = out.next_token().map(str::to_owned);
-        if token.is_none() {
-            break;
+            .map_err(|e| call_error(arn, "ListTagsForResource", e))?;
+        let owner = aws.owned_id(
+            tags.tags()
+                .iter()
+                .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default())),
+        );
+        if let Some(id) = owner {
+            found.push((id, alarm));
         }
     }
     Ok(found)
@@ -354,6 +351,12 @@ pub async fn put_alarm(
     resolved: &Resolved,
 ) -> Result<Attrs, AwsError> {
     let name = aws.name(id);
+    crate::constructs::observability::check_alarm_queries(&spec.queries).map_err(|message| {
+        AwsError::Unexpected {
+            resource: id.to_owned(),
+            message: format!("PutMetricAlarm would be refused: {message}"),
+        }
+    })?;
     let actions = resolved.all(&spec.actions, "arn")?;
     let queries = spec
         .queries
@@ -415,56 +418,51 @@ const FILTER_ID_PREFIX: &str = "filter-";
 
 async fn observe_metric_filters(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
     let prefix = aws.prefix();
+    // AWS applies a name prefix only together with a log group: list them all.
+    let filters = aws
+        .logs
+        .describe_metric_filters()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| call_error("metric filters", "DescribeMetricFilters", e))?;
     let mut found = Vec::new();
-    let mut token = None;
-    loop {
-        // AWS applies a name prefix only together with a log group: list them all.
-        let out = aws
-            .logs
-            .describe_metric_filters()
-            .set_next_token(token)
-            .send()
-            .await
-            .map_err(|e| call_error("metric filters", "DescribeMetricFilters", e))?;
-        for filter in out.metric_filters() {
-            let Some(name) = filter.filter_name() else {
-                continue;
-            };
-            let Some(id) = name
-                .strip_prefix(&prefix)
-                .filter(|id| id.starts_with(FILTER_ID_PREFIX))
-            else {
-                continue;
-            };
-            let transformation = filter.metric_transformations().first();
-            let log_group = filter.log_group_name().unwrap_or_default().to_owned();
-            found.push(observed(
-                id,
-                Kind::MetricFilter,
-                MetricFilterSpec {
-                    log_group: Ref::physical(log_group.clone()),
-                    pattern: filter.filter_pattern().unwrap_or_default().to_owned(),
-                    namespace: transformation
-                        .map(|t| t.metric_namespace().to_owned())
-                        .unwrap_or_default(),
-                    metric: transformation
-                        .map(|t| t.metric_name().to_owned())
-                        .unwrap_or_default(),
-                    value: transformation
-                        .map(|t| t.metric_value().to_owned())
-                        .unwrap_or_default(),
-                },
-                // `_`: the log group's name identifies the log group, not the filter.
-                attrs([
-                    ("name", Some(name.to_owned())),
-                    ("_log_group", Some(log_group)),
-                ]),
-            ));
-        }
-        token = out.next_token().map(str::to_owned);
-        if token.is_none() {
-            break;
-        }
+    for filter in &filters {
+        let Some(name) = filter.filter_name() else {
+            continue;
+        };
+        let Some(id) = name
+            .strip_prefix(&prefix)
+            .filter(|id| id.starts_with(FILTER_ID_PREFIX))
+        else {
+            continue;
+        };
+        let transformation = filter.metric_transformations().first();
+        let log_group = filter.log_group_name().unwrap_or_default().to_owned();
+        found.push(observed(
+            id,
+            Kind::MetricFilter,
+            MetricFilterSpec {
+                log_group: Ref::physical(log_group.clone()),
+                pattern: filter.filter_pattern().unwrap_or_default().to_owned(),
+                namespace: transformation
+                    .map(|t| t.metric_namespace().to_owned())
+                    .unwrap_or_default(),
+                metric: transformation
+                    .map(|t| t.metric_name().to_owned())
+                    .unwrap_or_default(),
+                value: transformation
+                    .map(|t| t.metric_value().to_owned())
+                    .unwrap_or_default(),
+            },
+            // `_`: the log group's name identifies the log group, not the filter.
+            attrs([
+                ("name", Some(name.to_owned())),
+                ("_log_group", Some(log_group)),
+            ]),
+        ));
     }
     Ok(found)
 }

@@ -1,5 +1,8 @@
 //! Network: VPC, internet gateway, subnets, NAT gateways (with their Elastic IPs),
-//! route tables and security groups. EC2 filters by tag, so each kind is one call.
+//! route tables and security groups. EC2 filters by tag, so each kind is one listing,
+//! read through every page ("Pagination in the Amazon EC2 API", EC2 developer guide:
+//! describe calls that can return many results may be paginated). Look-ups by id return
+//! the one item asked for.
 
 use aws_sdk_ec2::types::{
     AttributeBooleanValue, DomainType, Filter, IpPermission, IpRange, NatGatewayState,
@@ -74,15 +77,18 @@ pub async fn observe(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
 }
 
 async fn observe_vpcs(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
-    let out = aws
+    let vpcs = aws
         .ec2
         .describe_vpcs()
         .set_filters(Some(ownership_filters(aws)))
+        .into_paginator()
+        .items()
         .send()
+        .try_collect()
         .await
         .map_err(|e| call_error("vpc", "DescribeVpcs", e))?;
     let mut found = Vec::new();
-    for vpc in out.vpcs() {
+    for vpc in &vpcs {
         let (Some(id), Some(vpc_id)) = (owned(aws, vpc.tags()), vpc.vpc_id()) else {
             continue;
         };
@@ -234,15 +240,17 @@ fn ignore_missing<T>(result: Result<T, AwsError>) -> Result<(), AwsError> {
 }
 
 async fn observe_igws(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
-    let out = aws
+    let gateways = aws
         .ec2
         .describe_internet_gateways()
         .set_filters(Some(ownership_filters(aws)))
+        .into_paginator()
+        .items()
         .send()
+        .try_collect()
         .await
         .map_err(|e| call_error("igw", "DescribeInternetGateways", e))?;
-    Ok(out
-        .internet_gateways()
+    Ok(gateways
         .iter()
         .filter_map(|igw| {
             let id = owned(aws, igw.tags())?;
@@ -330,15 +338,17 @@ pub async fn delete_igw(aws: &Aws, id: &str, current: &Attrs) -> Result<(), AwsE
 }
 
 async fn observe_subnets(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
-    let out = aws
+    let subnets = aws
         .ec2
         .describe_subnets()
         .set_filters(Some(ownership_filters(aws)))
+        .into_paginator()
+        .items()
         .send()
+        .try_collect()
         .await
         .map_err(|e| call_error("subnets", "DescribeSubnets", e))?;
-    Ok(out
-        .subnets()
+    Ok(subnets
         .iter()
         .filter_map(|subnet| {
             let id = owned(aws, subnet.tags())?;
@@ -438,15 +448,17 @@ async fn observe_nats(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
             .values("available")
             .build(),
     );
-    let out = aws
+    let nats = aws
         .ec2
         .describe_nat_gateways()
         .set_filter(Some(filters))
+        .into_paginator()
+        .items()
         .send()
+        .try_collect()
         .await
         .map_err(|e| call_error("nat", "DescribeNatGateways", e))?;
-    Ok(out
-        .nat_gateways()
+    Ok(nats
         .iter()
         .filter_map(|nat| {
             let id = owned(aws, nat.tags())?;
@@ -686,15 +698,17 @@ pub async fn release_unused_addresses(
 }
 
 async fn observe_route_tables(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
-    let out = aws
+    let tables = aws
         .ec2
         .describe_route_tables()
         .set_filters(Some(ownership_filters(aws)))
+        .into_paginator()
+        .items()
         .send()
+        .try_collect()
         .await
         .map_err(|e| call_error("route tables", "DescribeRouteTables", e))?;
-    Ok(out
-        .route_tables()
+    Ok(tables
         .iter()
         .filter_map(|table| {
             let id = owned(aws, table.tags())?;
@@ -955,15 +969,17 @@ fn all_traffic() -> IpPermission {
 }
 
 async fn observe_security_groups(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
-    let out = aws
+    let groups = aws
         .ec2
         .describe_security_groups()
         .set_filters(Some(ownership_filters(aws)))
+        .into_paginator()
+        .items()
         .send()
+        .try_collect()
         .await
         .map_err(|e| call_error("security groups", "DescribeSecurityGroups", e))?;
-    Ok(out
-        .security_groups()
+    Ok(groups
         .iter()
         .filter_map(|group| {
             let id = owned(aws, group.tags())?;
@@ -1204,4 +1220,124 @@ pub async fn choose_zones(
         });
     }
     Ok(available[..2].to_vec())
+}
+
+/// EC2 listings answered in two pages, with aws-smithy-mocks: moto's EC2 ignores
+/// MaxResults/NextToken on these calls and always answers in one page.
+#[cfg(test)]
+mod tests {
+    use aws_sdk_ec2::operation::describe_security_groups::{
+        DescribeSecurityGroupsInput, DescribeSecurityGroupsOutput,
+    };
+    use aws_sdk_ec2::operation::describe_subnets::{DescribeSubnetsInput, DescribeSubnetsOutput};
+    use aws_sdk_ec2::types::{SecurityGroup, Subnet};
+    use aws_smithy_mocks::{mock, Rule};
+
+    use super::*;
+    use crate::aws::mocked;
+
+    fn ec2(rules: &[&Rule]) -> aws_sdk_ec2::Client {
+        aws_sdk_ec2::Client::from_conf(
+            aws_sdk_ec2::config::Builder::from(&mocked::sdk_config())
+                .interceptor(mocked::interceptor(rules))
+                .build(),
+        )
+    }
+
+    /// The ownership tags `up` puts on `id`.
+    fn tags(aws: &Aws, id: &str) -> Vec<Tag> {
+        aws.tags(id)
+            .into_iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build())
+            .collect()
+    }
+
+    fn group(aws: &Aws, id: &str, group_id: &str) -> SecurityGroup {
+        SecurityGroup::builder()
+            .group_id(group_id)
+            .vpc_id("vpc-1")
+            .description(id)
+            .set_tags(Some(tags(aws, id)))
+            .build()
+    }
+
+    #[tokio::test]
+    async fn security_groups_on_every_page_are_observed() {
+        let aws = mocked::aws();
+        let first_page = vec![group(&aws, "sg-alb", "sg-0001")];
+        let second_page = vec![group(&aws, "sg-vote", "sg-0002")];
+        let first = mock!(aws_sdk_ec2::Client::describe_security_groups)
+            .match_requests(|input: &DescribeSecurityGroupsInput| input.next_token().is_none())
+            .then_output(move || {
+                DescribeSecurityGroupsOutput::builder()
+                    .set_security_groups(Some(first_page.clone()))
+                    .next_token("page-2")
+                    .build()
+            });
+        let second = mock!(aws_sdk_ec2::Client::describe_security_groups)
+            .match_requests(|input: &DescribeSecurityGroupsInput| {
+                input.next_token() == Some("page-2")
+                    && input
+                        .filters()
+                        .iter()
+                        .any(|f| f.name() == Some("tag:slipway:stack"))
+            })
+            .then_output(move || {
+                DescribeSecurityGroupsOutput::builder()
+                    .set_security_groups(Some(second_page.clone()))
+                    .build()
+            });
+        let mut aws = aws;
+        aws.ec2 = ec2(&[&first, &second]);
+        let found = observe_security_groups(&aws).await.unwrap();
+        let ids: Vec<(&str, &str)> = found
+            .iter()
+            .map(|o| (o.id.as_str(), o.attrs["id"].as_str()))
+            .collect();
+        assert_eq!(ids, [("sg-alb", "sg-0001"), ("sg-vote", "sg-0002")]);
+        assert_eq!(
+            second.num_calls(),
+            1,
+            "the second page was asked for with the filters"
+        );
+    }
+
+    #[tokio::test]
+    async fn subnets_on_every_page_are_observed() {
+        let aws = mocked::aws();
+        let subnet = |id: &str, subnet_id: &str| {
+            Subnet::builder()
+                .subnet_id(subnet_id)
+                .vpc_id("vpc-1")
+                .cidr_block("10.0.0.0/24")
+                .availability_zone("us-east-1a")
+                .set_tags(Some(tags(&aws, id)))
+                .build()
+        };
+        let pages = [
+            vec![subnet("subnet-public-a", "subnet-1")],
+            vec![subnet("subnet-private-a", "subnet-2")],
+        ];
+        let [first_page, second_page] = pages;
+        let first = mock!(aws_sdk_ec2::Client::describe_subnets)
+            .match_requests(|input: &DescribeSubnetsInput| input.next_token().is_none())
+            .then_output(move || {
+                DescribeSubnetsOutput::builder()
+                    .set_subnets(Some(first_page.clone()))
+                    .next_token("page-2")
+                    .build()
+            });
+        let second = mock!(aws_sdk_ec2::Client::describe_subnets)
+            .match_requests(|input: &DescribeSubnetsInput| input.next_token() == Some("page-2"))
+            .then_output(move || {
+                DescribeSubnetsOutput::builder()
+                    .set_subnets(Some(second_page.clone()))
+                    .build()
+            });
+        let mut aws = aws;
+        aws.ec2 = ec2(&[&first, &second]);
+        let found = observe_subnets(&aws).await.unwrap();
+        let ids: Vec<&str> = found.iter().map(|o| o.id.as_str()).collect();
+        assert_eq!(ids, ["subnet-public-a", "subnet-private-a"]);
+    }
 }

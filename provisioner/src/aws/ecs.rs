@@ -189,14 +189,14 @@ pub async fn delete_cluster(aws: &Aws, id: &str, current: &Attrs) -> Result<(), 
 }
 
 async fn observe_namespaces(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
-    let out = aws
-        .discovery
-        .list_namespaces()
-        .send()
-        .await
-        .map_err(|e| call_error("namespace", "ListNamespaces", e))?;
+    let mut namespaces = Vec::new();
+    let mut pages = aws.discovery.list_namespaces().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| call_error("namespace", "ListNamespaces", e))?;
+        namespaces.extend(page.namespaces().iter().cloned());
+    }
     let mut found = Vec::new();
-    for namespace in out.namespaces() {
+    for namespace in &namespaces {
         let (Some(name), Some(arn)) = (namespace.name(), namespace.arn()) else {
             continue;
         };
@@ -350,11 +350,14 @@ async fn observe_task_definitions(aws: &Aws) -> Result<Vec<Observed>, AwsError> 
         .list_task_definition_families()
         .family_prefix(aws.prefix())
         .status(aws_sdk_ecs::types::TaskDefinitionFamilyStatus::Active)
+        .into_paginator()
+        .items()
         .send()
+        .try_collect()
         .await
         .map_err(|e| call_error("task definitions", "ListTaskDefinitionFamilies", e))?;
     let mut found = Vec::new();
-    for family in families.families() {
+    for family in &families {
         let out = match aws
             .ecs
             .describe_task_definition()
@@ -580,14 +583,16 @@ pub async fn register_task_definition(
 
 pub async fn delete_task_definition(aws: &Aws, id: &str, current: &Attrs) -> Result<(), AwsError> {
     let family = require(current, id, "family")?;
-    let out = aws
+    let revisions = aws
         .ecs
         .list_task_definitions()
         .family_prefix(&family)
+        .into_paginator()
+        .items()
         .send()
+        .try_collect()
         .await
         .map_err(|e| call_error(id, "ListTaskDefinitions", e))?;
-    let revisions = out.task_definition_arns().to_vec();
     for arn in &revisions {
         aws.ecs
             .deregister_task_definition()
@@ -613,11 +618,15 @@ async fn observe_services(aws: &Aws, cluster: &str) -> Result<Vec<Observed>, Aws
         .ecs
         .list_services()
         .cluster(cluster)
+        .into_paginator()
+        .items()
         .send()
+        .try_collect()
         .await
         .map_err(|e| call_error("services", "ListServices", e))?;
     let mut found = Vec::new();
-    for chunk in listed.service_arns().chunks(10) {
+    // DescribeServices takes at most 10 services a call.
+    for chunk in listed.chunks(10) {
         let out = aws
             .ecs
             .describe_services()
@@ -1114,8 +1123,17 @@ pub struct ServiceStatus {
 
 pub async fn service_status(aws: &Aws) -> Result<Vec<ServiceStatus>, AwsError> {
     let cluster = cluster_name(aws);
-    let listed = match aws.ecs.list_services().cluster(&cluster).send().await {
-        Ok(out) => out,
+    let listed: Vec<String> = match aws
+        .ecs
+        .list_services()
+        .cluster(&cluster)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+    {
+        Ok(arns) => arns,
         Err(err) => {
             let err = call_error("cluster", "ListServices", err);
             if err.code() == Some("ClusterNotFoundException") {
@@ -1125,7 +1143,7 @@ pub async fn service_status(aws: &Aws) -> Result<Vec<ServiceStatus>, AwsError> {
         }
     };
     let mut statuses = Vec::new();
-    for chunk in listed.service_arns().chunks(10) {
+    for chunk in listed.chunks(10) {
         let out = aws
             .ecs
             .describe_services()

@@ -58,20 +58,27 @@ fn label(arn: &str, marker: &str) -> Option<String> {
 
 pub async fn observe(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
     let prefix = aws.prefix();
+    // Every page of the account's load balancers and target groups (DescribeLoadBalancers
+    // and DescribeTargetGroups page with Marker/NextMarker).
     let lbs = aws
         .elb
         .describe_load_balancers()
+        .into_paginator()
+        .items()
         .send()
+        .try_collect()
         .await
         .map_err(|e| call_error("alb", "DescribeLoadBalancers", e))?;
     let tgs = aws
         .elb
         .describe_target_groups()
+        .into_paginator()
+        .items()
         .send()
+        .try_collect()
         .await
         .map_err(|e| call_error("target groups", "DescribeTargetGroups", e))?;
     let ours_lb: Vec<_> = lbs
-        .load_balancers()
         .iter()
         .filter(|lb| {
             lb.load_balancer_name()
@@ -79,7 +86,6 @@ pub async fn observe(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
         })
         .collect();
     let ours_tg: Vec<_> = tgs
-        .target_groups()
         .iter()
         .filter(|tg| {
             tg.target_group_name()
@@ -134,14 +140,17 @@ pub async fn observe(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
                 ),
             ]),
         ));
-        let out = aws
+        let found_listeners = aws
             .elb
             .describe_listeners()
             .load_balancer_arn(arn)
+            .into_paginator()
+            .items()
             .send()
+            .try_collect()
             .await
             .map_err(|e| call_error(&id, "DescribeListeners", e))?;
-        for listener in out.listeners() {
+        for listener in &found_listeners {
             if let Some(listener_arn) = listener.listener_arn() {
                 listener_arns.push(listener_arn.to_owned());
                 listeners.push(listener.clone());
@@ -187,14 +196,17 @@ pub async fn observe(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
     let mut rules = Vec::new();
     for listener in &listeners {
         let arn = listener.listener_arn().unwrap_or_default();
-        let out = aws
+        let listener_rules = aws
             .elb
             .describe_rules()
             .listener_arn(arn)
+            .into_paginator()
+            .items()
             .send()
+            .try_collect()
             .await
             .map_err(|e| call_error("listener rules", "DescribeRules", e))?;
-        for rule in out.rules() {
+        for rule in &listener_rules {
             if !rule.is_default().unwrap_or(false) {
                 if let Some(rule_arn) = rule.rule_arn() {
                     rule_arns.push(rule_arn.to_owned());

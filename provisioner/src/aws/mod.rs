@@ -794,3 +794,39 @@ pub(crate) fn observed(
         attrs,
     }
 }
+
+/// Unit tests of paginated reads: an [`Aws`] whose clients reach nothing, and the SDK
+/// config a test builds the one client it mocks from (aws-smithy-mocks).
+#[cfg(test)]
+pub(crate) mod mocked {
+    use aws_config::{BehaviorVersion, Region, SdkConfig};
+    use aws_credential_types::provider::SharedCredentialsProvider;
+    use aws_credential_types::Credentials;
+    use aws_smithy_mocks::{create_mock_http_client, MockResponseInterceptor, Rule, RuleMode};
+
+    use super::Aws;
+
+    pub fn sdk_config() -> SdkConfig {
+        SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+                "testing", "testing", None, None, "test",
+            )))
+            .http_client(create_mock_http_client())
+            .build()
+    }
+
+    /// `voting`/`dev` with unmocked clients: replace the one under test.
+    pub fn aws() -> Aws {
+        Aws::new(&sdk_config(), "voting", "dev")
+    }
+
+    /// Answers with whichever of `rules` matches the request.
+    pub fn interceptor(rules: &[&Rule]) -> MockResponseInterceptor {
+        rules.iter().fold(
+            MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny),
+            |interceptor, rule| interceptor.with_rule(rule),
+        )
+    }
+}

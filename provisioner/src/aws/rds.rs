@@ -51,14 +51,17 @@ fn cache_tags(aws: &Aws, id: &str) -> Vec<aws_sdk_elasticache::types::Tag> {
 }
 
 async fn observe_cache_subnet_groups(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
-    let out = aws
+    let groups = aws
         .elasticache
         .describe_cache_subnet_groups()
+        .into_paginator()
+        .items()
         .send()
+        .try_collect()
         .await
         .map_err(|e| call_error("cache subnet groups", "DescribeCacheSubnetGroups", e))?;
     let mut found = Vec::new();
-    for group in out.cache_subnet_groups() {
+    for group in &groups {
         let Some(name) = group.cache_subnet_group_name() else {
             continue;
         };
@@ -133,14 +136,17 @@ pub async fn delete_cache_subnet_group(
 }
 
 async fn observe_replication_groups(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
-    let out = aws
+    let groups = aws
         .elasticache
         .describe_replication_groups()
+        .into_paginator()
+        .items()
         .send()
+        .try_collect()
         .await
         .map_err(|e| call_error("redis", "DescribeReplicationGroups", e))?;
     let mut found = Vec::new();
-    for group in out.replication_groups() {
+    for group in &groups {
         let (Some(name), Some(arn)) = (group.replication_group_id(), group.arn()) else {
             continue;
         };
@@ -388,14 +394,17 @@ fn rds_owner(aws: &Aws, tags: &[RdsTag]) -> Option<String> {
 }
 
 async fn observe_db_subnet_groups(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
-    let out = aws
+    let groups = aws
         .rds
         .describe_db_subnet_groups()
+        .into_paginator()
+        .items()
         .send()
+        .try_collect()
         .await
         .map_err(|e| call_error("db subnet groups", "DescribeDBSubnetGroups", e))?;
     let mut found = Vec::new();
-    for group in out.db_subnet_groups() {
+    for group in &groups {
         let (Some(name), Some(arn)) = (group.db_subnet_group_name(), group.db_subnet_group_arn())
         else {
             continue;
@@ -512,14 +521,17 @@ fn instance_attrs(instance: &aws_sdk_rds::types::DbInstance) -> Attrs {
 }
 
 async fn observe_db_instances(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
-    let out = aws
+    let instances = aws
         .rds
         .describe_db_instances()
+        .into_paginator()
+        .items()
         .send()
+        .try_collect()
         .await
         .map_err(|e| call_error("postgres", "DescribeDBInstances", e))?;
     let mut found = Vec::new();
-    for instance in out.db_instances() {
+    for instance in &instances {
         if instance.db_instance_status() == Some("deleting") {
             continue;
         }

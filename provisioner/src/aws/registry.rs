@@ -292,15 +292,17 @@ pub async fn create_log_group(aws: &Aws, id: &str, spec: &LogGroupSpec) -> Resul
     })
     .await?;
     let arn = wait_until(aws, id, "the log group to be listed", &Quiet, || async {
-        let out = aws
+        let groups: Vec<_> = aws
             .logs
             .describe_log_groups()
             .log_group_name_prefix(&name)
+            .into_paginator()
+            .items()
             .send()
+            .try_collect()
             .await
             .map_err(|e| call_error(id, "DescribeLogGroups", e))?;
-        let group = out
-            .log_groups()
+        let group = groups
             .iter()
             .find(|g| g.log_group_name() == Some(name.as_str()));
         Ok(group
@@ -411,16 +413,20 @@ fn as_list(value: &Value) -> Vec<String> {
 }
 
 async fn observe_roles(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
-    let out = aws
+    // ListRoles pages with Marker/IsTruncated (100 roles a page by default).
+    let roles = aws
         .iam
         .list_roles()
         .path_prefix(role_path(aws))
+        .into_paginator()
+        .items()
         .send()
+        .try_collect()
         .await
         .map_err(|e| call_error("roles", "ListRoles", e))?;
     let prefix = aws.prefix();
     let mut found = Vec::new();
-    for role in out.roles() {
+    for role in &roles {
         // The stack-scoped IAM path marks ownership; the name carries the logical id.
         let Some(id) = role.role_name().strip_prefix(&prefix) else {
             continue;

@@ -70,10 +70,13 @@ pub async fn leftovers(aws: &Aws) -> Result<Vec<Leftover>, AwsError> {
         .iam
         .list_roles()
         .path_prefix(role_path(aws))
+        .into_paginator()
+        .items()
         .send()
+        .try_collect()
         .await
         .map_err(|e| call_error("leftover scan", "ListRoles", e))?;
-    for role in roles.roles() {
+    for role in &roles {
         found.push(Leftover {
             arn: role.arn().to_owned(),
             id: None,

@@ -70,19 +70,15 @@ pub(crate) fn observability(stack: &mut Builder, config: &StackConfig) {
     for (name, service) in &config.services {
         let ecs = ecs_dimensions(name);
         if service.public.is_some() {
-            let alb = alb_dimensions(name);
+            let pair = TargetGroupPair::of(name);
             stack.add(
                 &format!("alarm-{name}-5xx"),
                 alarm(
                     format!(
-                        "{name}: more than {}% of requests answered 5xx by the service (3 of 5 minutes)",
+                        "{name}: more than {}% of requests answered 5xx by the service, over both blue/green target groups (3 of 5 minutes)",
                         alarms.error_rate_percent
                     ),
-                    vec![
-                        query("errors", metric("AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", &alb, "Sum")),
-                        query("requests", metric("AWS/ApplicationELB", "RequestCount", &alb, "Sum")),
-                        expression("rate", "100 * FILL(errors, 0) / requests"),
-                    ],
+                    pair.error_rate_queries(),
                     "GreaterThanThreshold",
                     alarms.error_rate_percent,
                     (3, 5),
@@ -92,13 +88,10 @@ pub(crate) fn observability(stack: &mut Builder, config: &StackConfig) {
                 &format!("alarm-{name}-p95"),
                 alarm(
                     format!(
-                        "{name}: 95th percentile response time above {} ms (3 of 5 minutes)",
+                        "{name}: 95th percentile response time above {} ms in either blue/green target group (3 of 5 minutes)",
                         alarms.p95_ms
                     ),
-                    vec![returning(query(
-                        "p95",
-                        metric("AWS/ApplicationELB", "TargetResponseTime", &alb, "p95"),
-                    ))],
+                    pair.p95_queries(),
                     "GreaterThanThreshold",
                     alarms.p95_ms / 1000.0,
                     (3, 5),
@@ -107,11 +100,8 @@ pub(crate) fn observability(stack: &mut Builder, config: &StackConfig) {
             stack.add(
                 &format!("alarm-{name}-unhealthy"),
                 alarm(
-                    format!("{name}: the load balancer has seen unhealthy targets for 2 minutes"),
-                    vec![returning(query(
-                        "unhealthy",
-                        metric("AWS/ApplicationELB", "UnHealthyHostCount", &alb, "Maximum"),
-                    ))],
+                    format!("{name}: the load balancer has seen unhealthy targets in either blue/green target group for 2 minutes"),
+                    pair.unhealthy_queries(),
                     "GreaterThanThreshold",
                     0.0,
                     (2, 2),
@@ -210,6 +200,67 @@ pub(crate) fn observability(stack: &mut Builder, config: &StackConfig) {
     );
 }
 
+/// Checks an alarm's metric data queries against what PutMetricAlarm accepts (API
+/// reference, `MetricDataQuery`: "as many as 10 structures that contain a MetricStat
+/// parameter … and as many as 10 structures that contain the Expression parameter",
+/// exactly one returning the data the alarm watches; each `Id` unique, "the valid
+/// characters are letters, numbers, and underscore. The first character must be a
+/// lowercase letter"), and that every lowercase name an expression uses is another
+/// query's id (metric math functions are uppercase). moto checks none of this.
+pub fn check_alarm_queries(queries: &[AlarmQuery]) -> Result<(), String> {
+    const MAX_PER_KIND: usize = 10;
+    let metrics = queries.iter().filter(|q| q.metric.is_some()).count();
+    let expressions = queries.iter().filter(|q| q.expression.is_some()).count();
+    if metrics > MAX_PER_KIND || expressions > MAX_PER_KIND {
+        return Err(format!(
+            "{metrics} metric and {expressions} expression queries; PutMetricAlarm accepts at most {MAX_PER_KIND} of each"
+        ));
+    }
+    let returning = queries.iter().filter(|q| q.return_data).count();
+    if returning != 1 {
+        return Err(format!(
+            "{returning} queries return data; exactly one must (the series the alarm watches)"
+        ));
+    }
+    let mut ids = std::collections::BTreeSet::new();
+    for query in queries {
+        let id = query.id.as_str();
+        let valid = id.len() <= 255
+            && id.starts_with(|c: char| c.is_ascii_lowercase())
+            && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            return Err(format!(
+                "query id `{id}`: use letters, digits and `_`, starting with a lowercase letter"
+            ));
+        }
+        if !ids.insert(id) {
+            return Err(format!("query id `{id}` is used twice"));
+        }
+        if query.metric.is_some() == query.expression.is_some() {
+            return Err(format!(
+                "query `{id}` must have either a metric or an expression"
+            ));
+        }
+    }
+    for query in queries {
+        let Some(expression) = &query.expression else {
+            continue;
+        };
+        let names = expression
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|word| word.starts_with(|c: char| c.is_ascii_lowercase()));
+        for name in names {
+            if name == query.id || !ids.contains(name) {
+                return Err(format!(
+                    "expression `{}` of query `{}` uses `{name}`, which is not another query's id",
+                    expression, query.id
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn ecs_dimensions(service: &str) -> BTreeMap<String, Ref> {
     [
         ("ClusterName".to_owned(), Ref::to("cluster")),
@@ -221,10 +272,103 @@ fn ecs_dimensions(service: &str) -> BTreeMap<String, Ref> {
     .into()
 }
 
-fn alb_dimensions(service: &str) -> BTreeMap<String, Ref> {
+/// The blue/green target group pair of a load-balanced service (`tg-<svc>` and
+/// `tg-<svc>-alt`, see [`blue_green_pair`]). ECS moves production between the two on
+/// every deployment, so every alarm and panel on a target group metric reads both: the
+/// idle group reports no data, which the math below treats as zero.
+struct TargetGroupPair {
+    primary: String,
+    alternate: String,
+}
+
+/// Query id suffixes of the two groups of a pair (ids: a lowercase letter first, then
+/// letters, digits and `_`).
+const PAIR_SUFFIXES: [&str; 2] = ["primary", "alternate"];
+
+impl TargetGroupPair {
+    fn of(service: &str) -> Self {
+        let (primary, alternate) = blue_green_pair(&format!("tg-{service}"));
+        TargetGroupPair { primary, alternate }
+    }
+
+    /// `(query id suffix, target group id)` of each group.
+    fn groups(&self) -> [(&'static str, &str); 2] {
+        [
+            (PAIR_SUFFIXES[0], self.primary.as_str()),
+            (PAIR_SUFFIXES[1], self.alternate.as_str()),
+        ]
+    }
+
+    /// One query per group of `metric`/`stat`, ids `<prefix>_primary`, `<prefix>_alternate`.
+    fn metric_queries(&self, prefix: &str, metric_name: &str, stat: &str) -> Vec<AlarmQuery> {
+        self.groups()
+            .iter()
+            .map(|(suffix, group)| {
+                query(
+                    &format!("{prefix}_{suffix}"),
+                    metric(
+                        "AWS/ApplicationELB",
+                        metric_name,
+                        &alb_dimensions(group),
+                        stat,
+                    ),
+                )
+            })
+            .collect()
+    }
+
+    /// 5xx share of all requests of both groups. Arithmetic treats missing points as 0
+    /// and drops a point that would divide by zero (CloudWatch User Guide, "Metric math
+    /// syntax and functions", basic arithmetic): no traffic on either group yields no
+    /// point, which `notBreaching` keeps calm. FILL makes the idle group's gaps explicit.
+    fn error_rate_queries(&self) -> Vec<AlarmQuery> {
+        let mut queries = self.metric_queries("errors", "HTTPCode_Target_5XX_Count", "Sum");
+        queries.extend(self.metric_queries("requests", "RequestCount", "Sum"));
+        queries.push(expression("rate", &error_rate_expression()));
+        queries
+    }
+
+    /// The higher p95 of the two groups. `IF` rather than `MAX([…])`: the guide advises
+    /// against MAX/SUM/AVG in alarms (they act differently when the alarm asks for more
+    /// points), and a comparison treats the idle group's missing point as 0, so the
+    /// serving group's value wins.
+    fn p95_queries(&self) -> Vec<AlarmQuery> {
+        let mut queries = self.metric_queries("p95", "TargetResponseTime", "p95");
+        queries.push(expression(
+            "p95",
+            "IF(p95_primary > p95_alternate, p95_primary, p95_alternate)",
+        ));
+        queries
+    }
+
+    /// Unhealthy targets in either group (the sum of both groups' maxima).
+    fn unhealthy_queries(&self) -> Vec<AlarmQuery> {
+        let mut queries = self.metric_queries("unhealthy", "UnHealthyHostCount", "Maximum");
+        queries.push(expression(
+            "unhealthy",
+            "FILL(unhealthy_primary, 0) + FILL(unhealthy_alternate, 0)",
+        ));
+        queries
+    }
+}
+
+/// `100 * (errors of both groups) / (requests of both groups)`, query ids as
+/// [`TargetGroupPair::error_rate_queries`] names them (the dashboard uses the same).
+fn error_rate_expression() -> String {
+    let filled = |prefix: &str| {
+        PAIR_SUFFIXES
+            .iter()
+            .map(|suffix| format!("FILL({prefix}_{suffix}, 0)"))
+            .collect::<Vec<_>>()
+            .join(" + ")
+    };
+    format!("100 * ({}) / ({})", filled("errors"), filled("requests"))
+}
+
+fn alb_dimensions(target_group: &str) -> BTreeMap<String, Ref> {
     [
         ("LoadBalancer".to_owned(), Ref::to("alb")),
-        ("TargetGroup".to_owned(), Ref::to(&format!("tg-{service}"))),
+        ("TargetGroup".to_owned(), Ref::to(target_group)),
     ]
     .into()
 }
@@ -291,9 +435,10 @@ fn widget(title: String, metrics: Vec<Value>, extra: Value) -> Value {
     json!({"type": "metric", "properties": properties})
 }
 
-/// The dashboard JSON: per service request rate, p50/p95 latency, 5xx rate, CPU and
-/// memory, running vs desired tasks, task restarts; database CPU/connections (and
-/// connection failures); Redis memory/evictions. Widgets flow three to a row.
+/// The dashboard JSON: per service request rate, p50/p95 latency, 5xx rate (over both
+/// target groups of the blue/green pair), CPU and memory, running vs desired tasks, task
+/// restarts; database CPU/connections (and connection failures); Redis memory/evictions.
+/// Widgets flow three to a row.
 pub fn dashboard_body(config: &StackConfig) -> Value {
     let mut widgets = Vec::new();
     for (name, service) in &config.services {
@@ -302,46 +447,61 @@ pub fn dashboard_body(config: &StackConfig) -> Value {
             ("ServiceName", format!("${{service-{name}}}")),
         ];
         if service.public.is_some() {
-            let alb = [
-                ("TargetGroup", format!("${{tg-{name}}}")),
-                ("LoadBalancer", "${alb}".to_owned()),
-            ];
+            let pair = TargetGroupPair::of(name);
             let elb = "AWS/ApplicationELB";
+            // One line per group of the blue/green pair (ECS moves traffic between them),
+            // `id` (for expressions) and label from the group.
+            let per_group = |metric_name: &str, stat: &str, prefix: &str, visible: bool| {
+                pair.groups()
+                    .iter()
+                    .map(|(suffix, group)| {
+                        let dimensions = [
+                            ("TargetGroup", format!("${{{group}}}")),
+                            ("LoadBalancer", "${alb}".to_owned()),
+                        ];
+                        let mut options = json!({"stat": stat, "id": format!("{prefix}_{suffix}")});
+                        if visible {
+                            options["label"] = json!(format!("{prefix} {group}"));
+                        } else {
+                            options["visible"] = json!(false);
+                        }
+                        line(elb, metric_name, &dimensions, options)
+                    })
+                    .collect::<Vec<_>>()
+            };
+            let mut requests = vec![json!([{
+                "expression": "FILL(requests_primary, 0) + FILL(requests_alternate, 0)",
+                "label": "requests",
+                "id": "requests"
+            }])];
+            requests.extend(per_group("RequestCount", "Sum", "requests", true));
             widgets.push(widget(
                 format!("{name}: requests per minute"),
-                vec![line(
-                    elb,
-                    "RequestCount",
-                    &alb,
-                    json!({"stat": "Sum", "label": "requests"}),
-                )],
+                requests,
                 json!({}),
             ));
+            let mut latency = per_group("TargetResponseTime", "p50", "p50", true);
+            latency.extend(per_group("TargetResponseTime", "p95", "p95", true));
             widgets.push(widget(
                 format!("{name}: response time p50 / p95 (s)"),
-                vec![
-                    line(
-                        elb,
-                        "TargetResponseTime",
-                        &alb,
-                        json!({"stat": "p50", "label": "p50"}),
-                    ),
-                    line(
-                        elb,
-                        "TargetResponseTime",
-                        &alb,
-                        json!({"stat": "p95", "label": "p95"}),
-                    ),
-                ],
+                latency,
                 json!({}),
             ));
+            let mut rate = vec![json!([{
+                "expression": error_rate_expression(),
+                "label": "5xx %",
+                "id": "rate"
+            }])];
+            rate.extend(per_group(
+                "HTTPCode_Target_5XX_Count",
+                "Sum",
+                "errors",
+                false,
+            ));
+            rate.extend(per_group("RequestCount", "Sum", "requests", false));
             widgets.push(widget(
                 format!("{name}: 5xx rate (% of requests)"),
-                vec![
-                    json!([{"expression": "100 * FILL(errors, 0) / requests", "label": "5xx %", "id": "rate"}]),
-                    line(elb, "HTTPCode_Target_5XX_Count", &alb, json!({"stat": "Sum", "id": "errors", "visible": false})),
-                    line(elb, "RequestCount", &alb, json!({"stat": "Sum", "id": "requests", "visible": false})),
-                ],
+                rate,
                 json!({}),
             ));
         }
@@ -509,21 +669,39 @@ mod tests {
         ] {
             assert!(titles.contains(&store), "{titles:?}");
         }
-        // Latency percentiles and the 5xx expression over hidden inputs.
+        // Latency percentiles per group of the pair, and the 5xx expression over hidden
+        // inputs of both groups.
         let latency = &widgets[1]["properties"]["metrics"];
-        assert_eq!(latency[0][6]["stat"], "p50");
-        assert_eq!(latency[1][6]["stat"], "p95");
+        let stats: Vec<(&str, &str)> = latency
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| (l[6]["stat"].as_str().unwrap(), l[3].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            stats,
+            [
+                ("p50", "${tg-result}"),
+                ("p50", "${tg-result-alt}"),
+                ("p95", "${tg-result}"),
+                ("p95", "${tg-result-alt}")
+            ]
+        );
         let rate = widgets
             .iter()
             .find(|w| w["properties"]["title"] == "vote: 5xx rate (% of requests)")
             .unwrap();
         assert_eq!(
             rate["properties"]["metrics"][0][0]["expression"],
-            "100 * FILL(errors, 0) / requests"
+            "100 * (FILL(errors_primary, 0) + FILL(errors_alternate, 0)) / (FILL(requests_primary, 0) + FILL(requests_alternate, 0))"
         );
         assert_eq!(
             rate["properties"]["metrics"][1],
-            json!(["AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", "TargetGroup", "${tg-vote}", "LoadBalancer", "${alb}", {"stat": "Sum", "id": "errors", "visible": false}])
+            json!(["AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", "TargetGroup", "${tg-vote}", "LoadBalancer", "${alb}", {"stat": "Sum", "id": "errors_primary", "visible": false}])
+        );
+        assert_eq!(
+            rate["properties"]["metrics"][2],
+            json!(["AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", "TargetGroup", "${tg-vote-alt}", "LoadBalancer", "${alb}", {"stat": "Sum", "id": "errors_alternate", "visible": false}])
         );
         let redis = widgets
             .iter()
@@ -554,12 +732,14 @@ mod tests {
             .map(|q| q.id.as_str())
             .collect();
         assert_eq!(returning, ["rate"]);
-        let errors = rate.queries[0].metric.as_ref().unwrap();
-        assert_eq!(
-            (errors.metric.as_str(), errors.stat.as_str()),
-            ("HTTPCode_Target_5XX_Count", "Sum")
-        );
-        assert_eq!(errors.dimensions["TargetGroup"], Ref::to("tg-vote"));
+        for (index, group) in [(0, "tg-vote"), (1, "tg-vote-alt")] {
+            let errors = rate.queries[index].metric.as_ref().unwrap();
+            assert_eq!(
+                (errors.metric.as_str(), errors.stat.as_str()),
+                ("HTTPCode_Target_5XX_Count", "Sum")
+            );
+            assert_eq!(errors.dimensions["TargetGroup"], Ref::to(group));
+        }
         let Spec::Alarm(p95) = spec(&resources, "alarm-result-p95") else {
             panic!()
         };
@@ -674,5 +854,199 @@ mod tests {
         for id in deploy_alarm_ids(&config, "result") {
             assert!(ids.contains(&id), "{id} is generated");
         }
+    }
+
+    /// The target group every metric query of `alarm` reads, in order.
+    fn target_groups_read(alarm: &AlarmSpec) -> Vec<String> {
+        alarm
+            .queries
+            .iter()
+            .filter_map(|q| q.metric.as_ref()?.dimensions.get("TargetGroup"))
+            .map(|r| r.0.clone())
+            .collect()
+    }
+
+    #[test]
+    fn target_group_alarms_and_panels_follow_both_groups_of_the_blue_green_pair() {
+        for (stack, services) in [
+            ("voting", &["vote", "result"][..]),
+            ("shop", &["users", "products", "orders"][..]),
+            ("sums", &["client"][..]),
+        ] {
+            let config = load(stack, "dev");
+            let resources = expand(&config);
+            for service in services {
+                let mut pair = [
+                    format!("${{tg-{service}}}"),
+                    format!("${{tg-{service}-alt}}"),
+                ];
+                pair.sort();
+                for suffix in ["5xx", "p95", "unhealthy"] {
+                    let id = format!("alarm-{service}-{suffix}");
+                    let Spec::Alarm(alarm) = spec(&resources, &id) else {
+                        panic!("{id} is not an alarm")
+                    };
+                    let mut read = target_groups_read(alarm);
+                    read.sort();
+                    read.dedup();
+                    assert_eq!(read, pair, "{stack}: {id}");
+                    // Both groups are resources of the stack: the alarm waits for them.
+                    let alarm_resource = resources.iter().find(|r| r.id == id).unwrap();
+                    for group in [format!("tg-{service}"), format!("tg-{service}-alt")] {
+                        assert!(
+                            alarm_resource.dependencies().contains(&group),
+                            "{id} depends on {group}"
+                        );
+                    }
+                }
+                let body = dashboard_body(&config);
+                for panel in [
+                    "requests per minute",
+                    "response time p50 / p95 (s)",
+                    "5xx rate (% of requests)",
+                ] {
+                    let title = format!("{service}: {panel}");
+                    let widget = body["widgets"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .find(|w| w["properties"]["title"] == title.as_str())
+                        .unwrap_or_else(|| panic!("{stack}: no {title}"));
+                    let groups: std::collections::BTreeSet<&str> = widget["properties"]["metrics"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .filter_map(|line| {
+                            let items = line.as_array()?;
+                            let at = items.iter().position(|v| v == "TargetGroup")?;
+                            items[at + 1].as_str()
+                        })
+                        .collect();
+                    assert_eq!(
+                        groups,
+                        pair.iter().map(String::as_str).collect(),
+                        "{stack}: {title}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn pair_expressions_combine_both_groups_and_return_one_series() {
+        let resources = expand(&load("voting", "dev"));
+        let expression = |id: &str| {
+            let Spec::Alarm(alarm) = spec(&resources, id) else {
+                panic!()
+            };
+            let returning: Vec<&AlarmQuery> =
+                alarm.queries.iter().filter(|q| q.return_data).collect();
+            assert_eq!(returning.len(), 1, "{id}");
+            returning[0].expression.clone().unwrap()
+        };
+        assert_eq!(
+            expression("alarm-vote-5xx"),
+            "100 * (FILL(errors_primary, 0) + FILL(errors_alternate, 0)) / (FILL(requests_primary, 0) + FILL(requests_alternate, 0))"
+        );
+        assert_eq!(
+            expression("alarm-vote-p95"),
+            "IF(p95_primary > p95_alternate, p95_primary, p95_alternate)"
+        );
+        assert_eq!(
+            expression("alarm-vote-unhealthy"),
+            "FILL(unhealthy_primary, 0) + FILL(unhealthy_alternate, 0)"
+        );
+    }
+
+    #[test]
+    fn every_generated_alarm_is_one_put_metric_alarm_accepts() {
+        for stack in ["voting", "sums", "shop"] {
+            for env in ["dev", "prod"] {
+                let mut config = load(stack, env);
+                config.alarms.topic = Some(format!("{stack}-alerts"));
+                for resource in expand(&config) {
+                    if let Spec::Alarm(alarm) = &resource.spec {
+                        check_alarm_queries(&alarm.queries)
+                            .unwrap_or_else(|e| panic!("{stack}-{env} {}: {e}", resource.id));
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn alarm_queries_put_metric_alarm_would_refuse_are_caught() {
+        let stat = || {
+            metric(
+                "AWS/ECS",
+                "CPUUtilization",
+                &ecs_dimensions("vote"),
+                "Average",
+            )
+        };
+        let ok = vec![
+            query("a", stat()),
+            query("b", stat()),
+            expression("total", "a + b"),
+        ];
+        assert_eq!(check_alarm_queries(&ok), Ok(()));
+
+        let eleven_metrics: Vec<AlarmQuery> = (0..11)
+            .map(|i| query(&format!("m{i}"), stat()))
+            .chain([expression("e", "m0")])
+            .collect();
+        assert!(check_alarm_queries(&eleven_metrics)
+            .unwrap_err()
+            .contains("at most 10"));
+        let eleven_expressions: Vec<AlarmQuery> = [query("m", stat())]
+            .into_iter()
+            .chain((0..11).map(|i| AlarmQuery {
+                return_data: i == 0,
+                ..expression(&format!("e{i}"), "m")
+            }))
+            .collect();
+        assert!(check_alarm_queries(&eleven_expressions)
+            .unwrap_err()
+            .contains("at most 10"));
+
+        let mut two_returning = ok.clone();
+        two_returning[0].return_data = true;
+        assert!(check_alarm_queries(&two_returning)
+            .unwrap_err()
+            .contains("2 queries return data"));
+        let mut none_returning = ok.clone();
+        none_returning[2].return_data = false;
+        assert!(check_alarm_queries(&none_returning)
+            .unwrap_err()
+            .contains("0 queries return data"));
+
+        for bad in ["Errors", "1x", "errors-blue", ""] {
+            let mut queries = ok.clone();
+            queries[0].id = bad.into();
+            assert!(
+                check_alarm_queries(&queries)
+                    .unwrap_err()
+                    .contains("query id"),
+                "{bad:?}"
+            );
+        }
+        let mut duplicate = ok.clone();
+        duplicate[1].id = "a".into();
+        assert!(check_alarm_queries(&duplicate)
+            .unwrap_err()
+            .contains("used twice"));
+        let mut both = ok.clone();
+        both[0].expression = Some("b".into());
+        assert!(check_alarm_queries(&both)
+            .unwrap_err()
+            .contains("either a metric or an expression"));
+        let mut typo = ok.clone();
+        typo[2].expression = Some("a + c".into());
+        assert!(check_alarm_queries(&typo).unwrap_err().contains("uses `c`"));
+        let mut itself = ok;
+        itself[2].expression = Some("FILL(total, 0)".into());
+        assert!(check_alarm_queries(&itself)
+            .unwrap_err()
+            .contains("uses `total`"));
     }
 }

@@ -157,36 +157,53 @@ pub async fn in_flight_deployment(
     service: &str,
     since: Option<aws_smithy_types::DateTime>,
 ) -> Result<Option<String>> {
-    let result = aws
-        .ecs
-        .list_service_deployments()
-        .cluster(cluster)
-        .service(service)
-        .status(ServiceDeploymentStatus::Pending)
-        .status(ServiceDeploymentStatus::InProgress)
-        .set_created_at(since.map(|after| {
-            aws_sdk_ecs::types::CreatedAt::builder()
-                .after(after)
-                .build()
-        }))
-        .send()
-        .await;
-    match result {
-        Ok(out) => Ok(out
-            .service_deployments()
-            .iter()
-            .max_by_key(|d| d.created_at().map(|t| (t.secs(), t.subsec_nanos())))
-            .and_then(|d| d.service_deployment_arn())
-            .map(str::to_owned)),
-        Err(err) => {
-            let err = call_error(service, "ListServiceDeployments", err);
-            if deployments_api_missing(&err) {
-                Ok(None)
-            } else {
-                Err(err.into())
+    // ListServiceDeployments pages with nextToken (the SDK generates no paginator for
+    // it): read every page.
+    let mut newest: Option<aws_sdk_ecs::types::ServiceDeploymentBrief> = None;
+    let mut token: Option<String> = None;
+    loop {
+        let result = aws
+            .ecs
+            .list_service_deployments()
+            .cluster(cluster)
+            .service(service)
+            .status(ServiceDeploymentStatus::Pending)
+            .status(ServiceDeploymentStatus::InProgress)
+            .set_created_at(since.map(|after| {
+                aws_sdk_ecs::types::CreatedAt::builder()
+                    .after(after)
+                    .build()
+            }))
+            .set_next_token(token.take())
+            .send()
+            .await;
+        let out = match result {
+            Ok(out) => out,
+            Err(err) => {
+                let err = call_error(service, "ListServiceDeployments", err);
+                if deployments_api_missing(&err) {
+                    return Ok(None);
+                }
+                return Err(err.into());
+            }
+        };
+        let created = |d: &aws_sdk_ecs::types::ServiceDeploymentBrief| {
+            d.created_at().map(|t| (t.secs(), t.subsec_nanos()))
+        };
+        for deployment in out.service_deployments() {
+            if newest
+                .as_ref()
+                .is_none_or(|n| created(deployment) > created(n))
+            {
+                newest = Some(deployment.clone());
             }
         }
+        match out.next_token() {
+            Some(next) if !next.is_empty() => token = Some(next.to_owned()),
+            _ => break,
+        }
     }
+    Ok(newest.and_then(|d| d.service_deployment_arn().map(str::to_owned)))
 }
 
 /// An emulator without the service-deployments API answers HTTP 500 without an AWS code.
@@ -305,16 +322,20 @@ pub fn observation_from_service(
 pub async fn previous_revision(aws: &Aws, current: &str) -> Result<String> {
     let (family, revision) = family_and_revision(current)
         .with_context(|| format!("{current} is not a task definition ARN with a revision"))?;
-    let out = aws
+    // Every page: the prefix also lists longer families, which can fill the first one.
+    let arns: Vec<String> = aws
         .ecs
         .list_task_definitions()
         .family_prefix(family)
         .status(aws_sdk_ecs::types::TaskDefinitionStatus::Active)
         .sort(SortOrder::Desc)
+        .into_paginator()
+        .items()
         .send()
+        .try_collect()
         .await
         .map_err(|e| call_error(family, "ListTaskDefinitions", e))?;
-    previous_of(out.task_definition_arns(), family, revision).with_context(|| {
+    previous_of(&arns, family, revision).with_context(|| {
         format!("{family} has no active revision before {revision}: nothing to roll back to")
     })
 }

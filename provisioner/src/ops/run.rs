@@ -44,28 +44,33 @@ fn stack_filters(aws: &Aws, ids: &[String]) -> Vec<Filter> {
 /// by their tags.
 pub async fn placement(aws: &Aws, security_groups: &[String]) -> Result<Placement> {
     let subnet_ids = ["subnet-private-a".to_owned(), "subnet-private-b".to_owned()];
+    // Filtered EC2 listings may be paginated: read every page.
     let subnets = aws
         .ec2
         .describe_subnets()
         .set_filters(Some(stack_filters(aws, &subnet_ids)))
+        .into_paginator()
+        .items()
         .send()
+        .try_collect()
         .await
         .map_err(|e| call_error("subnet-private", "DescribeSubnets", e))?;
     let groups = aws
         .ec2
         .describe_security_groups()
         .set_filters(Some(stack_filters(aws, security_groups)))
+        .into_paginator()
+        .items()
         .send()
+        .try_collect()
         .await
         .map_err(|e| call_error(&security_groups.join(","), "DescribeSecurityGroups", e))?;
     let placement = Placement {
         subnets: subnets
-            .subnets()
             .iter()
             .filter_map(|s| s.subnet_id().map(str::to_owned))
             .collect(),
         security_groups: groups
-            .security_groups()
             .iter()
             .filter_map(|g| g.group_id().map(str::to_owned))
             .collect(),
