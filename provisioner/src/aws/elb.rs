@@ -17,6 +17,20 @@ use super::{
 use crate::model::*;
 use crate::plan::{Attrs, Observed};
 
+/// The fixed response of a listener with nothing to forward to.
+pub struct FixedResponse {
+    pub status_code: &'static str,
+    pub content_type: &'static str,
+    pub body: &'static str,
+}
+
+/// What listeners answer when no rule matches.
+pub const NOT_FOUND: FixedResponse = FixedResponse {
+    status_code: "404",
+    content_type: "text/plain",
+    body: "not found",
+};
+
 fn tags(aws: &Aws, id: &str) -> Vec<Tag> {
     aws.tags(id)
         .into_iter()
@@ -394,9 +408,9 @@ fn action(default_action: &DefaultAction, resolved: &Resolved) -> Result<Action,
             .r#type(ActionTypeEnum::FixedResponse)
             .fixed_response_config(
                 FixedResponseActionConfig::builder()
-                    .status_code("404")
-                    .content_type("text/plain")
-                    .message_body("not found")
+                    .status_code(NOT_FOUND.status_code)
+                    .content_type(NOT_FOUND.content_type)
+                    .message_body(NOT_FOUND.body)
                     .build(),
             )
             .build(),
