@@ -513,6 +513,8 @@ fn load_balancer(stack: &mut Builder, config: &StackConfig) {
             scheme: "internet-facing".into(),
             subnets: refs(&subnet_ids(true)),
             security_groups: vec![Ref::to("sg-alb")],
+            // Malformed header names never reach the services (checkov CKV_AWS_131).
+            drop_invalid_headers: true,
         }),
     );
     // Every public service, the default one included, is served by a listener rule (ECS
@@ -813,6 +815,7 @@ const DEPLOY_READ_ACTIONS: &[&str] = &[
     "elasticache:DescribeReplicationGroups",
     "elasticache:ListTagsForResource",
     "elasticloadbalancing:DescribeListeners",
+    "elasticloadbalancing:DescribeLoadBalancerAttributes",
     "elasticloadbalancing:DescribeLoadBalancers",
     "elasticloadbalancing:DescribeRules",
     "elasticloadbalancing:DescribeTags",

@@ -717,6 +717,7 @@ impl<'a> Synth<'a> {
             scheme,
             subnets,
             security_groups,
+            drop_invalid_headers,
         } = spec;
         Ok(Cfn::new(
             logical_id(id),
@@ -727,6 +728,10 @@ impl<'a> Synth<'a> {
                 "Scheme": scheme,
                 "Subnets": self.values(subnets, Attr::Id)?,
                 "SecurityGroups": self.values(security_groups, Attr::Id)?,
+                "LoadBalancerAttributes": [{
+                    "Key": elb::DROP_INVALID_HEADERS,
+                    "Value": drop_invalid_headers.to_string(),
+                }],
                 "Tags": self.tags(id, &[]),
             }),
         ))
