@@ -74,6 +74,9 @@ cargo build --workspace --bins --locked
 step "cargo test (unit, integration, end-to-end, fault and acceptance tests)"
 cargo test --workspace --locked --no-fail-fast
 
+step "provision synth: CloudFormation checked by cfn-lint, checkov and parliament (pinned)"
+PROVISION="$CARGO_TARGET_DIR/debug/provision" bash ci/check-synth.sh
+
 step "container and compose checks"
 bash ci/check-containers.sh
 

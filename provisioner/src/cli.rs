@@ -23,6 +23,13 @@ pub enum Output {
     Json,
 }
 
+/// What `provision synth` renders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SynthFormat {
+    /// A CloudFormation template (JSON).
+    Cloudformation,
+}
+
 /// Typed stacks turned into live AWS infrastructure: plan, apply, tear down.
 #[derive(Debug, Parser)]
 #[command(name = "provision", version)]
@@ -97,6 +104,17 @@ pub enum Command {
     },
     /// Print the stack's dependency waves and critical path (no AWS access).
     Graph,
+    /// Render the stack as a CloudFormation template, from the same expansion `up`
+    /// applies (no AWS access): for review, for CloudFormation tooling, or to leave Slipway.
+    Synth {
+        /// Template format.
+        #[arg(long, value_enum, default_value = "cloudformation")]
+        format: SynthFormat,
+        /// Write the template to FILE instead of stdout (`--output` is the global
+        /// text/json switch).
+        #[arg(long = "out", short = 'o', value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
     #[command(flatten)]
     Ops(crate::ops::OpsCommand),
     #[command(flatten)]
@@ -161,6 +179,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Status => cmd_status(&cli).await,
         Command::Outputs { json } => cmd_outputs(&cli, *json).await,
         Command::Graph => cmd_graph(&cli),
+        Command::Synth { format, out } => cmd_synth(&cli, *format, out.as_deref()),
         Command::Ops(ops) => crate::ops::run(&cli, ops).await,
         Command::Release(release) => crate::deploy::run(&cli, release).await,
     }
@@ -577,6 +596,36 @@ fn cmd_graph(cli: &Cli) -> Result<u8> {
                 .collect::<Vec<_>>()
                 .join(" → ")
         );
+    }
+    Ok(0)
+}
+
+fn cmd_synth(cli: &Cli, format: SynthFormat, out: Option<&std::path::Path>) -> Result<u8> {
+    let (_, graph) = cli.desired()?;
+    let template = match format {
+        SynthFormat::Cloudformation => {
+            crate::synth::cloudformation(&cli.stack, &cli.env, graph.resources())
+                .context("the stack cannot be rendered as CloudFormation")?
+        }
+    };
+    let text = serde_json::to_string_pretty(&template)? + "\n";
+    match out {
+        Some(path) => {
+            std::fs::write(path, text).with_context(|| {
+                format!(
+                    "cannot write the template to {}; check the directory exists and is writable",
+                    path.display()
+                )
+            })?;
+            eprintln!(
+                "{}-{}: {} resources → {}",
+                cli.stack,
+                cli.env,
+                template["Resources"].as_object().map_or(0, |r| r.len()),
+                path.display()
+            );
+        }
+        None => say_raw(&text),
     }
     Ok(0)
 }

@@ -267,7 +267,8 @@ fn security_groups(stack: &mut Builder, config: &StackConfig) {
         stack.add(
             &format!("sg-{DEBUG}"),
             sg(
-                "debug: operator's debug task, no ingress".into(),
+                // No apostrophe: EC2 rejects it in descriptions (see the test below).
+                "debug: debug task for operators, no ingress".into(),
                 Vec::new(),
                 true,
             ),
@@ -512,6 +513,8 @@ fn load_balancer(stack: &mut Builder, config: &StackConfig) {
             scheme: "internet-facing".into(),
             subnets: refs(&subnet_ids(true)),
             security_groups: vec![Ref::to("sg-alb")],
+            // Malformed header names never reach the services (checkov CKV_AWS_131).
+            drop_invalid_headers: true,
         }),
     );
     // Every public service, the default one included, is served by a listener rule (ECS
@@ -812,6 +815,7 @@ const DEPLOY_READ_ACTIONS: &[&str] = &[
     "elasticache:DescribeReplicationGroups",
     "elasticache:ListTagsForResource",
     "elasticloadbalancing:DescribeListeners",
+    "elasticloadbalancing:DescribeLoadBalancerAttributes",
     "elasticloadbalancing:DescribeLoadBalancers",
     "elasticloadbalancing:DescribeRules",
     "elasticloadbalancing:DescribeTags",
@@ -1273,6 +1277,30 @@ mod tests {
             .map(|r| r.source.0.as_str())
             .collect();
         assert_eq!(test_sources, ["203.0.113.0/24"]);
+    }
+
+    /// CreateSecurityGroup (EC2 API reference): "Constraints: Up to 255 characters in
+    /// length. Valid characters: a-z, A-Z, 0-9, spaces, and ._-:/()#,@[]+=&;{}!$*". The
+    /// descriptions are fixed text around service names, which config validation limits
+    /// to lowercase letters, digits and hyphens. moto accepts anything; cfn-lint found it.
+    #[test]
+    fn security_group_descriptions_use_only_what_ec2_accepts() {
+        let allowed = |c: char| c.is_ascii_alphanumeric() || " ._-:/()#,@[]+=&;{}!$*".contains(c);
+        for stack in STACKS {
+            for env in ["dev", "prod"] {
+                let config = StackConfig::load(&repo_config_dir(), stack, env).unwrap();
+                for resource in expand(&config) {
+                    if let Spec::SecurityGroup(group) = &resource.spec {
+                        let description = &group.description;
+                        assert!(
+                            description.len() <= 255 && description.chars().all(allowed),
+                            "{stack}-{env} {}: {description:?}",
+                            resource.id
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]

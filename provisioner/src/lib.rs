@@ -11,3 +11,4 @@ pub mod graph;
 pub mod model;
 pub mod ops;
 pub mod plan;
+pub mod synth;

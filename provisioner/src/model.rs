@@ -331,6 +331,9 @@ pub struct LoadBalancerSpec {
     pub scheme: String,
     pub subnets: Vec<Ref>,
     pub security_groups: Vec<Ref>,
+    /// Drop request headers whose names are not `[-A-Za-z0-9]+` instead of passing them
+    /// on to the services (ALB attribute `routing.http.drop_invalid_header_fields.enabled`).
+    pub drop_invalid_headers: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -124,3 +124,46 @@ fn graph_reports_waves_and_the_critical_path() {
         "ElastiCache dominates the voting stack: {path:?}"
     );
 }
+
+#[test]
+fn synth_writes_a_cloudformation_template_without_an_account() {
+    let out = provision_bare(&["--stack", "sums", "--env", "prod", "synth"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let template: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(template["AWSTemplateFormatVersion"], "2010-09-09");
+    let resources = template["Resources"].as_object().unwrap();
+    assert_eq!(resources["ServiceApi"]["Type"], "AWS::ECS::Service");
+    assert_eq!(
+        resources["ServiceApi"]["Properties"]["ServiceName"],
+        "sums-prod-service-api"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sums-prod.json");
+    let out = provision_bare(&[
+        "--stack",
+        "sums",
+        "--env",
+        "prod",
+        "synth",
+        "--format",
+        "cloudformation",
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(out.stdout.is_empty());
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(written, template);
+    assert!(text(&out.stderr).contains("sums-prod.json"));
+
+    let missing = dir.path().join("no/such/dir/t.json");
+    let out = provision_bare(&["synth", "--out", missing.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("check the directory exists"),
+        "{}",
+        text(&out.stderr)
+    );
+}

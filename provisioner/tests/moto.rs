@@ -798,6 +798,23 @@ async fn drift_and_half_finished_state_are_repaired_by_the_next_up() {
         .await
         .unwrap();
 
+    // Someone lets malformed header names through to the services again.
+    let (lb, _) = load_balancer_rules(&aws, "voting-dev-alb").await;
+    let alb_arn = lb.load_balancer_arn().unwrap().to_owned();
+    let drop_invalid_headers = |value: &str| {
+        aws_sdk_elasticloadbalancingv2::types::LoadBalancerAttribute::builder()
+            .key("routing.http.drop_invalid_header_fields.enabled")
+            .value(value)
+            .build()
+    };
+    aws.elb
+        .modify_load_balancer_attributes()
+        .load_balancer_arn(&alb_arn)
+        .attributes(drop_invalid_headers("false"))
+        .send()
+        .await
+        .unwrap();
+
     let plan = run("plan");
     let changed = steps_changed(&plan.json());
     assert_eq!(
@@ -805,12 +822,24 @@ async fn drift_and_half_finished_state_are_repaired_by_the_next_up() {
         [
             "create rule-result",
             "create scaling-worker-cpu",
+            "update alb",
             "update sg-redis"
         ]
     );
     assert_eq!(changed["update sg-redis"], ["egress_all"]);
+    assert_eq!(changed["update alb"], ["drop_invalid_headers"]);
     run("up").ok();
     assert!(steps_changed(&run("plan").json()).is_empty());
+    let attributes = aws
+        .elb
+        .describe_load_balancer_attributes()
+        .load_balancer_arn(&alb_arn)
+        .send()
+        .await
+        .unwrap();
+    assert!(attributes
+        .attributes()
+        .contains(&drop_invalid_headers("true")));
     assert!(security_groups(&aws).await["sg-redis"]
         .ip_permissions_egress()
         .is_empty());

@@ -14,6 +14,10 @@ use super::{attrs, call_error, deleted, require, Aws, AwsError, Resolved};
 use crate::model::*;
 use crate::plan::{Attrs, Observed};
 
+/// Target tracking scales in slowly and out quickly.
+pub const SCALE_IN_COOLDOWN_SECONDS: i32 = 120;
+pub const SCALE_OUT_COOLDOWN_SECONDS: i32 = 60;
+
 const DIMENSION: ScalableDimension = ScalableDimension::EcsServiceDesiredCount;
 
 /// DescribeScalingPolicies returns at most 10 policies a page, its default and maximum
@@ -253,8 +257,8 @@ fn policy_request(
             TargetTrackingScalingPolicyConfiguration::builder()
                 .target_value(target_value)
                 .predefined_metric_specification(metric)
-                .scale_in_cooldown(120)
-                .scale_out_cooldown(60)
+                .scale_in_cooldown(SCALE_IN_COOLDOWN_SECONDS)
+                .scale_out_cooldown(SCALE_OUT_COOLDOWN_SECONDS)
                 .build()
                 .map_err(|e| AwsError::Unexpected {
                     resource: id.to_owned(),

@@ -30,7 +30,12 @@ pub async fn observe(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
 
 /// The dashboard's AWS name: the stack and environment, nothing else.
 pub fn dashboard_name(aws: &Aws) -> String {
-    format!("{}-{}", aws.stack, aws.env)
+    stack_dashboard_name(&aws.stack, &aws.env)
+}
+
+/// `<stack>-<env>`: the dashboard name of a stack and environment.
+pub fn stack_dashboard_name(stack: &str, env: &str) -> String {
+    format!("{stack}-{env}")
 }
 
 /// Where the dashboard is in the console.

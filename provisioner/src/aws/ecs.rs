@@ -29,6 +29,27 @@ fn tags(aws: &Aws, id: &str) -> Vec<Tag> {
 /// autoscaled count alone unless the configured count itself changed.
 pub const CONFIGURED_DESIRED_TAG: &str = "slipway:desired-count";
 
+/// Container health check timings, in seconds (and attempts).
+pub struct HealthCheckTimings {
+    pub interval: i32,
+    pub timeout: i32,
+    pub retries: i32,
+    pub start_period: i32,
+}
+
+/// Every container health check the stack registers.
+pub const HEALTH_CHECK: HealthCheckTimings = HealthCheckTimings {
+    interval: 15,
+    timeout: 5,
+    retries: 3,
+    start_period: 30,
+};
+/// Rolling deployments start new tasks before stopping old ones.
+pub const MAXIMUM_PERCENT: i32 = 200;
+pub const MINIMUM_HEALTHY_PERCENT: i32 = 100;
+/// Seconds a new task behind the load balancer has before health checks count.
+pub const HEALTH_CHECK_GRACE_SECONDS: i32 = 60;
+
 fn configured_desired_tag(count: i32) -> Tag {
     Tag::builder()
         .key(CONFIGURED_DESIRED_TAG)
@@ -507,10 +528,10 @@ fn container_definition(
         Some(
             HealthCheck::builder()
                 .set_command(Some(spec.health_command.clone()))
-                .interval(15)
-                .timeout(5)
-                .retries(3)
-                .start_period(30)
+                .interval(HEALTH_CHECK.interval)
+                .timeout(HEALTH_CHECK.timeout)
+                .retries(HEALTH_CHECK.retries)
+                .start_period(HEALTH_CHECK.start_period)
                 .build()
                 .map_err(|e| invalid(id, e))?,
         )
@@ -793,8 +814,8 @@ fn updated_deployment(
                 .rollback(spec.circuit_breaker_rollback)
                 .build(),
         )
-        .maximum_percent(200)
-        .minimum_healthy_percent(100)
+        .maximum_percent(MAXIMUM_PERCENT)
+        .minimum_healthy_percent(MINIMUM_HEALTHY_PERCENT)
         .build()
 }
 
@@ -865,7 +886,7 @@ pub fn create_service_request(
                     .container_port(i32::from(spec.container_port))
                     .build(),
             )
-            .health_check_grace_period_seconds(60);
+            .health_check_grace_period_seconds(HEALTH_CHECK_GRACE_SECONDS);
     }
     Ok(request)
 }

@@ -6,9 +6,10 @@ use std::collections::HashMap;
 
 use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, Certificate, FixedResponseActionConfig, ForwardActionConfig,
-    HostHeaderConditionConfig, LoadBalancerSchemeEnum, LoadBalancerStateEnum, LoadBalancerTypeEnum,
-    PathPatternConditionConfig, ProtocolEnum, RedirectActionConfig, RedirectActionStatusCodeEnum,
-    RuleCondition, Tag, TargetGroupAttribute, TargetGroupTuple, TargetTypeEnum,
+    HostHeaderConditionConfig, LoadBalancerAttribute, LoadBalancerSchemeEnum,
+    LoadBalancerStateEnum, LoadBalancerTypeEnum, PathPatternConditionConfig, ProtocolEnum,
+    RedirectActionConfig, RedirectActionStatusCodeEnum, RuleCondition, Tag, TargetGroupAttribute,
+    TargetGroupTuple, TargetTypeEnum,
 };
 
 use super::{
@@ -16,6 +17,23 @@ use super::{
 };
 use crate::model::*;
 use crate::plan::{Attrs, Observed};
+
+/// The load balancer attribute behind `LoadBalancerSpec::drop_invalid_headers`.
+pub const DROP_INVALID_HEADERS: &str = "routing.http.drop_invalid_header_fields.enabled";
+
+/// The fixed response of a listener with nothing to forward to.
+pub struct FixedResponse {
+    pub status_code: &'static str,
+    pub content_type: &'static str,
+    pub body: &'static str,
+}
+
+/// What listeners answer when no rule matches.
+pub const NOT_FOUND: FixedResponse = FixedResponse {
+    status_code: "404",
+    content_type: "text/plain",
+    body: "not found",
+};
 
 fn tags(aws: &Aws, id: &str) -> Vec<Tag> {
     aws.tags(id)
@@ -117,6 +135,17 @@ pub async fn observe(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
             .scheme()
             .map(|s| s.as_str().to_owned())
             .unwrap_or_default();
+        let attributes = aws
+            .elb
+            .describe_load_balancer_attributes()
+            .load_balancer_arn(arn)
+            .send()
+            .await
+            .map_err(|e| call_error(&id, "DescribeLoadBalancerAttributes", e))?;
+        let drop_invalid_headers = attributes
+            .attributes()
+            .iter()
+            .any(|a| a.key() == Some(DROP_INVALID_HEADERS) && a.value() == Some("true"));
         found.push(observed(
             &id,
             Kind::LoadBalancer,
@@ -129,6 +158,7 @@ pub async fn observe(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
                     .map(Ref::physical)
                     .collect(),
                 security_groups: lb.security_groups().iter().map(Ref::physical).collect(),
+                drop_invalid_headers,
             },
             attrs([
                 ("arn", Some(arn.to_owned())),
@@ -406,9 +436,9 @@ fn action(default_action: &DefaultAction, resolved: &Resolved) -> Result<Action,
             .r#type(ActionTypeEnum::FixedResponse)
             .fixed_response_config(
                 FixedResponseActionConfig::builder()
-                    .status_code("404")
-                    .content_type("text/plain")
-                    .message_body("not found")
+                    .status_code(NOT_FOUND.status_code)
+                    .content_type(NOT_FOUND.content_type)
+                    .message_body(NOT_FOUND.body)
                     .build(),
             )
             .build(),
@@ -475,12 +505,34 @@ pub async fn create_load_balancer(
         })
     })
     .await?;
+    set_load_balancer_attributes(aws, id, &arn, spec).await?;
     Ok(attrs([
         ("label", lb_label(&arn)),
         ("arn", Some(arn)),
         ("name", lb.load_balancer_name().map(str::to_owned)),
         ("dns", lb.dns_name().map(str::to_owned)),
     ]))
+}
+
+async fn set_load_balancer_attributes(
+    aws: &Aws,
+    id: &str,
+    arn: &str,
+    spec: &LoadBalancerSpec,
+) -> Result<(), AwsError> {
+    aws.elb
+        .modify_load_balancer_attributes()
+        .load_balancer_arn(arn)
+        .attributes(
+            LoadBalancerAttribute::builder()
+                .key(DROP_INVALID_HEADERS)
+                .value(spec.drop_invalid_headers.to_string())
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| call_error(id, "ModifyLoadBalancerAttributes", e))?;
+    Ok(())
 }
 
 pub async fn update_load_balancer(
@@ -505,6 +557,7 @@ pub async fn update_load_balancer(
         .send()
         .await
         .map_err(|e| call_error(id, "SetSecurityGroups", e))?;
+    set_load_balancer_attributes(aws, id, &arn, spec).await?;
     Ok(current.clone())
 }
 

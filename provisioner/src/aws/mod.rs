@@ -21,20 +21,20 @@ use aws_smithy_types::config_bag::ConfigBag;
 use crate::model::{Kind, Ref, Resource, Spec};
 use crate::plan::{Attrs, Observed};
 
-mod autoscaling;
+pub(crate) mod autoscaling;
 pub mod cloudwatch;
 pub use autoscaling::repoint_requests_policy;
 mod ec2;
-mod ecs;
+pub(crate) mod ecs;
 pub use ecs::{image_tag, ImageTag};
-mod elb;
+pub(crate) mod elb;
 mod oidc;
 pub mod quotas;
 pub use ec2::{choose_zones, release_unused_addresses};
 pub use elb::forward_groups;
-mod rds;
-mod registry;
-mod secrets;
+pub(crate) mod rds;
+pub(crate) mod registry;
+pub(crate) mod secrets;
 mod sns;
 pub mod tags;
 
@@ -375,7 +375,7 @@ impl Aws {
 
     /// `<stack>-<env>-<id>`: the AWS name of a resource.
     pub fn name(&self, id: &str) -> String {
-        format!("{}-{}-{id}", self.stack, self.env)
+        resource_name(&self.stack, &self.env, id)
     }
 
     pub fn prefix(&self) -> String {
@@ -384,12 +384,10 @@ impl Aws {
 
     /// The four ownership tags.
     pub fn tags(&self, id: &str) -> Vec<(String, String)> {
-        vec![
-            (tags::STACK.into(), self.stack.clone()),
-            (tags::ENV.into(), self.env.clone()),
-            (tags::ID.into(), id.to_owned()),
-            (tags::MANAGED_BY.into(), tags::SLIPWAY.into()),
-        ]
+        tags::ownership(&self.stack, &self.env, id)
+            .into_iter()
+            .map(|(key, value)| (key.to_owned(), value))
+            .collect()
     }
 
     /// The logical id if `tags` mark a resource of this stack and environment.
@@ -404,6 +402,11 @@ impl Aws {
         ours.then(|| tags.get(tags::ID).map(|s| s.to_string()))
             .flatten()
     }
+}
+
+/// `<stack>-<env>-<id>`: the AWS name of resource `id` (also what `provision synth` uses).
+pub fn resource_name(stack: &str, env: &str, id: &str) -> String {
+    format!("{stack}-{env}-{id}")
 }
 
 /// Physical values of already-existing resources, for resolving `${id}` references.

@@ -92,6 +92,10 @@ async fn observe_cache_subnet_groups(aws: &Aws) -> Result<Vec<Observed>, AwsErro
     Ok(found)
 }
 
+/// Descriptions of the data stores' subnet groups.
+pub const CACHE_SUBNET_GROUP_DESCRIPTION: &str = "Redis: private subnets";
+pub const DB_SUBNET_GROUP_DESCRIPTION: &str = "PostgreSQL: private subnets";
+
 pub async fn create_cache_subnet_group(
     aws: &Aws,
     id: &str,
@@ -102,7 +106,7 @@ pub async fn create_cache_subnet_group(
         .elasticache
         .create_cache_subnet_group()
         .cache_subnet_group_name(aws.name(id))
-        .cache_subnet_group_description("Redis: private subnets")
+        .cache_subnet_group_description(CACHE_SUBNET_GROUP_DESCRIPTION)
         .set_subnet_ids(Some(resolved.all(&spec.subnets, "id")?))
         .set_tags(Some(cache_tags(aws, id)))
         .send()
@@ -452,7 +456,7 @@ pub async fn create_db_subnet_group(
         .rds
         .create_db_subnet_group()
         .db_subnet_group_name(aws.name(id))
-        .db_subnet_group_description("PostgreSQL: private subnets")
+        .db_subnet_group_description(DB_SUBNET_GROUP_DESCRIPTION)
         .set_subnet_ids(Some(resolved.all(&spec.subnets, "id")?))
         .set_tags(Some(rds_tags(aws, id)))
         .send()

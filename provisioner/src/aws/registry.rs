@@ -14,7 +14,7 @@ use crate::model::*;
 use crate::plan::{Attrs, Observed};
 
 /// Name of the single inline policy every stack role carries.
-const POLICY_NAME: &str = "slipway";
+pub const POLICY_NAME: &str = "slipway";
 
 pub async fn observe(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
     let (repos, logs, roles) = tokio::try_join!(
@@ -25,7 +25,9 @@ pub async fn observe(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
     Ok([repos, logs, roles].into_iter().flatten().collect())
 }
 
-fn lifecycle_policy(keep_images: u32) -> String {
+/// The ECR lifecycle policy keeping the newest `keep_images` images (also what
+/// `provision synth` puts in the template).
+pub fn lifecycle_policy(keep_images: u32) -> String {
     json!({"rules": [{
         "rulePriority": 1,
         "description": format!("keep the newest {keep_images} images"),

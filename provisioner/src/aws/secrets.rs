@@ -8,6 +8,9 @@ use super::{attrs, call_error, deleted, require, Aws, AwsError, Resolved};
 use crate::model::*;
 use crate::plan::{Attrs, Observed};
 
+/// Length of a random token (ElastiCache AUTH tokens: 16-128 characters, no punctuation).
+pub const RANDOM_TOKEN_LENGTH: i64 = 64;
+
 pub async fn observe(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
     let mut found = Vec::new();
     let mut token = None;
@@ -73,7 +76,7 @@ async fn value(
             let out = aws
                 .secrets
                 .get_random_password()
-                .password_length(64)
+                .password_length(RANDOM_TOKEN_LENGTH)
                 .exclude_punctuation(true)
                 .send()
                 .await

@@ -19,7 +19,22 @@ pub struct Leftover {
 
 /// IAM path of the stack's roles (IAM is not in the Resource Groups Tagging API).
 pub fn role_path(aws: &Aws) -> String {
-    format!("/slipway/{}/{}/", aws.stack, aws.env)
+    stack_role_path(&aws.stack, &aws.env)
+}
+
+/// `/slipway/<stack>/<env>/`: the IAM path that marks a role as the stack's.
+pub fn stack_role_path(stack: &str, env: &str) -> String {
+    format!("/slipway/{stack}/{env}/")
+}
+
+/// The four ownership tags of resource `id` (what [`Aws::tags`] sends).
+pub fn ownership(stack: &str, env: &str, id: &str) -> [(&'static str, String); 4] {
+    [
+        (STACK, stack.to_owned()),
+        (ENV, env.to_owned()),
+        (ID, id.to_owned()),
+        (MANAGED_BY, SLIPWAY.to_owned()),
+    ]
 }
 
 /// Scans the Resource Groups Tagging API (and IAM roles by path, OIDC providers by tag) for anything still carrying
