@@ -1187,3 +1187,74 @@ async fn check_debug_task(aws: &Aws, groups: &BTreeMap<String, SecurityGroup>) {
         active.task_definition_arns()
     );
 }
+
+/// The request check's parser and validator, on requests botocore itself serializes:
+/// missing required members, unknown members and enum values, lengths, ranges and
+/// patterns are reported; what the models do not encode (EC2's characters in a
+/// security group description, ELBv2's 32-character target group names) is asserted
+/// to pass, so our own validation must hold those rules.
+#[test]
+fn request_check_self_test() {
+    let out = std::process::Command::new(common::python3())
+        .arg(common::request_check_script())
+        .arg("--self-test")
+        .output()
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("request_check self-test: ok"),
+        "request_check.py --self-test failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Invalid requests in each wire protocol the SDK speaks (query, JSON 1.1, CBOR) reach
+/// the violation list that fails every moto test on drop.
+#[tokio::test]
+async fn request_check_reports_requests_aws_would_reject() {
+    let moto = Moto::start();
+    let aws = moto.aws("voting", "dev").await;
+    let _ = aws
+        .elb
+        .create_target_group()
+        .name("request-check")
+        .health_check_interval_seconds(1)
+        .send()
+        .await;
+    let _ = aws
+        .logs
+        .create_log_group()
+        .log_group_name("no spaces allowed")
+        .send()
+        .await;
+    let _ = aws
+        .cloudwatch
+        .put_metric_alarm()
+        .alarm_name("")
+        .send()
+        .await;
+    let found: BTreeSet<[String; 4]> = moto
+        .take_request_violations()
+        .iter()
+        .map(|v| {
+            ["service", "operation", "path", "rule"]
+                .map(|field| v[field].as_str().unwrap_or_default().to_owned())
+        })
+        .collect();
+    let expected: BTreeSet<[String; 4]> = [
+        [
+            "elbv2",
+            "CreateTargetGroup",
+            "HealthCheckIntervalSeconds",
+            "min",
+        ],
+        ["logs", "CreateLogGroup", "logGroupName", "pattern"],
+        ["cloudwatch", "PutMetricAlarm", "AlarmName", "min-length"],
+    ]
+    .into_iter()
+    .map(|row| row.map(String::from))
+    .collect();
+    assert_eq!(found, expected);
+    // Taken: dropping the server now finds nothing more to report.
+    moto.assert_requests_valid();
+}

@@ -6,6 +6,8 @@ the same server as `moto_server` and translates, on the wire only, CBOR CloudWat
 into moto's JSON protocol and moto's JSON answers back into CBOR (typed by botocore's
 CloudWatch model, so timestamps and doubles keep their CBOR types). Every other request
 goes to moto untouched. Usage: python3 moto_cbor.py -H 127.0.0.1 -p PORT
+With SLIPWAY_REQUEST_CHECK=FILE, every request is first checked against botocore's models
+and each violation appended to FILE as a JSON line (request_check.py).
 """
 
 import argparse
@@ -28,8 +30,18 @@ class Break:
     pass
 
 
-def decode(data):
-    value, offset = _decode(data, 0)
+class Tagged:
+    """A tagged CBOR item (tag 1: epoch timestamp), kept when decode(keep_tags=True)."""
+
+    def __init__(self, tag, value):
+        self.tag, self.value = tag, value
+
+
+def decode(data, keep_tags=False):
+    """The one CBOR data item DATA holds (bytes after it are an error)."""
+    value, offset = _decode(data, 0, keep_tags)
+    if offset != len(data):
+        raise ValueError(f"{len(data) - offset} bytes after the CBOR item")
     return value
 
 
@@ -40,7 +52,7 @@ def _length(data, offset, info):
     return int.from_bytes(data[offset : offset + size], "big"), offset + size
 
 
-def _decode(data, offset):
+def _decode(data, offset, keep_tags):
     head = data[offset]
     offset += 1
     major, info = head >> 5, head & 0x1F
@@ -63,7 +75,7 @@ def _decode(data, offset):
     if info == 31:  # indefinite length
         items = []
         while True:
-            item, offset = _decode(data, offset)
+            item, offset = _decode(data, offset, keep_tags)
             if item is Break:
                 break
             items.append(item)
@@ -88,17 +100,18 @@ def _decode(data, offset):
     if major == 4:
         items = []
         for _ in range(n):
-            item, offset = _decode(data, offset)
+            item, offset = _decode(data, offset, keep_tags)
             items.append(item)
         return items, offset
     if major == 5:
         result = {}
         for _ in range(n):
-            key, offset = _decode(data, offset)
-            result[key], offset = _decode(data, offset)
+            key, offset = _decode(data, offset, keep_tags)
+            result[key], offset = _decode(data, offset, keep_tags)
         return result, offset
     if major == 6:  # tag 1 (epoch timestamp) and any other: the tagged value
-        return _decode(data, offset)
+        value, offset = _decode(data, offset, keep_tags)
+        return (Tagged(n, value) if keep_tags else value), offset
     raise ValueError(f"unsupported CBOR major type {major}")
 
 
@@ -224,8 +237,14 @@ def main():
     parser.add_argument("-p", "--port", type=int, default=5000)
     args = parser.parse_args()
     os.environ.setdefault("MOTO_PORT", str(args.port))
-    app = DomainDispatcherApplication(create_backend_app)
-    run_simple(args.host, args.port, CborCloudWatch(app), threaded=True)
+    app = CborCloudWatch(DomainDispatcherApplication(create_backend_app))
+    check_file = os.environ.get("SLIPWAY_REQUEST_CHECK")
+    if check_file:
+        # Every request checked against botocore's models (tests/request_check.py).
+        from request_check import RequestCheck
+
+        app = RequestCheck(app, check_file)
+    run_simple(args.host, args.port, app, threaded=True)
 
 
 if __name__ == "__main__":

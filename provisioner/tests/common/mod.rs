@@ -16,9 +16,14 @@ pub const REGION: &str = "us-east-1";
 
 /// A moto server of our own (with CloudWatch's CBOR protocol translated, see
 /// `tests/moto_cbor.py`); killed on drop.
+///
+/// Every request it receives is checked against botocore's service models
+/// (`tests/request_check.py`); dropping it fails the test if any request broke them.
 pub struct Moto {
     child: Child,
     pub endpoint: String,
+    /// Where the request check appends one JSON line per violation.
+    request_check: PathBuf,
 }
 
 fn find_on_path(program: &str) -> Option<PathBuf> {
@@ -31,23 +36,9 @@ fn find_on_path(program: &str) -> Option<PathBuf> {
 
 impl Moto {
     pub fn start() -> Moto {
-        // The project-local, pinned moto (`ci/python-env.sh moto`, which ci/test.sh runs)
-        // first: another moto on PATH may be a version the CBOR translation was never
-        // tested with.
-        let local = repo_root().join(".venv/moto/bin/python3");
-        let exe = if local.is_file() {
-            local
-        } else {
-            find_on_path("moto_server").unwrap_or_else(|| {
-                panic!(
-                    "no moto: the provisioner's integration tests run against the moto AWS \
-                     emulator; create the pinned project-local one with `bash ci/python-env.sh moto`"
-                )
-            });
-            // The same server, run by the Python that has moto, behind the CBOR translation
-            // the Rust SDK's CloudWatch client needs (moto has no RPC v2 CBOR).
-            find_on_path("python3").expect("python3 (the one moto is installed in) on PATH")
-        };
+        // The same server, run by the Python that has moto, behind the CBOR translation
+        // the Rust SDK's CloudWatch client needs (moto has no RPC v2 CBOR).
+        let exe = python3();
         // A port picked free can be taken by a parallel test before moto binds it: then
         // this moto exits, and we try another port rather than talk to someone else's.
         for _ in 0..5 {
@@ -67,12 +58,17 @@ impl Moto {
             .and_then(|l| l.local_addr())
             .expect("a free loopback port")
             .port();
+        let request_check =
+            std::env::temp_dir().join(format!("slipway-moto-request-check-{port}.jsonl"));
+        // A file left by an earlier server on this port is not ours to report.
+        let _ = std::fs::remove_file(&request_check);
         let mut child = Command::new(exe)
             .arg(shim())
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             // AWS managed policies exist (role-ecs-blue-green attaches one); moto leaves
             // them out unless asked.
             .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+            .env("SLIPWAY_REQUEST_CHECK", &request_check)
             // The request recorder (`recorded_actions`) writes here, not into the checkout.
             .env(
                 "MOTO_RECORDER_FILEPATH",
@@ -95,6 +91,7 @@ impl Moto {
                 return Some(Moto {
                     child,
                     endpoint: format!("http://127.0.0.1:{port}"),
+                    request_check,
                 });
             }
             if Instant::now() > deadline {
@@ -201,6 +198,44 @@ impl Moto {
             .await;
         Aws::new(&sdk, stack, env)
     }
+
+    /// The requests so far that broke botocore's service models (one JSON object each:
+    /// service, operation, path, rule, value, detail); the list starts empty again.
+    pub fn take_request_violations(&self) -> Vec<serde_json::Value> {
+        let text = std::fs::read_to_string(&self.request_check).unwrap_or_default();
+        let _ = std::fs::remove_file(&self.request_check);
+        text.lines()
+            .filter(|line| !line.trim().is_empty())
+            .map(|line| {
+                serde_json::from_str(line)
+                    .unwrap_or_else(|err| panic!("request check wrote {line:?}: {err}"))
+            })
+            .collect()
+    }
+
+    /// Fails the test, listing them, if any request so far broke botocore's models.
+    pub fn assert_requests_valid(&self) {
+        let violations = self.take_request_violations();
+        assert!(
+            violations.is_empty(),
+            "{} request(s) sent to moto break botocore's service models (AWS would reject \
+             them; see tests/request_check.py):\n{}",
+            violations.len(),
+            violations
+                .iter()
+                .map(|v| format!(
+                    "  {}:{} {} [{}] value {} — {}",
+                    v["service"].as_str().unwrap_or("?"),
+                    v["operation"].as_str().unwrap_or("?"),
+                    v["path"].as_str().unwrap_or(""),
+                    v["rule"].as_str().unwrap_or("?"),
+                    v["value"],
+                    v["detail"].as_str().unwrap_or("")
+                ))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
 }
 
 impl Drop for Moto {
@@ -210,6 +245,14 @@ impl Drop for Moto {
         if let Some(port) = self.endpoint.rsplit(':').next() {
             let recording = format!("slipway-moto-recording-{port}");
             let _ = std::fs::remove_file(std::env::temp_dir().join(recording));
+        }
+        // A test already failing says why; a second panic would abort the process.
+        if std::thread::panicking() {
+            for violation in self.take_request_violations() {
+                eprintln!("request check: {violation}");
+            }
+        } else {
+            self.assert_requests_valid();
         }
     }
 }
@@ -226,6 +269,29 @@ pub async fn push_test_image(aws: &Aws, repository: &str, tag: &str) {
         .send()
         .await
         .expect("moto stores the image manifest");
+}
+
+/// The `python3` on PATH (the one moto is installed in, with botocore).
+/// The Python that has moto: the project-local, pinned `.venv/moto` (`ci/python-env.sh
+/// moto`, which ci/test.sh runs) first — another moto on PATH may be a version the CBOR
+/// translation and the request check were never tested with — else the one on PATH.
+pub fn python3() -> PathBuf {
+    let local = repo_root().join(".venv/moto/bin/python3");
+    if local.is_file() {
+        return local;
+    }
+    find_on_path("moto_server").unwrap_or_else(|| {
+        panic!(
+            "no moto: the provisioner's integration tests run against the moto AWS emulator; \
+             create the pinned project-local one with `bash ci/python-env.sh moto`"
+        )
+    });
+    find_on_path("python3").expect("python3 (the one moto is installed in) on PATH")
+}
+
+/// `tests/request_check.py`, the check of every request against botocore's models.
+pub fn request_check_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/request_check.py")
 }
 
 fn shim() -> PathBuf {
