@@ -267,7 +267,7 @@ fn security_groups(stack: &mut Builder, config: &StackConfig) {
         stack.add(
             &format!("sg-{DEBUG}"),
             sg(
-                "debug: operator's debug task, no ingress".into(),
+                "debug: debug task for operators, no ingress".into(),
                 Vec::new(),
                 true,
             ),

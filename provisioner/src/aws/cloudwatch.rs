@@ -29,7 +29,7 @@ pub async fn observe(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
 
 /// The dashboard's AWS name: the stack and environment, nothing else.
 pub fn dashboard_name(aws: &Aws) -> String {
-    format!("{}-{}", aws.stack, aws.env)
+    crate::names::dashboard_name(&aws.stack, &aws.env)
 }
 
 /// Where the dashboard is in the console.

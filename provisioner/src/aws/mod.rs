@@ -369,9 +369,10 @@ impl Aws {
         }
     }
 
-    /// `<stack>-<env>-<id>`: the AWS name of a resource.
+    /// `<stack>-<env>-<id>`: the AWS name of a resource (composed, and checked at config
+    /// load, by `names`).
     pub fn name(&self, id: &str) -> String {
-        format!("{}-{}-{id}", self.stack, self.env)
+        crate::names::resource_name(&self.stack, &self.env, id)
     }
 
     pub fn prefix(&self) -> String {

@@ -19,7 +19,7 @@ pub struct Leftover {
 
 /// IAM path of the stack's roles (IAM is not in the Resource Groups Tagging API).
 pub fn role_path(aws: &Aws) -> String {
-    format!("/slipway/{}/{}/", aws.stack, aws.env)
+    crate::names::role_path(&aws.stack, &aws.env)
 }
 
 /// Scans the Resource Groups Tagging API (and IAM roles by path, OIDC providers by tag) for anything still carrying
