@@ -229,12 +229,7 @@ impl AlarmsConfig {
             }
         }
         if let Some(name) = topic {
-            let valid = !name.is_empty()
-                && name.len() <= 256
-                && name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-            if !valid {
+            if crate::names::SNS_TOPIC.check(name).is_err() {
                 return Err(format!(
                     "{section}.topic `{name}` must be 1-256 letters, digits, `-` or `_` (an SNS topic name)"
                 ));
@@ -708,6 +703,12 @@ impl StackConfig {
                 },
             }
         })?;
+        // Last: every name and text AWS will be sent, composed from all of the above
+        // (a too-long name is usually the stack, the env and a service name together).
+        crate::names::check(&config).map_err(|err| ConfigError::Semantic {
+            path: path.to_owned(),
+            message: err.to_string(),
+        })?;
         Ok(config)
     }
 
@@ -918,8 +919,9 @@ fn known_list<'a>(names: impl Iterator<Item = &'a String>) -> String {
     names.map(String::as_str).collect::<Vec<_>>().join(", ")
 }
 
-/// Names end up in AWS resource names (target groups allow 32 characters in all):
-/// lowercase letters, digits and dashes.
+/// Names end up in AWS resource names: lowercase letters, digits and dashes. These caps
+/// keep each part short; whether the composed names fit AWS's limits (target groups
+/// allow 32 characters in all) is checked by `names::check` once the stack is resolved.
 fn validate_name(what: &str, name: &str) -> Result<(), String> {
     validate_name_up_to(what, name, 12)
 }
@@ -1026,6 +1028,35 @@ max = 6
                 assert_eq!(config.env, env);
             }
         }
+    }
+
+    #[test]
+    fn composed_aws_names_are_checked_at_load_with_the_file_path() {
+        // `--env preprod-east` passes validate_name but makes a 33-character target group.
+        let err = StackConfig::load(&repo_config_dir(), "voting", "preprod-east")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("voting.toml: "), "{err}");
+        assert!(
+            err.contains("tg-result-alt: target group name `voting-preprod-east-tg-result-alt` is 33 characters, AWS allows at most 32"),
+            "{err}"
+        );
+        assert!(err.contains("--env of at most 11 characters"), "{err}");
+        StackConfig::load(&repo_config_dir(), "voting", "preprod-eas").unwrap();
+        // A stack name that makes the load balancer's name start with `internal-`.
+        let err = parse(
+            &MINIMAL.replace("name = \"demo\"", "name = \"internal\""),
+            "dev",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("config/test.toml: "), "{err}");
+        assert!(
+            err.contains(
+                "alb: load balancer name `internal-dev-alb` must not start with `internal-`"
+            ),
+            "{err}"
+        );
     }
 
     #[test]

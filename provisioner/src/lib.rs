@@ -9,6 +9,7 @@ pub mod constructs;
 pub mod deploy;
 pub mod graph;
 pub mod model;
+pub mod names;
 pub mod ops;
 pub mod plan;
 pub mod synth;

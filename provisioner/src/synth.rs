@@ -9,8 +9,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{json, Map, Value};
 
-use crate::aws::{autoscaling, ecs, elb, rds, registry, resource_name, secrets, tags};
+use crate::aws::{autoscaling, ecs, elb, rds, registry, secrets, tags};
 use crate::model::*;
+use crate::names::resource_name;
 
 /// What keeps a stack from becoming a template.
 #[derive(Debug, thiserror::Error)]

@@ -63,6 +63,53 @@ fn offline_plan_needs_no_account_and_lists_every_resource() {
 }
 
 #[test]
+fn names_aws_would_refuse_fail_before_any_aws_call() {
+    // 33 characters: ELB allows 32 in a target group name.
+    let out = provision_bare(&[
+        "--stack",
+        "voting",
+        "--env",
+        "preprod-east",
+        "plan",
+        "--offline",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
+    let stderr = text(&out.stderr);
+    for expected in [
+        "config/voting.toml: ",
+        "tg-result-alt: target group name `voting-preprod-east-tg-result-alt` is 33 characters, AWS allows at most 32",
+        "CreateTargetGroup Name",
+        "use an --env of at most 11 characters",
+    ] {
+        assert!(stderr.contains(expected), "{expected}\n{stderr}");
+    }
+    // `up` stops at the same point: no credentials were looked for, nothing was sent.
+    let out = provision_bare(&[
+        "--stack",
+        "voting",
+        "--env",
+        "preprod-east",
+        "--region",
+        "eu-west-1",
+        "up",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("tg-result-alt") && !stderr.contains("credentials"),
+        "{stderr}"
+    );
+    // Every shipped stack in both environments passes.
+    for stack in ["voting", "sums", "shop"] {
+        for env in ["dev", "prod"] {
+            let out = provision_bare(&["--stack", stack, "--env", env, "plan", "--offline"]);
+            assert!(out.status.success(), "{stack}/{env}: {}", text(&out.stderr));
+        }
+    }
+}
+
+#[test]
 fn bad_config_reports_file_line_and_expected_keys() {
     let config = config_copy();
     edit_config(config.path(), "sums", "cpu = 256\nmemory = 512\ndesired = 2\nmin = 2\nmax = 6\nhealth_command = [\"CMD\", \"/usr/local/bin/sums-api\"", "cpu = 256\nmemroy = 512\ndesired = 2\nmin = 2\nmax = 6\nhealth_command = [\"CMD\", \"/usr/local/bin/sums-api\"");

@@ -35,7 +35,7 @@ pub fn dashboard_name(aws: &Aws) -> String {
 
 /// `<stack>-<env>`: the dashboard name of a stack and environment.
 pub fn stack_dashboard_name(stack: &str, env: &str) -> String {
-    format!("{stack}-{env}")
+    crate::names::dashboard_name(stack, env)
 }
 
 /// Where the dashboard is in the console.

@@ -373,9 +373,10 @@ impl Aws {
         }
     }
 
-    /// `<stack>-<env>-<id>`: the AWS name of a resource.
+    /// `<stack>-<env>-<id>`: the AWS name of a resource (composed, and checked at config
+    /// load, by `names`).
     pub fn name(&self, id: &str) -> String {
-        resource_name(&self.stack, &self.env, id)
+        crate::names::resource_name(&self.stack, &self.env, id)
     }
 
     pub fn prefix(&self) -> String {
@@ -402,11 +403,6 @@ impl Aws {
         ours.then(|| tags.get(tags::ID).map(|s| s.to_string()))
             .flatten()
     }
-}
-
-/// `<stack>-<env>-<id>`: the AWS name of resource `id` (also what `provision synth` uses).
-pub fn resource_name(stack: &str, env: &str, id: &str) -> String {
-    format!("{stack}-{env}-{id}")
 }
 
 /// Physical values of already-existing resources, for resolving `${id}` references.

@@ -699,7 +699,8 @@ pub async fn delete_db_instance(
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or_default();
-        request = request.final_db_snapshot_identifier(format!("{name}-final-{stamp}"));
+        request =
+            request.final_db_snapshot_identifier(crate::names::final_snapshot_id(&name, stamp));
     }
     request
         .send()

@@ -14,7 +14,7 @@ use crate::model::*;
 use crate::plan::{Attrs, Observed};
 
 /// Name of the single inline policy every stack role carries.
-pub const POLICY_NAME: &str = "slipway";
+pub const POLICY_NAME: &str = crate::names::INLINE_POLICY_NAME;
 
 pub async fn observe(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
     let (repos, logs, roles) = tokio::try_join!(

@@ -24,7 +24,7 @@ pub fn role_path(aws: &Aws) -> String {
 
 /// `/slipway/<stack>/<env>/`: the IAM path that marks a role as the stack's.
 pub fn stack_role_path(stack: &str, env: &str) -> String {
-    format!("/slipway/{stack}/{env}/")
+    crate::names::role_path(stack, env)
 }
 
 /// The four ownership tags of resource `id` (what [`Aws::tags`] sends).
