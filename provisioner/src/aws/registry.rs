@@ -523,15 +523,45 @@ pub async fn create_role(
         .await
         .map_err(|e| call_error(id, "CreateRole", e))?;
     let arn = out.role().map(|r| r.arn().to_owned());
+    // No statements, no inline policy (see `update_role`).
+    if !spec.statements.is_empty() {
+        put_policy(aws, id, &name, spec, resolved).await?;
+    }
+    Ok(attrs([("arn", arn), ("name", Some(name))]))
+}
+
+async fn put_policy(
+    aws: &Aws,
+    id: &str,
+    name: &str,
+    spec: &RoleSpec,
+    resolved: &Resolved,
+) -> Result<(), AwsError> {
     aws.iam
         .put_role_policy()
-        .role_name(&name)
+        .role_name(name)
         .policy_name(POLICY_NAME)
         .policy_document(policy_document(spec, resolved)?)
         .send()
         .await
         .map_err(|e| call_error(id, "PutRolePolicy", e))?;
-    Ok(attrs([("arn", arn), ("name", Some(name))]))
+    Ok(())
+}
+
+/// DeleteRolePolicy of the role's inline policy; one already gone is fine.
+async fn remove_policy(aws: &Aws, id: &str, name: &str) -> Result<(), AwsError> {
+    match aws
+        .iam
+        .delete_role_policy()
+        .role_name(name)
+        .policy_name(POLICY_NAME)
+        .send()
+        .await
+        .map_err(|e| call_error(id, "DeleteRolePolicy", e))
+    {
+        Err(err) if err.code() != Some("NoSuchEntity") => Err(err),
+        _ => Ok(()),
+    }
 }
 
 pub async fn update_role(
@@ -549,33 +579,21 @@ pub async fn update_role(
         .send()
         .await
         .map_err(|e| call_error(id, "UpdateAssumeRolePolicy", e))?;
-    aws.iam
-        .put_role_policy()
-        .role_name(&name)
-        .policy_name(POLICY_NAME)
-        .policy_document(policy_document(spec, resolved)?)
-        .send()
-        .await
-        .map_err(|e| call_error(id, "PutRolePolicy", e))?;
+    // A role without permissions (a task role with ECS Exec off) has no inline policy
+    // rather than one with an empty Statement list: the Statement element is required and
+    // holds statements (IAM User Guide, "IAM JSON policy elements: Statement").
+    if spec.statements.is_empty() {
+        remove_policy(aws, id, &name).await?;
+    } else {
+        put_policy(aws, id, &name, spec, resolved).await?;
+    }
     Ok(current.clone())
 }
 
 pub async fn delete_role(aws: &Aws, id: &str, current: &Attrs) -> Result<(), AwsError> {
     let name = require(current, id, "name")?;
     let gone = |err: &AwsError| err.code() == Some("NoSuchEntity");
-    if let Err(err) = aws
-        .iam
-        .delete_role_policy()
-        .role_name(&name)
-        .policy_name(POLICY_NAME)
-        .send()
-        .await
-        .map_err(|e| call_error(id, "DeleteRolePolicy", e))
-    {
-        if !gone(&err) {
-            return Err(err);
-        }
-    }
+    remove_policy(aws, id, &name).await?;
     match aws
         .iam
         .delete_role()
