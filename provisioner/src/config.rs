@@ -402,6 +402,12 @@ pub struct ServiceConfig {
     /// How `provision deploy` rolls out releases (`[services.<name>.deploy]`).
     #[serde(default)]
     pub deploy: crate::deploy::DeployConfig,
+    /// ECS Exec into this service's tasks (`provision exec`, `provision tunnel --via`).
+    /// ECS Exec does not work with a read-only root filesystem, so this chooses between
+    /// the two: on, the container's root is writable, the service has
+    /// enableExecuteCommand and its task role may open SSM channels; off, the root is
+    /// read-only and none of that. Unset: see [`StackConfig::exec_enabled`].
+    pub exec: Option<bool>,
 }
 
 fn default_tag() -> String {
@@ -482,6 +488,7 @@ struct ServiceOverrides {
     env: Option<BTreeMap<String, String>>,
     /// `[env.<env>.services.<name>.deploy]`: keys set here replace the base ones.
     deploy: Option<crate::deploy::DeployConfig>,
+    exec: Option<bool>,
 }
 
 /// A stack resolved for one environment: what the constructs expand.
@@ -657,6 +664,9 @@ impl StackConfig {
                 if let Some(deploy) = &o.deploy {
                     base.deploy.overlay(deploy);
                 }
+                if o.exec.is_some() {
+                    base.exec = o.exec;
+                }
             }
         }
 
@@ -744,6 +754,13 @@ impl StackConfig {
         let mut defaults = Vec::new();
         for (name, service) in &self.services {
             let blame = |message: String| (Some((Culprit::Service, name.clone())), message);
+            if name == crate::constructs::DEBUG {
+                // The debug task's repository, role, log group and security group are
+                // `<kind>-debug`, and `tunnel --via debug` means that task.
+                return Err(blame(format!(
+                    "service name `{name}` is reserved for the debug task (`provision debug`); pick another"
+                )));
+            }
             if name.ends_with("-alt") {
                 // `tg-<svc>-alt` is the alternate target group of service `<svc>`.
                 return Err(blame(format!(
@@ -900,7 +917,23 @@ impl StackConfig {
     pub fn prefix(&self) -> String {
         format!("{}-{}", self.stack, self.env)
     }
+
+    /// Whether `service` has ECS Exec (and so a writable root filesystem) in this
+    /// environment: its `exec` setting, else on everywhere but [`EXEC_OFF_ENV`]. Outside
+    /// production, being able to open a shell or a tunnel matters more than the
+    /// read-only root; in production the read-only root (AWS Security Hub control ECS.5)
+    /// and a task role without SSM permissions win, and an incident turns exec on per
+    /// service (`[env.prod.services.<name>] exec = true`, then `provision up`).
+    /// Unknown services have none.
+    pub fn exec_enabled(&self, service: &str) -> bool {
+        self.services
+            .get(service)
+            .is_some_and(|s| s.exec.unwrap_or(self.env != EXEC_OFF_ENV))
+    }
 }
+
+/// The environment whose services have ECS Exec off unless they turn it on.
+pub const EXEC_OFF_ENV: &str = "prod";
 
 enum Culprit {
     Service,
@@ -1143,6 +1176,55 @@ max = 6
             "repository = \"acme/slipway\"\noidc_provider_arn = \"arn:aws:iam::1:oidc-provider/x\"",
         );
         assert!(err.contains("list-open-id-connect-providers"), "{err}");
+    }
+
+    #[test]
+    fn exec_is_on_outside_prod_unless_set_and_can_be_set_per_environment() {
+        let dev = parse(MINIMAL, "dev").unwrap();
+        let prod = parse(MINIMAL, "prod").unwrap();
+        assert!(dev.exec_enabled("web"));
+        assert!(!prod.exec_enabled("web"), "prod keeps a read-only root");
+        assert!(!dev.exec_enabled("ghost"), "unknown services have none");
+
+        // An incident in prod: exec on for web there, nowhere else changed.
+        let incident = format!("{MINIMAL}exec = true\n");
+        assert!(
+            incident.ends_with("max = 6\nexec = true\n"),
+            "under [env.prod.services.web]"
+        );
+        assert!(parse(&incident, "prod").unwrap().exec_enabled("web"));
+        assert!(parse(&incident, "dev").unwrap().exec_enabled("web"));
+
+        // Off in the base table: off everywhere, unless an environment turns it on.
+        let off = MINIMAL.replace(
+            "public = { default = true }",
+            "public = { default = true }\nexec = false",
+        );
+        assert!(!parse(&off, "dev").unwrap().exec_enabled("web"));
+        assert!(!parse(&off, "staging").unwrap().exec_enabled("web"));
+        let on_in_staging = format!("{off}\n[env.staging.services.web]\nexec = true\n");
+        assert!(parse(&on_in_staging, "staging")
+            .unwrap()
+            .exec_enabled("web"));
+        assert!(!parse(&on_in_staging, "dev").unwrap().exec_enabled("web"));
+
+        let err = parse(&format!("{MINIMAL}exec = \"yes\"\n"), "prod")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("config/test.toml:21:"), "{err}");
+    }
+
+    #[test]
+    fn debug_is_not_a_service_name() {
+        let text = MINIMAL
+            .replace("[services.web]", "[services.debug]")
+            .replace("[env.prod.services.web]", "[env.prod.services.debug]");
+        let err = parse(&text, "dev").unwrap_err().to_string();
+        assert!(
+            err.contains("`debug` is reserved for the debug task"),
+            "{err}"
+        );
+        assert!(err.starts_with("config/test.toml:8:"), "{err}");
     }
 
     #[test]

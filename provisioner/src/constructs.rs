@@ -12,7 +12,8 @@ use crate::model::*;
 
 pub mod observability;
 
-/// ECS Exec (issue 6) needs the task role to open SSM message channels.
+/// ECS Exec (issue 6) needs the task role to open SSM message channels; only tasks with
+/// exec on get them (see [`StackConfig::exec_enabled`]).
 const SSM_MESSAGES_ACTIONS: [&str; 4] = [
     "ssmmessages:CreateControlChannel",
     "ssmmessages:CreateDataChannel",
@@ -44,7 +45,8 @@ pub fn expand(config: &StackConfig) -> Vec<Resource> {
     debug_task(&mut stack, config);
     for (name, task) in &config.tasks {
         let service = &config.services[&task.service];
-        let mut container = container(&task.service, service);
+        // One-off tasks run to completion without ECS Exec: always a read-only root.
+        let mut container = container(&task.service, service, true);
         container.name = name.clone();
         container.command = Some(task.command.clone());
         stack.add(
@@ -473,18 +475,22 @@ fn platform(stack: &mut Builder, config: &StackConfig) {
         "role-execution",
         Spec::Role(RoleSpec::for_service("ecs-tasks.amazonaws.com", statements)),
     );
-    for name in config
+    // Task roles: the SSM channels of ECS Exec for services with exec on and for the
+    // debug task (always exec'd into); nothing at all for the others (least privilege).
+    for (name, exec) in config
         .services
         .keys()
-        .map(String::as_str)
-        .chain(has_debug_task(config).then_some(DEBUG))
+        .map(|name| (name.as_str(), config.exec_enabled(name)))
+        .chain(has_debug_task(config).then_some((DEBUG, true)))
     {
+        let statements = if exec {
+            vec![statement(&SSM_MESSAGES_ACTIONS, vec!["*".into()])]
+        } else {
+            Vec::new()
+        };
         stack.add(
             &format!("role-{name}"),
-            Spec::Role(RoleSpec::for_service(
-                "ecs-tasks.amazonaws.com",
-                vec![statement(&SSM_MESSAGES_ACTIONS, vec!["*".into()])],
-            )),
+            Spec::Role(RoleSpec::for_service("ecs-tasks.amazonaws.com", statements)),
         );
     }
     stack.add(
@@ -635,7 +641,12 @@ fn serving_listener(config: &StackConfig) -> &'static str {
     }
 }
 
-fn container(name: &str, service: &ServiceConfig) -> ContainerSpec {
+/// The container of a service (or of a one-off task using its image). `read_only_root`
+/// is given up only for ECS Exec: the SSM agent ECS Exec injects writes inside the
+/// container, and the ECS Exec guide (developerguide/ecs-exec.html, "Considerations")
+/// lists a read-only root filesystem (`readonlyRootFilesystem`) as unsupported; the
+/// agent crashes shortly after launch (aws/containers-roadmap#1359).
+fn container(name: &str, service: &ServiceConfig, read_only_root: bool) -> ContainerSpec {
     let mut environment = service.env.clone();
     environment.insert("PORT".into(), service.port.to_string());
     environment.insert("LOG_FORMAT".into(), "json".into());
@@ -652,7 +663,7 @@ fn container(name: &str, service: &ServiceConfig) -> ContainerSpec {
         secrets: service_secrets(service),
         health_command: service.health_command.clone(),
         log_group: Ref::to(&format!("logs-{name}")),
-        read_only_root: true,
+        read_only_root,
         user: CONTAINER_USER.into(),
         init_process: true,
     }
@@ -704,6 +715,7 @@ fn ecs_service(stack: &mut Builder, config: &StackConfig, name: &str, service: &
             stack.add(&format!("rule-{name}-test"), rule(TEST_LISTENER));
         }
     }
+    let exec = config.exec_enabled(name);
     stack.add(
         &format!("taskdef-{name}"),
         Spec::TaskDefinition(TaskDefinitionSpec {
@@ -711,7 +723,7 @@ fn ecs_service(stack: &mut Builder, config: &StackConfig, name: &str, service: &
             memory: service.memory,
             execution_role: Ref::to("role-execution"),
             task_role: Ref::to(&format!("role-{name}")),
-            container: container(name, service),
+            container: container(name, service, !exec),
         }),
     );
     let in_mesh = config.services.values().any(|s| !s.callers.is_empty());
@@ -733,7 +745,7 @@ fn ecs_service(stack: &mut Builder, config: &StackConfig, name: &str, service: &
             assign_public_ip: false,
             target_group,
             container_port: service.port,
-            enable_execute_command: true,
+            enable_execute_command: exec,
             circuit_breaker_rollback: true,
             service_connect,
         }),
@@ -986,7 +998,8 @@ fn debug_secrets(config: &StackConfig) -> BTreeMap<String, Ref> {
 /// The task definition `provision debug` runs: the debug image idling, so an operator can
 /// ECS Exec into it with the data stores' URLs in its environment. It runs as root by
 /// design (ping and traceroute need raw sockets; see services/debug/Dockerfile), has a
-/// writable root (shell history, scratch files), no port and no health check.
+/// writable root (ECS Exec's agent needs one; shell history, scratch files), no port and
+/// no health check.
 fn debug_task(stack: &mut Builder, config: &StackConfig) {
     if !has_debug_task(config) {
         return;
@@ -1300,6 +1313,62 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn exec_trades_the_read_only_root_and_the_ssm_permissions_per_environment() {
+        let spec = |resources: &[Resource], id: &str| {
+            resources
+                .iter()
+                .find(|r| r.id == id)
+                .unwrap_or_else(|| panic!("no {id}"))
+                .spec
+                .clone()
+        };
+        let ssm = vec![statement(&SSM_MESSAGES_ACTIONS, vec!["*".into()])];
+        let check = |config: &StackConfig, service: &str, exec: bool| {
+            let resources = expand(config);
+            let Spec::TaskDefinition(definition) = spec(&resources, &format!("taskdef-{service}"))
+            else {
+                panic!()
+            };
+            assert_eq!(definition.container.read_only_root, !exec, "{service}");
+            let Spec::Service(ecs) = spec(&resources, &format!("service-{service}")) else {
+                panic!()
+            };
+            assert_eq!(ecs.enable_execute_command, exec, "{service}");
+            let Spec::Role(role) = spec(&resources, &format!("role-{service}")) else {
+                panic!()
+            };
+            let expected = if exec { ssm.clone() } else { Vec::new() };
+            assert_eq!(role.statements, expected, "{service}");
+            // The debug task is exec'd into in every environment.
+            let Spec::TaskDefinition(debug) = spec(&resources, "taskdef-debug") else {
+                panic!()
+            };
+            assert!(!debug.container.read_only_root);
+            let Spec::Role(debug_role) = spec(&resources, "role-debug") else {
+                panic!()
+            };
+            assert_eq!(debug_role.statements, ssm);
+        };
+        let dev = StackConfig::load(&repo_config_dir(), "shop", "dev").unwrap();
+        let mut prod = StackConfig::load(&repo_config_dir(), "shop", "prod").unwrap();
+        for service in ["orders", "products", "users"] {
+            check(&dev, service, true);
+            check(&prod, service, false);
+        }
+        // An incident: exec on for orders in prod only.
+        prod.services.get_mut("orders").unwrap().exec = Some(true);
+        check(&prod, "orders", true);
+        check(&prod, "users", false);
+        // One-off tasks are never exec'd into: read-only root wherever their service runs.
+        for config in [&dev, &prod] {
+            let Spec::TaskDefinition(migrate) = spec(&expand(config), "task-orders-migrate") else {
+                panic!()
+            };
+            assert!(migrate.container.read_only_root);
         }
     }
 

@@ -404,17 +404,13 @@ async fn voting_up_builds_a_private_least_privilege_stack_and_is_idempotent() {
     }
 
     // Task definitions: hardened container, URLs only as secrets.
-    let definition = aws
-        .ecs
-        .describe_task_definition()
-        .task_definition("voting-dev-taskdef-worker")
-        .send()
-        .await
-        .unwrap();
-    let definition = definition.task_definition().unwrap();
+    let definition = task_definition(&aws, "voting-dev-taskdef-worker").await;
     assert_eq!(definition.cpu(), Some("256"));
     let container = &definition.container_definitions()[0];
-    assert_eq!(container.readonly_root_filesystem(), Some(true));
+    // ECS Exec is on in dev (the default outside prod) and needs a writable root; the
+    // read-only root of exec-off services is checked in
+    // `exec_off_restores_the_read_only_root_and_drops_the_ssm_permissions`.
+    assert_eq!(container.readonly_root_filesystem(), Some(false));
     assert_eq!(container.user(), Some("10001"));
     assert_eq!(
         container
@@ -747,6 +743,119 @@ async fn config_changes_update_exactly_what_changed() {
         5,
         "a rollout for another change keeps the autoscaled count"
     );
+}
+
+/// The worker's task role inline policy, if it has one.
+async fn worker_role_policy(aws: &Aws) -> Option<Value> {
+    match aws
+        .iam
+        .get_role_policy()
+        .role_name("voting-dev-role-worker")
+        .policy_name("slipway")
+        .send()
+        .await
+    {
+        Ok(policy) => {
+            let document = percent_encoding::percent_decode_str(policy.policy_document())
+                .decode_utf8()
+                .unwrap()
+                .into_owned();
+            Some(serde_json::from_str(&document).unwrap())
+        }
+        Err(err) => {
+            assert!(
+                err.as_service_error()
+                    .is_some_and(|e| e.is_no_such_entity_exception()),
+                "{err:?}"
+            );
+            None
+        }
+    }
+}
+
+/// The active revision of a task definition family (or the given revision).
+async fn task_definition(aws: &Aws, name: &str) -> aws_sdk_ecs::types::TaskDefinition {
+    aws.ecs
+        .describe_task_definition()
+        .task_definition(name)
+        .send()
+        .await
+        .unwrap()
+        .task_definition()
+        .unwrap()
+        .clone()
+}
+
+async fn worker_root_is_read_only(aws: &Aws) -> Option<bool> {
+    task_definition(aws, "voting-dev-taskdef-worker")
+        .await
+        .container_definitions()[0]
+        .readonly_root_filesystem()
+}
+
+#[tokio::test]
+async fn exec_off_restores_the_read_only_root_and_drops_the_ssm_permissions() {
+    let moto = Moto::start();
+    let config = config_copy();
+    let dir = config.path().to_str().unwrap();
+    let run = |command: &str| moto.json_command("voting", Some(dir), command);
+    run("up").ok();
+    let aws = moto.aws("voting", "dev").await;
+    assert_eq!(worker_root_is_read_only(&aws).await, Some(false));
+    let policy = worker_role_policy(&aws)
+        .await
+        .expect("exec on: SSM channels");
+    assert!(policy.to_string().contains("ssmmessages:OpenDataChannel"));
+
+    edit_config(
+        config.path(),
+        "voting",
+        "[env.prod.services.worker]",
+        "[env.dev.services.worker]\nexec = false\n\n[env.prod.services.worker]",
+    );
+    let plan = run("plan");
+    let expected: BTreeMap<String, Vec<String>> = [
+        (
+            "update taskdef-worker".to_owned(),
+            vec!["container.read_only_root".to_owned()],
+        ),
+        // enableExecuteCommand is sent too; moto does not report it back.
+        (
+            "update service-worker".to_owned(),
+            vec!["task_definition".to_owned()],
+        ),
+        (
+            "update role-worker".to_owned(),
+            vec!["statements".to_owned()],
+        ),
+    ]
+    .into();
+    assert_eq!(steps_changed(&plan.json()), expected, "{}", plan.stdout());
+    let up = run("up");
+    up.ok();
+    let calls = mutating_calls(&up.json());
+    assert!(
+        calls.contains(&"IAM.DeleteRolePolicy".to_owned()),
+        "{calls:?}"
+    );
+    assert!(
+        !calls.contains(&"IAM.PutRolePolicy".to_owned()),
+        "{calls:?}"
+    );
+    assert_eq!(worker_root_is_read_only(&aws).await, Some(true));
+    assert_eq!(worker_role_policy(&aws).await, None, "no SSM permissions");
+    let settled = run("plan");
+    assert!(
+        steps_changed(&settled.json()).is_empty(),
+        "{}",
+        settled.stdout()
+    );
+
+    // And back on for an incident.
+    edit_config(config.path(), "voting", "exec = false", "exec = true");
+    run("up").ok();
+    assert_eq!(worker_root_is_read_only(&aws).await, Some(false));
+    assert!(worker_role_policy(&aws).await.is_some());
 }
 
 #[tokio::test]

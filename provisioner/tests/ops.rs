@@ -17,7 +17,7 @@ use aws_sdk_ec2::operation::describe_security_groups::{
 };
 use aws_sdk_ec2::operation::describe_subnets::DescribeSubnetsOutput;
 use aws_sdk_ec2::types::{SecurityGroup, Subnet};
-use aws_sdk_ecs::operation::describe_tasks::DescribeTasksOutput;
+use aws_sdk_ecs::operation::describe_tasks::{DescribeTasksInput, DescribeTasksOutput};
 use aws_sdk_ecs::operation::execute_command::{ExecuteCommandInput, ExecuteCommandOutput};
 use aws_sdk_ecs::operation::list_tasks::{ListTasksInput, ListTasksOutput};
 use aws_sdk_ecs::operation::run_task::{RunTaskInput, RunTaskOutput};
@@ -57,15 +57,7 @@ macro_rules! mocked_client {
 }
 
 fn shop_aws() -> Aws {
-    let sdk = SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("eu-west-1"))
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-            "testing", "testing", None, None, "test",
-        )))
-        .http_client(create_mock_http_client())
-        .build();
-    Aws::new(&sdk, "shop", "dev")
+    shop_aws_in("dev")
 }
 
 /// Records every request a rule sees.
@@ -88,13 +80,26 @@ fn task(status: &str, container: Container) -> Task {
         .build()
 }
 
+fn exec_agent(status: &str) -> ManagedAgent {
+    ManagedAgent::builder()
+        .name(ManagedAgentName::ExecuteCommandAgent)
+        .last_status(status)
+        .build()
+}
+
 fn running_orders_task() -> Task {
+    orders_task_with_agent(Some(exec_agent("RUNNING")))
+}
+
+/// A running orders task whose ExecuteCommandAgent is `agent` (None: started without exec).
+fn orders_task_with_agent(agent: Option<ManagedAgent>) -> Task {
     task(
         "RUNNING",
         Container::builder()
             .name("orders")
             .runtime_id("0f1e2d3c4b5a-265927825")
             .last_status("RUNNING")
+            .set_managed_agents(agent.map(|a| vec![a]))
             .build(),
     )
 }
@@ -154,7 +159,7 @@ async fn exec_opens_an_interactive_shell_and_hands_the_session_to_the_plugin() {
         endpoint_url: None,
     };
 
-    let code = exec::exec(&aws, &plugin, "orders", None, None, &[])
+    let code = exec::exec(&aws, &plugin, &shop_config(), "orders", None, None, &[])
         .await
         .unwrap();
     assert_eq!(code, 7, "the plugin's exit code is passed through");
@@ -164,6 +169,8 @@ async fn exec_opens_an_interactive_shell_and_hands_the_session_to_the_plugin() {
     assert_eq!(listed[0].cluster(), Some("shop-dev-cluster"));
     assert_eq!(listed[0].service_name(), Some("shop-dev-service-orders"));
     assert_eq!(listed[0].desired_status(), Some(&DesiredStatus::Running));
+    // No more than one DescribeTasks call can describe (its limit is 100 tasks).
+    assert_eq!(listed[0].max_results(), Some(100));
     let executed = executed.lock().unwrap().clone();
     assert_eq!(executed.len(), 1);
     assert_eq!(executed[0].cluster(), Some("shop-dev-cluster"));
@@ -201,17 +208,7 @@ async fn exec_into_a_given_task_runs_the_given_command_without_listing() {
     let (executed, record_exec) = capture::<ExecuteCommandInput>();
     let execute = mock!(aws_sdk_ecs::Client::execute_command)
         .match_requests(record_exec)
-        .then_output(|| {
-            ExecuteCommandOutput::builder()
-                .session(
-                    aws_sdk_ecs::types::Session::builder()
-                        .session_id("s")
-                        .stream_url("wss://x")
-                        .token_value("t")
-                        .build(),
-                )
-                .build()
-        });
+        .then_output(execute_command_ok);
     let mut aws = shop_aws();
     aws.ecs = mocked_client!(aws_sdk_ecs, [&list, &describe, &execute]);
     let dir = tempfile::tempdir().unwrap();
@@ -224,6 +221,7 @@ async fn exec_into_a_given_task_runs_the_given_command_without_listing() {
     exec::exec(
         &aws,
         &plugin,
+        &shop_config(),
         "orders",
         Some("0f1e2d3c4b5a"),
         Some("orders"),
@@ -256,7 +254,7 @@ async fn exec_explains_a_service_without_running_tasks_and_a_wrong_container() {
         profile: None,
         endpoint_url: None,
     };
-    let err = exec::exec(&aws, &plugin, "orders", None, None, &[])
+    let err = exec::exec(&aws, &plugin, &shop_config(), "orders", None, None, &[])
         .await
         .unwrap_err()
         .to_string();
@@ -284,6 +282,151 @@ async fn exec_explains_a_service_without_running_tasks_and_a_wrong_container() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("without enableExecuteCommand"), "{err}");
+}
+
+fn shop_aws_in(env: &str) -> Aws {
+    let sdk = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("eu-west-1"))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "testing", "testing", None, None, "test",
+        )))
+        .http_client(create_mock_http_client())
+        .build();
+    Aws::new(&sdk, "shop", env)
+}
+
+fn execute_command_ok() -> ExecuteCommandOutput {
+    ExecuteCommandOutput::builder()
+        .session(
+            aws_sdk_ecs::types::Session::builder()
+                .session_id("s")
+                .stream_url("wss://x")
+                .token_value("t")
+                .build(),
+        )
+        .build()
+}
+
+/// `provision exec orders` in `env` when its only task is `task`: the error, and how many
+/// ExecuteCommand requests were sent.
+async fn exec_error(env: &str, task: Task) -> (String, usize) {
+    let list = mock!(aws_sdk_ecs::Client::list_tasks)
+        .then_output(|| ListTasksOutput::builder().task_arns(TASK_ARN).build());
+    let describe = mock!(aws_sdk_ecs::Client::describe_tasks)
+        .then_output(move || DescribeTasksOutput::builder().tasks(task.clone()).build());
+    let execute = mock!(aws_sdk_ecs::Client::execute_command).then_output(execute_command_ok);
+    let mut aws = shop_aws_in(env);
+    aws.ecs = mocked_client!(aws_sdk_ecs, [&list, &describe, &execute]);
+    let plugin = PluginContext {
+        plugin: "/nonexistent/session-manager-plugin".into(),
+        profile: None,
+        endpoint_url: None,
+    };
+    let config = StackConfig::load(&repo_config_dir(), "shop", env).unwrap();
+    let err = exec::exec(&aws, &plugin, &config, "orders", None, None, &[])
+        .await
+        .unwrap_err();
+    (format!("{err:#}"), execute.num_calls())
+}
+
+#[tokio::test]
+async fn exec_sends_execute_command_only_once_the_exec_agent_runs() {
+    // Exec off in prod (the default there): the task has no agent; the message names the
+    // config key and what to run.
+    let (err, sent) = exec_error("prod", without_exec(orders_task_with_agent(None))).await;
+    assert_eq!(sent, 0, "{err}");
+    assert!(
+        err.contains("task 0f1e2d3c4b5a was started without enableExecuteCommand"),
+        "{err}"
+    );
+    assert!(
+        err.contains("service orders has ECS Exec off in env prod"),
+        "{err}"
+    );
+    assert!(
+        err.contains("set `exec = true` under [env.prod.services.orders] in config/shop.toml"),
+        "{err}"
+    );
+    assert!(
+        err.contains("provision --stack shop --env prod up"),
+        "{err}"
+    );
+
+    // Exec on in dev, but the task predates it: no agent in the container.
+    let (err, sent) = exec_error("dev", orders_task_with_agent(None)).await;
+    assert_eq!(sent, 0, "{err}");
+    assert!(
+        err.contains("container orders of task 0f1e2d3c4b5a has no ExecuteCommandAgent"),
+        "{err}"
+    );
+    assert!(
+        err.contains("ECS Exec is on for orders in env dev, but tasks started before"),
+        "{err}"
+    );
+    assert!(err.contains("replaced its tasks"), "{err}");
+
+    let (err, sent) = exec_error("dev", orders_task_with_agent(Some(exec_agent("PENDING")))).await;
+    assert_eq!(sent, 0, "{err}");
+    assert!(
+        err.contains("ExecuteCommandAgent of container orders in task 0f1e2d3c4b5a is PENDING"),
+        "{err}"
+    );
+    assert!(err.contains("retry in a few seconds"), "{err}");
+
+    // The agent crashed (a read-only root from before `up` turned exec on, or no SSM).
+    let stopped = ManagedAgent::builder()
+        .name(ManagedAgentName::ExecuteCommandAgent)
+        .last_status("STOPPED")
+        .reason("agent exited")
+        .build();
+    let (err, sent) = exec_error("dev", orders_task_with_agent(Some(stopped))).await;
+    assert_eq!(sent, 0, "{err}");
+    assert!(err.contains("is STOPPED (agent exited)"), "{err}");
+    assert!(err.contains("the agent cannot reach SSM"), "{err}");
+}
+
+#[tokio::test]
+async fn exec_prefers_a_task_whose_exec_agent_runs() {
+    const OTHER_ARN: &str = "arn:aws:ecs:eu-west-1:123456789012:task/shop-dev-cluster/1a2b3c4d5e6f";
+    let list = mock!(aws_sdk_ecs::Client::list_tasks).then_output(|| {
+        ListTasksOutput::builder()
+            .task_arns(OTHER_ARN)
+            .task_arns(TASK_ARN)
+            .build()
+    });
+    let (described, record_describe) = capture::<DescribeTasksInput>();
+    let describe = mock!(aws_sdk_ecs::Client::describe_tasks)
+        .match_requests(record_describe)
+        .then_output(|| {
+            let mut starting = orders_task_with_agent(Some(exec_agent("PENDING")));
+            starting.task_arn = Some(OTHER_ARN.into());
+            DescribeTasksOutput::builder()
+                .tasks(starting)
+                .tasks(running_orders_task())
+                .build()
+        });
+    let (executed, record_exec) = capture::<ExecuteCommandInput>();
+    let execute = mock!(aws_sdk_ecs::Client::execute_command)
+        .match_requests(record_exec)
+        .then_output(execute_command_ok);
+    let mut aws = shop_aws();
+    aws.ecs = mocked_client!(aws_sdk_ecs, [&list, &describe, &execute]);
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = PluginContext {
+        plugin: fake_plugin(dir.path()),
+        profile: None,
+        endpoint_url: None,
+    };
+    exec::exec(&aws, &plugin, &shop_config(), "orders", None, None, &[])
+        .await
+        .unwrap();
+    let described = described.lock().unwrap().clone();
+    assert_eq!(described.len(), 1, "one DescribeTasks for all listed tasks");
+    assert_eq!(described[0].tasks(), [OTHER_ARN, TASK_ARN]);
+    let executed = executed.lock().unwrap().clone();
+    assert_eq!(executed.len(), 1);
+    assert_eq!(executed[0].task(), Some(TASK_ARN));
 }
 
 fn without_exec(task: Task) -> Task {
@@ -899,23 +1042,7 @@ fn shop_config() -> StackConfig {
 
 #[tokio::test]
 async fn tunnel_forwards_a_local_port_to_postgres_through_a_consumer_task() {
-    let (db_requests, record_db) = capture::<DescribeDbInstancesInput>();
-    let instances = mock!(aws_sdk_rds::Client::describe_db_instances)
-        .match_requests(record_db)
-        .then_output(|| {
-            DescribeDbInstancesOutput::builder()
-                .db_instances(
-                    aws_sdk_rds::types::DbInstance::builder()
-                        .endpoint(
-                            aws_sdk_rds::types::Endpoint::builder()
-                                .address("shop-dev-postgres.c1.eu-west-1.rds.amazonaws.com")
-                                .port(5432)
-                                .build(),
-                        )
-                        .build(),
-                )
-                .build()
-        });
+    let (instances, db_requests) = postgres_instances();
     let (listed, record_list) = capture::<ListTasksInput>();
     let list = mock!(aws_sdk_ecs::Client::list_tasks)
         .match_requests(record_list)
@@ -928,13 +1055,7 @@ async fn tunnel_forwards_a_local_port_to_postgres_through_a_consumer_task() {
     let (sessions, record_session) = capture::<StartSessionInput>();
     let start = mock!(aws_sdk_ssm::Client::start_session)
         .match_requests(record_session)
-        .then_output(|| {
-            StartSessionOutput::builder()
-                .session_id("ops-0a1b2c")
-                .stream_url("wss://ssmmessages.eu-west-1.amazonaws.com/v1/data-channel/ops-0a1b2c")
-                .token_value("tunnel-token")
-                .build()
-        });
+        .then_output(start_session_ok);
     let mut aws = shop_aws();
     aws.rds = mocked_client!(aws_sdk_rds, [&instances]);
     aws.ecs = mocked_client!(aws_sdk_ecs, [&list, &describe]);
@@ -953,6 +1074,8 @@ async fn tunnel_forwards_a_local_port_to_postgres_through_a_consumer_task() {
         DataStore::Postgres,
         Some(15432),
         None,
+        POLL,
+        std::future::pending(),
     )
     .await
     .unwrap();
@@ -1084,11 +1207,231 @@ fn tunnel_rejects_missing_stores_and_relays_that_cannot_reach_them() {
     );
 }
 
+/// DescribeDBInstances answering with the Postgres endpoint, and the requests it saw.
+fn postgres_instances() -> (Rule, Arc<Mutex<Vec<DescribeDbInstancesInput>>>) {
+    let (requests, record) = capture::<DescribeDbInstancesInput>();
+    let rule = mock!(aws_sdk_rds::Client::describe_db_instances)
+        .match_requests(record)
+        .then_output(|| {
+            DescribeDbInstancesOutput::builder()
+                .db_instances(
+                    aws_sdk_rds::types::DbInstance::builder()
+                        .endpoint(
+                            aws_sdk_rds::types::Endpoint::builder()
+                                .address("shop-dev-postgres.c1.eu-west-1.rds.amazonaws.com")
+                                .port(5432)
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build()
+        });
+    (rule, requests)
+}
+
+fn start_session_ok() -> StartSessionOutput {
+    StartSessionOutput::builder()
+        .session_id("ops-0a1b2c")
+        .stream_url("wss://ssmmessages.eu-west-1.amazonaws.com/v1/data-channel/ops-0a1b2c")
+        .token_value("tunnel-token")
+        .build()
+}
+
+#[tokio::test]
+async fn tunnel_refuses_consumers_with_exec_off_and_names_the_alternatives() {
+    let prod = StackConfig::load(&repo_config_dir(), "shop", "prod").unwrap();
+    let (instances, _) = postgres_instances();
+    let list = mock!(aws_sdk_ecs::Client::list_tasks)
+        .then_output(|| ListTasksOutput::builder().task_arns(TASK_ARN).build());
+    let start = mock!(aws_sdk_ssm::Client::start_session).then_output(start_session_ok);
+    let mut aws = shop_aws_in("prod");
+    aws.rds = mocked_client!(aws_sdk_rds, [&instances]);
+    aws.ecs = mocked_client!(aws_sdk_ecs, [&list]);
+    aws.ssm = mocked_client!(aws_sdk_ssm, [&start]);
+    let plugin = PluginContext {
+        plugin: "/nonexistent/session-manager-plugin".into(),
+        profile: None,
+        endpoint_url: None,
+    };
+    let err = tunnel::tunnel(
+        &aws,
+        &plugin,
+        &prod,
+        DataStore::Postgres,
+        None,
+        Some("orders"),
+        POLL,
+        std::future::pending(),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("cannot tunnel through orders: service orders has ECS Exec off in env prod"),
+        "{err}"
+    );
+    assert!(
+        err.contains("`exec = true` under [env.prod.services.orders]"),
+        "{err}"
+    );
+    assert!(err.contains("pass `--via debug`"), "{err}");
+    let err = tunnel::tunnel(
+        &aws,
+        &plugin,
+        &prod,
+        DataStore::Postgres,
+        None,
+        None,
+        POLL,
+        std::future::pending(),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains(
+            "every service that uses postgres (orders, products, users) has ECS Exec off in env prod"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("`--via debug`"), "{err}");
+    assert_eq!(
+        (instances.num_calls(), list.num_calls(), start.num_calls()),
+        (0, 0, 0),
+        "refused before any AWS call"
+    );
+
+    // With exec turned on for one consumer, the default relay is that one, and the
+    // refusal of another names it.
+    let mut incident = prod.clone();
+    incident.services.get_mut("products").unwrap().exec = Some(true);
+    assert_eq!(
+        tunnel::relay_services(&incident, DataStore::Postgres, None).unwrap(),
+        ["products"]
+    );
+    let err = tunnel::relay_services(&incident, DataStore::Postgres, Some("users"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("or --via one of: products (exec on)"), "{err}");
+    assert_eq!(
+        tunnel::relay(&prod, DataStore::Postgres, Some("debug")).unwrap(),
+        tunnel::Relay::DebugTask
+    );
+}
+
+#[tokio::test]
+async fn tunnel_needs_a_relay_whose_exec_agent_runs() {
+    let (instances, _) = postgres_instances();
+    let list = mock!(aws_sdk_ecs::Client::list_tasks)
+        .then_output(|| ListTasksOutput::builder().task_arns(TASK_ARN).build());
+    let describe = mock!(aws_sdk_ecs::Client::describe_tasks).then_output(|| {
+        DescribeTasksOutput::builder()
+            .tasks(orders_task_with_agent(Some(exec_agent("PENDING"))))
+            .build()
+    });
+    let start = mock!(aws_sdk_ssm::Client::start_session).then_output(start_session_ok);
+    let mut aws = shop_aws();
+    aws.rds = mocked_client!(aws_sdk_rds, [&instances]);
+    aws.ecs = mocked_client!(aws_sdk_ecs, [&list, &describe]);
+    aws.ssm = mocked_client!(aws_sdk_ssm, [&start]);
+    let plugin = PluginContext {
+        plugin: "/nonexistent/session-manager-plugin".into(),
+        profile: None,
+        endpoint_url: None,
+    };
+    let err = tunnel::tunnel(
+        &aws,
+        &plugin,
+        &shop_config(),
+        DataStore::Postgres,
+        None,
+        Some("orders"),
+        POLL,
+        std::future::pending(),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("no running task to tunnel through"), "{err}");
+    assert!(err.contains("orders: the ExecuteCommandAgent"), "{err}");
+    assert!(err.contains("is PENDING"), "{err}");
+    assert_eq!(
+        start.num_calls(),
+        0,
+        "no StartSession without a running agent"
+    );
+}
+
+#[tokio::test]
+async fn tunnel_via_debug_forwards_through_a_debug_task_and_stops_it_afterwards() {
+    let mocks = debug_mocks(vec![
+        debug_task("PROVISIONING", "PENDING"),
+        debug_task("RUNNING", "RUNNING"),
+    ]);
+    let (instances, _) = postgres_instances();
+    let (sessions, record_session) = capture::<StartSessionInput>();
+    let start = mock!(aws_sdk_ssm::Client::start_session)
+        .match_requests(record_session)
+        .then_output(start_session_ok);
+    let mut aws = mocked_debug_aws(&mocks);
+    aws.rds = mocked_client!(aws_sdk_rds, [&instances]);
+    aws.ssm = mocked_client!(aws_sdk_ssm, [&start]);
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = PluginContext {
+        plugin: fake_plugin(dir.path()),
+        profile: None,
+        endpoint_url: None,
+    };
+    let prod_like = StackConfig::load(&repo_config_dir(), "shop", "prod").unwrap();
+    let code = tunnel::tunnel(
+        &aws,
+        &plugin,
+        &prod_like,
+        DataStore::Postgres,
+        Some(15432),
+        Some("debug"),
+        POLL,
+        std::future::pending(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(code, 7, "the plugin's exit code");
+    assert_eq!(
+        *mocks.calls.lock().unwrap(),
+        ["RunTask", "DescribeTasks", "DescribeTasks", "StopTask"],
+        "the session starts once the agent runs; no ExecuteCommand; StopTask afterwards"
+    );
+    let runs = mocks.run_requests.lock().unwrap().clone();
+    assert_eq!(runs[0].task_definition(), Some("shop-dev-taskdef-debug"));
+    assert_eq!(runs[0].enable_execute_command(), Some(true));
+    let vpc = runs[0]
+        .network_configuration()
+        .and_then(|n| n.awsvpc_configuration())
+        .unwrap();
+    assert_eq!(vpc.security_groups(), ["sg-debug1"]);
+    let sessions = sessions.lock().unwrap().clone();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(
+        sessions[0].target(),
+        Some("ecs:shop-dev-cluster_9a8b7c6d5e4f_9a8b7c6d5e4f-1234567890")
+    );
+    assert_eq!(
+        sessions[0].document_name(),
+        Some("AWS-StartPortForwardingSessionToRemoteHost")
+    );
+    assert_eq!(
+        sessions[0].parameters().unwrap()["localPortNumber"],
+        ["15432"]
+    );
+    assert_stopped_once(&mocks);
+}
+
 #[test]
 fn debug_and_tunnel_check_config_and_plugin_before_calling_aws() {
     for args in [
         &["debug"][..],
         &["tunnel", "redis"],
+        &["tunnel", "redis", "--via", "debug"],
         &["debug", "--", "psql"],
     ] {
         let out = provision_without_plugin(args);
@@ -1107,6 +1450,12 @@ fn debug_and_tunnel_check_config_and_plugin_before_calling_aws() {
     let out = provision_without_plugin(&["tunnel", "redis", "--via", "nope"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("has no service nope"), "{stderr}");
+    // Exec is off in prod by default: refused from config, before the plugin or AWS.
+    let out = provision_without_plugin(&["--env", "prod", "tunnel", "redis"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("has ECS Exec off in env prod"), "{stderr}");
+    assert!(!stderr.contains("session-manager-plugin"), "{stderr}");
     let out = provision_without_plugin(&["tunnel", "mysql"]);
     assert_eq!(out.status.code(), Some(2), "clap rejects unknown stores");
 }

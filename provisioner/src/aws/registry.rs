@@ -548,8 +548,9 @@ async fn sync_managed_policies(
     Ok(())
 }
 
-/// Writes the role's inline policy, or removes it when the spec has no statements (IAM
-/// rejects a policy document without any).
+/// Writes the role's inline policy, or removes it when the spec has no statements (a task
+/// role with ECS Exec off, the blue/green role): the Statement element is required and
+/// holds statements (IAM User Guide, "IAM JSON policy elements: Statement").
 async fn sync_inline_policy(
     aws: &Aws,
     id: &str,

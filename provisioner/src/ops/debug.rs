@@ -178,7 +178,7 @@ pub async fn wait_until_ready(aws: &Aws, task_arn: &str, poll: Duration) -> Resu
             );
         }
         if status == "RUNNING" && agent == "RUNNING" {
-            return exec::target_of(&cluster, task, DEBUG);
+            return Ok(exec::target_of(&cluster, task, DEBUG)?);
         }
         if started.elapsed() > aws.wait_limit {
             bail!(
@@ -204,16 +204,19 @@ pub async fn stop(aws: &Aws, task_arn: &str) -> Result<()> {
     Ok(())
 }
 
-/// Waits for the task, then runs the session; `interrupted` (Ctrl-C) while waiting ends
-/// with 130. During the session the plugin owns the terminal (see `session::launch`).
-async fn attach(
+/// Waits for the task, then runs `session` on it; `interrupted` (Ctrl-C) while waiting
+/// ends with 130. During the session the plugin owns the terminal (see `session::launch`).
+async fn attach<S, F>(
     aws: &Aws,
-    plugin: &PluginContext,
     task_arn: &str,
-    command: &str,
     poll: Duration,
     interrupted: impl Future<Output = ()>,
-) -> Result<u8> {
+    session: S,
+) -> Result<u8>
+where
+    S: FnOnce(ExecTarget) -> F,
+    F: Future<Output = Result<u8>>,
+{
     let target = tokio::select! {
         target = wait_until_ready(aws, task_arn, poll) => target?,
         () = interrupted => {
@@ -221,26 +224,30 @@ async fn attach(
             return Ok(130);
         }
     };
-    exec::exec_into(aws, plugin, &target, command).await
+    session(target).await
 }
 
-/// Starts `task_definition` with ECS Exec enabled, attaches, and stops the task whatever
+/// Starts `task_definition` with ECS Exec enabled, runs `session` (an ECS Exec shell, or a
+/// tunnel's port forwarding) once its exec agent runs, and stops the task whatever
 /// happened (session end, error, interruption): the session's code, or the first error.
-pub async fn run_session(
+pub async fn run_session<S, F>(
     aws: &Aws,
-    plugin: &PluginContext,
     task_definition: &str,
     placement: &Placement,
-    command: &str,
     poll: Duration,
     interrupted: impl Future<Output = ()>,
-) -> Result<u8> {
+    session: S,
+) -> Result<u8>
+where
+    S: FnOnce(ExecTarget) -> F,
+    F: Future<Output = Result<u8>>,
+{
     let task_arn = run::start_task(aws, task_definition, placement, true, None).await?;
     eprintln!(
-        "debug: started task {} ({task_definition}); it is stopped when you leave",
+        "debug: started task {} ({task_definition}); it is stopped when the session ends",
         last_segment(&task_arn)
     );
-    let outcome = attach(aws, plugin, &task_arn, command, poll, interrupted).await;
+    let outcome = attach(aws, &task_arn, poll, interrupted, session).await;
     // The guard: nothing above returns before this point once the task exists.
     let stopped = stop(aws, &task_arn).await.with_context(|| {
         format!(
@@ -274,14 +281,15 @@ pub async fn debug(
     };
     let stack_definition = aws.name(&format!("taskdef-{DEBUG}"));
     let definition = custom.as_deref().unwrap_or(&stack_definition);
+    let command = command_line(command);
+    let command = command.as_str();
     let outcome = run_session(
         aws,
-        plugin,
         definition,
         &placement,
-        &command_line(command),
         poll,
         interrupted,
+        |target| async move { exec::exec_into(aws, plugin, &target, command).await },
     )
     .await;
     if let Some(arn) = &custom {

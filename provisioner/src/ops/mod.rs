@@ -21,7 +21,8 @@ pub mod tunnel;
 
 #[derive(Debug, Subcommand)]
 pub enum OpsCommand {
-    /// ECS Exec into a running container (an interactive shell unless a command follows `--`).
+    /// ECS Exec into a running container (an interactive shell unless a command follows `--`);
+    /// the service needs `exec` on in this environment (off in prod unless set).
     Exec {
         /// Service whose task to enter.
         service: String,
@@ -65,15 +66,16 @@ pub enum OpsCommand {
         command: Vec<String>,
     },
     /// Forward a local port to the private Redis or Postgres through a running service task
-    /// (SSM port forwarding); runs until Ctrl-C.
+    /// with ECS Exec on, or a temporary debug task (SSM port forwarding); runs until Ctrl-C.
     Tunnel {
         /// Data store to reach.
         store: TunnelStore,
         /// Local port (default: the store's port, 6379 or 5432).
         #[arg(long)]
         local_port: Option<u16>,
-        /// Service whose task relays the traffic (default: the first that uses the store
-        /// and has a running task).
+        /// Service whose task relays the traffic, or `debug` for a debug task started for
+        /// the tunnel and stopped afterwards (default: the first service that uses the
+        /// store, has ECS Exec on and a task whose exec agent runs).
         #[arg(long)]
         via: Option<String>,
     },
@@ -164,6 +166,7 @@ pub async fn run(cli: &Cli, command: &OpsCommand) -> Result<u8> {
             exec::exec(
                 &aws,
                 &plugin,
+                &config,
                 service,
                 task.as_deref(),
                 container.as_deref(),
@@ -217,13 +220,23 @@ pub async fn run(cli: &Cli, command: &OpsCommand) -> Result<u8> {
             via,
         } => {
             let store = DataStore::from(*store);
-            if let Some(via) = via {
+            if let Some(via) = via.as_deref().filter(|v| *v != crate::constructs::DEBUG) {
                 known_service(&config, via)?;
             }
-            tunnel::relay_services(&config, store, via.as_deref())?;
+            tunnel::relay(&config, store, via.as_deref())?;
             let plugin = plugin_context(cli)?;
             let aws = cli.connect().await?;
-            tunnel::tunnel(&aws, &plugin, &config, store, *local_port, via.as_deref()).await
+            tunnel::tunnel(
+                &aws,
+                &plugin,
+                &config,
+                store,
+                *local_port,
+                via.as_deref(),
+                debug::POLL_INTERVAL,
+                debug::interrupted(),
+            )
+            .await
         }
     }
 }

@@ -1,16 +1,22 @@
 //! `provision tunnel redis|postgres`: SSM port forwarding from a local port to the private
 //! Redis or Postgres endpoint through a running task of a service that uses the store (its
-//! security group is one the store accepts), so local tools reach the data tier without it
-//! ever being public. (moto has no SSM StartSession; tested with aws-smithy-mocks.)
+//! security group is one the store accepts), or through a temporary debug task
+//! (`--via debug`), so local tools reach the data tier without it ever being public.
+//! The session goes through the task's ECS Exec agent, so relays must have exec on
+//! (see `exec`). (moto has no SSM StartSession; tested with aws-smithy-mocks.)
+
+use std::future::Future;
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 
-use super::exec::{self, ExecTarget};
+use super::exec::{self, ExecSetting, ExecTarget};
 use super::session::{self, Origin, Session};
-use super::PluginContext;
+use super::{debug, run, PluginContext};
 use crate::aws::{call_error, Aws};
 use crate::config::{DataStore, StackConfig};
+use crate::constructs::DEBUG;
 
 /// The SSM document that forwards a local port to a host reachable from the target.
 pub const DOCUMENT: &str = "AWS-StartPortForwardingSessionToRemoteHost";
@@ -30,13 +36,16 @@ pub fn store_name(store: DataStore) -> &'static str {
     }
 }
 
-/// The services a tunnel may go through: `via` if given (it must use the store, otherwise
-/// the store's security group drops its traffic), else every service that uses the store.
-pub fn relay_services(
-    config: &StackConfig,
-    store: DataStore,
-    via: Option<&str>,
-) -> Result<Vec<String>> {
+/// What relays a tunnel's traffic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Relay {
+    /// A running task of the first of these services that has one whose agent runs.
+    Services(Vec<String>),
+    /// A debug task started for the tunnel and stopped when it closes (`--via debug`).
+    DebugTask,
+}
+
+fn require_store(config: &StackConfig, store: DataStore) -> Result<()> {
     let name = store_name(store);
     let present = match store {
         DataStore::Redis => config.redis.is_some(),
@@ -49,23 +58,82 @@ pub fn relay_services(
             config.stack
         );
     }
+    Ok(())
+}
+
+/// `--via debug`, described for messages.
+const VIA_DEBUG: &str =
+    "`--via debug` (a temporary debug task next to the data tier, stopped when the tunnel closes)";
+
+/// The relay for `via`: `debug`, or the services [`relay_services`] allows.
+pub fn relay(config: &StackConfig, store: DataStore, via: Option<&str>) -> Result<Relay> {
+    if via == Some(DEBUG) {
+        require_store(config, store)?;
+        return Ok(Relay::DebugTask);
+    }
+    relay_services(config, store, via).map(Relay::Services)
+}
+
+/// The services a tunnel may go through: `via` if given, else every service that uses the
+/// store and has ECS Exec on in this environment. A service that does not use the store
+/// is refused (the store's security group drops its traffic), and so is one with exec off
+/// (no SSM session can reach its tasks); the refusal names the alternatives.
+pub fn relay_services(
+    config: &StackConfig,
+    store: DataStore,
+    via: Option<&str>,
+) -> Result<Vec<String>> {
+    require_store(config, store)?;
+    let name = store_name(store);
     let consumers: Vec<String> = config
         .services
         .iter()
         .filter(|(_, s)| s.uses.contains(&store))
         .map(|(n, _)| n.clone())
         .collect();
+    let with_exec: Vec<String> = consumers
+        .iter()
+        .filter(|c| config.exec_enabled(c))
+        .cloned()
+        .collect();
+    let alternatives = match with_exec.as_slice() {
+        [] => format!("pass {VIA_DEBUG}"),
+        others => format!(
+            "pass {VIA_DEBUG}, or --via one of: {} (exec on)",
+            others.join(", ")
+        ),
+    };
     match via {
-        Some(service) if consumers.iter().any(|c| c == service) => Ok(vec![service.to_owned()]),
+        Some(service) if consumers.iter().any(|c| c == service) => {
+            if config.exec_enabled(service) {
+                return Ok(vec![service.to_owned()]);
+            }
+            bail!(
+                "cannot tunnel through {service}: {}. Without changing it, {alternatives}",
+                ExecSetting::of(config, service).off_message()
+            )
+        }
         Some(service) => bail!(
             "{service} does not use {name}, so {name} does not accept its traffic; pass --via one of: {}",
-            consumers.join(", ")
+            with_exec
+                .iter()
+                .map(String::as_str)
+                .chain([DEBUG])
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         None if consumers.is_empty() => bail!(
-            "no service of stack {} uses {name}; a tunnel needs a running task of one (or use `provision debug`)",
+            "no service of stack {} uses {name}; pass {VIA_DEBUG}",
             config.stack
         ),
-        None => Ok(consumers),
+        None if with_exec.is_empty() => bail!(
+            "every service that uses {name} ({}) has ECS Exec off in env {}, so no session can go through their tasks; \
+             {alternatives}. Or turn exec on for one of them: {}",
+            consumers.join(", "),
+            config.env,
+            ExecSetting::of(config, &consumers[0]).how_to_enable()
+        ),
+        None => Ok(with_exec),
     }
 }
 
@@ -197,42 +265,38 @@ pub fn local_hint(
     }
 }
 
-/// A running task of the first relay service that has one.
-async fn relay_target(aws: &Aws, services: &[String]) -> Result<ExecTarget> {
+/// A task of the first relay service whose exec agent runs.
+async fn relay_target(aws: &Aws, config: &StackConfig, services: &[String]) -> Result<ExecTarget> {
     let mut reasons = Vec::new();
     for service in services {
-        match exec::find_target(aws, service, None, None).await {
+        match exec::find_target(aws, config, service, None, None).await {
             Ok(target) => return Ok(target),
             Err(err) => reasons.push(format!("{service}: {err:#}")),
         }
     }
     bail!(
-        "no running task to tunnel through:\n  {}",
+        "no running task to tunnel through (or pass {VIA_DEBUG}):\n  {}",
         reasons.join("\n  ")
     )
 }
 
-/// `provision tunnel redis|postgres [--local-port P] [--via SERVICE]`: runs until the
-/// plugin ends (Ctrl-C); the plugin's exit code.
-pub async fn tunnel(
+/// StartSession through `target` and the plugin until the tunnel closes; its exit code.
+async fn forward(
     aws: &Aws,
     plugin: &PluginContext,
     config: &StackConfig,
     store: DataStore,
-    local_port: Option<u16>,
-    via: Option<&str>,
+    endpoint: &Endpoint,
+    local_port: u16,
+    target: &ExecTarget,
 ) -> Result<u8> {
-    let services = relay_services(config, store, via)?;
-    let endpoint = store_endpoint(aws, store).await?;
-    let local_port = local_port.unwrap_or(endpoint.port);
-    let target = relay_target(aws, &services).await?;
-    let session = start_session(aws, &target, &endpoint, local_port).await?;
+    let session = start_session(aws, target, endpoint, local_port).await?;
     let args = session::plugin_args(
         &session,
         Origin::SsmStartSession,
         &aws.region,
         plugin.profile.as_deref(),
-        &request_json(&target, &endpoint, local_port),
+        &request_json(target, endpoint, local_port),
         &session::ssm_endpoint(&aws.region, plugin.endpoint_url.as_deref()),
     );
     eprintln!(
@@ -241,7 +305,49 @@ pub async fn tunnel(
         endpoint.port,
         target.task_id,
         target.container,
-        local_hint(config, aws, store, &endpoint, local_port)
+        local_hint(config, aws, store, endpoint, local_port)
     );
     session::launch(&plugin.plugin, &args).await
+}
+
+/// `provision tunnel redis|postgres [--local-port P] [--via SERVICE|debug]`: runs until the
+/// plugin ends (Ctrl-C); the plugin's exit code. `poll` and `interrupted` apply while a
+/// debug task starts (see `debug::debug`).
+#[allow(clippy::too_many_arguments)]
+pub async fn tunnel(
+    aws: &Aws,
+    plugin: &PluginContext,
+    config: &StackConfig,
+    store: DataStore,
+    local_port: Option<u16>,
+    via: Option<&str>,
+    poll: Duration,
+    interrupted: impl Future<Output = ()>,
+) -> Result<u8> {
+    let relay = relay(config, store, via)?;
+    let endpoint = store_endpoint(aws, store).await?;
+    let endpoint = &endpoint;
+    let local_port = local_port.unwrap_or(endpoint.port);
+    match relay {
+        Relay::Services(services) => {
+            let target = relay_target(aws, config, &services).await?;
+            forward(aws, plugin, config, store, endpoint, local_port, &target).await
+        }
+        Relay::DebugTask => {
+            // The debug task's security group is one the stores accept.
+            let placement = run::placement(aws, &[format!("sg-{DEBUG}")]).await?;
+            let definition = aws.name(&format!("taskdef-{DEBUG}"));
+            debug::run_session(
+                aws,
+                &definition,
+                &placement,
+                poll,
+                interrupted,
+                |target| async move {
+                    forward(aws, plugin, config, store, endpoint, local_port, &target).await
+                },
+            )
+            .await
+        }
+    }
 }
