@@ -1232,3 +1232,17 @@ async fn request_check_reports_requests_aws_would_reject() {
     // Taken: dropping the server now finds nothing more to report.
     moto.assert_requests_valid();
 }
+
+/// The check fails a test by itself: a `Moto` dropped after an invalid request panics.
+#[tokio::test]
+#[should_panic(expected = "request(s) sent to moto break botocore's service models")]
+async fn a_moto_that_received_an_invalid_request_fails_the_test_on_drop() {
+    let moto = Moto::start();
+    let aws = moto.aws("voting", "dev").await;
+    let _ = aws
+        .logs
+        .create_log_group()
+        .log_group_name("no spaces allowed")
+        .send()
+        .await;
+}
