@@ -1330,12 +1330,7 @@ async fn request_check_reports_requests_aws_would_reject() {
         .health_check_interval_seconds(1)
         .send()
         .await;
-    let _ = aws
-        .logs
-        .create_log_group()
-        .log_group_name("no spaces allowed")
-        .send()
-        .await;
+    create_log_group_with_a_space(&aws).await;
     let _ = aws
         .cloudwatch
         .put_metric_alarm()
@@ -1366,4 +1361,23 @@ async fn request_check_reports_requests_aws_would_reject() {
     assert_eq!(found, expected);
     // Taken: dropping the server now finds nothing more to report.
     moto.assert_requests_valid();
+}
+
+/// The check fails a test by itself: a `Moto` dropped after an invalid request panics.
+#[tokio::test]
+#[should_panic(expected = "request(s) sent to moto break botocore's service models")]
+async fn a_moto_that_received_an_invalid_request_fails_the_test_on_drop() {
+    let moto = Moto::start();
+    let aws = moto.aws("voting", "dev").await;
+    create_log_group_with_a_space(&aws).await;
+}
+
+/// CreateLogGroup with a name outside the model's pattern (`[\.\-_/#A-Za-z0-9]+`).
+async fn create_log_group_with_a_space(aws: &Aws) {
+    let _ = aws
+        .logs
+        .create_log_group()
+        .log_group_name("no spaces allowed")
+        .send()
+        .await;
 }
