@@ -5,6 +5,18 @@ mod common;
 
 use common::{config_copy, edit_config, Moto};
 
+/// A copy of `config/` whose sums stack names its availability zones (`zones`, TOML).
+fn sums_in_zones(zones: &str) -> tempfile::TempDir {
+    let dir = config_copy();
+    edit_config(
+        dir.path(),
+        "sums",
+        "cidr = \"10.20.0.0/16\"",
+        &format!("cidr = \"10.20.0.0/16\"\navailability_zones = {zones}"),
+    );
+    dir
+}
+
 #[tokio::test]
 async fn plan_warns_before_a_new_vpc_would_exceed_the_regions_quota() {
     let moto = Moto::start();
@@ -65,14 +77,8 @@ async fn zones_come_from_the_account_and_a_configured_zone_it_lacks_is_refused()
     used.dedup();
     assert_eq!(used, available[..2].to_vec());
 
-    let dir = config_copy();
+    let dir = sums_in_zones("[\"a\", \"z\"]");
     let config_dir = dir.path().to_str().unwrap();
-    edit_config(
-        dir.path(),
-        "sums",
-        "cidr = \"10.20.0.0/16\"",
-        "cidr = \"10.20.0.0/16\"\navailability_zones = [\"a\", \"z\"]",
-    );
     let plan = moto.provision(&["--config-dir", config_dir, "--stack", "sums", "plan"]);
     assert_ne!(plan.code(), 0);
     assert!(
@@ -86,15 +92,9 @@ async fn zones_come_from_the_account_and_a_configured_zone_it_lacks_is_refused()
 #[tokio::test]
 async fn an_existing_stack_keeps_the_zones_its_subnets_are_in() {
     let moto = Moto::start();
-    let dir = config_copy();
-    let config_dir = dir.path().to_str().unwrap();
     // Created in c and d (as on an account where a and b were not offered)…
-    edit_config(
-        dir.path(),
-        "sums",
-        "cidr = \"10.20.0.0/16\"",
-        "cidr = \"10.20.0.0/16\"\navailability_zones = [\"c\", \"d\"]",
-    );
+    let dir = sums_in_zones("[\"c\", \"d\"]");
+    let config_dir = dir.path().to_str().unwrap();
     let up = moto.provision(&["--config-dir", config_dir, "--stack", "sums", "--yes", "up"]);
     assert_eq!(up.code(), 0, "{}", up.stderr());
     // …then the setting is removed: the stack stays where it is, nothing is replaced.
