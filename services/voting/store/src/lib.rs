@@ -10,8 +10,8 @@ use sqlx::{PgPool, Postgres, Transaction};
 pub const COUNTS_CHANNEL: &str = "vote_counts";
 
 /// Serialises batch writers (several worker replicas) so counts stay exact; the lock is
-/// held only for one batch transaction.
-const WRITER_LOCK: i64 = 0x5u64 as i64 * 1_000_003 + 0x1ab;
+/// held only for one batch transaction (the worker's `lock_timeout` bounds the wait for it).
+pub const WRITER_LOCK: i64 = 0x5u64 as i64 * 1_000_003 + 0x1ab;
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 

@@ -19,6 +19,8 @@ struct Entry {
 pub struct Parsed {
     /// One ballot per voter, the latest in queue order.
     pub ballots: Vec<Ballot>,
+    /// The raw queue entry each ballot came from (same index), for dead-lettering it.
+    pub sources: Vec<String>,
     /// Entries that are not votes, verbatim, with the reason.
     pub dead_letters: Vec<(String, String)>,
     /// Valid entries before de-duplication.
@@ -33,10 +35,14 @@ pub fn parse(entries: &[String]) -> Parsed {
             Ok(ballot) => {
                 parsed.valid_entries += 1;
                 match position.get(&ballot.voter_id) {
-                    Some(&index) => parsed.ballots[index] = ballot,
+                    Some(&index) => {
+                        parsed.ballots[index] = ballot;
+                        parsed.sources[index] = raw.clone();
+                    }
                     None => {
                         position.insert(ballot.voter_id.clone(), parsed.ballots.len());
                         parsed.ballots.push(ballot);
+                        parsed.sources.push(raw.clone());
                     }
                 }
             }
@@ -90,6 +96,7 @@ mod tests {
             ]
         );
         assert!(parsed.dead_letters.is_empty());
+        assert_eq!(parsed.sources, vec![entry("v1", "b"), entry("v2", "b")]);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 mod batch;
 mod config;
 pub mod queue;
+mod write;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -17,7 +18,7 @@ use sqlx::PgPool;
 use tokio::net::TcpListener;
 
 pub use config::Config;
-use queue::{Batch, Queue};
+use queue::{Batch, DeadLetter, Queue};
 
 pub const DEFAULT_PORT: u16 = 8082;
 
@@ -131,7 +132,8 @@ async fn drain(config: Config, pool: PgPool, status: Arc<Status>, shutdown: Shut
                             "recovering an abandoned batch"
                         );
                         metrics::counter!("votes_recovered_batches_total").increment(1);
-                        if !process(&queue, &pool, batch, &shutdown).await {
+                        if !process(&queue, &pool, batch, &shutdown, config.rejected_attempts).await
+                        {
                             return;
                         }
                     }
@@ -143,7 +145,7 @@ async fn drain(config: Config, pool: PgPool, status: Arc<Status>, shutdown: Shut
         match queue.claim(config.batch_size).await {
             Ok(Some(batch)) => {
                 failures = 0;
-                if !process(&queue, &pool, batch, &shutdown).await {
+                if !process(&queue, &pool, batch, &shutdown, config.rejected_attempts).await {
                     return;
                 }
             }
@@ -170,49 +172,49 @@ async fn drain(config: Config, pool: PgPool, status: Arc<Status>, shutdown: Shut
 
 /// Writes one claimed batch and acknowledges it. Returns false when shutdown interrupted
 /// it; the batch then stays claimed in Redis and is recovered later.
-async fn process(queue: &Queue, pool: &PgPool, batch: Batch, shutdown: &Shutdown) -> bool {
+async fn process(
+    queue: &Queue,
+    pool: &PgPool,
+    batch: Batch,
+    shutdown: &Shutdown,
+    rejected_attempts: u32,
+) -> bool {
     let parsed = batch::parse(&batch.entries);
     metrics::histogram!("vote_batch_size").record(batch.entries.len() as f64);
+    let mut dead: Vec<DeadLetter> = Vec::new();
     for (entry, reason) in &parsed.dead_letters {
-        let shown: String = entry.chars().take(200).collect();
-        tracing::warn!(entry = %shown, %reason, "malformed vote moved to votes:dead");
+        tracing::warn!(entry = %shown(entry), %reason, "malformed vote moved to votes:dead");
+        dead.push(DeadLetter {
+            entry: entry.clone(),
+            reason: reason.clone(),
+        });
     }
+    let mut rejected_count = 0usize;
     if !parsed.ballots.is_empty() {
-        let seq = batch.seq;
         let started = Instant::now();
-        let write = until_done("writing votes to Postgres", shutdown, || async {
-            let outcome = voting_store::apply_batch(pool, &parsed.ballots, seq).await;
-            if let Err(err) = &outcome {
-                // Keep the claim while Postgres is away so no other worker takes over.
-                let _ = queue.extend_lease(seq).await;
-                if voting_store::is_missing_schema(err) {
-                    // The database was replaced or restored without our tables.
-                    if let Err(err) = voting_store::migrate(pool).await {
-                        tracing::warn!(%err, "cannot re-apply migrations");
-                    }
-                }
-            }
-            outcome
-        })
-        .await;
-        let Some(applied) = write else {
+        let writer = write::Writer {
+            queue,
+            pool,
+            shutdown,
+            rejected_attempts,
+        };
+        let Some(rejected) = writer.write(&parsed.ballots, batch.seq).await else {
             return false;
         };
         metrics::histogram!("votes_db_write_duration_seconds")
             .record(started.elapsed().as_secs_f64());
-        tracing::debug!(
-            seq,
-            changed = applied.changed,
-            a = applied.counts.a,
-            b = applied.counts.b,
-            "batch committed"
-        );
+        rejected_count = rejected.len();
+        for write::Rejected { index, reason } in rejected {
+            let entry = parsed.sources[index].clone();
+            tracing::warn!(
+                entry = %shown(&entry),
+                %reason,
+                seq = batch.seq,
+                "vote rejected by Postgres moved to votes:dead"
+            );
+            dead.push(DeadLetter { entry, reason });
+        }
     }
-    let dead: Vec<String> = parsed
-        .dead_letters
-        .iter()
-        .map(|(entry, _)| entry.clone())
-        .collect();
     if until_done("acknowledging a batch in Redis", shutdown, || {
         queue.acknowledge(batch.seq, &dead)
     })
@@ -221,9 +223,16 @@ async fn process(queue: &Queue, pool: &PgPool, batch: Batch, shutdown: &Shutdown
     {
         return false;
     }
-    metrics::counter!("votes_processed_total").increment(parsed.valid_entries as u64);
+    metrics::counter!("votes_processed_total")
+        .increment(parsed.valid_entries.saturating_sub(rejected_count) as u64);
     metrics::counter!("votes_dead_letters_total").increment(dead.len() as u64);
+    metrics::counter!("votes_rejected_by_postgres_total").increment(rejected_count as u64);
     true
+}
+
+/// An entry as logged: at most 200 characters, whatever was queued.
+fn shown(entry: &str) -> String {
+    entry.chars().take(200).collect()
 }
 
 async fn report_queue_depth(queue: Queue, shutdown: Shutdown) {

@@ -5,7 +5,8 @@
 //! lease key, where `seq` is a number that grows with every batch (Redis server time in
 //! microseconds, never below the last one). The worker writes the batch to Postgres and
 //! only then *acknowledges* it (dead letters pushed and the batch list deleted in one
-//! atomic script). A worker killed at any instant leaves its batch in Redis; it is
+//! atomic script). Dead letters go verbatim to `votes:dead`, and a JSON record of why
+//! (`{"entry","reason","seq","worker_id"}`) to `votes:dead:reasons` at the same index. A worker killed at any instant leaves its batch in Redis; it is
 //! recovered (by the same worker on restart, or by any worker once the lease expires)
 //! and applied with its original seq, which Postgres uses to skip anything older than
 //! what it already has — so nothing is lost and nothing is applied twice.
@@ -20,6 +21,8 @@ use redis::Script;
 
 pub const QUEUE_KEY: &str = "votes";
 pub const DEAD_LETTER_KEY: &str = "votes:dead";
+/// Parallel to [`DEAD_LETTER_KEY`]: the reason record for the entry at the same index.
+pub const DEAD_LETTER_REASONS_KEY: &str = "votes:dead:reasons";
 pub const SEQ_KEY: &str = "votes:seq";
 pub const BATCH_PREFIX: &str = "votes:processing:";
 pub const LEASE_PREFIX: &str = "votes:lease:";
@@ -40,7 +43,10 @@ return items
 "#;
 
 const ACK: &str = r#"
-if #ARGV > 0 then redis.call('RPUSH', KEYS[3], unpack(ARGV)) end
+for i = 1, #ARGV, 2 do
+  redis.call('RPUSH', KEYS[3], ARGV[i])
+  redis.call('RPUSH', KEYS[4], ARGV[i + 1])
+end
 redis.call('DEL', KEYS[1])
 redis.call('DEL', KEYS[2])
 return 1
@@ -56,6 +62,13 @@ if holder and holder ~= ARGV[1] then return {} end
 redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
 return redis.call('LRANGE', KEYS[1], 0, -1)
 "#;
+
+/// A queue entry the worker gives up on, with the reason (logged and kept in Redis).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    pub entry: String,
+    pub reason: String,
+}
 
 /// A claimed batch: raw queue entries in queue order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,15 +125,28 @@ impl Queue {
         }))
     }
 
-    /// Marks a batch done: dead letters kept, batch list and lease removed, atomically.
-    pub async fn acknowledge(&self, seq: i64, dead_letters: &[String]) -> redis::RedisResult<()> {
+    /// Marks a batch done: dead letters and their reasons kept, batch list and lease
+    /// removed, atomically (a batch acknowledged twice cannot happen: the second attempt
+    /// would find no batch list to recover).
+    pub async fn acknowledge(
+        &self,
+        seq: i64,
+        dead_letters: &[DeadLetter],
+    ) -> redis::RedisResult<()> {
         let mut invocation = self.ack.prepare_invoke();
         invocation
             .key(batch_key(seq))
             .key(lease_key(seq))
-            .key(DEAD_LETTER_KEY);
-        for entry in dead_letters {
-            invocation.arg(entry);
+            .key(DEAD_LETTER_KEY)
+            .key(DEAD_LETTER_REASONS_KEY);
+        for letter in dead_letters {
+            let record = serde_json::json!({
+                "entry": letter.entry,
+                "reason": letter.reason,
+                "seq": seq,
+                "worker_id": self.worker_id,
+            });
+            invocation.arg(&letter.entry).arg(record.to_string());
         }
         self.redis.invoke::<i64>(&invocation).await.map(|_| ())
     }

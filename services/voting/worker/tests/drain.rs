@@ -1,6 +1,7 @@
 //! The worker binary against real, throwaway Redis and Postgres: draining, latest vote
-//! wins, dead letters, readiness while dependencies are down, and `kill -9` at random
-//! instants while it drains 10,000 votes.
+//! wins, dead letters, readiness while dependencies are down, `kill -9` at random
+//! instants while it drains 10,000 votes, a vote Postgres rejects among 10,000 good ones
+//! drained by two workers, and a session that holds the writers' locks.
 
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
@@ -134,6 +135,14 @@ fn drains_votes_latest_wins_and_dead_letters_malformed_entries() {
     assert_eq!(stored_counts(&postgres), (2, 1));
     assert_eq!(redis.cli(&["LLEN", "votes:dead"]), "2");
     assert_eq!(redis.cli(&["LINDEX", "votes:dead", "0"]), "not json at all");
+    assert_eq!(redis.cli(&["LLEN", "votes:dead:reasons"]), "2");
+    let why: serde_json::Value =
+        serde_json::from_str(&redis.cli(&["LINDEX", "votes:dead:reasons", "0"])).unwrap();
+    assert_eq!(why["entry"], "not json at all");
+    assert!(
+        why["reason"].as_str().unwrap().contains("not a JSON vote"),
+        "{why}"
+    );
 
     let (status, body) = http_get(worker.port, "/ready").unwrap();
     assert_eq!(status, 200, "{body}");
@@ -262,4 +271,186 @@ fn kill_minus_nine_while_draining_loses_nothing_and_applies_nothing_twice() {
     );
     assert_eq!(redis.cli(&["LLEN", "votes:dead"]), "0");
     drop(worker);
+}
+
+/// The sum of a metric's samples (all label sets) on a worker's `/metrics`.
+fn metric_total(port: u16, name: &str) -> f64 {
+    let (_, text) = http_get(port, "/metrics").unwrap_or_default();
+    text.lines()
+        .filter(|line| {
+            line.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+        })
+        .filter_map(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum()
+}
+
+#[test]
+fn a_vote_postgres_rejects_is_dead_lettered_and_two_workers_count_every_good_vote_once() {
+    let redis = TestRedis::start();
+    let postgres = TestPostgres::start();
+    // A NUL byte is valid JSON (`\u0000`) and passes the worker's own checks, but Postgres
+    // refuses it in text (SQLSTATE 22021): before, the batch holding it was retried forever.
+    let poison = r#"{"voter_id":"bad\u0000voter","vote":"a"}"#.to_owned();
+    let mut expected: BTreeMap<String, String> = BTreeMap::new();
+    let mut entries: Vec<String> = Vec::new();
+    for i in 0..10_000 {
+        if i == 5_000 {
+            entries.push(poison.clone());
+        }
+        let voter = format!("voter-{i}");
+        let vote = if i % 3 == 0 { "b" } else { "a" };
+        expected.insert(voter.clone(), vote.to_owned());
+        entries.push(vote_entry(&voter, vote));
+    }
+    let settings = |id| [("BATCH_SIZE", "100"), ("WORKER_ID", id)];
+    let one = start_worker(&redis, &postgres, &settings("worker-one"));
+    let two = start_worker(&redis, &postgres, &settings("worker-two"));
+    // Both draining from the start, so that both take part.
+    wait_until(Duration::from_secs(20), "both workers ready", || {
+        [one.port, two.port]
+            .iter()
+            .all(|port| http_get(*port, "/ready").is_some_and(|(status, _)| status == 200))
+    });
+    push_votes(&redis, &entries);
+
+    wait_until(
+        Duration::from_secs(90),
+        "both workers to drain the queue, poison included",
+        || queue_is_empty(&redis),
+    );
+    let stored = stored_votes(&postgres);
+    assert_eq!(stored.len(), expected.len(), "one row per good voter");
+    assert!(stored == expected, "every good vote is stored");
+    let expected_b = expected.values().filter(|vote| *vote == "b").count() as i64;
+    assert_eq!(
+        stored_counts(&postgres),
+        (10_000 - expected_b, expected_b),
+        "every good vote counted exactly once"
+    );
+    assert_eq!(redis.cli(&["LLEN", "votes:dead"]), "1");
+    assert_eq!(redis.cli(&["LINDEX", "votes:dead", "0"]), poison);
+    let why: serde_json::Value =
+        serde_json::from_str(&redis.cli(&["LINDEX", "votes:dead:reasons", "0"])).unwrap();
+    assert_eq!(why["entry"], poison.as_str());
+    let reason = why["reason"].as_str().unwrap();
+    assert!(reason.contains("SQLSTATE 22021"), "{reason}");
+    let rejected = metric_total(one.port, "votes_rejected_by_postgres_total")
+        + metric_total(two.port, "votes_rejected_by_postgres_total");
+    assert_eq!(rejected, 1.0, "the dead-lettered vote is counted once");
+    let processed = metric_total(one.port, "votes_processed_total")
+        + metric_total(two.port, "votes_processed_total");
+    assert_eq!(processed, 10_000.0);
+    assert!(
+        metric_total(one.port, "votes_processed_total") > 0.0
+            && metric_total(two.port, "votes_processed_total") > 0.0,
+        "both workers took part"
+    );
+}
+
+/// Runs `sql` in a psql session of its own, in the background (it holds whatever locks
+/// it takes until it ends).
+fn background_session(postgres: &TestPostgres, sql: &str) -> ChildGuard {
+    let mut command = Command::new("psql");
+    command
+        .args([
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+        ])
+        .args([
+            "-p",
+            &postgres.port().to_string(),
+            "-d",
+            "postgres",
+            "-c",
+            sql,
+        ])
+        .stdout(Stdio::null());
+    ChildGuard::spawn("psql", &mut command)
+}
+
+/// The longest a worker session has been waiting for a lock right now, in seconds.
+fn longest_lock_wait(postgres: &TestPostgres) -> f64 {
+    postgres
+        .psql(
+            "postgres",
+            "SELECT coalesce(max(extract(epoch FROM clock_timestamp() - query_start)), 0) \
+             FROM pg_stat_activity WHERE wait_event_type = 'Lock'",
+        )
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn a_session_holding_the_writers_locks_does_not_block_the_worker_forever() {
+    let redis = TestRedis::start();
+    let postgres = TestPostgres::start();
+    let worker = start_worker(
+        &redis,
+        &postgres,
+        &[
+            ("DB_LOCK_TIMEOUT_MS", "300"),
+            ("DB_STATEMENT_TIMEOUT_MS", "5000"),
+        ],
+    );
+    push_votes(&redis, &[vote_entry("first", "a")]);
+    wait_until(Duration::from_secs(20), "the first vote", || {
+        stored_votes(&postgres).len() == 1
+    });
+
+    let holders = [
+        // An advisory lock held by a transaction that does not end (a hung writer).
+        format!(
+            "SELECT pg_advisory_xact_lock({}); SELECT pg_sleep(6)",
+            voting_store::WRITER_LOCK
+        ),
+        // A row lock on the totals every batch updates (an operator's open transaction).
+        "BEGIN; SELECT * FROM vote_counts FOR UPDATE; SELECT pg_sleep(6); COMMIT".to_owned(),
+    ];
+    for (round, holder) in holders.iter().enumerate() {
+        let mut session = background_session(&postgres, holder);
+        std::thread::sleep(Duration::from_millis(500));
+        let timeouts_before = metric_total(worker.port, "votes_db_errors_total");
+        let voter = format!("during-hold-{round}");
+        push_votes(&redis, &[vote_entry(&voter, "b")]);
+        // While the lock is held the worker's statements give up after lock_timeout and
+        // retry: none waits for the whole hold.
+        let mut longest: f64 = 0.0;
+        let hold_started = Instant::now();
+        while hold_started.elapsed() < Duration::from_secs(4) {
+            longest = longest.max(longest_lock_wait(&postgres));
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(
+            longest < 2.0,
+            "round {round}: a worker statement waited {longest:.1} s for a lock (lock_timeout is 0.3 s)"
+        );
+        assert!(
+            metric_total(worker.port, "votes_db_errors_total") > timeouts_before,
+            "round {round}: the timeouts fired and were counted"
+        );
+        assert!(!stored_votes(&postgres).contains_key(&voter));
+        // Once the holder is gone the worker recovers on its own.
+        wait_until(Duration::from_secs(20), "the holder to finish", || {
+            session.try_exit_code().is_some()
+        });
+        wait_until(
+            Duration::from_secs(20),
+            "the vote queued during the hold",
+            || stored_votes(&postgres).contains_key(&voter) && queue_is_empty(&redis),
+        );
+    }
+    assert_eq!(stored_counts(&postgres), (1, 2));
+    assert_eq!(
+        redis.cli(&["LLEN", "votes:dead"]),
+        "0",
+        "nothing dead-lettered"
+    );
 }
