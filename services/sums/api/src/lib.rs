@@ -1,17 +1,23 @@
 //! Sums API (private): `POST /sum {"n": N}` answers `{"sum": 1+…+N}` computed by iterating,
 //! and remembers it in Redis key `sum`; `GET /` answers `{"last_sum": S}`. Wire-compatible
-//! with the original Ruby API, including its error bodies and the `n = 13` crash used for
-//! recovery drills.
+//! with the original Ruby API, including its error bodies; the original's `n = 13` crash
+//! for recovery drills happens only when `CRASH_ON_N` enables it.
+//!
+//! The work is bounded so that requests from the internet (through the public client)
+//! can neither kill the process nor take the CPU for good: at most `SUM_WORKERS` sums run
+//! and `SUM_QUEUE` wait; beyond that the answer is 503 with `Retry-After`. Every sum has a
+//! deadline (`SUM_DEADLINE_MS`, counted from arrival, waiting included): past it the sum
+//! thread stops and the answer is 504.
 
 pub mod compute;
 pub mod input;
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -22,42 +28,58 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+use crate::compute::SumError;
 use crate::input::InputError;
 
 pub const DEFAULT_PORT: u16 = 4567;
 /// The Redis key holding the last sum, as in the original.
 pub const LAST_SUM_KEY: &str = "sum";
-pub const DEFAULT_CRASH_ON_N: u64 = 13;
+/// Seconds a client is told to wait (`Retry-After`) when every sum slot and queue place is
+/// taken: sums of ordinary size finish well within that.
+pub const RETRY_AFTER_SECS: u64 = 1;
 
 #[derive(Debug, Clone)]
 pub struct Config {
     pub port: u16,
     pub log_format: LogFormat,
     pub redis: redis::Client,
-    /// `n` that makes the process exit abnormally (game-day fault injection); `None` disables.
+    /// `n` that makes the process exit abnormally (game-day fault injection). Off unless
+    /// `CRASH_ON_N` is set: the API sits behind a public client that forwards any `n`.
     pub crash_on_n: Option<u64>,
     /// How many sums may run at once; more wait their turn without holding a thread.
     pub sum_workers: usize,
+    /// How many sums may wait for a worker; more are refused at once with 503.
+    pub sum_queue: usize,
+    /// The longest one sum may take from arrival (waiting included) before it is stopped.
+    pub sum_deadline: Duration,
 }
 
 impl Config {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let crash_on_n = match env.raw("CRASH_ON_N") {
-            None => Some(DEFAULT_CRASH_ON_N),
+            None => None,
             Some(value) if value.trim().is_empty() => None,
             Some(_) => Some(env.parse(
                 "CRASH_ON_N",
-                DEFAULT_CRASH_ON_N,
-                "a positive integer, or empty to disable the crash",
+                0u64,
+                "a positive integer (the n that crashes the API for a drill), or unset to disable the crash",
             )?),
         };
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        let sum_workers = env.bounded("SUM_WORKERS", cores, 1..=256)?;
         Ok(Self {
             port: env.port(DEFAULT_PORT)?,
             log_format: env.log_format()?,
             redis: env.redis_url("REDIS_URL", "redis://redis:6379/0")?,
             crash_on_n,
-            sum_workers: env.bounded("SUM_WORKERS", cores, 1..=256)?,
+            sum_workers,
+            sum_queue: env.bounded("SUM_QUEUE", 4 * sum_workers, 0..=10_000)?,
+            // Above the ~6 s the largest n takes on an idle core, below the client's 30 s.
+            sum_deadline: Duration::from_millis(env.bounded(
+                "SUM_DEADLINE_MS",
+                10_000u64,
+                10..=600_000,
+            )?),
         })
     }
 }
@@ -66,7 +88,11 @@ impl Config {
 struct AppState {
     redis: RedisHandle,
     crash_on_n: Option<u64>,
+    /// Sums admitted (running or waiting): `sum_workers + sum_queue` permits.
+    admitted: Arc<Semaphore>,
+    /// Sums running: `sum_workers` permits.
     sum_slots: Arc<Semaphore>,
+    sum_deadline: Duration,
 }
 
 /// The service's routes with the platform's probes and metrics; dials Redis on first use,
@@ -77,7 +103,9 @@ pub fn app(config: &Config) -> Router {
     let state = AppState {
         redis,
         crash_on_n: config.crash_on_n,
+        admitted: Arc::new(Semaphore::new(config.sum_workers + config.sum_queue)),
         sum_slots: Arc::new(Semaphore::new(config.sum_workers)),
+        sum_deadline: config.sum_deadline,
     };
     platform::http::with_platform(router(state), readiness)
 }
@@ -112,6 +140,10 @@ enum ApiError {
     CorruptLastSum(String),
     #[error("the sum could not be computed: {0}")]
     Worker(String),
+    #[error("too many sums in progress; retry in {RETRY_AFTER_SECS} s")]
+    Busy,
+    #[error("the sum did not finish within the {0} ms deadline and was stopped; retry later or with a smaller n")]
+    DeadlineExceeded(u128),
 }
 
 impl IntoResponse for ApiError {
@@ -121,8 +153,17 @@ impl IntoResponse for ApiError {
             Self::Input(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Redis(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::CorruptLastSum(_) | Self::Worker(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Self::DeadlineExceeded(_) => StatusCode::GATEWAY_TIMEOUT,
         };
-        platform::http::json_error(status, self.to_string())
+        let busy = matches!(self, Self::Busy);
+        let mut response = platform::http::json_error(status, self.to_string());
+        if busy {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, RETRY_AFTER_SECS.into());
+        }
+        response
     }
 }
 
@@ -164,17 +205,28 @@ async fn sum(
 }
 
 /// Runs the sum off the async runtime at low priority (so probes keep answering), at most
-/// `sum_workers` at a time.
+/// `sum_workers` at a time with at most `sum_queue` waiting, within the deadline.
 async fn compute_off_runtime(state: &AppState, n: u64) -> Result<u64, ApiError> {
-    let _slot = state
-        .sum_slots
-        .acquire()
+    let deadline = Instant::now() + state.sum_deadline;
+    let deadline_exceeded = || {
+        metrics::counter!("sums_rejected_total", "reason" => "deadline").increment(1);
+        ApiError::DeadlineExceeded(state.sum_deadline.as_millis())
+    };
+    let Ok(_admitted) = state.admitted.try_acquire() else {
+        metrics::counter!("sums_rejected_total", "reason" => "busy").increment(1);
+        return Err(ApiError::Busy);
+    };
+    let _slot = tokio::time::timeout_at(deadline.into(), state.sum_slots.acquire())
         .await
+        .map_err(|_| deadline_exceeded())?
         .map_err(|err| ApiError::Worker(err.to_string()))?;
     let started = Instant::now();
-    let total = compute::sum_on_low_priority_thread(n)
+    let total = compute::sum_on_low_priority_thread(n, deadline)
         .await
-        .map_err(ApiError::Worker)?;
+        .map_err(|err| match err {
+            SumError::DeadlineExceeded => deadline_exceeded(),
+            SumError::Thread(reason) => ApiError::Worker(reason),
+        })?;
     metrics::histogram!("sums_compute_duration_seconds").record(started.elapsed().as_secs_f64());
     metrics::counter!("sums_computed_total").increment(1);
     Ok(total)

@@ -67,6 +67,16 @@ impl TestApp {
         (status, response.json().await.expect("JSON body"))
     }
 
+    /// `POST /sum` in the background; the task yields the status.
+    fn spawn_post(&self, body: String) -> tokio::task::JoinHandle<u16> {
+        let request = self
+            .client
+            .post(format!("{}/sum", self.base))
+            .header("content-type", "application/json")
+            .body(body);
+        tokio::spawn(async move { request.send().await.unwrap().status().as_u16() })
+    }
+
     async fn last_sum(&self) -> (u16, Value) {
         let response = self
             .client
@@ -133,6 +143,111 @@ async fn bad_input_gets_the_original_error_bodies_and_changes_nothing() {
     );
 
     assert_eq!(app.last_sum().await, (200, json!({"last_sum": 6})));
+}
+
+#[tokio::test]
+async fn n_13_is_an_ordinary_sum_unless_the_crash_drill_is_enabled() {
+    let redis = TestRedis::start();
+    // In-process: a crash here would end the whole test binary.
+    let app = spawn_app(&redis, &[]).await;
+    assert_eq!(
+        app.post_raw(r#"{"n": 13}"#).await,
+        (200, json!({"sum": 91}))
+    );
+    assert_eq!(app.last_sum().await, (200, json!({"last_sum": 91})));
+}
+
+/// Sum threads of this test process still running for `n` (thread names are `sum-<n>`).
+fn sum_threads(n: u64) -> usize {
+    let name = format!("sum-{n}");
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|task| {
+            std::fs::read_to_string(task.path().join("comm")).is_ok_and(|comm| comm.trim() == name)
+        })
+        .count()
+}
+
+#[tokio::test]
+async fn a_huge_n_hits_the_deadline_with_504_and_its_thread_stops() {
+    let redis = TestRedis::start();
+    let app = spawn_app(&redis, &[("SUM_DEADLINE_MS", "700")]).await;
+    let started = std::time::Instant::now();
+    let body = format!(r#"{{"n": {}}}"#, sums_api::input::MAX_N);
+    let (status, answer) = app.post_raw(&body).await;
+    let took = started.elapsed();
+    assert_eq!(status, 504, "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("700 ms deadline"),
+        "{answer}"
+    );
+    assert!(took < Duration::from_secs(3), "answered after {took:?}");
+    // The CPU is given back: the sum thread ends right after the deadline.
+    let mut waited = Duration::ZERO;
+    while sum_threads(sums_api::input::MAX_N) > 0 {
+        assert!(
+            waited < Duration::from_secs(2),
+            "the sum thread keeps running"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        waited += Duration::from_millis(20);
+    }
+    // Ordinary sums are unaffected, and the last sum was not overwritten.
+    assert_eq!(
+        app.post_raw(r#"{"n": 10}"#).await,
+        (200, json!({"sum": 55}))
+    );
+}
+
+#[tokio::test]
+async fn a_full_queue_answers_503_with_retry_after_at_once() {
+    let redis = TestRedis::start();
+    // One running and one waiting, each stopped by the deadline after 1.5 s.
+    let app = spawn_app(
+        &redis,
+        &[
+            ("SUM_WORKERS", "1"),
+            ("SUM_QUEUE", "1"),
+            ("SUM_DEADLINE_MS", "1500"),
+        ],
+    )
+    .await;
+    let huge = format!(r#"{{"n": {}}}"#, sums_api::input::MAX_N);
+    let running = app.spawn_post(huge.clone());
+    let waiting = app.spawn_post(huge);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let started = std::time::Instant::now();
+    let response = app
+        .client
+        .post(format!("{}/sum", app.base))
+        .header("content-type", "application/json")
+        .body(r#"{"n": 5}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"], "1");
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "refused at once"
+    );
+    let answer: Value = response.json().await.unwrap();
+    assert!(
+        answer["error"].as_str().unwrap().contains("too many sums"),
+        "{answer}"
+    );
+    assert_eq!(running.await.unwrap(), 504);
+    assert_eq!(
+        waiting.await.unwrap(),
+        504,
+        "the wait counts toward the deadline"
+    );
+    assert_eq!(app.post_raw(r#"{"n": 5}"#).await, (200, json!({"sum": 15})));
 }
 
 #[tokio::test]
@@ -250,10 +365,13 @@ async fn api_starts_and_serves_health_while_redis_is_down_at_start() {
 }
 
 #[test]
-fn crash_on_n_is_configurable_and_can_be_disabled() {
+fn crash_on_n_is_off_by_default_and_configurable() {
     let redis_url = ("REDIS_URL", "redis://127.0.0.1:1/0");
     let default = sums_api::Config::from_env(&Env::from_pairs([redis_url])).unwrap();
-    assert_eq!(default.crash_on_n, Some(13));
+    assert_eq!(default.crash_on_n, None);
+    let drill =
+        sums_api::Config::from_env(&Env::from_pairs([redis_url, ("CRASH_ON_N", "13")])).unwrap();
+    assert_eq!(drill.crash_on_n, Some(13));
     let disabled =
         sums_api::Config::from_env(&Env::from_pairs([redis_url, ("CRASH_ON_N", "")])).unwrap();
     assert_eq!(disabled.crash_on_n, None);

@@ -32,6 +32,8 @@ impl Supervisor {
                     command
                         .env("PORT", port.to_string())
                         .env("REDIS_URL", &redis_url)
+                        // The drill is off unless asked for, as in compose's drill setting.
+                        .env("CRASH_ON_N", "13")
                         .env("LOG_FORMAT", "json")
                         .stdout(Stdio::null());
                     let mut child = ChildGuard::spawn("sums-api", &mut command);

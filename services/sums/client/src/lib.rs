@@ -1,12 +1,13 @@
 //! Sums client (public): `GET /?n=N` → `Your sum was S`, `GET /` → `Last sum was S`, by
-//! calling the private sums API at `SERVER_URL`. The API's answer, its validation error, or
-//! a 502 naming what went wrong: never a hang (every call is bounded).
+//! calling the private sums API at `SERVER_URL`. The API's answer, its validation error,
+//! its 503 (busy, with the API's `Retry-After` passed on) or 504 (sum stopped at the API's
+//! deadline), or a 502 naming what went wrong: never a hang (every call is bounded).
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -119,20 +120,39 @@ enum ClientError {
     Timeout(u64),
     #[error("The sums API is unreachable ({0}); try again later")]
     Unreachable(String),
+    /// The API is overloaded or missing a dependency (503): retrying later helps.
+    #[error("The sums API is busy or unavailable ({message}); try again later")]
+    Unavailable {
+        retry_after: Option<HeaderValue>,
+        message: String,
+    },
+    /// The API stopped the sum at its deadline (504).
+    #[error("The sums API stopped this sum: {0}")]
+    Stopped(String),
     #[error("The sums API failed: {0}")]
     BadGateway(String),
 }
 
 impl IntoResponse for ClientError {
     fn into_response(self) -> Response {
-        let status = match &self {
-            Self::Rejected { status, .. } => *status,
-            _ => StatusCode::BAD_GATEWAY,
+        let (status, retry_after) = match &self {
+            Self::Rejected { status, .. } => (*status, None),
+            Self::Unavailable { retry_after, .. } => {
+                (StatusCode::SERVICE_UNAVAILABLE, retry_after.clone())
+            }
+            Self::Stopped(_) => (StatusCode::GATEWAY_TIMEOUT, None),
+            _ => (StatusCode::BAD_GATEWAY, None),
         };
-        if status == StatusCode::BAD_GATEWAY {
+        if status.is_server_error() {
             tracing::warn!(error = %self, "sums API call failed");
         }
-        (status, self.to_string()).into_response()
+        let mut response = (status, self.to_string()).into_response();
+        if let Some(retry_after) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, retry_after);
+        }
+        response
     }
 }
 
@@ -196,6 +216,11 @@ async fn call<T: serde::de::DeserializeOwned>(
         .await
         .map_err(|err| transport_error(state, &err))?;
     let status = response.status();
+    let retry_after = response
+        .headers()
+        .get(header::RETRY_AFTER)
+        .filter(|value| is_delay_seconds(value))
+        .cloned();
     let body = response
         .bytes()
         .await
@@ -208,11 +233,22 @@ async fn call<T: serde::de::DeserializeOwned>(
     let message = serde_json::from_slice::<ErrorAnswer>(&body)
         .map(|answer| answer.error)
         .unwrap_or_else(|_| snippet(&body));
-    if status.is_client_error() {
-        Err(ClientError::Rejected { status, message })
-    } else {
-        Err(ClientError::BadGateway(format!("{status}: {message}")))
-    }
+    Err(match status {
+        _ if status.is_client_error() => ClientError::Rejected { status, message },
+        StatusCode::SERVICE_UNAVAILABLE => ClientError::Unavailable {
+            retry_after,
+            message,
+        },
+        StatusCode::GATEWAY_TIMEOUT => ClientError::Stopped(message),
+        _ => ClientError::BadGateway(format!("{status}: {message}")),
+    })
+}
+
+/// Only a plain number of seconds is passed on to the user (RFC 9110 §10.2.3 also allows
+/// a date, which the API never sends): a garbled header is dropped, not relayed.
+fn is_delay_seconds(value: &HeaderValue) -> bool {
+    let bytes = value.as_bytes();
+    !bytes.is_empty() && bytes.len() <= 6 && bytes.iter().all(u8::is_ascii_digit)
 }
 
 fn transport_error(state: &AppState, err: &reqwest::Error) -> ClientError {

@@ -16,12 +16,10 @@ impl Drop for Stopper {
     }
 }
 
-async fn spawn_api(redis: &TestRedis, stopper: &mut Stopper) -> String {
-    let config = sums_api::Config::from_env(&Env::from_pairs([
-        ("PORT", "0".to_owned()),
-        ("REDIS_URL", redis.url()),
-    ]))
-    .unwrap();
+async fn spawn_api(redis: &TestRedis, extra: &[(&str, &str)], stopper: &mut Stopper) -> String {
+    let mut pairs = vec![("PORT", "0".to_owned()), ("REDIS_URL", redis.url())];
+    pairs.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+    let config = sums_api::Config::from_env(&Env::from_pairs(pairs)).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let shutdown = Shutdown::manual(Duration::from_secs(1));
@@ -46,20 +44,34 @@ async fn spawn_client(server_url: &str, extra: &[(&str, &str)], stopper: &mut St
 }
 
 async fn get(url: &str) -> (u16, String) {
+    let (status, _, text) = get_with_retry_after(url).await;
+    (status, text)
+}
+
+/// Status, `Retry-After` header (if any) and body text.
+async fn get_with_retry_after(url: &str) -> (u16, Option<String>, String) {
     let response = reqwest::Client::new()
         .get(url)
         .timeout(Duration::from_secs(30))
         .send()
         .await
         .unwrap_or_else(|err| panic!("GET {url}: {err}"));
-    (response.status().as_u16(), response.text().await.unwrap())
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .map(|value| value.to_str().unwrap().to_owned());
+    (
+        response.status().as_u16(),
+        retry_after,
+        response.text().await.unwrap(),
+    )
 }
 
 #[tokio::test]
 async fn sums_and_last_sum_through_the_api() {
     let redis = TestRedis::start();
     let mut stopper = Stopper(Vec::new());
-    let api = spawn_api(&redis, &mut stopper).await;
+    let api = spawn_api(&redis, &[], &mut stopper).await;
     let client = spawn_client(&api, &[], &mut stopper).await;
 
     assert_eq!(
@@ -91,7 +103,7 @@ async fn sums_and_last_sum_through_the_api() {
 async fn bad_n_shows_the_api_message_and_keeps_the_last_sum() {
     let redis = TestRedis::start();
     let mut stopper = Stopper(Vec::new());
-    let api = spawn_api(&redis, &mut stopper).await;
+    let api = spawn_api(&redis, &[], &mut stopper).await;
     let client = spawn_client(&api, &[], &mut stopper).await;
     get(&format!("{client}/?n=3")).await;
 
@@ -115,6 +127,35 @@ async fn bad_n_shows_the_api_message_and_keeps_the_last_sum() {
     assert_eq!(
         get(&format!("{client}/")).await,
         (200, "Last sum was 6".into())
+    );
+}
+
+#[tokio::test]
+async fn a_busy_api_gives_503_with_retry_after_and_a_stopped_sum_504() {
+    let redis = TestRedis::start();
+    let mut stopper = Stopper(Vec::new());
+    let settings = [
+        ("SUM_WORKERS", "1"),
+        ("SUM_QUEUE", "0"),
+        ("SUM_DEADLINE_MS", "1500"),
+    ];
+    let api = spawn_api(&redis, &settings, &mut stopper).await;
+    let client = spawn_client(&api, &[], &mut stopper).await;
+    let huge_url = format!("{client}/?n={}", sums_api::input::MAX_N);
+    let huge = tokio::spawn(async move { get_with_retry_after(&huge_url).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let (status, retry_after, text) = get_with_retry_after(&format!("{client}/?n=5")).await;
+    assert_eq!(status, 503, "{text}");
+    assert_eq!(retry_after.as_deref(), Some("1"));
+    assert!(text.contains("too many sums"), "{text}");
+
+    let (status, _, text) = huge.await.unwrap();
+    assert_eq!(status, 504, "{text}");
+    assert!(text.contains("deadline"), "{text}");
+    assert_eq!(
+        get(&format!("{client}/?n=5")).await,
+        (200, "Your sum was 15".into())
     );
 }
 
