@@ -2,15 +2,17 @@
 //! product with the users and products services (bounded HTTP calls, concurrently), then in
 //! one transaction takes the quantity from `products.products.stock` (only if enough is
 //! left) and stores the order, and finally drops the product's cache entry.
-//! `GET /orders/:id` reads one back.
+//! `GET /orders/:id` reads one back. An `Idempotency-Key` header makes retries safe: see
+//! [`idempotency`].
 
 mod dependencies;
+pub mod idempotency;
 
 use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -42,6 +44,8 @@ pub struct Config {
     pub products_url: String,
     /// Bound on each call to the users and products services.
     pub dependency_timeout: Duration,
+    /// How long an `Idempotency-Key` protects retries before it is forgotten.
+    pub idempotency_retention: Duration,
 }
 
 impl Config {
@@ -58,6 +62,10 @@ impl Config {
                 2_000u64,
                 50..=60_000,
             )?),
+            // Stripe keeps keys 24 h: long enough for any client's retries.
+            idempotency_retention: Duration::from_secs(
+                3600 * env.bounded("IDEMPOTENCY_KEY_RETENTION_HOURS", 24u64, 1..=8760)?,
+            ),
         })
     }
 }
@@ -83,11 +91,22 @@ struct NewOrder {
     quantity: i64,
 }
 
+impl NewOrder {
+    fn fingerprint(&self) -> idempotency::Fingerprint {
+        idempotency::Fingerprint {
+            user_id: self.user_id,
+            product_id: self.product_id,
+            quantity: self.quantity,
+        }
+    }
+}
+
 #[derive(Clone)]
 struct AppState {
     pool: PgPool,
     cache: RedisHandle,
     dependencies: Dependencies,
+    idempotency_retention: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -144,6 +163,7 @@ pub fn app(config: &Config) -> Result<Router, reqwest::Error> {
         pool,
         cache,
         dependencies,
+        idempotency_retention: config.idempotency_retention,
     };
     let routes = Router::new()
         .route("/orders", post(create_order))
@@ -160,7 +180,33 @@ pub async fn run(
     shutdown: Shutdown,
 ) -> Result<(), StartError> {
     let app = app(&config)?;
+    tokio::spawn(purge_expired_keys(
+        config.database.pool(),
+        config.idempotency_retention,
+        shutdown.clone(),
+    ));
     Ok(platform::http::serve_service("shop-orders", listener, app, shutdown).await?)
+}
+
+/// How often expired idempotency keys are deleted (by every replica; the deletes are
+/// idempotent and cheap with the index on `created_at`).
+const PURGE_EVERY: Duration = Duration::from_secs(600);
+
+async fn purge_expired_keys(pool: PgPool, retention: Duration, shutdown: Shutdown) {
+    let mut tick = tokio::time::interval(PURGE_EVERY);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = shutdown.requested() => return,
+        }
+        match idempotency::purge_expired(&pool, retention).await {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(deleted, "deleted expired idempotency keys"),
+            Err(err) => {
+                tracing::warn!(%err, "cannot delete expired idempotency keys; retrying later")
+            }
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -185,6 +231,15 @@ enum ApiError {
     },
     #[error("{0}; retry shortly")]
     DependencyDown(String),
+    #[error("invalid Idempotency-Key: {0}")]
+    BadIdempotencyKey(String),
+    #[error("Idempotency-Key {key:?} was already used for a different order (user {}, product {}, quantity {}); send a new key for a new order", .stored.user_id, .stored.product_id, .stored.quantity)]
+    KeyReused {
+        key: String,
+        stored: idempotency::Fingerprint,
+    },
+    #[error("a request with Idempotency-Key {0:?} is still being processed; retry shortly")]
+    KeyInFlight(String),
     #[error("the orders database is unavailable ({0}); retry shortly")]
     Database(#[from] sqlx::Error),
 }
@@ -192,7 +247,12 @@ enum ApiError {
 impl ApiError {
     fn reason(&self) -> &'static str {
         match self {
-            Self::InvalidJson(_) | Self::InvalidOrder(_) | Self::BadId(_) => "bad_input",
+            Self::InvalidJson(_)
+            | Self::InvalidOrder(_)
+            | Self::BadId(_)
+            | Self::BadIdempotencyKey(_) => "bad_input",
+            Self::KeyReused { .. } => "idempotency_key_reused",
+            Self::KeyInFlight(_) => "idempotency_key_in_flight",
             Self::NotFound(_) => "not_found",
             Self::UnknownUser(_) => "unknown_user",
             Self::UnknownProduct(_) => "unknown_product",
@@ -206,9 +266,13 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = match self {
-            Self::InvalidJson(_) | Self::BadId(_) => StatusCode::BAD_REQUEST,
+            Self::InvalidJson(_) | Self::BadId(_) | Self::BadIdempotencyKey(_) => {
+                StatusCode::BAD_REQUEST
+            }
             Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::InvalidOrder(_)
+            Self::KeyInFlight(_) => StatusCode::CONFLICT,
+            Self::KeyReused { .. }
+            | Self::InvalidOrder(_)
             | Self::UnknownUser(_)
             | Self::UnknownProduct(_)
             | Self::OutOfStock { .. } => StatusCode::UNPROCESSABLE_ENTITY,
@@ -247,22 +311,76 @@ fn parse_new_order(body: &[u8]) -> Result<NewOrder, ApiError> {
     Ok(order)
 }
 
+/// An order as answered: created now, or the one an earlier request with the same
+/// `Idempotency-Key` created.
+struct Placed {
+    order: Order,
+    replayed: bool,
+}
+
 async fn create_order(
     State(state): State<AppState>,
+    headers: HeaderMap,
     body: Bytes,
-) -> Result<(StatusCode, Json<Order>), ApiError> {
-    let outcome = place_order(&state, &body).await;
+) -> Result<Response, ApiError> {
+    let outcome = place_order(&state, &headers, &body).await;
     match &outcome {
+        Ok(Placed { replayed: true, .. }) => {
+            metrics::counter!("orders_replayed_total").increment(1)
+        }
         Ok(_) => metrics::counter!("orders_created_total").increment(1),
         Err(err) => {
             metrics::counter!("orders_rejected_total", "reason" => err.reason()).increment(1)
         }
     }
-    outcome.map(|order| (StatusCode::CREATED, Json(order)))
+    let placed = outcome?;
+    // A replay answers exactly what the first request answered: 201 and the order.
+    let mut response = (StatusCode::CREATED, Json(placed.order)).into_response();
+    if placed.replayed {
+        response.headers_mut().insert(
+            idempotency::REPLAYED_HEADER,
+            HeaderValue::from_static("true"),
+        );
+    }
+    Ok(response)
 }
 
-async fn place_order(state: &AppState, body: &[u8]) -> Result<Order, ApiError> {
+/// The stored order for `key`, or the 422 for a key used with another order.
+async fn replay(state: &AppState, key: &str, new: &NewOrder) -> Result<Option<Placed>, ApiError> {
+    let stored = idempotency::lookup(
+        &state.pool,
+        key,
+        new.fingerprint(),
+        state.idempotency_retention,
+    )
+    .await?;
+    match stored {
+        None => Ok(None),
+        Some(idempotency::Stored::Replay(order)) => Ok(Some(Placed {
+            order,
+            replayed: true,
+        })),
+        Some(idempotency::Stored::Mismatch(stored)) => Err(ApiError::KeyReused {
+            key: key.to_owned(),
+            stored,
+        }),
+    }
+}
+
+async fn place_order(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Placed, ApiError> {
     let new = parse_new_order(body)?;
+    let key = idempotency::key_from(headers).map_err(ApiError::BadIdempotencyKey)?;
+    // A retry of a committed order is answered from Postgres alone: it needs neither
+    // the users nor the products service.
+    if let Some(key) = &key {
+        if let Some(placed) = replay(state, key, &new).await? {
+            return Ok(placed);
+        }
+    }
     let (user, product) = tokio::join!(
         state.dependencies.check_user(new.user_id),
         state.dependencies.check_product(new.product_id),
@@ -270,10 +388,23 @@ async fn place_order(state: &AppState, body: &[u8]) -> Result<Order, ApiError> {
     user?;
     product?;
 
-    // One statement, hence one transaction and one round trip: the conditional update is
-    // the stock check (concurrent orders queue on the row lock and each sees the stock the
-    // previous one left, so stock never goes below zero) and the order is inserted only
-    // from its returned row.
+    let mut tx = state.pool.begin().await?;
+    if let Some(key) = &key {
+        let claimed =
+            idempotency::claim(&mut tx, key, new.fingerprint(), state.idempotency_retention)
+                .await?;
+        if !claimed {
+            // A concurrent request with this key committed while this one was checking
+            // the user and product.
+            drop(tx);
+            return replay(state, key, &new)
+                .await?
+                .ok_or_else(|| ApiError::KeyInFlight(key.clone()));
+        }
+    }
+    // One statement: the conditional update is the stock check (concurrent orders queue
+    // on the row lock and each sees the stock the previous one left, so stock never goes
+    // below zero) and the order is inserted only from its returned row.
     let order = sqlx::query_as::<_, Order>(
         "WITH taken AS ( \
              UPDATE products.products SET stock = stock - $3, updated_at = now() \
@@ -286,7 +417,7 @@ async fn place_order(state: &AppState, body: &[u8]) -> Result<Order, ApiError> {
     .bind(new.user_id)
     .bind(new.product_id)
     .bind(new.quantity)
-    .fetch_optional(&state.pool)
+    .fetch_optional(&mut *tx)
     .await
     .map_err(|err| match &err {
         sqlx::Error::Database(db) if db.code().as_deref() == Some(NUMERIC_OUT_OF_RANGE) => {
@@ -295,6 +426,8 @@ async fn place_order(state: &AppState, body: &[u8]) -> Result<Order, ApiError> {
         _ => ApiError::Database(err),
     })?;
     let Some(order) = order else {
+        // Nothing was taken: the key (if any) is released with the rollback.
+        drop(tx);
         let available: Option<i64> =
             sqlx::query_scalar("SELECT stock FROM products.products WHERE id = $1")
                 .bind(new.product_id)
@@ -309,9 +442,16 @@ async fn place_order(state: &AppState, body: &[u8]) -> Result<Order, ApiError> {
             },
         });
     };
+    if let Some(key) = &key {
+        idempotency::record(&mut tx, key, order.id).await?;
+    }
+    tx.commit().await?;
 
     invalidate_product_cache(&state.cache, new.product_id).await;
-    Ok(order)
+    Ok(Placed {
+        order,
+        replayed: false,
+    })
 }
 
 /// How long after an order its product's cache entry is deleted a second time.

@@ -1,6 +1,7 @@
 //! Orders with the real users and products services (in-process) over one real Postgres
 //! database and Redis: the order journey, stock accounting under 200 concurrent orders,
-//! cache invalidation, bad input and dependency outages.
+//! cache invalidation, bad input, dependency outages, and `Idempotency-Key` retries (after
+//! a client gave up, after a 503 that followed the commit, concurrent duplicates).
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -116,16 +117,56 @@ impl Shop {
     }
 
     async fn order(&self, orders: &str, body: &str) -> (u16, Value) {
-        let response = self
+        let (status, answer, _) = self.order_with(orders, None, body).await;
+        (status, answer)
+    }
+
+    fn order_request(
+        &self,
+        orders: &str,
+        key: Option<&str>,
+        body: &str,
+    ) -> reqwest::RequestBuilder {
+        let request = self
             .http
             .post(format!("{orders}/orders"))
             .header("content-type", "application/json")
-            .body(body.to_owned())
+            .body(body.to_owned());
+        match key {
+            Some(key) => request.header("idempotency-key", key),
+            None => request,
+        }
+    }
+
+    /// Status, JSON answer, and whether it is marked as a replay.
+    async fn order_with(&self, orders: &str, key: Option<&str>, body: &str) -> (u16, Value, bool) {
+        let response = self
+            .order_request(orders, key, body)
             .send()
             .await
             .expect("POST /orders answers");
         let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
+        let replayed = response
+            .headers()
+            .get("idempotent-replayed")
+            .is_some_and(|value| value == "true");
+        (
+            status,
+            response.json().await.unwrap_or(Value::Null),
+            replayed,
+        )
+    }
+
+    /// Waits until `query` answers `expected` (at most 10 s).
+    async fn wait_for_sql(&self, query: &str, expected: &str) {
+        let started = Instant::now();
+        while self.sql(query) != expected {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "{query} never gave {expected}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     async fn get(&self, url: &str) -> (u16, String, Value) {
@@ -446,14 +487,20 @@ fn three_services_share_one_database_with_separate_migration_histories() {
             );
         }
     }
-    for schema in ["users", "products", "orders"] {
+    for (schema, versions) in [
+        ("users", "20261121000001"),
+        ("products", "20261121000001"),
+        ("orders", "20261121000001,20261126000001"),
+    ] {
         let history = postgres
             .psql(
                 "shop",
-                &format!("SELECT string_agg(version::text, ',') FROM {schema}._sqlx_migrations"),
+                &format!(
+                    "SELECT string_agg(version::text, ',' ORDER BY version) FROM {schema}._sqlx_migrations"
+                ),
             )
             .unwrap();
-        assert_eq!(history, "20261121000001", "schema {schema}");
+        assert_eq!(history, versions, "schema {schema}");
     }
     assert_eq!(
         postgres
@@ -480,6 +527,185 @@ fn three_services_share_one_database_with_separate_migration_histories() {
         postgres
             .psql("shop", "SELECT count(*) FROM orders.orders")
             .unwrap(),
+        "0"
+    );
+}
+
+const ORDER_OF_THREE: &str = r#"{"user_id": 1, "product_id": 2, "quantity": 3}"#;
+
+/// Exactly one order, for three of product 2, whose stock (250) went down once.
+fn assert_one_order_and_stock_taken_once(shop: &Shop, answer: &Value) {
+    assert_eq!(shop.sql("SELECT count(*) FROM orders.orders"), "1");
+    let id = shop.sql("SELECT id FROM orders.orders");
+    assert_eq!(
+        *answer,
+        json!({"id": id.parse::<i64>().unwrap(), "user_id": 1, "product_id": 2, "quantity": 3, "total_cents": 3 * 4999})
+    );
+    assert_eq!(
+        shop.sql("SELECT stock FROM products.products WHERE id = 2"),
+        "247"
+    );
+}
+
+#[tokio::test]
+async fn a_retry_after_the_client_gave_up_returns_the_first_order_and_takes_stock_once() {
+    let shop = Shop::start().await;
+    // The first attempt commits, but the client stops waiting for the answer (its
+    // timeout fired, its connection dropped): it cannot know the order went through.
+    let first = tokio::spawn(
+        shop.order_request(&shop.orders, Some("client-timeout-1"), ORDER_OF_THREE)
+            .send(),
+    );
+    shop.wait_for_sql("SELECT count(*) FROM orders.orders", "1")
+        .await;
+    first.abort();
+
+    let (status, answer, replayed) = shop
+        .order_with(&shop.orders, Some("client-timeout-1"), ORDER_OF_THREE)
+        .await;
+    assert_eq!(status, 201, "the retry gets the first answer: {answer}");
+    assert!(replayed, "marked Idempotent-Replayed");
+    assert_one_order_and_stock_taken_once(&shop, &answer);
+    // Again, as a quoted structured-field string: still the same order.
+    let (status, again, _) = shop
+        .order_with(&shop.orders, Some("\"client-timeout-1\""), ORDER_OF_THREE)
+        .await;
+    assert_eq!((status, &again), (201, &answer));
+    assert_one_order_and_stock_taken_once(&shop, &answer);
+}
+
+/// A load balancer in front of orders that loses the first answer: it forwards the
+/// request (the order commits) and then answers 503, as an ALB does when the target's
+/// connection breaks after it did the work. Later requests pass through.
+async fn spawn_proxy_losing_the_first_answer(upstream: String) -> String {
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::response::IntoResponse;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let lost_one = Arc::new(AtomicBool::new(false));
+    let http = reqwest::Client::new();
+    let forward = move |headers: HeaderMap, body: axum::body::Bytes| {
+        let (lost_one, http, upstream) = (lost_one.clone(), http.clone(), upstream.clone());
+        async move {
+            let mut request = http
+                .post(format!("{upstream}/orders"))
+                .header("content-type", "application/json")
+                .body(body);
+            if let Some(key) = headers.get("idempotency-key") {
+                request = request.header("idempotency-key", key.clone());
+            }
+            let response = request.send().await.unwrap();
+            let status = StatusCode::from_u16(response.status().as_u16()).unwrap();
+            let replayed = response.headers().get("idempotent-replayed").cloned();
+            let text = response.text().await.unwrap();
+            if !lost_one.swap(true, Ordering::SeqCst) {
+                return (StatusCode::SERVICE_UNAVAILABLE, "upstream answer lost").into_response();
+            }
+            let mut answer = (status, [("content-type", "application/json")], text).into_response();
+            if let Some(replayed) = replayed {
+                answer.headers_mut().insert("idempotent-replayed", replayed);
+            }
+            answer
+        }
+    };
+    let app = axum::Router::new().route("/orders", axum::routing::post(forward));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    base
+}
+
+#[tokio::test]
+async fn a_retry_after_a_503_that_followed_the_commit_returns_the_first_order() {
+    let shop = Shop::start().await;
+    let proxy = spawn_proxy_losing_the_first_answer(shop.orders.clone()).await;
+    let (status, _, _) = shop
+        .order_with(&proxy, Some("after-503"), ORDER_OF_THREE)
+        .await;
+    assert_eq!(status, 503);
+    assert_eq!(
+        shop.sql("SELECT count(*) FROM orders.orders"),
+        "1",
+        "the order was committed before the 503"
+    );
+    let (status, answer, replayed) = shop
+        .order_with(&proxy, Some("after-503"), ORDER_OF_THREE)
+        .await;
+    assert_eq!(status, 201, "{answer}");
+    assert!(replayed);
+    assert_one_order_and_stock_taken_once(&shop, &answer);
+    // Without a key the same body is a new order, as before.
+    let (status, _) = shop.order(&shop.orders, ORDER_OF_THREE).await;
+    assert_eq!(status, 201);
+    assert_eq!(shop.sql("SELECT count(*) FROM orders.orders"), "2");
+}
+
+#[tokio::test]
+async fn concurrent_requests_with_one_key_make_one_order() {
+    let shop = Shop::start().await;
+    let outcomes = futures::future::join_all(
+        (0..20).map(|_| shop.order_with(&shop.orders, Some("double-click"), ORDER_OF_THREE)),
+    )
+    .await;
+    assert!(
+        outcomes.iter().all(|(status, _, _)| *status == 201),
+        "{outcomes:?}"
+    );
+    let answer = &outcomes[0].1;
+    assert!(
+        outcomes.iter().all(|(_, other, _)| other == answer),
+        "{outcomes:?}"
+    );
+    let fresh = outcomes.iter().filter(|(_, _, replayed)| !replayed).count();
+    assert_eq!(fresh, 1, "exactly one request created the order");
+    assert_one_order_and_stock_taken_once(&shop, answer);
+}
+
+#[tokio::test]
+async fn a_key_reused_for_another_order_is_refused_until_it_expires() {
+    let shop = Shop::start().await;
+    let (status, first, _) = shop
+        .order_with(&shop.orders, Some("k-1"), ORDER_OF_THREE)
+        .await;
+    assert_eq!(status, 201);
+    let other = r#"{"user_id": 1, "product_id": 2, "quantity": 4}"#;
+    let (status, answer, _) = shop.order_with(&shop.orders, Some("k-1"), other).await;
+    assert_eq!(status, 422, "{answer}");
+    let error = answer["error"].as_str().unwrap();
+    assert!(
+        error.contains("already used for a different order"),
+        "{error}"
+    );
+    for bad in ["", &"x".repeat(256)] {
+        let (status, answer, _) = shop.order_with(&shop.orders, Some(bad), other).await;
+        assert_eq!(status, 400, "{answer}");
+    }
+    assert_one_order_and_stock_taken_once(&shop, &first);
+
+    // Past its retention the key no longer protects: it is reused for a new order, and
+    // the background purge deletes what has expired.
+    shop.sql("UPDATE orders.idempotency_keys SET created_at = now() - interval '25 hours'");
+    let (status, second, replayed) = shop.order_with(&shop.orders, Some("k-1"), other).await;
+    assert_eq!((status, replayed), (201, false), "{second}");
+    assert_ne!(second["id"], first["id"]);
+    shop.sql("UPDATE orders.idempotency_keys SET created_at = now() - interval '25 hours'");
+    let config = orders_config(
+        &shop.database_url,
+        &shop.redis.url(),
+        "http://u",
+        "http://p",
+        &[],
+    );
+    let purged = shop_orders::idempotency::purge_expired(
+        &config.database.pool(),
+        config.idempotency_retention,
+    )
+    .await
+    .unwrap();
+    assert_eq!(purged, 1);
+    assert_eq!(
+        shop.sql("SELECT count(*) FROM orders.idempotency_keys"),
         "0"
     );
 }
