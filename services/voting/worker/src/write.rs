@@ -78,7 +78,9 @@ impl Writer<'_> {
     /// Commits every ballot Postgres accepts; returns the ones it rejected, or `None` when
     /// shutdown interrupted the write (the batch stays claimed and is recovered later).
     pub async fn write(&self, ballots: &[Ballot], seq: i64) -> Option<Vec<Rejected>> {
-        let mut pending: Vec<Range<usize>> = vec![0..ballots.len()];
+        // Parts still to write (a stack of index ranges); at first the whole batch.
+        let mut pending: Vec<Range<usize>> = Vec::new();
+        pending.push(0..ballots.len());
         let mut rejected = Vec::new();
         let mut transient_failures = 0u32;
         while let Some(range) = pending.pop() {
