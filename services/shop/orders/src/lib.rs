@@ -388,46 +388,15 @@ async fn place_order(
     user?;
     product?;
 
-    let mut tx = state.pool.begin().await?;
-    if let Some(key) = &key {
-        let claimed =
-            idempotency::claim(&mut tx, key, new.fingerprint(), state.idempotency_retention)
-                .await?;
-        if !claimed {
-            // A concurrent request with this key committed while this one was checking
-            // the user and product.
-            drop(tx);
-            return replay(state, key, &new)
-                .await?
-                .ok_or_else(|| ApiError::KeyInFlight(key.clone()));
-        }
-    }
-    // One statement: the conditional update is the stock check (concurrent orders queue
-    // on the row lock and each sees the stock the previous one left, so stock never goes
-    // below zero) and the order is inserted only from its returned row.
-    let order = sqlx::query_as::<_, Order>(
-        "WITH taken AS ( \
-             UPDATE products.products SET stock = stock - $3, updated_at = now() \
-             WHERE id = $2 AND stock >= $3 RETURNING price_cents \
-         ) \
-         INSERT INTO orders (user_id, product_id, quantity, total_cents) \
-         SELECT $1, $2, $3, price_cents * $3 FROM taken \
-         RETURNING id, user_id, product_id, quantity, total_cents",
-    )
-    .bind(new.user_id)
-    .bind(new.product_id)
-    .bind(new.quantity)
-    .fetch_optional(&mut *tx)
-    .await
-    .map_err(|err| match &err {
-        sqlx::Error::Database(db) if db.code().as_deref() == Some(NUMERIC_OUT_OF_RANGE) => {
-            ApiError::InvalidOrder("the order total is too large".into())
-        }
-        _ => ApiError::Database(err),
-    })?;
+    let order = match &key {
+        None => take_stock_and_insert(&state.pool, &new).await?,
+        Some(key) => match place_keyed(state, key, &new).await? {
+            Keyed::Committed(order) => Some(order),
+            Keyed::NothingTaken => None,
+            Keyed::Replayed(placed) => return Ok(placed),
+        },
+    };
     let Some(order) = order else {
-        // Nothing was taken: the key (if any) is released with the rollback.
-        drop(tx);
         let available: Option<i64> =
             sqlx::query_scalar("SELECT stock FROM products.products WHERE id = $1")
                 .bind(new.product_id)
@@ -442,16 +411,77 @@ async fn place_order(
             },
         });
     };
-    if let Some(key) = &key {
-        idempotency::record(&mut tx, key, order.id).await?;
-    }
-    tx.commit().await?;
 
     invalidate_product_cache(&state.cache, new.product_id).await;
     Ok(Placed {
         order,
         replayed: false,
     })
+}
+
+/// One statement, hence one round trip (and, outside a transaction, one transaction):
+/// the conditional update is the stock check (concurrent orders queue on the row lock and
+/// each sees the stock the previous one left, so stock never goes below zero) and the
+/// order is inserted only from its returned row. `None` when nothing was taken (unknown
+/// product or not enough stock).
+async fn take_stock_and_insert<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    new: &NewOrder,
+) -> Result<Option<Order>, ApiError> {
+    sqlx::query_as::<_, Order>(
+        "WITH taken AS ( \
+             UPDATE products.products SET stock = stock - $3, updated_at = now() \
+             WHERE id = $2 AND stock >= $3 RETURNING price_cents \
+         ) \
+         INSERT INTO orders (user_id, product_id, quantity, total_cents) \
+         SELECT $1, $2, $3, price_cents * $3 FROM taken \
+         RETURNING id, user_id, product_id, quantity, total_cents",
+    )
+    .bind(new.user_id)
+    .bind(new.product_id)
+    .bind(new.quantity)
+    .fetch_optional(executor)
+    .await
+    .map_err(|err| match &err {
+        sqlx::Error::Database(db) if db.code().as_deref() == Some(NUMERIC_OUT_OF_RANGE) => {
+            ApiError::InvalidOrder("the order total is too large".into())
+        }
+        _ => ApiError::Database(err),
+    })
+}
+
+/// What an order with an `Idempotency-Key` came to.
+enum Keyed {
+    /// Created now; its key is committed with it.
+    Committed(Order),
+    /// Nothing taken (out of stock, unknown product); the key's claim was rolled back.
+    NothingTaken,
+    /// An earlier request with the key created the order.
+    Replayed(Placed),
+}
+
+/// The keyed path: key, stock and order in one transaction (the unkeyed path stays one
+/// statement). Holding the product's row lock until the commit costs one more round trip.
+async fn place_keyed(state: &AppState, key: &str, new: &NewOrder) -> Result<Keyed, ApiError> {
+    let mut tx = state.pool.begin().await?;
+    let claimed =
+        idempotency::claim(&mut tx, key, new.fingerprint(), state.idempotency_retention).await?;
+    if !claimed {
+        // A concurrent request with this key committed while this one was checking the
+        // user and product.
+        drop(tx);
+        return replay(state, key, new)
+            .await?
+            .map(Keyed::Replayed)
+            .ok_or_else(|| ApiError::KeyInFlight(key.to_owned()));
+    }
+    // Without an order the transaction is dropped, which rolls the claim back.
+    let Some(order) = take_stock_and_insert(&mut *tx, new).await? else {
+        return Ok(Keyed::NothingTaken);
+    };
+    idempotency::record(&mut tx, key, order.id).await?;
+    tx.commit().await?;
+    Ok(Keyed::Committed(order))
 }
 
 /// How long after an order its product's cache entry is deleted a second time.
