@@ -70,6 +70,9 @@ cargo fmt --all -- --check
 step "cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "cargo deny: licenses, bans, sources (advisories: ci.yml's advisories job)"
+bash ci/cargo-deny.sh licenses bans sources
+
 step "building the service binaries the end-to-end tests start"
 cargo build --workspace --bins --locked
 
