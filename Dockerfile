@@ -16,7 +16,14 @@
 # ["/usr/local/bin/shop-orders", "migrate"] replaces the whole command line.
 
 # ---------------------------------------------------------------------------- build
-FROM rust:1.95-alpine3.23 AS chef
+# Base images are pinned by tag and digest (the tag says what it is, the digest makes the
+# build reproducible and immune to a re-pushed tag). To bump one: `docker buildx
+# imagetools inspect rust:1.95-alpine3.23` (or the new tag) prints the index `Digest:`;
+# put tag and digest on the FROM line (and the runtime's in services/debug/Dockerfile and
+# the base.name labels), then run ci/test.sh. The digests here were taken from public
+# build files and build logs resolving the same tags (at least two independent sources
+# each), not pulled on this machine: the first `docker build` verifies them.
+FROM rust:1.95-alpine3.23@sha256:606fd313a0f49743ee2a7bd49a0914bab7deedb12791f3a846a34a4711db7ed2 AS chef
 # musl-dev provides the C runtime objects that ring's C code and static linking need.
 # Its version comes from the pinned Alpine branch: exact apk pins break whenever Alpine
 # ships a security fix, because its mirrors keep only the newest revision.
@@ -49,7 +56,7 @@ RUN set --; for package in $PACKAGES; do set -- "$@" -p "$package"; done; \
     && for package in $PACKAGES; do cp "target/release/$package" /out/; done
 
 # -------------------------------------------------------------------------- runtime
-FROM alpine:3.23.3 AS runtime
+FROM alpine:3.23.3@sha256:25109184c71bdad752c8312a8623239686a9a2071e8825f20acb8f2198c3f659 AS runtime
 ARG VERSION=dev
 ARG REVISION=unknown
 LABEL org.opencontainers.image.vendor="Slipway" \

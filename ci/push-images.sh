@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds every service image of a stack and pushes it to the stack's ECR repositories,
-# tagged TAG (CI uses the commit SHA; the repositories' tags are immutable). Stacks with
-# Redis or Postgres also get the debug image (services/debug) as `debug`, tagged TAG and
-# `latest`, the tag `provision debug` runs (that repository's tags are mutable).
+# tagged TAG (CI uses the commit SHA; the repositories' tags are immutable). Never the
+# debug image: it runs as root with the master database URL, and the deploy role may not
+# push it; an operator pushes it with their own credentials (ci/push-debug-image.sh).
 #
 #   ci/push-images.sh STACK ENV TAG
 #
@@ -42,9 +42,3 @@ jq -r '.services | to_entries[] | "\(.key) \(.value.repository_uri)"' <<<"$outpu
             --tag "$repository:$tag" --push .
     done
 
-debug_repository="$(jq -r '.debug_repository_uri // empty' <<<"$outputs")"
-if [[ -n "$debug_repository" ]]; then
-    echo "==> $stack/debug: building services/debug as $debug_repository:$tag and :latest"
-    docker buildx build services/debug \
-        --tag "$debug_repository:$tag" --tag "$debug_repository:latest" --push
-fi

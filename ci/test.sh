@@ -51,10 +51,12 @@ install_python_tools() {
     # Project-local environments with exact pins (ci/python/*-requirements.txt), never
     # whatever moto or hadolint a machine happens to have: .venv/moto is what the
     # provisioner's tests start (tests/common/mod.rs looks there first), .venv/tools
-    # holds hadolint for ci/check-containers.sh.
+    # holds hadolint for ci/check-containers.sh, .venv/iam the IAM policy evaluator
+    # provisioner/tests/iam_policy_moto.rs runs (it looks there).
     local moto tools
     moto="$(bash ci/python-env.sh moto)"
     tools="$(bash ci/python-env.sh tools)"
+    bash ci/python-env.sh iam >/dev/null
     export PATH="$moto:$tools:$PATH"
 }
 
@@ -67,6 +69,9 @@ cargo fmt --all -- --check
 
 step "cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo deny: licenses, bans, sources (advisories: ci.yml's advisories job)"
+bash ci/cargo-deny.sh licenses bans sources
 
 step "building the service binaries the end-to-end tests start"
 cargo build --workspace --bins --locked

@@ -265,16 +265,16 @@ fn default_backups() -> i32 {
 pub struct GithubConfig {
     /// `owner/name` of the repository whose workflows may deploy.
     pub repository: String,
-    /// The only branch whose workflow runs may assume the role.
-    #[serde(default = "default_branch")]
-    pub branch: String,
+    /// No longer used (refused with what to do instead): the role trusts the GitHub
+    /// environment `<stack>-<env>`, and which branches may deploy is that environment's
+    /// setting. A job that names an environment gets a token whose `sub` names the
+    /// environment, not the branch (GitHub docs, "OpenID Connect reference: Filtering for
+    /// a specific environment"), so a branch condition could never match deploy.yml.
+    #[serde(default)]
+    pub branch: Option<String>,
     /// The account's existing GitHub OIDC provider (IAM allows one per account); when
     /// absent, `up` creates it with the stack.
     pub oidc_provider_arn: Option<String>,
-}
-
-fn default_branch() -> String {
-    "main".into()
 }
 
 /// GitHub's OIDC issuer, as IAM names its provider.
@@ -297,16 +297,12 @@ impl GithubConfig {
                 ))
             }
         }
-        // The branch ends up in an exact-match trust condition: wildcards would widen it.
-        let branch_ok = !self.branch.is_empty()
-            && !self
-                .branch
-                .chars()
-                .any(|c| c.is_whitespace() || "*?[]~^:\\".contains(c));
-        if !branch_ok {
+        if let Some(branch) = &self.branch {
             return Err(format!(
-                "github.branch `{}` must be one branch name (no wildcards or spaces), e.g. \"main\"",
-                self.branch
+                "github.branch (`{branch}`) is no longer used: the deploy role trusts only jobs \
+                 in the GitHub environment `<stack>-<env>`; remove it and allow only `{branch}` \
+                 in that environment's \"Deployment branches and tags\" rule (runbook.md, \
+                 \"Delivery\")"
             ));
         }
         if let Some(arn) = &self.oidc_provider_arn {
@@ -322,9 +318,12 @@ impl GithubConfig {
         Ok(())
     }
 
-    /// The `sub` claim of this repository's workflow runs on the branch.
-    pub fn subject(&self) -> String {
-        format!("repo:{}:ref:refs/heads/{}", self.repository, self.branch)
+    /// The `sub` claim of this repository's jobs that run in the GitHub environment
+    /// `<stack>-<env>` (deploy.yml's deploy job): only those may assume the deploy role,
+    /// so the environment's protection rules (required reviewers, deployment branches)
+    /// gate AWS access itself, not just the workflow.
+    pub fn subject(&self, stack: &str, env: &str) -> String {
+        format!("repo:{}:environment:{stack}-{env}", self.repository)
     }
 }
 
@@ -1151,14 +1150,20 @@ max = 6
     #[test]
     fn github_section_is_checked_and_can_differ_per_environment() {
         let text = format!(
-            "{MINIMAL}\n[github]\nrepository = \"acme/slipway\"\n\n[env.prod.github]\nrepository = \"acme/slipway\"\nbranch = \"release\"\n\
+            "{MINIMAL}\n[github]\nrepository = \"acme/slipway\"\n\n[env.prod.github]\nrepository = \"acme/other\"\n\
              oidc_provider_arn = \"arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com\"\n"
         );
         let dev = parse(&text, "dev").unwrap().github.unwrap();
-        assert_eq!(dev.subject(), "repo:acme/slipway:ref:refs/heads/main");
+        assert_eq!(
+            dev.subject("demo", "dev"),
+            "repo:acme/slipway:environment:demo-dev"
+        );
         assert_eq!(dev.oidc_provider_arn, None);
         let prod = parse(&text, "prod").unwrap().github.unwrap();
-        assert_eq!(prod.subject(), "repo:acme/slipway:ref:refs/heads/release");
+        assert_eq!(
+            prod.subject("demo", "prod"),
+            "repo:acme/other:environment:demo-prod"
+        );
         assert!(parse(MINIMAL, "dev").unwrap().github.is_none());
 
         let bad = |github: &str| {
@@ -1170,8 +1175,11 @@ max = 6
             err.contains("config/test.toml:") && err.contains("must be `owner/name`"),
             "{err}"
         );
-        let err = bad("repository = \"acme/slipway\"\nbranch = \"release/*\"");
-        assert!(err.contains("no wildcards"), "{err}");
+        let err = bad("repository = \"acme/slipway\"\nbranch = \"main\"");
+        assert!(
+            err.contains("no longer used") && err.contains("Deployment branches"),
+            "{err}"
+        );
         let err = bad(
             "repository = \"acme/slipway\"\noidc_provider_arn = \"arn:aws:iam::1:oidc-provider/x\"",
         );

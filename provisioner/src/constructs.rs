@@ -54,15 +54,17 @@ pub fn expand(config: &StackConfig) -> Vec<Resource> {
             Spec::TaskDefinition(TaskDefinitionSpec {
                 cpu: task.cpu.unwrap_or(service.cpu),
                 memory: task.memory.unwrap_or(service.memory),
-                execution_role: Ref::to("role-execution"),
+                // The service's execution role: the same image, log group and secrets.
+                execution_role: Ref::to(&execution_role_id(&task.service)),
                 task_role: Ref::to(&format!("role-{}", task.service)),
                 container,
             }),
         );
     }
+    execution_roles(&mut stack);
     observability::observability(&mut stack, config);
     if let Some(github) = &config.github {
-        github_deploy_role(&mut stack, github);
+        github_deploy_role(&mut stack, config, github);
     }
     stack.resources
 }
@@ -399,12 +401,87 @@ fn service_secrets(service: &ServiceConfig) -> BTreeMap<String, Ref> {
 }
 
 fn statement(actions: &[&str], resources: Vec<String>) -> PolicyStatement {
+    conditional(actions, resources, &[])
+}
+
+/// A statement that applies only when every condition holds: `(operator, key, values)`.
+fn conditional(
+    actions: &[&str],
+    resources: Vec<String>,
+    conditions: &[(&str, &str, Vec<String>)],
+) -> PolicyStatement {
     let mut actions: Vec<String> = actions.iter().map(|a| a.to_string()).collect();
     actions.sort();
     let mut resources = resources;
     resources.sort();
     resources.dedup();
-    PolicyStatement { actions, resources }
+    let mut by_operator: BTreeMap<String, BTreeMap<String, Vec<String>>> = BTreeMap::new();
+    for (operator, key, values) in conditions {
+        let mut values = values.clone();
+        values.sort();
+        values.dedup();
+        by_operator
+            .entry((*operator).to_owned())
+            .or_default()
+            .insert((*key).to_owned(), values);
+    }
+    PolicyStatement {
+        actions,
+        resources,
+        conditions: by_operator,
+    }
+}
+
+/// The logical id of the execution role of `service`'s task definitions (or the debug
+/// task's, for [`DEBUG`]).
+pub fn execution_role_id(service: &str) -> String {
+    format!("role-execution-{service}")
+}
+
+/// One execution role per service (and one for the debug task), each derived from the
+/// task definitions that name it: it pulls only their images, writes only their log
+/// groups and reads only the secrets their containers reference. A shared role would let
+/// any revision that may pass it read every secret of the stack (the master
+/// `DATABASE_URL` included); derived from the task definitions, a secret added to a
+/// service's container is readable by that service's tasks only, with nothing else to
+/// keep in step.
+fn execution_roles(stack: &mut Builder) {
+    let mut roles: BTreeMap<String, [Vec<String>; 3]> = BTreeMap::new();
+    for resource in &stack.resources {
+        let Spec::TaskDefinition(definition) = &resource.spec else {
+            continue;
+        };
+        let Some(role) = definition.execution_role.logical_id() else {
+            continue;
+        };
+        let [repositories, logs, secrets] = roles.entry(role.to_owned()).or_default();
+        let container = &definition.container;
+        repositories.push(container.image_repository.0.clone());
+        logs.push(format!("{}:*", container.log_group.0));
+        secrets.extend(container.secrets.values().map(|r| r.0.clone()));
+    }
+    for (id, [repositories, logs, secrets]) in roles {
+        let mut statements = vec![
+            statement(&["ecr:GetAuthorizationToken"], vec!["*".into()]),
+            statement(
+                &[
+                    "ecr:BatchCheckLayerAvailability",
+                    "ecr:BatchGetImage",
+                    "ecr:GetDownloadUrlForLayer",
+                ],
+                repositories,
+            ),
+            statement(&["logs:CreateLogStream", "logs:PutLogEvents"], logs),
+        ];
+        if !secrets.is_empty() {
+            statements.push(statement(&["secretsmanager:GetSecretValue"], secrets));
+        }
+        statements.sort();
+        stack.add(
+            &id,
+            Spec::Role(RoleSpec::for_service("ecs-tasks.amazonaws.com", statements)),
+        );
+    }
 }
 
 fn platform(stack: &mut Builder, config: &StackConfig) {
@@ -441,41 +518,8 @@ fn platform(stack: &mut Builder, config: &StackConfig) {
             }),
         );
     }
-    // One execution role: pulls only this stack's repositories, writes only its log
-    // groups, reads only the secrets its task definitions reference.
-    let mut names: Vec<&str> = config.services.keys().map(String::as_str).collect();
-    let mut secrets: Vec<String> = Vec::new();
-    for service in config.services.values() {
-        secrets.extend(service_secrets(service).into_values().map(|r| r.0));
-    }
-    if has_debug_task(config) {
-        names.push(DEBUG);
-        secrets.extend(debug_secrets(config).into_values().map(|r| r.0));
-    }
-    let mut statements = vec![
-        statement(&["ecr:GetAuthorizationToken"], vec!["*".into()]),
-        statement(
-            &[
-                "ecr:BatchCheckLayerAvailability",
-                "ecr:BatchGetImage",
-                "ecr:GetDownloadUrlForLayer",
-            ],
-            names.iter().map(|n| format!("${{repo-{n}}}")).collect(),
-        ),
-        statement(
-            &["logs:CreateLogStream", "logs:PutLogEvents"],
-            names.iter().map(|n| format!("${{logs-{n}}}:*")).collect(),
-        ),
-    ];
-    if !secrets.is_empty() {
-        statements.push(statement(&["secretsmanager:GetSecretValue"], secrets));
-    }
-    statements.sort();
-    stack.add(
-        "role-execution",
-        Spec::Role(RoleSpec::for_service("ecs-tasks.amazonaws.com", statements)),
-    );
-    // Task roles: the SSM channels of ECS Exec for services with exec on and for the
+    // Execution roles: one per service, derived from the task definitions at the end of
+    // the expansion (`execution_roles`). Task roles: the SSM channels of ECS Exec for services with exec on and for the
     // debug task (always exec'd into); nothing at all for the others (least privilege).
     for (name, exec) in config
         .services
@@ -721,7 +765,7 @@ fn ecs_service(stack: &mut Builder, config: &StackConfig, name: &str, service: &
         Spec::TaskDefinition(TaskDefinitionSpec {
             cpu: service.cpu,
             memory: service.memory,
-            execution_role: Ref::to("role-execution"),
+            execution_role: Ref::to(&execution_role_id(name)),
             task_role: Ref::to(&format!("role-{name}")),
             container: container(name, service, !exec),
         }),
@@ -867,8 +911,32 @@ const IMAGE_PUSH_ACTIONS: &[&str] = &[
 
 /// `[github]`: GitHub's OIDC provider (unless the account's existing one is named) and
 /// the role its workflow runs on one branch of one repository assume to push images and
-/// deploy — and nothing else: no infrastructure changes, no secret values.
-fn github_deploy_role(stack: &mut Builder, github: &GithubConfig) {
+/// deploy — and nothing else: no infrastructure changes, no secret values, nothing of
+/// another stack (or environment), not the debug image.
+///
+/// What is scoped, and how (resource types and condition keys as the Service
+/// Authorization Reference lists them: "Actions, resources, and condition keys for
+/// Amazon Elastic Container Service", list_amazonelasticcontainerservice.html, and
+/// "… for AWS Identity and Access Management" for `iam:PassRole`):
+/// - `ecs:RegisterTaskDefinition` takes the resource type `task-definition`
+///   (`task-definition/<family>:<revision>`) and the condition key
+///   `aws:RequestTag/${TagKey}`: only the families of this stack's services, and only
+///   with this stack's and environment's ownership tags on the new revision (deploy
+///   copies them from the revision it replaces). `ecs:TagResource` likewise, and only
+///   as part of that registration (`ecs:CreateAction`).
+/// - `iam:PassRole` only of the roles those task definitions name (each service's own
+///   execution role, which reads only that service's secrets, and its task role), and
+///   only to ECS tasks (`iam:PassedToService`); the blue/green role only to ECS. The
+///   debug task's execution role (it reads the master `DATABASE_URL`) is never passable.
+/// - Service deployments (`service-deployment/<cluster>/<service>/<id>`) only of this
+///   stack's services; `UpdateService` and friends only on its service ARNs.
+/// - ECR pushes only to the repositories its services' images come from: never the
+///   debug image's repository (that image runs as root; operators push it).
+///
+/// Region and account stay `*` in the patterns built from names: the names carry the
+/// stack and environment, and IAM role names (which carry them too) are account-wide,
+/// so no second copy of this stack can exist in the account under the same names.
+fn github_deploy_role(stack: &mut Builder, config: &StackConfig, github: &GithubConfig) {
     let provider = match &github.oidc_provider_arn {
         Some(arn) => Ref::physical(arn.clone()),
         None => {
@@ -882,48 +950,68 @@ fn github_deploy_role(stack: &mut Builder, github: &GithubConfig) {
             Ref::to("github-oidc")
         }
     };
-    let ids_of = |kind: Kind| -> Vec<String> {
-        stack
-            .resources
-            .iter()
-            .filter(|r| r.kind() == kind)
-            .map(|r| format!("${{{}}}", r.id))
-            .collect()
-    };
-    let repositories = ids_of(Kind::Repository);
-    let services = ids_of(Kind::Service);
+    let name = |id: &str| crate::names::resource_name(&config.stack, &config.env, id);
+    let mut repositories: Vec<String> = Vec::new();
+    let mut services: Vec<String> = Vec::new();
+    let mut families: Vec<String> = Vec::new();
+    let mut deployments: Vec<String> = Vec::new();
     // Roles deploys hand over: those of the services' task definitions (new revisions
     // keep them) and the role ECS blue/green uses to move traffic.
-    let mut passed_roles: Vec<String> = Vec::new();
+    let mut task_roles: Vec<String> = Vec::new();
     for resource in &stack.resources {
         let Spec::Service(service) = &resource.spec else {
             continue;
         };
-        let definition = stack
-            .resources
-            .iter()
-            .find(|r| Some(r.id.as_str()) == service.task_definition.logical_id());
+        services.push(format!("${{{}}}", resource.id));
+        let cluster = service.cluster.logical_id().unwrap_or_default();
+        deployments.push(format!(
+            "arn:aws:ecs:*:*:service-deployment/{}/{}/*",
+            name(cluster),
+            name(&resource.id)
+        ));
+        let Some(definition_id) = service.task_definition.logical_id() else {
+            continue;
+        };
+        families.push(format!(
+            "arn:aws:ecs:*:*:task-definition/{}:*",
+            name(definition_id)
+        ));
+        let definition = stack.resources.iter().find(|r| r.id == definition_id);
         if let Some(Spec::TaskDefinition(definition)) = definition.map(|r| &r.spec) {
-            passed_roles.push(definition.execution_role.0.clone());
-            passed_roles.push(definition.task_role.0.clone());
+            task_roles.push(definition.execution_role.0.clone());
+            task_roles.push(definition.task_role.0.clone());
+            repositories.push(definition.container.image_repository.0.clone());
         }
     }
-    if stack
-        .resources
-        .iter()
-        .any(|r| r.id == "role-ecs-blue-green")
-    {
-        passed_roles.push(Ref::to("role-ecs-blue-green").0);
-    }
+    // The new revision must carry this stack's and environment's ownership tags.
+    let stack_tag = format!("aws:RequestTag/{}", crate::aws::tags::STACK);
+    let env_tag = format!("aws:RequestTag/{}", crate::aws::tags::ENV);
+    let own_tags = || {
+        vec![
+            (
+                "StringEquals",
+                stack_tag.as_str(),
+                vec![config.stack.clone()],
+            ),
+            ("StringEquals", env_tag.as_str(), vec![config.env.clone()]),
+        ]
+    };
+    let mut tag_on_register = own_tags();
+    tag_on_register.push((
+        "StringEquals",
+        "ecs:CreateAction",
+        vec!["RegisterTaskDefinition".into()],
+    ));
     let mut statements = vec![
         statement(DEPLOY_READ_ACTIONS, vec!["*".into()]),
         statement(&["ecr:GetAuthorizationToken"], vec!["*".into()]),
         statement(IMAGE_PUSH_ACTIONS, repositories),
-        // RegisterTaskDefinition (and tagging the revision it creates) cannot be scoped.
-        statement(
-            &["ecs:RegisterTaskDefinition", "ecs:TagResource"],
-            vec!["*".into()],
+        conditional(
+            &["ecs:RegisterTaskDefinition"],
+            families.clone(),
+            &own_tags(),
         ),
+        conditional(&["ecs:TagResource"], families, &tag_on_register),
         statement(
             &[
                 "ecs:DescribeServices",
@@ -932,17 +1020,38 @@ fn github_deploy_role(stack: &mut Builder, github: &GithubConfig) {
             ],
             services,
         ),
-        // Service-deployment ARNs embed the cluster and service names but are not
-        // derivable from a service's ARN by suffix, which is all references express.
         statement(
             &[
                 "ecs:DescribeServiceDeployments",
                 "ecs:StopServiceDeployment",
             ],
-            vec!["*".into()],
+            deployments,
         ),
-        statement(&["iam:PassRole"], passed_roles),
+        conditional(
+            &["iam:PassRole"],
+            task_roles,
+            &[(
+                "StringEquals",
+                "iam:PassedToService",
+                vec!["ecs-tasks.amazonaws.com".into()],
+            )],
+        ),
     ];
+    if stack
+        .resources
+        .iter()
+        .any(|r| r.id == "role-ecs-blue-green")
+    {
+        statements.push(conditional(
+            &["iam:PassRole"],
+            vec![Ref::to("role-ecs-blue-green").0],
+            &[(
+                "StringEquals",
+                "iam:PassedToService",
+                vec!["ecs.amazonaws.com".into()],
+            )],
+        ));
+    }
     // After a blue/green swap `deploy` points the request-count scaling policy at the
     // group now serving (PutScalingPolicy on that service's scalable target only); target
     // tracking makes the caller manage its TargetTracking-* CloudWatch alarms.
@@ -972,7 +1081,7 @@ fn github_deploy_role(stack: &mut Builder, github: &GithubConfig) {
     role.web_identity = Some(WebIdentityTrust {
         provider,
         audience: "sts.amazonaws.com".into(),
-        subjects: vec![github.subject()],
+        subjects: vec![github.subject(&config.stack, &config.env)],
     });
     stack.add("role-github-deploy", Spec::Role(role));
 }
@@ -1009,7 +1118,7 @@ fn debug_task(stack: &mut Builder, config: &StackConfig) {
         Spec::TaskDefinition(TaskDefinitionSpec {
             cpu: 256,
             memory: 512,
-            execution_role: Ref::to("role-execution"),
+            execution_role: Ref::to(&execution_role_id(DEBUG)),
             task_role: Ref::to(&format!("role-{DEBUG}")),
             container: ContainerSpec {
                 name: DEBUG.into(),

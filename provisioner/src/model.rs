@@ -253,6 +253,44 @@ pub struct PolicyStatement {
     pub actions: Vec<String>,
     /// Sorted: `${id}` (that resource's ARN), `${id}:*` (ARN plus suffix) or literal ARNs / `*`.
     pub resources: Vec<String>,
+    /// The statement's `Condition` block: operator (`StringEquals`…) → condition key →
+    /// sorted values, all literal. Empty: no condition.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub conditions: BTreeMap<String, BTreeMap<String, Vec<String>>>,
+}
+
+impl PolicyStatement {
+    /// The `Condition` element IAM takes (`None` without conditions).
+    pub fn condition_json(&self) -> Option<serde_json::Value> {
+        (!self.conditions.is_empty()).then(|| serde_json::json!(self.conditions))
+    }
+
+    /// Parses a `Condition` element as IAM reports it (a single value may be a string).
+    pub fn conditions_from_json(
+        condition: &serde_json::Value,
+    ) -> BTreeMap<String, BTreeMap<String, Vec<String>>> {
+        let mut conditions = BTreeMap::new();
+        let Some(operators) = condition.as_object() else {
+            return conditions;
+        };
+        for (operator, keys) in operators {
+            let mut by_key = BTreeMap::new();
+            for (key, values) in keys.as_object().into_iter().flatten() {
+                let mut values: Vec<String> = match values {
+                    serde_json::Value::String(v) => vec![v.clone()],
+                    serde_json::Value::Array(items) => items
+                        .iter()
+                        .filter_map(|v| v.as_str().map(str::to_owned))
+                        .collect(),
+                    other => vec![other.to_string()],
+                };
+                values.sort();
+                by_key.insert(key.clone(), values);
+            }
+            conditions.insert(operator.clone(), by_key);
+        }
+        conditions
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -302,7 +340,7 @@ pub struct WebIdentityTrust {
     pub provider: Ref,
     /// Required `aud` claim.
     pub audience: String,
-    /// Accepted `sub` claims, sorted (e.g. `repo:owner/name:ref:refs/heads/main`).
+    /// Accepted `sub` claims, sorted (e.g. `repo:owner/name:environment:voting-prod`).
     pub subjects: Vec<String>,
 }
 

@@ -665,7 +665,9 @@ mod tests {
         // Its alarms and its log metric filter go with it.
         assert!(pos("alarm-worker-cpu") < pos("service-worker"));
         assert!(pos("filter-worker-db") < pos("logs-worker"));
-        assert_eq!(deleted.len(), 12, "{deleted:?}");
+        // Its own execution role goes too (no other task definition names it).
+        assert!(pos("taskdef-worker") < pos("role-execution-worker"));
+        assert_eq!(deleted.len(), 13, "{deleted:?}");
         // The data stores stop accepting the worker's security group; the dashboard and
         // the Postgres connection alarm stop showing it.
         let updated: Vec<&str> = plan
@@ -678,7 +680,6 @@ mod tests {
             vec![
                 "sg-redis",
                 "sg-postgres",
-                "role-execution",
                 "alarm-db-connections",
                 "dashboard"
             ]

@@ -650,7 +650,11 @@ impl<'a> Synth<'a> {
         // The inline policy `registry::policy_document` writes.
         let mut policy = Vec::new();
         for statement in statements {
-            let PolicyStatement { actions, resources } = statement;
+            let PolicyStatement {
+                actions,
+                resources,
+                conditions: _,
+            } = statement;
             let mut arns = Vec::new();
             for resource in resources {
                 let (base, suffix) = match resource.strip_suffix(":*") {
@@ -660,7 +664,11 @@ impl<'a> Synth<'a> {
                 let arn = self.get(&Ref(base.to_owned()), Attr::Arn)?;
                 arns.push(join(&[arn, Expr::Literal(suffix.to_owned())]));
             }
-            policy.push(json!({ "Effect": "Allow", "Action": actions, "Resource": arns }));
+            let mut written = json!({ "Effect": "Allow", "Action": actions, "Resource": arns });
+            if let Some(condition) = statement.condition_json() {
+                written["Condition"] = condition;
+            }
+            policy.push(written);
         }
         let mut properties = json!({
             "RoleName": self.name(id),

@@ -1,5 +1,5 @@
 //! `[github]` end to end against moto: `up` creates GitHub's OIDC provider and a deploy
-//! role only one repository's branch can assume, a second environment reuses the
+//! role only one repository's jobs in the stack's GitHub environment can assume, a second environment reuses the
 //! provider, `down` leaves it to whoever still trusts it, and the role's policy allows
 //! every AWS call the deploy workflow's commands make (recorded by moto) and no more.
 
@@ -23,25 +23,10 @@ fn github_config(extra: &str) -> tempfile::TempDir {
     dir
 }
 
-fn decode(document: &str) -> Value {
-    let text = percent_encoding::percent_decode_str(document)
-        .decode_utf8()
-        .unwrap();
-    serde_json::from_str(&text).unwrap()
-}
-
 async fn role_documents(aws: &provisioner::aws::Aws, name: &str) -> (Value, Value) {
     let role = aws.iam.get_role().role_name(name).send().await.unwrap();
-    let trust = decode(role.role().unwrap().assume_role_policy_document().unwrap());
-    let policy = aws
-        .iam
-        .get_role_policy()
-        .role_name(name)
-        .policy_name("slipway")
-        .send()
-        .await
-        .unwrap();
-    (trust, decode(policy.policy_document()))
+    let trust = common::decode_policy(role.role().unwrap().assume_role_policy_document().unwrap());
+    (trust, common::role_policy(aws, name).await)
 }
 
 async fn providers(aws: &provisioner::aws::Aws) -> Vec<String> {
@@ -57,10 +42,11 @@ async fn providers(aws: &provisioner::aws::Aws) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn up_creates_the_oidc_provider_and_a_deploy_role_for_one_branch_which_other_envs_share() {
+async fn up_creates_the_oidc_provider_and_a_deploy_role_for_one_environment_which_other_envs_share()
+{
     let moto = Moto::start();
     let dir = github_config(
-        "\n[env.prod.github]\nrepository = \"acme/slipway\"\nbranch = \"release\"\n\
+        "\n[env.prod.github]\nrepository = \"acme/slipway\"\n\
          oidc_provider_arn = \"arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com\"\n",
     );
     let config_dir = dir.path().to_str().unwrap();
@@ -101,7 +87,9 @@ async fn up_creates_the_oidc_provider_and_a_deploy_role_for_one_branch_which_oth
         "sts.amazonaws.com"
     );
     let subjects = equals["token.actions.githubusercontent.com:sub"].to_string();
-    assert_eq!(subjects, r#"["repo:acme/slipway:ref:refs/heads/main"]"#);
+    // The job must run in the GitHub environment `sums-dev` (whose protection rules then
+    // gate AWS access): a branch subject never matches a job that names an environment.
+    assert_eq!(subjects, r#"["repo:acme/slipway:environment:sums-dev"]"#);
     // Repository-scoped pushes and service-scoped updates use this stack's ARNs.
     let text = policy.to_string();
     assert!(text.contains("repository/sums-dev-repo-api"), "{text}");
@@ -129,7 +117,7 @@ async fn up_creates_the_oidc_provider_and_a_deploy_role_for_one_branch_which_oth
     );
 
     // prod names the provider dev created (one per account): no second provider, and
-    // its role trusts only its own branch.
+    // its role trusts only its own environment's jobs.
     let prod = moto.provision(&[
         "--config-dir",
         config_dir,
@@ -147,7 +135,7 @@ async fn up_creates_the_oidc_provider_and_a_deploy_role_for_one_branch_which_oth
         trust["Statement"][0]["Condition"]["StringEquals"]
             ["token.actions.githubusercontent.com:sub"]
             .to_string(),
-        r#"["repo:acme/slipway:ref:refs/heads/release"]"#
+        r#"["repo:acme/slipway:environment:sums-prod"]"#
     );
 
     // dev goes away, but prod's role still trusts the provider: it stays, no longer dev's.

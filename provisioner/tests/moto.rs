@@ -556,27 +556,20 @@ async fn voting_up_builds_a_private_least_privilege_stack_and_is_idempotent() {
         assert_eq!(enabled, Some(sticky), "{group}");
     }
 
-    // The execution role reaches only this stack's repositories, log groups and secrets.
-    let policy = aws
-        .iam
-        .get_role_policy()
-        .role_name("voting-dev-role-execution")
-        .policy_name("slipway")
-        .send()
-        .await
-        .unwrap();
-    let document = percent_encoding::percent_decode_str(policy.policy_document())
-        .decode_utf8()
-        .unwrap();
-    let document: Value = serde_json::from_str(&document).unwrap();
-    for statement in document["Statement"].as_array().unwrap() {
-        for resource in statement["Resource"].as_array().unwrap() {
-            let resource = resource.as_str().unwrap();
-            let scoped = resource.contains(":repository/voting-dev-repo-")
-                || resource.contains(":log-group:voting-dev-logs-")
-                || resource.contains(":secret:voting-dev-");
-            let token = statement["Action"] == serde_json::json!(["ecr:GetAuthorizationToken"]);
-            assert!(scoped || (token && resource == "*"), "{statement}");
+    // Each execution role reaches only its own task's repository and log group, and
+    // secrets of this stack only (which ones: tests/iam_policy_moto.rs).
+    for name in ["vote", "worker", "result", "debug"] {
+        let document =
+            common::role_policy(&aws, &format!("voting-dev-role-execution-{name}")).await;
+        for statement in document["Statement"].as_array().unwrap() {
+            for resource in statement["Resource"].as_array().unwrap() {
+                let resource = resource.as_str().unwrap();
+                let scoped = resource.ends_with(&format!(":repository/voting-dev-repo-{name}"))
+                    || resource.ends_with(&format!(":log-group:voting-dev-logs-{name}:*"))
+                    || resource.contains(":secret:voting-dev-");
+                let token = statement["Action"] == serde_json::json!(["ecr:GetAuthorizationToken"]);
+                assert!(scoped || (token && resource == "*"), "{name}: {statement}");
+            }
         }
     }
 
@@ -1178,7 +1171,7 @@ async fn check_debug_task(aws: &Aws, groups: &BTreeMap<String, SecurityGroup>) {
     assert!(definition
         .execution_role_arn()
         .unwrap()
-        .ends_with("/voting-dev-role-execution"));
+        .ends_with("/voting-dev-role-execution-debug"));
     let [container] = definition.container_definitions() else {
         panic!("one container: {definition:?}");
     };
@@ -1213,18 +1206,7 @@ async fn check_debug_task(aws: &Aws, groups: &BTreeMap<String, SecurityGroup>) {
     assert!(secrets["DATABASE_URL"].contains(":secret:voting-dev-database-url"));
 
     // The task role may only open ECS Exec channels.
-    let policy = aws
-        .iam
-        .get_role_policy()
-        .role_name("voting-dev-role-debug")
-        .policy_name("slipway")
-        .send()
-        .await
-        .unwrap();
-    let document = percent_encoding::percent_decode_str(policy.policy_document())
-        .decode_utf8()
-        .unwrap();
-    let document: Value = serde_json::from_str(&document).unwrap();
+    let document = common::role_policy(aws, "voting-dev-role-debug").await;
     for statement in document["Statement"].as_array().unwrap() {
         for action in statement["Action"].as_array().unwrap() {
             assert!(

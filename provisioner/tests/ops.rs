@@ -1031,7 +1031,7 @@ async fn debug_names_why_the_task_stopped_before_the_session() {
         ),
         "{err}"
     );
-    assert!(err.contains("ci/push-images.sh"), "{err}");
+    assert!(err.contains("ci/push-debug-image.sh"), "{err}");
     assert!(mocks.exec_requests.lock().unwrap().is_empty());
     assert_stopped_once(&mocks);
 }

@@ -237,6 +237,19 @@ pub fn is_non_root(user: Option<&str>) -> bool {
     }
 }
 
+/// `name:tag@sha256:<64 hex>`: a version tag for people and a digest for the build, so
+/// a re-pushed tag changes nothing until the digest is bumped on purpose.
+pub fn is_pinned_by_digest(image: &str) -> bool {
+    let Some((reference, digest)) = image.split_once("@sha256:") else {
+        return false;
+    };
+    digest.len() == 64
+        && digest
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        && is_pinned(reference)
+}
+
 /// Whether an image reference names an explicit version tag: a tag (or digest) that
 /// contains a digit and is not a moving tag such as `latest`.
 pub fn is_pinned(image: &str) -> bool {
@@ -443,6 +456,17 @@ RUN apk add curl redis; echo done
         assert!(!is_pinned("alpine"));
         assert!(!is_pinned("alpine:latest"));
         assert!(!is_pinned("localhost:5000/alpine"));
+        let digest = "25109184c71bdad752c8312a8623239686a9a2071e8825f20acb8f2198c3f659";
+        assert!(is_pinned_by_digest(&format!(
+            "alpine:3.23.3@sha256:{digest}"
+        )));
+        assert!(!is_pinned_by_digest("alpine:3.23.3"));
+        assert!(!is_pinned_by_digest(&format!("alpine@sha256:{digest}")));
+        assert!(!is_pinned_by_digest("alpine:3.23.3@sha256:abc"));
+        assert!(!is_pinned_by_digest(&format!(
+            "alpine:3.23.3@sha256:{}",
+            digest.to_uppercase()
+        )));
         assert!(is_non_root(Some("10001:10001")));
         assert!(is_non_root(Some("app")));
         assert!(!is_non_root(Some("0:0")));

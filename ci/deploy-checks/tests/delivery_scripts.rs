@@ -2,6 +2,8 @@
 //! rollback command, with `--yes`, and pass its exit code through (a rolled-back release
 //! must fail the workflow). Checked with a stand-in `provision` that records its argv.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -16,24 +18,14 @@ fn workspace_root() -> &'static Path {
 /// Runs ci/deploy.sh with a fake provision that records its arguments and exits `code`.
 fn deploy_sh(args: &[&str], code: i32) -> (Option<i32>, String) {
     let dir = tempfile::tempdir().unwrap();
-    let record = dir.path().join("argv");
-    let fake = dir.path().join("provision");
-    std::fs::write(
-        &fake,
-        format!(
-            "#!/usr/bin/env bash\nprintf '%s\\n' \"$@\" > '{}'\nexit {code}\n",
-            record.display()
-        ),
-    )
-    .unwrap();
-    Command::new("chmod").arg("+x").arg(&fake).status().unwrap();
+    let fake = common::recording_stand_in(dir.path(), "provision", "", code);
     let status = Command::new("bash")
         .arg(workspace_root().join("ci/deploy.sh"))
         .args(args)
         .env("PROVISION", &fake)
         .status()
         .unwrap();
-    let argv = std::fs::read_to_string(&record).unwrap_or_default();
+    let argv = common::recorded_argv(dir.path());
     (status.code(), argv.lines().collect::<Vec<_>>().join(" "))
 }
 

@@ -6,7 +6,8 @@ use std::collections::BTreeSet;
 
 use common::{binary_path, APPS};
 use deploy_checks::{
-    apk_packages, is_non_root, is_pinned, words, workspace_packages, workspace_root, Dockerfile,
+    apk_packages, is_non_root, is_pinned_by_digest, words, workspace_packages, workspace_root,
+    Dockerfile,
 };
 
 fn root_dockerfile() -> Dockerfile {
@@ -35,9 +36,10 @@ fn every_external_base_image_is_pinned() {
             .collect();
         for stage in &dockerfile.stages {
             if !stage_names.contains(&stage.from) {
+                // Tag and digest (bump procedure: the comment atop the root Dockerfile).
                 assert!(
-                    is_pinned(&stage.from),
-                    "{}: FROM {} has no explicit version tag",
+                    is_pinned_by_digest(&stage.from),
+                    "{}: FROM {} is not pinned by version tag and sha256 digest",
                     dockerfile.path.display(),
                     stage.from
                 );

@@ -459,7 +459,12 @@ async fn observe_roles(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
                             actions.sort();
                             let mut resources = as_list(&s["Resource"]);
                             resources.sort();
-                            PolicyStatement { actions, resources }
+                            let conditions = PolicyStatement::conditions_from_json(&s["Condition"]);
+                            PolicyStatement {
+                                actions,
+                                resources,
+                                conditions,
+                            }
                         })
                         .collect()
                 })
@@ -594,8 +599,12 @@ fn policy_document(spec: &RoleSpec, resolved: &Resolved) -> Result<String, AwsEr
             let arn = resolved.get(&Ref(base.to_owned()), "arn")?;
             resources.push(format!("{arn}{suffix}"));
         }
-        statements
-            .push(json!({"Effect": "Allow", "Action": statement.actions, "Resource": resources}));
+        let mut written =
+            json!({"Effect": "Allow", "Action": statement.actions, "Resource": resources});
+        if let Some(condition) = statement.condition_json() {
+            written["Condition"] = condition;
+        }
+        statements.push(written);
     }
     Ok(json!({"Version": "2012-10-17", "Statement": statements}).to_string())
 }

@@ -167,7 +167,7 @@ pub async fn wait_until_ready(aws: &Aws, task_arn: &str, poll: Duration) -> Resu
             let container_reason = container.and_then(|c| c.reason()).unwrap_or("");
             bail!(
                 "debug task {task_id} stopped before a session could start: {}{}{} \
-                 (is the debug image pushed? ci/push-images.sh pushes it as `debug`)",
+                 (is the debug image pushed? an operator pushes it with ci/push-debug-image.sh)",
                 task.stopped_reason().unwrap_or("no reason given"),
                 if container_reason.is_empty() {
                     ""

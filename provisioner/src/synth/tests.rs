@@ -26,7 +26,7 @@ fn kitchen_sink() -> StackConfig {
     config.alarms.topic = Some("voting-prod-alarms".into());
     config.github = Some(GithubConfig {
         repository: "acme/slipway".into(),
-        branch: "main".into(),
+        branch: None,
         oidc_provider_arn: None,
     });
     config
@@ -195,7 +195,7 @@ fn closed_egress_is_a_rule_that_matches_nothing() {
 fn roles_carry_the_trust_and_inline_policy_registry_writes() {
     let config = kitchen_sink();
     let template = template_of(&config);
-    let execution = find(&template, "role-execution");
+    let execution = find(&template, "role-execution-debug");
     assert_eq!(execution["Path"], "/slipway/voting/prod/");
     assert_eq!(
         execution["AssumeRolePolicyDocument"]["Statement"][0],
@@ -220,7 +220,7 @@ fn roles_carry_the_trust_and_inline_policy_registry_writes() {
     );
     assert_eq!(
         trust["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"],
-        json!(["repo:acme/slipway:ref:refs/heads/main"])
+        json!(["repo:acme/slipway:environment:voting-prod"])
     );
     assert_eq!(
         trust["Condition"]["StringEquals"]["token.actions.githubusercontent.com:aud"],
@@ -244,6 +244,8 @@ fn roles_carry_the_trust_and_inline_policy_registry_writes() {
             statement["Resource"].as_array().unwrap().len(),
             spec.resources.len()
         );
+        // Conditions (PassRole's iam:PassedToService, the request tags) as `up` writes them.
+        assert_eq!(statement.get("Condition"), spec.condition_json().as_ref());
     }
 }
 

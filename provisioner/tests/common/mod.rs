@@ -419,3 +419,24 @@ fn iam_action(request: &serde_json::Value) -> Option<String> {
     };
     Some(format!("{prefix}:{operation}"))
 }
+
+/// An IAM policy document as IAM returns it (URL-encoded JSON), parsed.
+pub fn decode_policy(document: &str) -> serde_json::Value {
+    let text = percent_encoding::percent_decode_str(document)
+        .decode_utf8()
+        .expect("a UTF-8 policy document");
+    serde_json::from_str(&text).expect("a JSON policy document")
+}
+
+/// The stack role `name`'s inline policy (`slipway`), parsed.
+pub async fn role_policy(aws: &Aws, name: &str) -> serde_json::Value {
+    let policy = aws
+        .iam
+        .get_role_policy()
+        .role_name(name)
+        .policy_name("slipway")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{name} has no inline policy: {e:?}"));
+    decode_policy(policy.policy_document())
+}

@@ -211,3 +211,33 @@ pub fn data_store(service: &str) -> Option<&'static DataStore> {
 pub fn binary_path(binary: &str) -> String {
     format!("/usr/local/bin/{binary}")
 }
+
+/// A stand-in program `name` in `dir` (a fresh temp dir): records its arguments, one per
+/// line, in `dir/argv`, prints `stdout` and exits `code`. Returns its path.
+pub fn recording_stand_in(
+    dir: &std::path::Path,
+    name: &str,
+    stdout: &str,
+    code: i32,
+) -> std::path::PathBuf {
+    let program = dir.join(name);
+    std::fs::write(
+        &program,
+        format!(
+            "#!/usr/bin/env bash\nprintf '%s\\n' \"$@\" > '{}'\nprintf '%s' '{stdout}'\nexit {code}\n",
+            dir.join("argv").display()
+        ),
+    )
+    .unwrap();
+    std::process::Command::new("chmod")
+        .arg("+x")
+        .arg(&program)
+        .status()
+        .unwrap();
+    program
+}
+
+/// What a [`recording_stand_in`] in `dir` was called with ("" if it never ran).
+pub fn recorded_argv(dir: &std::path::Path) -> String {
+    std::fs::read_to_string(dir.join("argv")).unwrap_or_default()
+}
