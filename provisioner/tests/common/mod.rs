@@ -104,6 +104,19 @@ impl Moto {
 
     /// Runs `provision ARGS` against this server (repo `config/` unless given).
     pub fn provision(&self, args: &[&str]) -> Run {
+        let mut command = self.command(args);
+        let started = Instant::now();
+        let output = command.output().expect("the provision binary runs");
+        Run {
+            output,
+            took: started.elapsed(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+        }
+    }
+
+    /// `provision ARGS` against this server, not started yet (to spawn it and run others
+    /// alongside, or kill it).
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_provision"));
         command
             .args(args)
@@ -122,13 +135,7 @@ impl Moto {
             .env_remove("SLIPWAY_ENV")
             .env_remove("SLIPWAY_CONFIG_DIR")
             .stdin(Stdio::null());
-        let started = Instant::now();
-        let output = command.output().expect("the provision binary runs");
-        Run {
-            output,
-            took: started.elapsed(),
-            args: args.iter().map(|a| a.to_string()).collect(),
-        }
+        command
     }
 
     /// `provision --stack STACK --yes --output json COMMAND` (with `--config-dir` if given).

@@ -1,0 +1,290 @@
+//! Production safety against moto, with the real `provision` binary: data-destroying
+//! steps need the operator to name them, non-dev teardowns keep snapshots and restorable
+//! secrets, and one run at a time holds the stack's lock (real processes: one is paused
+//! with SIGSTOP while another tries, one is killed with SIGKILL and its lock taken over).
+
+mod common;
+
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{config_copy, edit_config, Moto};
+use provisioner::aws::Aws;
+use serde_json::Value;
+
+async fn master_username(aws: &Aws, instance: &str) -> String {
+    let out = aws
+        .rds
+        .describe_db_instances()
+        .db_instance_identifier(instance)
+        .send()
+        .await
+        .expect("the instance exists");
+    out.db_instances()[0]
+        .master_username()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn up_replaces_a_database_only_when_the_operator_names_it() {
+    let moto = Moto::start();
+    let dir = config_copy();
+    let config_dir = dir.path().to_str().unwrap();
+    let run = |extra: &[&str]| {
+        let base = ["--config-dir", config_dir, "--stack", "voting", "--yes"];
+        moto.provision(&[&base[..], extra].concat())
+    };
+    run(&["up"]).ok();
+    let aws = moto.aws("voting", "dev").await;
+    assert_eq!(
+        master_username(&aws, "voting-dev-postgres").await,
+        "slipway"
+    );
+
+    // The master user name cannot change in place: a new, empty database.
+    edit_config(
+        dir.path(),
+        "voting",
+        "database = \"votes\"",
+        "database = \"votes\"\nusername = \"owner\"",
+    );
+    let plan = run(&["--output", "json", "plan"]);
+    plan.ok();
+    let steps = plan.json()["plan"]["steps"].clone();
+    let postgres = steps
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "postgres")
+        .unwrap()
+        .clone();
+    assert_eq!(postgres["action"], "replace", "{postgres}");
+    assert!(
+        postgres["data_loss"]
+            .as_str()
+            .is_some_and(|l| l.contains("PostgreSQL") && l.contains("username")),
+        "{postgres}"
+    );
+    let text = run(&["plan"]).ok();
+    assert!(text.contains("!! DESTROYS DATA"), "{text}");
+
+    // --yes is not enough: refused before any change.
+    let refused = run(&["up"]);
+    assert_eq!(refused.code(), 1, "{}", refused.stderr());
+    assert!(
+        refused.stderr().contains("replace postgres")
+            && refused.stderr().contains("--allow-data-loss postgres"),
+        "{}",
+        refused.stderr()
+    );
+    assert_eq!(
+        master_username(&aws, "voting-dev-postgres").await,
+        "slipway"
+    );
+    // Naming another store does not help.
+    assert_eq!(run(&["up", "--allow-data-loss", "redis"]).code(), 1);
+    assert_eq!(
+        master_username(&aws, "voting-dev-postgres").await,
+        "slipway"
+    );
+
+    run(&["up", "--allow-data-loss", "postgres"]).ok();
+    assert_eq!(master_username(&aws, "voting-dev-postgres").await, "owner");
+}
+
+async fn deleted_date(aws: &Aws, name: &str) -> Option<String> {
+    let out = aws
+        .secrets
+        .describe_secret()
+        .secret_id(name)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{name} still exists (restorable): {e:?}"));
+    out.deleted_date().map(|d| d.to_string())
+}
+
+#[tokio::test]
+async fn prod_down_needs_the_data_stores_named_keeps_snapshots_and_restorable_secrets() {
+    let moto = Moto::start();
+    let prod = |extra: &[&str]| {
+        let base = ["--stack", "sums", "--env", "prod", "--yes"];
+        moto.provision(&[&base[..], extra].concat())
+    };
+    prod(&["up"]).ok();
+    let aws = moto.aws("sums", "prod").await;
+    let redis_exists = || async {
+        aws.elasticache
+            .describe_replication_groups()
+            .replication_group_id("sums-prod-redis")
+            .send()
+            .await
+            .is_ok_and(|out| {
+                out.replication_groups()
+                    .iter()
+                    .any(|g| g.status() != Some("deleting"))
+            })
+    };
+
+    // --yes alone never deletes a prod data store.
+    let refused = prod(&["down"]);
+    assert_eq!(refused.code(), 1, "{}", refused.stderr());
+    assert!(
+        refused.stderr().contains("delete redis")
+            && refused.stderr().contains("--allow-data-loss redis"),
+        "{}",
+        refused.stderr()
+    );
+    assert!(redis_exists().await);
+    // Final snapshots are mandatory outside dev.
+    let unsnapshotted = prod(&["down", "--no-snapshot", "--allow-data-loss", "redis"]);
+    assert_eq!(unsnapshotted.code(), 1);
+    assert!(
+        unsnapshotted
+            .stderr()
+            .contains("--no-snapshot is refused outside dev"),
+        "{}",
+        unsnapshotted.stderr()
+    );
+    assert!(redis_exists().await);
+
+    // moto has no DeleteCacheSubnetGroup (HTTP 500) and leaves a deleted replication
+    // group `deleting` for good, so this `down` ends with those left over; everything
+    // else goes.
+    let down = prod(&["down", "--allow-data-loss", "redis"]);
+    assert!(
+        down.stderr().contains("DeleteCacheSubnetGroup failed"),
+        "{}",
+        down.stderr()
+    );
+    assert!(!redis_exists().await, "DeleteReplicationGroup was sent");
+    // Secrets wait out a recovery window (DeleteSecret RecoveryWindowInDays), not
+    // force-deleted: still there, with a deletion date.
+    for secret in ["sums-prod-redis-auth", "sums-prod-redis-url"] {
+        assert!(deleted_date(&aws, secret).await.is_some(), "{secret}");
+    }
+
+    // The name is not blocked: the next `up` restores the secret it needs instead of
+    // failing on CreateSecret. (It then stops at Redis: moto still holds the `deleting`
+    // group's name.)
+    let again = prod(&["up"]);
+    assert!(
+        again.stderr().contains("✓ create   redis-auth"),
+        "{}",
+        again.stderr()
+    );
+    assert_eq!(deleted_date(&aws, "sums-prod-redis-auth").await, None);
+}
+
+const LOCK: &str = "/slipway/sums/dev/lock";
+
+async fn lock_holder(aws: &Aws) -> Option<Value> {
+    let out = aws.ssm.get_parameter().name(LOCK).send().await.ok()?;
+    serde_json::from_str(out.parameter()?.value()?).ok()
+}
+
+/// Waits until `child` holds the lock (its pid in the holder); panics after 60 s or if it
+/// exits first.
+async fn wait_for_lock(aws: &Aws, child: &mut Child) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let pid = format!("pid {}", child.id());
+    loop {
+        if let Some(holder) = lock_holder(aws).await {
+            if holder["owner"].as_str().is_some_and(|o| o.contains(&pid)) {
+                return holder;
+            }
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("provision exited ({status}) before it was seen holding the lock");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no lock held by {pid} after 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn signal(child: &Child, name: &str) {
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -{name} {}", child.id());
+}
+
+#[tokio::test]
+async fn one_operator_at_a_time_and_a_dead_runs_lock_is_taken_over_by_name() {
+    let moto = Moto::start();
+    let aws = moto.aws("sums", "dev").await;
+    let up = ["--stack", "sums", "--yes", "up"];
+    let spawn = |args: &[&str]| {
+        moto.command(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("provision starts")
+    };
+
+    // Two concurrent `up`s: the first holds the lock (paused mid-run with SIGSTOP so the
+    // overlap is certain), the second refuses and names it.
+    let mut first = spawn(&up);
+    let holder = wait_for_lock(&aws, &mut first).await;
+    signal(&first, "STOP");
+    assert_eq!(holder["command"], "up");
+    let second = moto.provision(&up);
+    signal(&first, "CONT");
+    assert_eq!(second.code(), 1, "{}", second.stderr());
+    let owner = holder["owner"].as_str().unwrap();
+    assert!(
+        second.stderr().contains(&format!(
+            "sums-dev is locked by {owner}, running `up` since"
+        )),
+        "{}",
+        second.stderr()
+    );
+    assert!(first.wait().unwrap().success(), "the lock holder finishes");
+    assert_eq!(lock_holder(&aws).await, None, "released at the end");
+
+    // Ctrl-C releases it too (paused first, so the interrupt lands mid-run).
+    let mut interrupted = spawn(&up);
+    wait_for_lock(&aws, &mut interrupted).await;
+    signal(&interrupted, "STOP");
+    signal(&interrupted, "INT");
+    signal(&interrupted, "CONT");
+    assert_eq!(interrupted.wait().unwrap().code(), Some(130));
+    assert_eq!(lock_holder(&aws).await, None, "released on Ctrl-C");
+
+    // A run killed outright leaves its lock: refused until taken over by name.
+    let mut killed = spawn(&up);
+    let stale = wait_for_lock(&aws, &mut killed).await;
+    killed.kill().unwrap(); // SIGKILL
+    killed.wait().unwrap();
+    let stale_owner = stale["owner"].as_str().unwrap();
+    let blocked = moto.provision(&up);
+    assert_eq!(blocked.code(), 1);
+    assert!(
+        blocked
+            .stderr()
+            .contains(&format!("--take-over-lock '{stale_owner}'")),
+        "{}",
+        blocked.stderr()
+    );
+    let wrong = moto.provision(&[&up[..], &["--take-over-lock", "someone@else pid 1"]].concat());
+    assert_eq!(wrong.code(), 1);
+    assert!(
+        wrong.stderr().contains("but sums-dev is locked by"),
+        "{}",
+        wrong.stderr()
+    );
+    let taken = moto.provision(&[&up[..], &["--take-over-lock", stale_owner]].concat());
+    taken.ok();
+    assert!(
+        taken.stderr().contains("took over the lock"),
+        "{}",
+        taken.stderr()
+    );
+    assert_eq!(lock_holder(&aws).await, None);
+    let plan = moto.provision(&["--stack", "sums", "plan"]).ok();
+    assert!(plan.contains("No changes"), "{plan}");
+}
