@@ -823,6 +823,7 @@ const DEPLOY_READ_ACTIONS: &[&str] = &[
     "ecs:ListServices",
     "ecs:ListTaskDefinitionFamilies",
     "ecs:ListTaskDefinitions",
+    "elasticache:DescribeCacheClusters",
     "elasticache:DescribeCacheSubnetGroups",
     "elasticache:DescribeReplicationGroups",
     "elasticache:ListTagsForResource",
