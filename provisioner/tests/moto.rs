@@ -959,27 +959,7 @@ async fn shop_down_leaves_zero_tagged_resources_and_can_be_rerun() {
     let moto = Moto::start();
     // Without its Redis cache: moto cannot delete ElastiCache (see README), and this test
     // proves a complete teardown, Postgres included.
-    let config = config_copy();
-    edit_config(
-        config.path(),
-        "shop",
-        "\n[redis]\nnode_type = \"cache.t4g.micro\"\n",
-        "\n",
-    );
-    edit_config(
-        config.path(),
-        "shop",
-        "\n[env.prod.redis]\nnode_type = \"cache.t4g.small\"\nreplicas = 1\n",
-        "\n",
-    );
-    for service in ["products", "orders"] {
-        edit_config(
-            config.path(),
-            "shop",
-            &format!("shop-{service}\", \"--probe\"]\nuses = [\"postgres\", \"redis\"]"),
-            &format!("shop-{service}\", \"--probe\"]\nuses = [\"postgres\"]"),
-        );
-    }
+    let config = common::shop_without_redis();
     let dir = config.path().to_str().unwrap();
     let run = |command: &str| moto.json_command("shop", Some(dir), command);
     run("up").ok();

@@ -8,7 +8,8 @@ mod common;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{config_copy, edit_config, Moto};
+use aws_sdk_ec2::types::Filter;
+use common::{config_copy, edit_config, shop_without_redis, Moto};
 use provisioner::aws::Aws;
 use serde_json::Value;
 
@@ -176,10 +177,9 @@ async fn prod_down_needs_the_data_stores_named_keeps_snapshots_and_restorable_se
     assert_eq!(deleted_date(&aws, "sums-prod-redis-auth").await, None);
 }
 
-const LOCK: &str = "/slipway/sums/dev/lock";
-
 async fn lock_holder(aws: &Aws) -> Option<Value> {
-    let out = aws.ssm.get_parameter().name(LOCK).send().await.ok()?;
+    let lock = provisioner::lock::parameter_name(&aws.stack, &aws.env);
+    let out = aws.ssm.get_parameter().name(lock).send().await.ok()?;
     serde_json::from_str(out.parameter()?.value()?).ok()
 }
 
@@ -287,4 +287,150 @@ async fn one_operator_at_a_time_and_a_dead_runs_lock_is_taken_over_by_name() {
     assert_eq!(lock_holder(&aws).await, None);
     let plan = moto.provision(&["--stack", "sums", "plan"]).ok();
     assert!(plan.contains("No changes"), "{plan}");
+}
+
+fn stack_filters(aws: &Aws) -> Vec<Filter> {
+    vec![
+        Filter::builder()
+            .name("tag:slipway:stack")
+            .values(&aws.stack)
+            .build(),
+        Filter::builder()
+            .name("tag:slipway:env")
+            .values(&aws.env)
+            .build(),
+    ]
+}
+
+/// A data-tier group that already admits a consumer must have no egress: the default
+/// allow-all rule goes before any ingress rule is added.
+async fn assert_data_tier_egress_closed(aws: &Aws, when: &str) {
+    let groups = aws
+        .ec2
+        .describe_security_groups()
+        .set_filters(Some(stack_filters(aws)))
+        .send()
+        .await
+        .unwrap();
+    for group in groups.security_groups() {
+        let id = group
+            .tags()
+            .iter()
+            .find(|t| t.key() == Some("slipway:id"))
+            .and_then(|t| t.value())
+            .unwrap_or_default();
+        if (id == "sg-postgres" || id == "sg-redis") && !group.ip_permissions().is_empty() {
+            assert!(
+                group.ip_permissions_egress().is_empty(),
+                "{when}: {id} admits consumers with egress {:?}",
+                group.ip_permissions_egress()
+            );
+        }
+    }
+}
+
+/// A number in [0, 1) from a xorshift64 state (the test prints its seed).
+fn next_unit(state: &mut u64) -> f64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    (*state >> 11) as f64 / (1u64 << 53) as f64
+}
+
+#[tokio::test]
+async fn up_killed_at_ten_random_points_converges_and_down_leaves_nothing() {
+    let moto = Moto::start();
+    // Without Redis: moto cannot delete ElastiCache, and the last `down` must be complete.
+    let config = shop_without_redis();
+    let dir = config.path().to_str().unwrap();
+    let base = ["--config-dir", dir, "--stack", "shop", "--yes"];
+    let run = |extra: &[&str]| moto.provision(&[&base[..], extra].concat());
+    let aws = moto.aws("shop", "dev").await;
+    // Kill points are drawn from the span of an uninterrupted `up` from nothing (the second
+    // one: the first also warms moto up).
+    run(&["up"]).ok();
+    run(&["down"]).ok();
+    let full = run(&["up"]);
+    full.ok();
+    let mut span = full.took;
+    run(&["down"]).ok();
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    eprintln!("kill points: seed {seed}, uninterrupted up {span:?}");
+    let mut round = 0;
+    for attempt in 1..=25 {
+        if round == 10 {
+            break;
+        }
+        let at = span.mul_f64(next_unit(&mut seed));
+        let mut killed = moto
+            .command(&[&base[..], &["up"]].concat())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("provision starts");
+        tokio::time::sleep(at).await;
+        killed.kill().unwrap(); // SIGKILL: no cleanup of any kind
+        let status = killed.wait().unwrap();
+        if status.success() {
+            // It finished before the kill: draw from a shorter span, from nothing again.
+            eprintln!("attempt {attempt}: finished before {at:?}; shortening the span");
+            span = span.mul_f64(0.7);
+            run(&["down"]).ok();
+            continue;
+        }
+        round += 1;
+        eprintln!("round {round}: killed at {at:?} ({status})");
+        let when = format!("round {round}, killed at {at:?}");
+        assert_data_tier_egress_closed(&aws, &when).await;
+
+        // The next `up` takes the dead run's lock over by name and finishes.
+        let holder = lock_holder(&aws).await;
+        let owner = holder
+            .as_ref()
+            .and_then(|h| h["owner"].as_str())
+            .map(str::to_owned);
+        let mut next = vec!["up"];
+        if let Some(owner) = &owner {
+            next.extend(["--take-over-lock", owner]);
+        }
+        let finished = run(&next);
+        assert_eq!(finished.code(), 0, "{when}:\n{}", finished.stderr());
+        assert_data_tier_egress_closed(&aws, &when).await;
+
+        // Clean plan, nothing duplicated, no orphaned Elastic IP.
+        let plan = run(&["--output", "json", "plan"]);
+        plan.ok();
+        let plan = plan.json();
+        let steps = plan["plan"]["steps"].as_array().unwrap();
+        let changed: Vec<&Value> = steps.iter().filter(|s| s["action"] != "no_op").collect();
+        assert!(changed.is_empty(), "{when}: {changed:?}");
+        assert_eq!(plan["duplicates"], serde_json::json!([]), "{when}");
+        let nat_gateways = steps.iter().filter(|s| s["kind"] == "NatGateway").count();
+        let addresses = aws
+            .ec2
+            .describe_addresses()
+            .set_filters(Some(stack_filters(&aws)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            addresses.addresses().len(),
+            nat_gateways,
+            "{when}: {:?}",
+            addresses.addresses()
+        );
+        assert_eq!(lock_holder(&aws).await, None, "{when}");
+        if round < 10 {
+            // Back to nothing, so the next kill lands in another part of a full creation.
+            run(&["down"]).ok();
+        }
+    }
+    assert_eq!(round, 10, "only {round} of 10 runs were killed mid-way");
+    let down = run(&["--output", "json", "down"]);
+    down.ok();
+    assert_eq!(down.json()["details"]["leftovers"], serde_json::json!([]));
 }

@@ -364,6 +364,34 @@ pub fn config_copy() -> tempfile::TempDir {
     dir
 }
 
+/// A copy of `config/` whose shop stack has no Redis: moto cannot delete ElastiCache
+/// (no DeleteCacheSubnetGroup, groups stay `deleting`), so tests proving a complete
+/// teardown use this one (Postgres included).
+pub fn shop_without_redis() -> tempfile::TempDir {
+    let config = config_copy();
+    edit_config(
+        config.path(),
+        "shop",
+        "\n[redis]\nnode_type = \"cache.t4g.micro\"\n",
+        "\n",
+    );
+    edit_config(
+        config.path(),
+        "shop",
+        "\n[env.prod.redis]\nnode_type = \"cache.t4g.small\"\nreplicas = 1\n",
+        "\n",
+    );
+    for service in ["products", "orders"] {
+        edit_config(
+            config.path(),
+            "shop",
+            &format!("shop-{service}\", \"--probe\"]\nuses = [\"postgres\", \"redis\"]"),
+            &format!("shop-{service}\", \"--probe\"]\nuses = [\"postgres\"]"),
+        );
+    }
+    config
+}
+
 /// Replaces `from` by `to` exactly once in `<dir>/<stack>.toml`.
 pub fn edit_config(dir: &Path, stack: &str, from: &str, to: &str) {
     let path = dir.join(format!("{stack}.toml"));
