@@ -214,7 +214,15 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Graph => cmd_graph(&cli),
         Command::Synth { format, out } => cmd_synth(&cli, *format, out.as_deref()),
         Command::Ops(ops) => crate::ops::run(&cli, ops).await,
-        Command::Release(release) => crate::deploy::run(&cli, release).await,
+        // A release holds the stack's lock too: an `up` re-registering task definitions
+        // meanwhile could put an older image back.
+        Command::Release(release) => {
+            let command = match release {
+                crate::deploy::ReleaseCommand::Deploy { .. } => "deploy",
+                crate::deploy::ReleaseCommand::Rollback { .. } => "rollback",
+            };
+            locked(&cli, command, crate::deploy::run(&cli, release)).await
+        }
     }
 }
 

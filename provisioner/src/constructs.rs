@@ -62,7 +62,12 @@ pub fn expand(config: &StackConfig) -> Vec<Resource> {
     }
     observability::observability(&mut stack, config);
     if let Some(github) = &config.github {
-        github_deploy_role(&mut stack, github);
+        // The parameter `deploy` and `rollback` hold as the stack's lock (crate::lock).
+        let lock = format!(
+            "arn:aws:ssm:*:*:parameter{}",
+            crate::lock::parameter_name(&config.stack, &config.env)
+        );
+        github_deploy_role(&mut stack, github, &lock);
     }
     stack.resources
 }
@@ -869,7 +874,7 @@ const IMAGE_PUSH_ACTIONS: &[&str] = &[
 /// `[github]`: GitHub's OIDC provider (unless the account's existing one is named) and
 /// the role its workflow runs on one branch of one repository assume to push images and
 /// deploy — and nothing else: no infrastructure changes, no secret values.
-fn github_deploy_role(stack: &mut Builder, github: &GithubConfig) {
+fn github_deploy_role(stack: &mut Builder, github: &GithubConfig, lock: &str) {
     let provider = match &github.oidc_provider_arn {
         Some(arn) => Ref::physical(arn.clone()),
         None => {
@@ -944,6 +949,15 @@ fn github_deploy_role(stack: &mut Builder, github: &GithubConfig) {
         ),
         statement(&["iam:PassRole"], passed_roles),
     ];
+    // One operator at a time: deploy and rollback take, read and release the stack's lock.
+    statements.push(statement(
+        &[
+            "ssm:DeleteParameter",
+            "ssm:GetParameter",
+            "ssm:PutParameter",
+        ],
+        vec![lock.to_owned()],
+    ));
     // After a blue/green swap `deploy` points the request-count scaling policy at the
     // group now serving (PutScalingPolicy on that service's scalable target only); target
     // tracking makes the caller manage its TargetTracking-* CloudWatch alarms.

@@ -1,4 +1,5 @@
-//! One operator at a time: `up` and `down` hold a lock in AWS for the whole run.
+//! One operator at a time: `up`, `down`, `deploy` and `rollback` hold a lock in AWS for
+//! the whole run.
 //!
 //! The lock is the SSM parameter `/slipway/<stack>/<env>/lock`, created with PutParameter
 //! `Overwrite=false`, which AWS performs as an atomic create-if-absent (a second create
@@ -31,7 +32,7 @@ pub struct Holder {
     /// `user@host pid N` (plus the GitHub Actions run when there is one): what
     /// `--take-over-lock` must name.
     pub owner: String,
-    /// The command holding it (`up`, `down`).
+    /// The command holding it (`up`, `down`, `deploy`, `rollback`).
     pub command: String,
     /// Unix seconds when it was taken.
     pub started_unix: u64,

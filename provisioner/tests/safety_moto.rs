@@ -233,7 +233,15 @@ async fn one_operator_at_a_time_and_a_dead_runs_lock_is_taken_over_by_name() {
     signal(&first, "STOP");
     assert_eq!(holder["command"], "up");
     let second = moto.provision(&up);
+    // A release waits its turn too (it would race `up` over task definition revisions).
+    let deploy = moto.provision(&["--stack", "sums", "--yes", "deploy", "--tag", "v1"]);
     signal(&first, "CONT");
+    assert_eq!(deploy.code(), 1, "{}", deploy.stderr());
+    assert!(
+        deploy.stderr().contains("sums-dev is locked by"),
+        "{}",
+        deploy.stderr()
+    );
     assert_eq!(second.code(), 1, "{}", second.stderr());
     let owner = holder["owner"].as_str().unwrap();
     assert!(
