@@ -442,3 +442,75 @@ async fn up_killed_at_ten_random_points_converges_and_down_leaves_nothing() {
     down.ok();
     assert_eq!(down.json()["details"]["leftovers"], serde_json::json!([]));
 }
+
+#[tokio::test]
+async fn a_duplicate_vpc_is_reported_blocks_up_and_goes_with_down() {
+    let moto = Moto::start();
+    let config = shop_without_redis();
+    let dir = config.path().to_str().unwrap();
+    let base = ["--config-dir", dir, "--stack", "shop", "--yes"];
+    let run = |extra: &[&str]| moto.provision(&[&base[..], extra].concat());
+    run(&["up"]).ok();
+    let aws = moto.aws("shop", "dev").await;
+    // What a second, concurrent run (before the lock) made: another VPC with the same tags.
+    let tags = aws_sdk_ec2::types::TagSpecification::builder()
+        .resource_type(aws_sdk_ec2::types::ResourceType::Vpc)
+        .set_tags(Some(
+            aws.tags("vpc")
+                .into_iter()
+                .map(|(k, v)| aws_sdk_ec2::types::Tag::builder().key(k).value(v).build())
+                .collect(),
+        ))
+        .build();
+    let extra = aws
+        .ec2
+        .create_vpc()
+        .cidr_block("10.99.0.0/16")
+        .tag_specifications(tags)
+        .send()
+        .await
+        .unwrap();
+    let extra_id = extra.vpc().unwrap().vpc_id().unwrap().to_owned();
+
+    // Reported with its id, not dropped; the VPC in use stays the one the plan works on.
+    let plan = run(&["--output", "json", "plan"]);
+    plan.ok();
+    assert!(
+        plan.stderr().contains("vpc vpc exists 2 times") && plan.stderr().contains(&extra_id),
+        "{}",
+        plan.stderr()
+    );
+    let report = plan.json();
+    assert_eq!(
+        report["duplicates"].as_array().unwrap().len(),
+        1,
+        "{report}"
+    );
+    let changed: Vec<&Value> = report["plan"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["action"] != "no_op")
+        .collect();
+    assert!(changed.is_empty(), "{changed:?}");
+    let up = run(&["up"]);
+    assert_eq!(up.code(), 1, "{}", up.stderr());
+    assert!(
+        up.stderr().contains("exist more than once") && up.stderr().contains(&extra_id),
+        "{}",
+        up.stderr()
+    );
+
+    // `down` removes every copy.
+    let down = run(&["--output", "json", "down"]);
+    down.ok();
+    assert_eq!(down.json()["details"]["leftovers"], serde_json::json!([]));
+    let left = aws
+        .ec2
+        .describe_vpcs()
+        .set_filters(Some(stack_filters(&aws)))
+        .send()
+        .await
+        .unwrap();
+    assert!(left.vpcs().is_empty(), "{:?}", left.vpcs());
+}

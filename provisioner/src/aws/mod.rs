@@ -629,26 +629,61 @@ pub fn duplicate_of(id: &str) -> Option<&str> {
     id.split_once('#').map(|(original, _)| original)
 }
 
-/// Splits sorted `all` into the first resource per logical id and the rest (renamed
-/// `<id>#2`, `<id>#3`…).
+/// Splits sorted `all` into one resource per logical id and the rest (renamed `<id>#2`,
+/// `<id>#3`…). The copy kept is the one the rest of the stack uses: the most referenced
+/// by other resources' specs (subnets name their VPC, routes their gateways…), the first
+/// by physical id on a tie — so an extra, empty copy never displaces the one in use.
 pub fn split_duplicates(all: Vec<Observed>) -> (Vec<Observed>, Vec<Observed>) {
+    let mut referenced: BTreeMap<String, usize> = BTreeMap::new();
+    for observed in &all {
+        count_strings(&observed.spec, &mut referenced);
+    }
+    let uses = |o: &Observed| -> usize {
+        o.attrs
+            .iter()
+            .filter(|(key, _)| !key.starts_with('_'))
+            .map(|(_, value)| referenced.get(value).copied().unwrap_or(0))
+            .sum()
+    };
     let mut kept: Vec<Observed> = Vec::new();
     let mut duplicates = Vec::new();
-    let mut copies = 1;
-    for mut observed in all {
-        match kept.last() {
-            Some(last) if last.id == observed.id => {
-                copies += 1;
-                observed.id = format!("{}#{copies}", observed.id);
-                duplicates.push(observed);
-            }
-            _ => {
-                copies = 1;
-                kept.push(observed);
-            }
+    let mut group: Vec<Observed> = Vec::new();
+    let mut flush = |group: &mut Vec<Observed>| {
+        if group.is_empty() {
+            return;
         }
+        // Stable: on equal use the first (lowest physical id) stays first.
+        let best = (0..group.len())
+            .max_by_key(|&i| (uses(&group[i]), std::cmp::Reverse(i)))
+            .expect("a non-empty group");
+        let chosen = group.remove(best);
+        for (n, mut extra) in group.drain(..).enumerate() {
+            extra.id = format!("{}#{}", extra.id, n + 2);
+            duplicates.push(extra);
+        }
+        kept.push(chosen);
+    };
+    for observed in all {
+        if group.first().is_some_and(|g| g.id != observed.id) {
+            flush(&mut group);
+        }
+        group.push(observed);
     }
+    flush(&mut group);
     (kept, duplicates)
+}
+
+/// Counts every string value in `value` (how often each physical id is referenced).
+fn count_strings(value: &serde_json::Value, counts: &mut BTreeMap<String, usize>) {
+    match value {
+        serde_json::Value::String(s) => {
+            let s = s.strip_suffix(":*").unwrap_or(s);
+            *counts.entry(s.to_owned()).or_insert(0) += 1;
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| count_strings(v, counts)),
+        serde_json::Value::Object(map) => map.values().for_each(|v| count_strings(v, counts)),
+        _ => {}
+    }
 }
 
 /// Creates `resource` and waits until it is usable; returns its attributes.
@@ -987,6 +1022,16 @@ mod token_tests {
         assert_eq!(ids(&duplicates), ["vpc#2", "vpc#3"]);
         let report = duplicate_report(&kept, &duplicates);
         assert_eq!(report.len(), 1, "{report:?}");
+        // The copy the rest of the stack references is kept, even when it sorts last.
+        let mut subnet = vpc("subnet-a", "subnet-1");
+        subnet.spec = serde_json::json!({"vpc": "vpc-0ccc"});
+        let (kept_used, extra) =
+            split_duplicates(vec![subnet, vpc("vpc", "vpc-0aaa"), vpc("vpc", "vpc-0ccc")]);
+        assert_eq!(kept_used[1].attrs["id"], "vpc-0ccc");
+        assert_eq!(
+            (extra[0].id.as_str(), extra[0].attrs["id"].as_str()),
+            ("vpc#2", "vpc-0aaa")
+        );
         assert!(
             report[0].starts_with("vpc vpc exists 3 times")
                 && report[0].contains("vpc-0aaa (used by this run) and vpc-0bbb, vpc-0ccc"),
