@@ -5,23 +5,12 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use aws_sdk_ec2::types::{Filter, IpPermission, SecurityGroup};
+use aws_sdk_ec2::types::{IpPermission, SecurityGroup};
 use common::{config_copy, edit_config, Moto};
 use provisioner::aws::Aws;
 use serde_json::Value;
 
-fn ownership(aws: &Aws) -> Vec<Filter> {
-    vec![
-        Filter::builder()
-            .name("tag:slipway:stack")
-            .values(&aws.stack)
-            .build(),
-        Filter::builder()
-            .name("tag:slipway:env")
-            .values(&aws.env)
-            .build(),
-    ]
-}
+use common::ownership_filters as ownership;
 
 fn slipway_id(tags: &[aws_sdk_ec2::types::Tag]) -> String {
     tags.iter()

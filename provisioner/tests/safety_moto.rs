@@ -8,8 +8,7 @@ mod common;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use aws_sdk_ec2::types::Filter;
-use common::{config_copy, edit_config, shop_without_redis, Moto};
+use common::{config_copy, edit_config, ownership_filters, shop_without_redis, Moto};
 use provisioner::aws::Aws;
 use serde_json::Value;
 
@@ -297,26 +296,13 @@ async fn one_operator_at_a_time_and_a_dead_runs_lock_is_taken_over_by_name() {
     assert!(plan.contains("No changes"), "{plan}");
 }
 
-fn stack_filters(aws: &Aws) -> Vec<Filter> {
-    vec![
-        Filter::builder()
-            .name("tag:slipway:stack")
-            .values(&aws.stack)
-            .build(),
-        Filter::builder()
-            .name("tag:slipway:env")
-            .values(&aws.env)
-            .build(),
-    ]
-}
-
 /// A data-tier group that already admits a consumer must have no egress: the default
 /// allow-all rule goes before any ingress rule is added.
 async fn assert_data_tier_egress_closed(aws: &Aws, when: &str) {
     let groups = aws
         .ec2
         .describe_security_groups()
-        .set_filters(Some(stack_filters(aws)))
+        .set_filters(Some(ownership_filters(aws)))
         .send()
         .await
         .unwrap();
@@ -421,7 +407,7 @@ async fn up_killed_at_ten_random_points_converges_and_down_leaves_nothing() {
         let addresses = aws
             .ec2
             .describe_addresses()
-            .set_filters(Some(stack_filters(&aws)))
+            .set_filters(Some(ownership_filters(&aws)))
             .send()
             .await
             .unwrap();
@@ -508,7 +494,7 @@ async fn a_duplicate_vpc_is_reported_blocks_up_and_goes_with_down() {
     let left = aws
         .ec2
         .describe_vpcs()
-        .set_filters(Some(stack_filters(&aws)))
+        .set_filters(Some(ownership_filters(&aws)))
         .send()
         .await
         .unwrap();

@@ -364,6 +364,20 @@ pub fn config_copy() -> tempfile::TempDir {
     dir
 }
 
+/// EC2 filters for the stack's ownership tags (`slipway:stack`, `slipway:env`).
+pub fn ownership_filters(aws: &Aws) -> Vec<aws_sdk_ec2::types::Filter> {
+    vec![
+        aws_sdk_ec2::types::Filter::builder()
+            .name("tag:slipway:stack")
+            .values(&aws.stack)
+            .build(),
+        aws_sdk_ec2::types::Filter::builder()
+            .name("tag:slipway:env")
+            .values(&aws.env)
+            .build(),
+    ]
+}
+
 /// A copy of `config/` whose shop stack has no Redis: moto cannot delete ElastiCache
 /// (no DeleteCacheSubnetGroup, groups stay `deleting`), so tests proving a complete
 /// teardown use this one (Postgres included).
