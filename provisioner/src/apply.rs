@@ -120,6 +120,7 @@ pub async fn apply(
     graph: &Graph,
     plan: &Plan,
     observed: &[Observed],
+    options: &DeleteOptions,
     ui: &Ui,
 ) -> Outcome {
     let started = Instant::now();
@@ -174,6 +175,7 @@ pub async fn apply(
                 let action = actions[id].clone();
                 let old = live.get(id).map(|o| (*o).clone());
                 let snapshot = resolved.clone();
+                let options = options.clone();
                 let verb = action.verb();
                 let progress = ui.start(format!("{verb} {} {id}", resource.kind().label()));
                 running.push(async move {
@@ -187,10 +189,7 @@ pub async fn apply(
                             .map(Some),
                         Action::Replace { .. } => {
                             let deleted = match &old {
-                                Some(old) => {
-                                    aws::delete(aws, old, &DeleteOptions::default(), &*progress)
-                                        .await
-                                }
+                                Some(old) => aws::delete(aws, old, &options, &*progress).await,
                                 None => Ok(()),
                             };
                             match deleted {
@@ -240,15 +239,7 @@ pub async fn apply(
         .filter(|s| s.action == Action::Delete)
         .filter_map(|s| live.get(s.id.as_str()).copied())
         .collect();
-    delete_all(
-        aws,
-        &doomed,
-        observed,
-        &DeleteOptions::default(),
-        ui,
-        &mut outcome,
-    )
-    .await;
+    delete_all(aws, &doomed, observed, options, ui, &mut outcome).await;
     outcome.elapsed_secs = started.elapsed().as_secs_f64();
     outcome.peak_concurrent_calls = aws.stats.peak_in_flight();
     outcome

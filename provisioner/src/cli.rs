@@ -74,6 +74,10 @@ pub struct Cli {
     /// More detail (what each resource waits on, every AWS call count).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Take over the stack's lock from HOLDER (as the refusal names it, e.g.
+    /// 'ana@laptop pid 4242') when that run is gone for good.
+    #[arg(long, global = true, value_name = "HOLDER")]
+    pub take_over_lock: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -87,12 +91,23 @@ pub enum Command {
         offline: bool,
     },
     /// Create or update the stack until it matches its config.
-    Up,
+    Up {
+        /// Data stores (logical ids: postgres, redis) whose deletion or replacement this run
+        /// may carry out, losing their data (comma-separated or repeated). Without it,
+        /// `up` refuses every step `plan` marks `!! DESTROYS DATA`, whatever --yes says.
+        #[arg(long, value_name = "ID", value_delimiter = ',')]
+        allow_data_loss: Vec<String>,
+    },
     /// Delete everything the stack owns, then prove nothing tagged is left.
     Down {
-        /// Skip the RDS final snapshot.
+        /// Skip the final snapshots of RDS and ElastiCache (refused outside dev).
         #[arg(long)]
         no_snapshot: bool,
+        /// Data stores (postgres, redis) this teardown may delete; required outside dev
+        /// (--yes alone never deletes a non-dev database). Lifts RDS deletion protection of
+        /// the named instance.
+        #[arg(long, value_name = "ID", value_delimiter = ',')]
+        allow_data_loss: Vec<String>,
     },
     /// Per-service desired/running/pending tasks, task definition, public URL.
     Status,
@@ -150,6 +165,21 @@ impl Cli {
         Graph::new(expand(&config)).context("the stack's resource graph is invalid")
     }
 
+    /// Takes the stack's lock for `command` (see [`crate::lock`]), with an SSM client of
+    /// its own so lock calls stay out of the stack's call statistics.
+    pub(crate) async fn lock(&self, command: &str) -> Result<crate::lock::Lock> {
+        let sdk = aws::sdk_config(&self.connection()).await?;
+        let ssm = aws_sdk_ssm::Client::new(&sdk);
+        Ok(crate::lock::acquire(
+            &ssm,
+            &self.stack,
+            &self.env,
+            command,
+            self.take_over_lock.as_deref(),
+        )
+        .await?)
+    }
+
     pub(crate) async fn connect(&self) -> Result<Aws> {
         let sdk = aws::sdk_config(&self.connection()).await?;
         Ok(Aws::new(&sdk, &self.stack, &self.env)
@@ -174,14 +204,25 @@ pub fn command_handles_interrupts() -> bool {
 pub async fn run(cli: Cli) -> Result<u8> {
     match &cli.command {
         Command::Plan { offline } => cmd_plan(&cli, *offline).await,
-        Command::Up => cmd_up(&cli).await,
-        Command::Down { no_snapshot } => cmd_down(&cli, *no_snapshot).await,
+        Command::Up { allow_data_loss } => cmd_up(&cli, allow_data_loss).await,
+        Command::Down {
+            no_snapshot,
+            allow_data_loss,
+        } => cmd_down(&cli, *no_snapshot, allow_data_loss).await,
         Command::Status => cmd_status(&cli).await,
         Command::Outputs { json } => cmd_outputs(&cli, *json).await,
         Command::Graph => cmd_graph(&cli),
         Command::Synth { format, out } => cmd_synth(&cli, *format, out.as_deref()),
         Command::Ops(ops) => crate::ops::run(&cli, ops).await,
-        Command::Release(release) => crate::deploy::run(&cli, release).await,
+        // A release holds the stack's lock too: an `up` re-registering task definitions
+        // meanwhile could put an older image back.
+        Command::Release(release) => {
+            let command = match release {
+                crate::deploy::ReleaseCommand::Deploy { .. } => "deploy",
+                crate::deploy::ReleaseCommand::Rollback { .. } => "rollback",
+            };
+            locked(&cli, command, crate::deploy::run(&cli, release)).await
+        }
     }
 }
 
@@ -209,19 +250,26 @@ async fn cmd_plan(cli: &Cli, offline: bool) -> Result<u8> {
     let started = Instant::now();
     // Config errors first, before any AWS call.
     let (_, offline_graph) = cli.desired()?;
+    let mut duplicates = Vec::new();
     let (graph, plan, source) = if offline {
         let plan = plan(&offline_graph, &[]);
         (offline_graph, plan, "offline: assuming an empty account")
     } else {
         let aws = cli.connect().await?;
-        let observed = observe(&aws).await?;
+        let (observed, found_twice) = aws::observe_all(&aws).await?;
+        duplicates = aws::duplicate_report(&observed, &found_twice);
         let graph = cli.desired_in(&aws, &observed).await?;
         let plan = plan(&graph, &observed);
         warn_quotas(&aws, &plan).await;
         (graph, plan, "read from AWS")
     };
+    for line in &duplicates {
+        eprintln!("warning: {line}");
+    }
     if cli.json() {
-        print_json(&json!({"stack": cli.stack, "env": cli.env, "plan": plan}))?;
+        print_json(
+            &json!({"stack": cli.stack, "env": cli.env, "plan": plan, "duplicates": duplicates}),
+        )?;
     } else {
         say!(
             "Stack {}-{} ({source}, {} resources, {:.2?}):",
@@ -290,11 +338,70 @@ fn report(cli: &Cli, what: &str, outcome: &Outcome, extra: serde_json::Value) ->
     Ok(())
 }
 
-async fn cmd_up(cli: &Cli) -> Result<u8> {
+/// Runs `body` holding the stack's lock; releases it whatever `body` returns (Ctrl-C is
+/// `main`'s: it calls `lock::release_after_interrupt`).
+async fn locked<F>(cli: &Cli, command: &str, body: F) -> Result<u8>
+where
+    F: std::future::Future<Output = Result<u8>>,
+{
+    let lock = cli.lock(command).await?;
+    let result = body.await;
+    if let Err(err) = lock.release().await {
+        eprintln!("warning: {err}");
+    }
+    result
+}
+
+/// Refuses data-destroying steps the operator did not name (`--allow-data-loss`), listing
+/// each with what it destroys and the exact flag that would allow it.
+fn refuse_unnamed_data_loss<'a>(
+    what: &str,
+    steps: impl IntoIterator<Item = &'a crate::plan::Step>,
+    allowed: &[String],
+) -> Result<()> {
+    let refused = crate::plan::unapproved_data_loss(steps, allowed);
+    if refused.is_empty() {
+        return Ok(());
+    }
+    let mut message = format!(
+        "{what} would destroy data and the operator did not name it (--yes is not enough):\n"
+    );
+    for step in &refused {
+        message.push_str(&format!(
+            "  {} {}: {}\n",
+            step.action.verb(),
+            step.id,
+            step.data_loss.as_deref().unwrap_or_default()
+        ));
+    }
+    let ids: Vec<&str> = refused.iter().map(|s| s.id.as_str()).collect();
+    message.push_str(&format!(
+        "nothing was changed. If that is intended, run again with --allow-data-loss {}; \
+         otherwise change the config back (or upgrade in place where AWS supports it).",
+        ids.join(",")
+    ));
+    bail!(message)
+}
+
+async fn cmd_up(cli: &Cli, allow_data_loss: &[String]) -> Result<u8> {
     // Config errors first, before any AWS call.
     cli.desired()?;
+    locked(cli, "up", up_locked(cli, allow_data_loss)).await
+}
+
+async fn up_locked(cli: &Cli, allow_data_loss: &[String]) -> Result<u8> {
     let aws = cli.connect().await?;
-    let observed = observe(&aws).await?;
+    let (observed, found_twice) = aws::observe_all(&aws).await?;
+    let duplicates = aws::duplicate_report(&observed, &found_twice);
+    if !duplicates.is_empty() {
+        bail!(
+            "{}-{} has resources that exist more than once; `up` changes nothing until only \
+             one of each is left:\n  {}",
+            cli.stack,
+            cli.env,
+            duplicates.join("\n  ")
+        );
+    }
     let graph = cli.desired_in(&aws, &observed).await?;
     let plan = plan(&graph, &observed);
     if plan.is_empty() {
@@ -311,6 +418,7 @@ async fn cmd_up(cli: &Cli) -> Result<u8> {
     if !cli.json() {
         say_raw(&plan.render(false));
     }
+    refuse_unnamed_data_loss("this plan", &plan.steps, allow_data_loss)?;
     warn_quotas(&aws, &plan).await;
     if !confirm(cli, "Apply these changes?", "yes")? {
         eprintln!("Nothing applied.");
@@ -318,7 +426,10 @@ async fn cmd_up(cli: &Cli) -> Result<u8> {
     }
     let ui = Ui::new(cli.verbose > 0, cli.json());
     aws.stats.reset_peak();
-    let outcome = apply(&aws, &graph, &plan, &observed, &ui).await;
+    // Replacements and deletions keep final snapshots, and secrets a recovery window
+    // outside dev.
+    let options = DeleteOptions::for_env(&cli.env, false, allow_data_loss);
+    let outcome = apply(&aws, &graph, &plan, &observed, &options, &ui).await;
     report(
         cli,
         "up",
@@ -328,9 +439,36 @@ async fn cmd_up(cli: &Cli) -> Result<u8> {
     Ok(if outcome.succeeded() { 0 } else { 1 })
 }
 
-async fn cmd_down(cli: &Cli, no_snapshot: bool) -> Result<u8> {
+async fn cmd_down(cli: &Cli, no_snapshot: bool, allow_data_loss: &[String]) -> Result<u8> {
+    if no_snapshot && !aws::is_dev(&cli.env) {
+        bail!(
+            "--no-snapshot is refused outside dev: `down` of {}-{} keeps final snapshots of \
+             PostgreSQL and Redis. Run it without --no-snapshot (delete the snapshots later \
+             if you are sure).",
+            cli.stack,
+            cli.env
+        );
+    }
+    locked(cli, "down", down_locked(cli, no_snapshot, allow_data_loss)).await
+}
+
+async fn down_locked(cli: &Cli, no_snapshot: bool, allow_data_loss: &[String]) -> Result<u8> {
     let aws = cli.connect().await?;
-    let observed = observe(&aws).await?;
+    // Every copy goes, duplicates included (ids `<id>#2`…).
+    let (mut observed, found_twice) = aws::observe_all(&aws).await?;
+    observed.extend(found_twice);
+    let teardown: Vec<crate::plan::Step> = observed
+        .iter()
+        .map(|o| crate::plan::Step::new(o.id.clone(), o.kind, crate::plan::Action::Delete))
+        .collect();
+    // Outside dev the data stores go only when named: --yes is never enough.
+    if !aws::is_dev(&cli.env) {
+        refuse_unnamed_data_loss(
+            &format!("`down` of {}-{}", cli.stack, cli.env),
+            &teardown,
+            allow_data_loss,
+        )?;
+    }
     if !observed.is_empty() {
         if !cli.json() {
             say!(
@@ -341,11 +479,16 @@ async fn cmd_down(cli: &Cli, no_snapshot: bool) -> Result<u8> {
                 if no_snapshot {
                     ""
                 } else {
-                    " (RDS keeps a final snapshot)"
+                    " (PostgreSQL and Redis keep final snapshots)"
                 }
             );
-            for o in &observed {
-                say!("  - {:<20} {}", o.kind.label(), o.id);
+            for step in &teardown {
+                let loss = step
+                    .data_loss
+                    .as_deref()
+                    .map(|l| format!("   !! {l}"))
+                    .unwrap_or_default();
+                say!("  - {:<20} {}{loss}", step.kind.label(), step.id);
             }
         }
         // Production asks for the stack name itself, not a reflexive "yes".
@@ -364,7 +507,7 @@ async fn cmd_down(cli: &Cli, no_snapshot: bool) -> Result<u8> {
     let started = Instant::now();
     let mut outcome = Outcome::default();
     let doomed: Vec<&Observed> = observed.iter().collect();
-    let options = DeleteOptions { no_snapshot };
+    let options = DeleteOptions::for_env(&cli.env, no_snapshot, allow_data_loss);
     delete_all(&aws, &doomed, &observed, &options, &ui, &mut outcome).await;
     // Elastic IPs are no resource of the plan: each NAT gateway's goes with it, and any
     // that an earlier interrupted run left behind (billed hourly) are released here.

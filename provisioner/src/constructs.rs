@@ -64,7 +64,12 @@ pub fn expand(config: &StackConfig) -> Vec<Resource> {
     execution_roles(&mut stack);
     observability::observability(&mut stack, config);
     if let Some(github) = &config.github {
-        github_deploy_role(&mut stack, config, github);
+        // The parameter `deploy` and `rollback` hold as the stack's lock (crate::lock).
+        let lock = format!(
+            "arn:aws:ssm:*:*:parameter{}",
+            crate::lock::parameter_name(&config.stack, &config.env)
+        );
+        github_deploy_role(&mut stack, config, github, &lock);
     }
     stack.resources
 }
@@ -867,6 +872,7 @@ const DEPLOY_READ_ACTIONS: &[&str] = &[
     "ecs:ListServices",
     "ecs:ListTaskDefinitionFamilies",
     "ecs:ListTaskDefinitions",
+    "elasticache:DescribeCacheClusters",
     "elasticache:DescribeCacheSubnetGroups",
     "elasticache:DescribeReplicationGroups",
     "elasticache:ListTagsForResource",
@@ -936,7 +942,14 @@ const IMAGE_PUSH_ACTIONS: &[&str] = &[
 /// Region and account stay `*` in the patterns built from names: the names carry the
 /// stack and environment, and IAM role names (which carry them too) are account-wide,
 /// so no second copy of this stack can exist in the account under the same names.
-fn github_deploy_role(stack: &mut Builder, config: &StackConfig, github: &GithubConfig) {
+/// - The stack's lock parameter (`lock`, crate::lock): `deploy` and `rollback` take,
+///   read and release it, and no other parameter.
+fn github_deploy_role(
+    stack: &mut Builder,
+    config: &StackConfig,
+    github: &GithubConfig,
+    lock: &str,
+) {
     let provider = match &github.oidc_provider_arn {
         Some(arn) => Ref::physical(arn.clone()),
         None => {
@@ -1052,6 +1065,15 @@ fn github_deploy_role(stack: &mut Builder, config: &StackConfig, github: &Github
             )],
         ));
     }
+    // One operator at a time: deploy and rollback take, read and release the stack's lock.
+    statements.push(statement(
+        &[
+            "ssm:DeleteParameter",
+            "ssm:GetParameter",
+            "ssm:PutParameter",
+        ],
+        vec![lock.to_owned()],
+    ));
     // After a blue/green swap `deploy` points the request-count scaling policy at the
     // group now serving (PutScalingPolicy on that service's scalable target only); target
     // tracking makes the caller manage its TargetTracking-* CloudWatch alarms.

@@ -8,6 +8,7 @@ pub mod config;
 pub mod constructs;
 pub mod deploy;
 pub mod graph;
+pub mod lock;
 pub mod model;
 pub mod names;
 pub mod ops;

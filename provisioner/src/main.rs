@@ -2,6 +2,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use provisioner::cli::{command_handles_interrupts, run, Cli};
+use provisioner::lock::release_after_interrupt;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -41,6 +42,8 @@ async fn main() -> ExitCode {
                     continue;
                 }
                 eprintln!("\ninterrupted: resources already created are kept and tagged; run the same command again to finish");
+                // The stack's lock goes back, so that next run needs no takeover.
+                release_after_interrupt().await;
                 return ExitCode::from(130);
             }
         }

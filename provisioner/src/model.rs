@@ -160,7 +160,8 @@ impl Kind {
             Kind::Listener => &["load_balancer", "port", "protocol"],
             Kind::ListenerRule => &["listener"],
             Kind::Secret => &["value"],
-            Kind::ReplicationGroup => &["subnet_group", "engine_version", "auth_secret"],
+            // Not `engine_version`: ElastiCache upgrades it in place (ModifyReplicationGroup).
+            Kind::ReplicationGroup => &["subnet_group", "auth_secret"],
             Kind::DbInstance => &["subnet_group", "database", "username"],
             Kind::Service => &["cluster", "target_group", "container_port"],
             Kind::ScalableTarget => &["service"],

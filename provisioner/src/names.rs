@@ -42,8 +42,8 @@ pub fn role_path(stack: &str, env: &str) -> String {
 /// The name of each role's single inline policy.
 pub const INLINE_POLICY_NAME: &str = "slipway";
 
-/// The RDS snapshot `down` takes before deleting an instance: `<instance>-final-<unix
-/// seconds>`.
+/// The final snapshot taken before an RDS instance or ElastiCache replication group is
+/// deleted: `<name>-final-<unix seconds>`.
 pub fn final_snapshot_id(instance: &str, unix_seconds: u64) -> String {
     format!("{instance}-final-{unix_seconds}")
 }
@@ -319,6 +319,16 @@ pub static REPLICATION_GROUP_ID: Rule = lowercase_identifier(
     "ElastiCache replication group id",
     "ElastiCache API Reference, CreateReplicationGroup ReplicationGroupId",
     40,
+);
+
+/// ElastiCache DeleteReplicationGroup `FinalSnapshotIdentifier`. The API reference states
+/// no constraint; snapshot names are held to the replication group id's rules (a letter
+/// first, letters, digits and hyphens, no `--`, no trailing hyphen) and 255 characters,
+/// which a name derived from a valid group id ([`final_snapshot_id`]) always meets.
+pub static CACHE_SNAPSHOT_NAME: Rule = lowercase_identifier(
+    "ElastiCache final snapshot name",
+    "ElastiCache API Reference, DeleteReplicationGroup FinalSnapshotIdentifier",
+    255,
 );
 
 /// ElastiCache CreateCacheSubnetGroup `CacheSubnetGroupName`: "stored as a lowercase
@@ -657,7 +667,14 @@ fn texts_of(stack: &str, env: &str, resource: &Resource, sent: &mut Vec<Sent>) {
             push(s.description.clone(), &SECRET_DESCRIPTION, false);
         }
         Spec::CacheSubnetGroup(_) => push(name, &CACHE_SUBNET_GROUP, true),
-        Spec::ReplicationGroup(_) => push(name, &REPLICATION_GROUP_ID, true),
+        Spec::ReplicationGroup(_) => {
+            push(name.clone(), &REPLICATION_GROUP_ID, true);
+            push(
+                final_snapshot_id(&name, LONGEST_UNIX_SECONDS),
+                &CACHE_SNAPSHOT_NAME,
+                true,
+            );
+        }
         Spec::DbSubnetGroup(_) => push(name, &DB_SUBNET_GROUP, true),
         Spec::DbInstance(_) => {
             push(name.clone(), &DB_INSTANCE_ID, true);
@@ -895,6 +912,7 @@ mod tests {
             (&REPLICATION_GROUP_ID, 40),
             (&DB_INSTANCE_ID, 63),
             (&DB_SNAPSHOT_ID, 255),
+            (&CACHE_SNAPSHOT_NAME, 255),
         ] {
             assert_eq!(rule.check(&"r".repeat(max)), Ok(()), "{}", rule.what);
             assert_eq!(

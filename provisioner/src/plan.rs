@@ -139,6 +139,61 @@ pub struct Step {
     pub kind: Kind,
     #[serde(flatten)]
     pub action: Action,
+    /// Set when the step destroys stored data (a data store deleted or replaced by an
+    /// empty one): what is lost. `up` and `down` refuse such steps unless the operator
+    /// names the resource (`--allow-data-loss <id>`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_loss: Option<String>,
+}
+
+impl Step {
+    /// A step with its data-loss mark derived from its kind and action.
+    pub fn new(id: String, kind: Kind, action: Action) -> Self {
+        let data_loss = data_loss(kind, &action);
+        Step {
+            id,
+            kind,
+            action,
+            data_loss,
+        }
+    }
+}
+
+/// What `action` on a resource of `kind` destroys, if anything. Only the data stores hold
+/// data that exists nowhere else: deleting Postgres or Redis, or replacing one (a new, empty
+/// instance after the old one is deleted), loses it. Everything else is re-created from
+/// the config (secrets: the values are derived again; outside dev they are deleted with a
+/// recovery window, see `aws::secrets::delete_secret`).
+pub fn data_loss(kind: Kind, action: &Action) -> Option<String> {
+    let store = match kind {
+        Kind::DbInstance => "the PostgreSQL database",
+        Kind::ReplicationGroup => "the Redis data (queued votes, sessions)",
+        _ => return None,
+    };
+    match action {
+        Action::Delete => Some(format!("deletes {store}")),
+        Action::Replace { changes } => Some(format!(
+            "replaces {store} by an empty one (AWS cannot change {} in place)",
+            changes
+                .iter()
+                .map(|c| c.path.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+        _ => None,
+    }
+}
+
+/// The data-destroying steps of `steps` whose resource the operator did not name in
+/// `allowed` (logical ids, e.g. `postgres`).
+pub fn unapproved_data_loss<'a>(
+    steps: impl IntoIterator<Item = &'a Step>,
+    allowed: &[String],
+) -> Vec<&'a Step> {
+    steps
+        .into_iter()
+        .filter(|s| s.data_loss.is_some() && !allowed.iter().any(|a| a == &s.id))
+        .collect()
 }
 
 /// Every resource's action: creates/updates in dependency order, then deletes of
@@ -155,6 +210,11 @@ impl Plan {
 
     pub fn is_empty(&self) -> bool {
         self.changes().next().is_none()
+    }
+
+    /// The steps that destroy data (see [`Step::data_loss`]).
+    pub fn data_loss(&self) -> impl Iterator<Item = &Step> {
+        self.steps.iter().filter(|s| s.data_loss.is_some())
     }
 
     pub fn summary(&self) -> BTreeMap<&'static str, usize> {
@@ -181,11 +241,19 @@ impl Plan {
             };
             let _ = writeln!(
                 out,
-                "{sign:>3} {:<8} {:<20} {}",
+                "{sign:>3} {:<8} {:<20} {}{}",
                 step.action.verb(),
                 step.kind.label(),
-                step.id
+                step.id,
+                if step.data_loss.is_some() {
+                    "   !! DESTROYS DATA"
+                } else {
+                    ""
+                }
             );
+            if let Some(loss) = &step.data_loss {
+                let _ = writeln!(out, "             !! {loss}");
+            }
             if let Action::Update { changes } | Action::Replace { changes } = &step.action {
                 for change in changes {
                     let _ = writeln!(
@@ -209,6 +277,16 @@ impl Plan {
             count("delete"),
             count("no-op")
         );
+        let lost: Vec<&str> = self.data_loss().map(|s| s.id.as_str()).collect();
+        if !lost.is_empty() {
+            let _ = writeln!(
+                out,
+                "!! {} step(s) destroy data: {}. `up` applies them only with --allow-data-loss {}",
+                lost.len(),
+                lost.join(", "),
+                lost.join(",")
+            );
+        }
         out
     }
 }
@@ -241,19 +319,15 @@ pub fn plan(desired: &Graph, observed: &[Observed]) -> Plan {
                 &accept_blue_green_swaps(resource, normalize(&live.spec, &index)),
             ),
         };
-        steps.push(Step {
-            id: id.to_owned(),
-            kind: resource.kind(),
-            action,
-        });
+        steps.push(Step::new(id.to_owned(), resource.kind(), action));
     }
     roll_services_onto_new_revisions(desired, &mut steps);
     for id in deletion_order(observed, |id| desired.get(id).is_none()) {
-        steps.push(Step {
-            kind: by_id[id.as_str()].kind,
-            id,
-            action: Action::Delete,
-        });
+        steps.push(Step::new(
+            id.clone(),
+            by_id[id.as_str()].kind,
+            Action::Delete,
+        ));
     }
     Plan { steps }
 }
@@ -643,6 +717,75 @@ mod tests {
                 "subnet-private-b"
             ]
         );
+    }
+
+    #[test]
+    fn replacing_or_deleting_a_data_store_is_marked_as_data_loss() {
+        let before = graph(&voting());
+        let mut live = live_state(&before);
+        // A Redis group the config no longer has (e.g. a renamed store).
+        let mut legacy = live.iter().find(|o| o.id == "redis").unwrap().clone();
+        legacy.id = "redis-legacy".into();
+        legacy.attrs.insert("id".into(), "phys-redis-legacy".into());
+        legacy
+            .attrs
+            .insert("arn".into(), "arn:aws:x:::redis-legacy".into());
+        live.push(legacy);
+        let mut config = voting();
+        // The master user name cannot change in place: a new, empty instance.
+        config.postgres.as_mut().unwrap().username = "owner".into();
+        let plan = plan(&graph(&config), &live);
+        let marked: Vec<(&str, &str)> = plan
+            .data_loss()
+            .map(|s| (s.id.as_str(), s.action.verb()))
+            .collect();
+        assert_eq!(
+            marked,
+            vec![("postgres", "replace"), ("redis-legacy", "delete")]
+        );
+        let text = plan.render(false);
+        assert!(
+            text.lines().any(
+                |l| l.starts_with("-/+ replace") && l.ends_with(" postgres   !! DESTROYS DATA")
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("--allow-data-loss postgres,redis-legacy"),
+            "{text}"
+        );
+        // The plan data carries the mark (what `plan --output json` prints).
+        let json = serde_json::to_value(&plan).unwrap();
+        let step = json["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == "postgres")
+            .unwrap();
+        assert!(step["data_loss"].as_str().unwrap().contains("username"));
+        // Naming one store approves only that one.
+        let left: Vec<&str> = unapproved_data_loss(&plan.steps, &["postgres".into()])
+            .iter()
+            .map(|s| s.id.as_str())
+            .collect();
+        assert_eq!(left, vec!["redis-legacy"]);
+    }
+
+    #[test]
+    fn engine_upgrades_are_updates_in_place_not_data_loss() {
+        let before = graph(&voting());
+        let mut config = voting();
+        config.redis.as_mut().unwrap().engine_version = "7.2".into();
+        config.postgres.as_mut().unwrap().engine_version = "17".into();
+        let plan = plan(&graph(&config), &live_state(&before));
+        let mut changed = actions(&plan);
+        changed.sort();
+        assert!(
+            changed.contains(&("redis".into(), "update"))
+                && changed.contains(&("postgres".into(), "update")),
+            "{changed:?}"
+        );
+        assert_eq!(plan.data_loss().count(), 0, "{}", plan.render(false));
     }
 
     #[test]

@@ -249,6 +249,8 @@ async fn the_deploy_role_allows_every_call_of_outputs_deploy_and_rollback() {
         "ecs:UpdateService",
         "ecs:RegisterTaskDefinition",
         "ecr:DescribeImages",
+        "ssm:PutParameter",
+        "ssm:DeleteParameter",
     ] {
         assert!(
             recorded.contains(&expected.to_owned()),
@@ -268,6 +270,9 @@ async fn the_deploy_role_allows_every_call_of_outputs_deploy_and_rollback() {
         "cloudwatch:DeleteAlarms",
         "cloudwatch:PutMetricAlarm",
         "ecr:PutImage",
+        // The stack's lock parameter only (`deploy` and `rollback` hold it).
+        "ssm:DeleteParameter",
+        "ssm:PutParameter",
     ];
     let forbidden: Vec<&String> = allowed
         .iter()

@@ -5,23 +5,12 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use aws_sdk_ec2::types::{Filter, IpPermission, SecurityGroup};
+use aws_sdk_ec2::types::{IpPermission, SecurityGroup};
 use common::{config_copy, edit_config, Moto};
 use provisioner::aws::Aws;
 use serde_json::Value;
 
-fn ownership(aws: &Aws) -> Vec<Filter> {
-    vec![
-        Filter::builder()
-            .name("tag:slipway:stack")
-            .values(&aws.stack)
-            .build(),
-        Filter::builder()
-            .name("tag:slipway:env")
-            .values(&aws.env)
-            .build(),
-    ]
-}
+use common::ownership_filters as ownership;
 
 fn slipway_id(tags: &[aws_sdk_ec2::types::Tag]) -> String {
     tags.iter()
@@ -952,27 +941,7 @@ async fn shop_down_leaves_zero_tagged_resources_and_can_be_rerun() {
     let moto = Moto::start();
     // Without its Redis cache: moto cannot delete ElastiCache (see README), and this test
     // proves a complete teardown, Postgres included.
-    let config = config_copy();
-    edit_config(
-        config.path(),
-        "shop",
-        "\n[redis]\nnode_type = \"cache.t4g.micro\"\n",
-        "\n",
-    );
-    edit_config(
-        config.path(),
-        "shop",
-        "\n[env.prod.redis]\nnode_type = \"cache.t4g.small\"\nreplicas = 1\n",
-        "\n",
-    );
-    for service in ["products", "orders"] {
-        edit_config(
-            config.path(),
-            "shop",
-            &format!("shop-{service}\", \"--probe\"]\nuses = [\"postgres\", \"redis\"]"),
-            &format!("shop-{service}\", \"--probe\"]\nuses = [\"postgres\"]"),
-        );
-    }
+    let config = common::shop_without_redis();
     let dir = config.path().to_str().unwrap();
     let run = |command: &str| moto.json_command("shop", Some(dir), command);
     run("up").ok();

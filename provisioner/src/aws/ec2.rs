@@ -525,24 +525,50 @@ pub async fn create_nat(
             .to_owned(),
     };
     let subnet_id = resolved.get(&spec.subnet, "id")?;
-    // No client token: a retried create must not make a second NAT gateway, and the
-    // allocation id is only usable by one (a duplicate fails with Resource.AlreadyAssociated).
-    let out = once_visible(aws, progress, || async {
-        aws.ec2
-            .create_nat_gateway()
-            .subnet_id(&subnet_id)
-            .allocation_id(&allocation_id)
-            .tag_specifications(tag_spec(aws, id, ResourceType::Natgateway))
-            .send()
-            .await
-            .map_err(|e| call_error(id, "CreateNatGateway", e))
-    })
-    .await?;
-    let nat_id = out
-        .nat_gateway()
-        .and_then(|n| n.nat_gateway_id())
-        .unwrap_or_default()
-        .to_owned();
+    // A deterministic client token (stack, env, id, subnet, Elastic IP): a run repeating
+    // this create (two runs at once, or one whose answer was lost) gets the same NAT
+    // gateway back instead of a second one.
+    let mut token = super::client_token(&[&aws.stack, &aws.env, id, &subnet_id, &allocation_id]);
+    let mut nat_id = String::new();
+    for _ in 0..2 {
+        let out = once_visible(aws, progress, || async {
+            aws.ec2
+                .create_nat_gateway()
+                .subnet_id(&subnet_id)
+                .allocation_id(&allocation_id)
+                .client_token(&token)
+                .tag_specifications(tag_spec(aws, id, ResourceType::Natgateway))
+                .send()
+                .await
+                .map_err(|e| call_error(id, "CreateNatGateway", e))
+        })
+        .await?;
+        let nat = out.nat_gateway();
+        nat_id = nat
+            .and_then(|n| n.nat_gateway_id())
+            .unwrap_or_default()
+            .to_owned();
+        // EC2 answers a token it has seen with the original result, for at least a day —
+        // also when that gateway was deleted since (by hand, keeping its Elastic IP). Then
+        // ask once more with a token salted by the dead gateway's id.
+        let dead = nat.and_then(|n| n.state()).is_some_and(|s| {
+            matches!(
+                s,
+                NatGatewayState::Deleted | NatGatewayState::Deleting | NatGatewayState::Failed
+            )
+        });
+        if !dead {
+            break;
+        }
+        token = super::client_token(&[
+            &aws.stack,
+            &aws.env,
+            id,
+            &subnet_id,
+            &allocation_id,
+            &nat_id,
+        ]);
+    }
     wait_for_nat(aws, id, &nat_id, NatGatewayState::Available, progress).await?;
     Ok(attrs([
         ("id", Some(nat_id)),
@@ -1058,6 +1084,29 @@ async fn sync_rules(
             message: format!("security group {group_id} vanished"),
         });
     };
+    // Egress first: CreateSecurityGroup always adds allow-all egress, and a data-tier
+    // group must not keep it if this run is interrupted, so it is revoked before anything
+    // else (the group is not in use before this create returns: nothing is attached to it
+    // in the window between the two calls). An interrupted run leaves at most that one
+    // call undone, which the next `up` sees (egress_all) and repairs.
+    let egress = live.ip_permissions_egress().to_vec();
+    if !spec.egress_all && !egress.is_empty() {
+        aws.ec2
+            .revoke_security_group_egress()
+            .group_id(&group_id)
+            .set_ip_permissions(Some(egress))
+            .send()
+            .await
+            .map_err(|e| call_error(id, "RevokeSecurityGroupEgress", e))?;
+    } else if spec.egress_all && egress.is_empty() {
+        aws.ec2
+            .authorize_security_group_egress()
+            .group_id(&group_id)
+            .ip_permissions(all_traffic())
+            .send()
+            .await
+            .map_err(|e| call_error(id, "AuthorizeSecurityGroupEgress", e))?;
+    }
     let have: Vec<(u16, String)> = flatten(live.ip_permissions())
         .into_iter()
         .map(|r| (r.port, r.source.0))
@@ -1096,24 +1145,6 @@ async fn sync_rules(
             .send()
             .await
             .map_err(|e| call_error(id, "RevokeSecurityGroupIngress", e))?;
-    }
-    let egress = live.ip_permissions_egress().to_vec();
-    if !spec.egress_all && !egress.is_empty() {
-        aws.ec2
-            .revoke_security_group_egress()
-            .group_id(&group_id)
-            .set_ip_permissions(Some(egress))
-            .send()
-            .await
-            .map_err(|e| call_error(id, "RevokeSecurityGroupEgress", e))?;
-    } else if spec.egress_all && egress.is_empty() {
-        aws.ec2
-            .authorize_security_group_egress()
-            .group_id(&group_id)
-            .ip_permissions(all_traffic())
-            .send()
-            .await
-            .map_err(|e| call_error(id, "AuthorizeSecurityGroupEgress", e))?;
     }
     Ok(())
 }

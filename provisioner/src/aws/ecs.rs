@@ -858,12 +858,18 @@ pub fn create_service_request(
 ) -> Result<aws_sdk_ecs::operation::create_service::builders::CreateServiceFluentBuilder, AwsError>
 {
     let container = id.strip_prefix("service-").unwrap_or(id);
+    let cluster = resolved.get(&spec.cluster, "name")?;
+    let task_definition = resolved.get(&spec.task_definition, "arn")?;
+    // Deterministic (stack, env, id, cluster, task definition revision — a new revision
+    // per incarnation of the stack): a repeated create returns the same service.
+    let token = super::client_token(&[&aws.stack, &aws.env, id, &cluster, &task_definition]);
     let mut request = aws
         .ecs
         .create_service()
-        .cluster(resolved.get(&spec.cluster, "name")?)
+        .client_token(token)
+        .cluster(cluster)
         .service_name(aws.name(id))
-        .task_definition(resolved.get(&spec.task_definition, "arn")?)
+        .task_definition(task_definition)
         .desired_count(spec.desired_count)
         .launch_type(LaunchType::Fargate)
         .network_configuration(network(spec, resolved, id)?)

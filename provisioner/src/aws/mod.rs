@@ -546,8 +546,60 @@ where
     }
 }
 
-/// Reads every resource of the stack from AWS (all families concurrently).
+/// Reads every resource of the stack from AWS (all families concurrently). Resources
+/// claiming a logical id another already has are left out of the result but never
+/// silently: each is reported on stderr (see [`observe_all`] for callers that act on them).
 pub async fn observe(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
+    let (all, duplicates) = observe_all(aws).await?;
+    for line in duplicate_report(&all, &duplicates) {
+        eprintln!("warning: {line}");
+    }
+    Ok(all)
+}
+
+/// A physical identifier of `observed` for messages (id, else name, else ARN).
+pub fn physical_id(observed: &Observed) -> &str {
+    ["id", "name", "arn"]
+        .iter()
+        .find_map(|key| observed.attrs.get(*key))
+        .map(String::as_str)
+        .unwrap_or("(no id reported)")
+}
+
+/// One line per duplicated logical id: which copy the plan uses, which others exist, and
+/// what to do about them.
+pub fn duplicate_report(all: &[Observed], duplicates: &[Observed]) -> Vec<String> {
+    let mut lines = Vec::new();
+    for kept in all {
+        let copies: Vec<&str> = duplicates
+            .iter()
+            .filter(|d| duplicate_of(&d.id) == Some(kept.id.as_str()))
+            .map(physical_id)
+            .collect();
+        if copies.is_empty() {
+            continue;
+        }
+        lines.push(format!(
+            "{} {} exists {} times, all tagged slipway:id={}: {} (used by this run) and {} \
+             (not managed: a concurrent or interrupted earlier run made it). Delete the extra \
+             one(s) in the console or with the AWS CLI once nothing uses them (`provision down` \
+             deletes every copy)",
+            kept.kind.label(),
+            kept.id,
+            copies.len() + 1,
+            kept.id,
+            physical_id(kept),
+            copies.join(", ")
+        ));
+    }
+    lines
+}
+
+/// Every resource of the stack, split into the one per logical id the plan works with and
+/// the duplicates: further resources carrying the same `slipway:id` tag (two runs at once,
+/// or a create retried after its answer was lost). Duplicates get the id `<id>#<n>` (n ≥ 2,
+/// see [`duplicate_of`]), so `down` can delete them with everything else.
+pub async fn observe_all(aws: &Aws) -> Result<(Vec<Observed>, Vec<Observed>), AwsError> {
     let (a, b, c, d, e, f, g, h, i, j) = tokio::try_join!(
         ec2::observe(aws),
         elb::observe(aws),
@@ -564,11 +616,74 @@ pub async fn observe(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
         .into_iter()
         .flatten()
         .collect();
-    all.sort_by(|x, y| x.id.cmp(&y.id));
-    // Two live resources claiming one logical id (e.g. a half-finished create that was
-    // retried) keep the first; the other shows up in `down`'s leftover scan.
-    all.dedup_by(|x, y| x.id == y.id);
-    Ok(all)
+    // By id, then by physical id: which copy is used does not depend on listing order.
+    all.sort_by(|x, y| {
+        x.id.cmp(&y.id)
+            .then_with(|| physical_id(x).cmp(physical_id(y)))
+    });
+    Ok(split_duplicates(all))
+}
+
+/// The logical id a duplicate (`<id>#<n>`, from [`observe_all`]) duplicates.
+pub fn duplicate_of(id: &str) -> Option<&str> {
+    id.split_once('#').map(|(original, _)| original)
+}
+
+/// Splits sorted `all` into one resource per logical id and the rest (renamed `<id>#2`,
+/// `<id>#3`…). The copy kept is the one the rest of the stack uses: the most referenced
+/// by other resources' specs (subnets name their VPC, routes their gateways…), the first
+/// by physical id on a tie — so an extra, empty copy never displaces the one in use.
+pub fn split_duplicates(all: Vec<Observed>) -> (Vec<Observed>, Vec<Observed>) {
+    let mut referenced: BTreeMap<String, usize> = BTreeMap::new();
+    for observed in &all {
+        count_strings(&observed.spec, &mut referenced);
+    }
+    let uses = |o: &Observed| -> usize {
+        o.attrs
+            .iter()
+            .filter(|(key, _)| !key.starts_with('_'))
+            .map(|(_, value)| referenced.get(value).copied().unwrap_or(0))
+            .sum()
+    };
+    let mut kept: Vec<Observed> = Vec::new();
+    let mut duplicates = Vec::new();
+    let mut group: Vec<Observed> = Vec::new();
+    let mut flush = |group: &mut Vec<Observed>| {
+        if group.is_empty() {
+            return;
+        }
+        // Stable: on equal use the first (lowest physical id) stays first.
+        let best = (0..group.len())
+            .max_by_key(|&i| (uses(&group[i]), std::cmp::Reverse(i)))
+            .expect("a non-empty group");
+        let chosen = group.remove(best);
+        for (n, mut extra) in group.drain(..).enumerate() {
+            extra.id = format!("{}#{}", extra.id, n + 2);
+            duplicates.push(extra);
+        }
+        kept.push(chosen);
+    };
+    for observed in all {
+        if group.first().is_some_and(|g| g.id != observed.id) {
+            flush(&mut group);
+        }
+        group.push(observed);
+    }
+    flush(&mut group);
+    (kept, duplicates)
+}
+
+/// Counts every string value in `value` (how often each physical id is referenced).
+fn count_strings(value: &serde_json::Value, counts: &mut BTreeMap<String, usize>) {
+    match value {
+        serde_json::Value::String(s) => {
+            let s = s.strip_suffix(":*").unwrap_or(s);
+            *counts.entry(s.to_owned()).or_insert(0) += 1;
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| count_strings(v, counts)),
+        serde_json::Value::Object(map) => map.values().for_each(|v| count_strings(v, counts)),
+        _ => {}
+    }
 }
 
 /// Creates `resource` and waits until it is usable; returns its attributes.
@@ -732,9 +847,11 @@ async fn delete_once(
         Kind::TargetGroup => elb::delete_target_group(aws, id, attrs).await,
         Kind::Listener => elb::delete_listener(aws, id, attrs).await,
         Kind::ListenerRule => elb::delete_rule(aws, id, attrs).await,
-        Kind::Secret => secrets::delete_secret(aws, id, attrs).await,
+        Kind::Secret => secrets::delete_secret(aws, id, attrs, options).await,
         Kind::CacheSubnetGroup => rds::delete_cache_subnet_group(aws, id, attrs).await,
-        Kind::ReplicationGroup => rds::delete_replication_group(aws, id, attrs, progress).await,
+        Kind::ReplicationGroup => {
+            rds::delete_replication_group(aws, id, attrs, options, progress).await
+        }
         Kind::DbSubnetGroup => rds::delete_db_subnet_group(aws, id, attrs).await,
         Kind::DbInstance => rds::delete_db_instance(aws, id, attrs, options, progress).await,
         Kind::TaskDefinition => ecs::delete_task_definition(aws, id, attrs).await,
@@ -749,10 +866,58 @@ async fn delete_once(
     }
 }
 
-#[derive(Debug, Clone, Default)]
+/// How deletions treat data: final snapshots, deletion protection, secret recovery.
+/// `Default` is the safe side: snapshots, protection kept, secrets recoverable for
+/// [`SECRET_RECOVERY_DAYS`].
+#[derive(Debug, Clone)]
 pub struct DeleteOptions {
-    /// Skip the RDS final snapshot.
+    /// Skip the final snapshots of RDS and ElastiCache (the CLI refuses this outside dev).
     pub no_snapshot: bool,
+    /// Logical ids the operator named with `--allow-data-loss`: only their RDS deletion
+    /// protection is lifted before deleting (otherwise AWS refuses, as it should).
+    pub allow_data_loss: Vec<String>,
+    /// Days Secrets Manager keeps a deleted secret restorable (DeleteSecret
+    /// RecoveryWindowInDays: 7 to 30); `None` deletes at once (ForceDeleteWithoutRecovery),
+    /// which the CLI does only in dev.
+    pub secret_recovery_days: Option<i64>,
+}
+
+/// Recovery window for secrets deleted outside dev: the API's default and maximum
+/// (DeleteSecret, AWS Secrets Manager API Reference: RecoveryWindowInDays 7-30, default 30).
+pub const SECRET_RECOVERY_DAYS: i64 = 30;
+
+impl Default for DeleteOptions {
+    fn default() -> Self {
+        DeleteOptions {
+            no_snapshot: false,
+            allow_data_loss: Vec::new(),
+            secret_recovery_days: Some(SECRET_RECOVERY_DAYS),
+        }
+    }
+}
+
+impl DeleteOptions {
+    /// The options for `env`: secrets are force-deleted only in `dev` (a name pending
+    /// deletion would block the next `up` for the window; see `secrets::create_secret`,
+    /// which restores such a secret instead).
+    pub fn for_env(env: &str, no_snapshot: bool, allow_data_loss: &[String]) -> Self {
+        DeleteOptions {
+            no_snapshot,
+            allow_data_loss: allow_data_loss.to_vec(),
+            secret_recovery_days: (!is_dev(env)).then_some(SECRET_RECOVERY_DAYS),
+        }
+    }
+
+    /// Whether the operator named `id` with `--allow-data-loss`.
+    pub fn allows(&self, id: &str) -> bool {
+        self.allow_data_loss.iter().any(|a| a == id)
+    }
+}
+
+/// `dev` is the one environment where data is disposable: no final snapshot needed,
+/// secrets deleted at once.
+pub fn is_dev(env: &str) -> bool {
+    env == "dev"
 }
 
 /// A deletion's result with "already gone" (any of `gone_codes`) counted as success, so
@@ -763,6 +928,36 @@ pub(crate) fn deleted<T>(result: Result<T, AwsError>, gone_codes: &[&str]) -> Re
         Err(err) if err.code().is_some_and(|c| gone_codes.contains(&c)) => Ok(()),
         Err(err) => Err(err),
     }
+}
+
+/// A deterministic idempotency token for a create call: `sw-` and 32 hex digits (two
+/// FNV-1a 64-bit hashes of `parts`, joined by NUL), 35 printable ASCII characters — within
+/// EC2's 64 ASCII characters ("Ensuring idempotency", EC2 developer guide) and ECS
+/// CreateService's 36 characters in the range 33-126 (ECS API Reference). The same stack,
+/// environment, resource and inputs give the same token in every process, so two runs (or
+/// a run repeated after its answer was lost) get one resource, not two. Callers include
+/// inputs unique to the resource's incarnation (an Elastic IP's allocation id, a task
+/// definition revision), because AWS answers a repeated token with the original result
+/// for a while even after that resource was deleted. Not a secret and not cryptographic:
+/// only distinctness matters.
+pub(crate) fn client_token(parts: &[&str]) -> String {
+    fn fnv(seed: u64, parts: &[&str]) -> u64 {
+        let mut hash = seed;
+        for (index, part) in parts.iter().enumerate() {
+            let bytes = part.as_bytes().iter().copied();
+            let separator = (index > 0).then_some(0u8);
+            for byte in separator.into_iter().chain(bytes) {
+                hash ^= u64::from(byte);
+                hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+            }
+        }
+        hash
+    }
+    format!(
+        "sw-{:016x}{:016x}",
+        fnv(0xcbf2_9ce4_8422_2325, parts),
+        fnv(0x6c62_272e_07bb_0142, parts)
+    )
 }
 
 /// Small helpers shared by the families.
@@ -791,6 +986,79 @@ pub(crate) fn observed(
         kind,
         spec: serde_json::to_value(spec).expect("specs serialize"),
         attrs,
+    }
+}
+
+#[cfg(test)]
+mod token_tests {
+    use super::{client_token, duplicate_report, split_duplicates};
+    use crate::model::Kind;
+    use crate::plan::Observed;
+
+    fn vpc(id: &str, physical: &str) -> Observed {
+        Observed {
+            id: id.into(),
+            kind: Kind::Vpc,
+            spec: serde_json::json!({}),
+            attrs: [("id".to_string(), physical.to_string())]
+                .into_iter()
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn duplicates_are_kept_apart_and_reported_with_their_ids() {
+        // Sorted as observe_all sorts: by logical id, then physical id.
+        let all = vec![
+            vpc("igw", "igw-1"),
+            vpc("vpc", "vpc-0aaa"),
+            vpc("vpc", "vpc-0bbb"),
+            vpc("vpc", "vpc-0ccc"),
+        ];
+        let (kept, duplicates) = split_duplicates(all);
+        let ids =
+            |list: &[Observed]| -> Vec<String> { list.iter().map(|o| o.id.clone()).collect() };
+        assert_eq!(ids(&kept), ["igw", "vpc"]);
+        assert_eq!(ids(&duplicates), ["vpc#2", "vpc#3"]);
+        let report = duplicate_report(&kept, &duplicates);
+        assert_eq!(report.len(), 1, "{report:?}");
+        // The copy the rest of the stack references is kept, even when it sorts last.
+        let mut subnet = vpc("subnet-a", "subnet-1");
+        subnet.spec = serde_json::json!({"vpc": "vpc-0ccc"});
+        let (kept_used, extra) =
+            split_duplicates(vec![subnet, vpc("vpc", "vpc-0aaa"), vpc("vpc", "vpc-0ccc")]);
+        assert_eq!(kept_used[1].attrs["id"], "vpc-0ccc");
+        assert_eq!(
+            (extra[0].id.as_str(), extra[0].attrs["id"].as_str()),
+            ("vpc#2", "vpc-0aaa")
+        );
+        assert!(
+            report[0].starts_with("vpc vpc exists 3 times")
+                && report[0].contains("vpc-0aaa (used by this run) and vpc-0bbb, vpc-0ccc"),
+            "{}",
+            report[0]
+        );
+    }
+
+    #[test]
+    fn client_tokens_are_deterministic_distinct_and_within_every_limit() {
+        let token = client_token(&["voting", "dev", "nat-a", "subnet-1", "eipalloc-1"]);
+        assert_eq!(
+            token,
+            client_token(&["voting", "dev", "nat-a", "subnet-1", "eipalloc-1"])
+        );
+        // EC2: 64 ASCII characters; ECS CreateService: 36 characters in 33-126.
+        assert_eq!(token.len(), 35);
+        assert!(token.bytes().all(|b| (33..=126).contains(&b)), "{token}");
+        for other in [
+            client_token(&["voting", "prod", "nat-a", "subnet-1", "eipalloc-1"]),
+            client_token(&["voting", "dev", "nat-b", "subnet-1", "eipalloc-1"]),
+            client_token(&["voting", "dev", "nat-a", "subnet-1", "eipalloc-2"]),
+            // Parts are separated: moving a character between them changes the token.
+            client_token(&["voting", "dev", "nat-a", "subnet-1e", "ipalloc-1"]),
+        ] {
+            assert_ne!(token, other);
+        }
     }
 }
 

@@ -160,33 +160,79 @@ async fn observe_replication_groups(aws: &Aws) -> Result<Vec<Observed>, AwsError
         let Some(id) = cache_owner(aws, arn).await? else {
             continue;
         };
-        let spec = serde_json::json!({
+        let engine_version = member_engine_version(aws, group).await?;
+        let mut spec = serde_json::json!({
             "node_type": group.cache_node_type().unwrap_or_default(),
             "replicas": group.member_clusters().len().saturating_sub(1),
             "multi_az": group.multi_az().map(|m| m.as_str()) == Some("enabled"),
             "transit_encryption": group.transit_encryption_enabled().unwrap_or(false),
             "at_rest_encryption": group.at_rest_encryption_enabled().unwrap_or(false),
         });
+        if let Some(version) = &engine_version {
+            // Reported as `7.1.0`; configured (and compared) as major.minor (`7.1`).
+            let major_minor: Vec<&str> = version.split('.').take(2).collect();
+            spec["engine_version"] = serde_json::Value::String(major_minor.join("."));
+        }
+        let mut group_attrs = attrs([
+            ("name", Some(name.to_owned())),
+            ("arn", Some(arn.to_owned())),
+            ("endpoint", primary_endpoint(group)),
+            (
+                "_replicas",
+                Some(group.member_clusters().len().saturating_sub(1).to_string()),
+            ),
+            ("_node_type", group.cache_node_type().map(str::to_owned)),
+            ("_multi_az", group.multi_az().map(|m| m.as_str().to_owned())),
+        ]);
+        if let Some(version) = engine_version {
+            group_attrs.insert("_engine_version".into(), version);
+        }
         found.push(crate::plan::Observed {
             id,
             kind: Kind::ReplicationGroup,
-            // Engine version, subnet group and security groups are only reported per
-            // cache cluster; they are set at creation and not compared.
+            // Subnet group and security groups are only reported per cache cluster; they
+            // are set at creation and not compared. The engine version is read from a
+            // member cluster (when there is one to ask).
             spec,
-            attrs: attrs([
-                ("name", Some(name.to_owned())),
-                ("arn", Some(arn.to_owned())),
-                ("endpoint", primary_endpoint(group)),
-                (
-                    "_replicas",
-                    Some(group.member_clusters().len().saturating_sub(1).to_string()),
-                ),
-                ("_node_type", group.cache_node_type().map(str::to_owned)),
-                ("_multi_az", group.multi_az().map(|m| m.as_str().to_owned())),
-            ]),
+            attrs: group_attrs,
         });
     }
     Ok(found)
+}
+
+/// The engine version a replication group runs, trimmed to the configured precision
+/// later: DescribeReplicationGroups does not report it, DescribeCacheClusters of a member
+/// does. `None` when the group has no member to ask or the member is gone.
+async fn member_engine_version(
+    aws: &Aws,
+    group: &aws_sdk_elasticache::types::ReplicationGroup,
+) -> Result<Option<String>, AwsError> {
+    let Some(member) = group.member_clusters().first() else {
+        return Ok(None);
+    };
+    match aws
+        .elasticache
+        .describe_cache_clusters()
+        .cache_cluster_id(member)
+        .send()
+        .await
+        .map_err(|e| call_error(member, "DescribeCacheClusters", e))
+    {
+        Ok(out) => Ok(out
+            .cache_clusters()
+            .first()
+            .and_then(|c| c.engine_version())
+            .map(str::to_owned)),
+        Err(err)
+            if matches!(
+                err.code(),
+                Some("CacheClusterNotFound") | Some("CacheClusterNotFoundFault")
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(err) => Err(err),
+    }
 }
 
 fn primary_endpoint(group: &aws_sdk_elasticache::types::ReplicationGroup) -> Option<String> {
@@ -284,7 +330,35 @@ async fn redis_available(
     ]))
 }
 
-/// Node type, replicas and Multi-AZ in place. Replicas are added before Multi-AZ is
+/// The engine version to send to ModifyReplicationGroup, if `wanted` (`7.1`, as configured)
+/// differs from what runs (`running`, e.g. `7.1.0`; unknown when AWS did not report it).
+/// A lower version is an error: ElastiCache cannot downgrade in place.
+pub(crate) fn engine_upgrade(
+    id: &str,
+    running: Option<&String>,
+    wanted: &str,
+) -> Result<Option<String>, AwsError> {
+    let Some(running) = running else {
+        return Ok(None);
+    };
+    let numbers = |v: &str| -> Vec<u32> { v.split('.').map(|p| p.parse().unwrap_or(0)).collect() };
+    let (have, want) = (numbers(running), numbers(wanted));
+    // `7.1` is satisfied by `7.1.0`: compare only as many parts as configured.
+    let have_prefix: Vec<u32> = have.iter().copied().take(want.len()).collect();
+    match have_prefix.cmp(&want) {
+        std::cmp::Ordering::Equal => Ok(None),
+        std::cmp::Ordering::Less => Ok(Some(wanted.to_owned())),
+        std::cmp::Ordering::Greater => Err(AwsError::Unexpected {
+            resource: id.to_owned(),
+            message: format!(
+                "runs engine {running}, the config asks for {wanted}: AWS cannot downgrade in \
+                 place; set engine_version back to {running} (or higher)"
+            ),
+        }),
+    }
+}
+
+/// Node type, replicas, Multi-AZ and engine version in place. Replicas are added before Multi-AZ is
 /// switched on and removed after it is switched off (AWS needs a replica to fail over to).
 pub async fn update_replication_group(
     aws: &Aws,
@@ -315,13 +389,18 @@ pub async fn update_replication_group(
     let node_type = (current.get("_node_type") != Some(&spec.node_type)).then_some(&spec.node_type);
     let multi_az_now = current.get("_multi_az").map(String::as_str) == Some("enabled");
     let multi_az = (multi_az_now != spec.multi_az).then_some(spec.multi_az);
-    if node_type.is_some() || multi_az.is_some() {
+    // Engine upgrades happen in place: ModifyReplicationGroup EngineVersion with
+    // ApplyImmediately (ElastiCache API Reference; "Version management", ElastiCache User
+    // Guide: upgrades keep the data, downgrades are not supported).
+    let engine_version = engine_upgrade(id, current.get("_engine_version"), &spec.engine_version)?;
+    if node_type.is_some() || multi_az.is_some() || engine_version.is_some() {
         aws.elasticache
             .modify_replication_group()
             .replication_group_id(&name)
             .set_cache_node_type(node_type.cloned())
             .set_multi_az_enabled(multi_az)
             .set_automatic_failover_enabled(multi_az)
+            .set_engine_version(engine_version)
             .apply_immediately(true)
             .send()
             .await
@@ -342,17 +421,39 @@ pub async fn update_replication_group(
     Ok(attrs)
 }
 
+/// Unix seconds now: the suffix of final snapshot names (unique per deletion).
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+/// Deletes the replication group, keeping a final snapshot `<name>-final-<unix seconds>`
+/// unless `options.no_snapshot` (which the CLI allows only in dev). ElastiCache takes it
+/// from the primary (DeleteReplicationGroup FinalSnapshotIdentifier, ElastiCache API
+/// Reference); that works for the cluster-mode-disabled groups Slipway creates, single node
+/// or with replicas, on every node type but cache.t1 (no backups), which
+/// `check_snapshot_support` refuses before anything is deleted.
 pub async fn delete_replication_group(
     aws: &Aws,
     id: &str,
     current: &Attrs,
+    options: &DeleteOptions,
     progress: &dyn Progress,
 ) -> Result<(), AwsError> {
     let name = require(current, id, "name")?;
+    let snapshot = if options.no_snapshot {
+        None
+    } else {
+        check_snapshot_support(id, current)?;
+        Some(crate::names::final_snapshot_id(&name, unix_now()))
+    };
     match aws
         .elasticache
         .delete_replication_group()
         .replication_group_id(&name)
+        .set_final_snapshot_identifier(snapshot)
         .send()
         .await
         .map_err(|e| call_error(id, "DeleteReplicationGroup", e))
@@ -381,6 +482,22 @@ pub async fn delete_replication_group(
         }
     })
     .await
+}
+
+/// ElastiCache keeps no backups of cache.t1 nodes ("Backup and restore … not supported"
+/// for T1 nodes, ElastiCache User Guide, Constraints and limits of backups), so a final
+/// snapshot cannot be taken: refuse rather than delete without one.
+fn check_snapshot_support(id: &str, current: &Attrs) -> Result<(), AwsError> {
+    match current.get("_node_type") {
+        Some(node_type) if node_type.starts_with("cache.t1.") => Err(AwsError::Unexpected {
+            resource: id.to_owned(),
+            message: format!(
+                "{node_type} nodes cannot be backed up, so no final snapshot can be kept; \
+                 move Redis to a current node type first, or delete it in dev with --no-snapshot"
+            ),
+        }),
+        _ => Ok(()),
+    }
 }
 
 fn rds_tags(aws: &Aws, id: &str) -> Vec<RdsTag> {
@@ -514,6 +631,10 @@ fn instance_attrs(instance: &aws_sdk_rds::types::DbInstance) -> Attrs {
                 .map(str::to_owned),
         ),
         ("_database", instance.db_name().map(str::to_owned)),
+        (
+            "_engine_version",
+            instance.engine_version().map(str::to_owned),
+        ),
         (
             "_master_secret",
             instance
@@ -649,9 +770,24 @@ pub async fn update_db_instance(
     progress: &dyn Progress,
 ) -> Result<Attrs, AwsError> {
     let name = require(current, id, "name")?;
+    // Major (and minor) upgrades in place, keeping the data: ModifyDBInstance
+    // EngineVersion, with AllowMajorVersionUpgrade when the major changes (RDS API
+    // Reference: "This parameter must be set to true when specifying a value for the
+    // EngineVersion parameter that is a different major version"). The config names the
+    // major only, which the API accepts: "If you specify only a major version, Amazon RDS
+    // updates the DB instance to the default minor version".
+    let engine_version = engine_upgrade(id, current.get("_engine_version"), &spec.engine_version)?;
+    let major_change = engine_version.as_ref().is_some_and(|_| {
+        current
+            .get("_engine_version")
+            .and_then(|v| v.split('.').next())
+            != spec.engine_version.split('.').next()
+    });
     aws.rds
         .modify_db_instance()
         .db_instance_identifier(&name)
+        .set_engine_version(engine_version)
+        .set_allow_major_version_upgrade(major_change.then_some(true))
         .db_instance_class(&spec.instance_class)
         .allocated_storage(spec.allocated_storage_gb)
         .backup_retention_period(spec.backup_retention_days)
@@ -672,22 +808,29 @@ pub async fn delete_db_instance(
     progress: &dyn Progress,
 ) -> Result<(), AwsError> {
     let name = require(current, id, "name")?;
-    // The operator confirmed the teardown; protection would only make it fail half-way.
-    let lifted = aws
-        .rds
-        .modify_db_instance()
-        .db_instance_identifier(&name)
-        .deletion_protection(false)
-        .apply_immediately(true)
-        .send()
-        .await
-        .map_err(|e| call_error(id, "ModifyDBInstance", e));
-    if let Err(err) = lifted {
-        if err.code() == Some("DBInstanceNotFound") || err.code() == Some("DBInstanceNotFoundFault")
-        {
-            return Ok(());
+    let not_found = |err: &AwsError| {
+        matches!(
+            err.code(),
+            Some("DBInstanceNotFound") | Some("DBInstanceNotFoundFault")
+        )
+    };
+    // Deletion protection is lifted only for an instance the operator named with
+    // `--allow-data-loss`; otherwise AWS refuses the deletion, which is the protection's
+    // point.
+    if options.allows(id) {
+        let lifted = aws
+            .rds
+            .modify_db_instance()
+            .db_instance_identifier(&name)
+            .deletion_protection(false)
+            .apply_immediately(true)
+            .send()
+            .await
+            .map_err(|e| call_error(id, "ModifyDBInstance", e));
+        match lifted {
+            Err(err) if not_found(&err) => return Ok(()),
+            other => other.map(|_| ())?,
         }
-        return Err(err);
     }
     let mut request = aws
         .rds
@@ -695,17 +838,26 @@ pub async fn delete_db_instance(
         .db_instance_identifier(&name)
         .skip_final_snapshot(options.no_snapshot);
     if !options.no_snapshot {
-        let stamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or_default();
-        request =
-            request.final_db_snapshot_identifier(crate::names::final_snapshot_id(&name, stamp));
+        request = request
+            .final_db_snapshot_identifier(crate::names::final_snapshot_id(&name, unix_now()));
     }
-    request
+    match request
         .send()
         .await
-        .map_err(|e| call_error(id, "DeleteDBInstance", e))?;
+        .map_err(|e| call_error(id, "DeleteDBInstance", e))
+    {
+        Err(err) if not_found(&err) => return Ok(()),
+        Err(err) if err.code() == Some("InvalidParameterCombination") => {
+            return Err(AwsError::Unexpected {
+                resource: id.to_owned(),
+                message: format!(
+                    "AWS refused to delete it ({err}); if deletion protection is on, name it \
+                     with --allow-data-loss {id} to lift the protection and delete it"
+                ),
+            })
+        }
+        other => other.map(|_| ())?,
+    }
     wait_until(aws, id, "PostgreSQL deleted", progress, || async {
         match aws
             .rds
@@ -734,4 +886,294 @@ pub async fn delete_db_instance(
         }
     })
     .await
+}
+
+/// The exact requests for what moto ignores or lacks: moto's DeleteReplicationGroup drops
+/// FinalSnapshotIdentifier (no snapshot is made), it has no ModifyReplicationGroup
+/// EngineVersion upgrade, and it reports no engine version for replication group members.
+#[cfg(test)]
+mod tests {
+    use aws_sdk_elasticache::operation::delete_replication_group::{
+        DeleteReplicationGroupInput, DeleteReplicationGroupOutput,
+    };
+    use aws_sdk_elasticache::operation::describe_replication_groups::DescribeReplicationGroupsOutput;
+    use aws_sdk_elasticache::operation::modify_replication_group::{
+        ModifyReplicationGroupInput, ModifyReplicationGroupOutput,
+    };
+    use aws_sdk_elasticache::types::ReplicationGroup;
+    use aws_sdk_rds::operation::delete_db_instance::{
+        DeleteDbInstanceInput, DeleteDbInstanceOutput,
+    };
+    use aws_sdk_rds::operation::describe_db_instances::DescribeDbInstancesOutput;
+    use aws_sdk_rds::operation::modify_db_instance::{
+        ModifyDbInstanceInput, ModifyDbInstanceOutput,
+    };
+    use aws_sdk_rds::types::DbInstance;
+    use aws_smithy_mocks::{mock, Rule};
+
+    use super::*;
+    use crate::aws::{mocked, Quiet};
+
+    fn elasticache(rules: &[&Rule]) -> aws_sdk_elasticache::Client {
+        aws_sdk_elasticache::Client::from_conf(
+            aws_sdk_elasticache::config::Builder::from(&mocked::sdk_config())
+                .interceptor(mocked::interceptor(rules))
+                .build(),
+        )
+    }
+
+    fn rds(rules: &[&Rule]) -> aws_sdk_rds::Client {
+        aws_sdk_rds::Client::from_conf(
+            aws_sdk_rds::config::Builder::from(&mocked::sdk_config())
+                .interceptor(mocked::interceptor(rules))
+                .build(),
+        )
+    }
+
+    fn redis_attrs(engine: &str) -> Attrs {
+        attrs([
+            ("name", Some("voting-dev-redis".into())),
+            ("_node_type", Some("cache.t4g.micro".into())),
+            ("_multi_az", Some("disabled".into())),
+            ("_replicas", Some("0".into())),
+            ("_engine_version", Some(engine.into())),
+        ])
+    }
+
+    fn redis_spec(engine: &str) -> ReplicationGroupSpec {
+        ReplicationGroupSpec {
+            node_type: "cache.t4g.micro".into(),
+            engine_version: engine.into(),
+            replicas: 0,
+            multi_az: false,
+            transit_encryption: true,
+            at_rest_encryption: true,
+            subnet_group: Ref::to("redis-subnets"),
+            security_groups: vec![Ref::to("sg-redis")],
+            auth_secret: Ref::to("redis-auth"),
+        }
+    }
+
+    fn gone_groups() -> Rule {
+        mock!(aws_sdk_elasticache::Client::describe_replication_groups)
+            .then_output(|| DescribeReplicationGroupsOutput::builder().build())
+    }
+
+    #[tokio::test]
+    async fn redis_is_deleted_with_a_final_snapshot_unless_dev_opts_out() {
+        let delete = mock!(aws_sdk_elasticache::Client::delete_replication_group)
+            .match_requests(|input: &DeleteReplicationGroupInput| {
+                let snapshot = input.final_snapshot_identifier().unwrap_or_default();
+                input.replication_group_id() == Some("voting-dev-redis")
+                    && snapshot.starts_with("voting-dev-redis-final-")
+                    && snapshot["voting-dev-redis-final-".len()..]
+                        .chars()
+                        .all(|c| c.is_ascii_digit())
+                    && crate::names::CACHE_SNAPSHOT_NAME.check(snapshot).is_ok()
+                    && input.retain_primary_cluster().is_none()
+            })
+            .then_output(|| DeleteReplicationGroupOutput::builder().build());
+        let gone = gone_groups();
+        let mut aws = mocked::aws();
+        aws.elasticache = elasticache(&[&delete, &gone]);
+        delete_replication_group(
+            &aws,
+            "redis",
+            &redis_attrs("7.1.0"),
+            &DeleteOptions::default(),
+            &Quiet,
+        )
+        .await
+        .unwrap();
+        assert_eq!(delete.num_calls(), 1);
+
+        let without = mock!(aws_sdk_elasticache::Client::delete_replication_group)
+            .match_requests(|input: &DeleteReplicationGroupInput| {
+                input.final_snapshot_identifier().is_none()
+            })
+            .then_output(|| DeleteReplicationGroupOutput::builder().build());
+        aws.elasticache = elasticache(&[&without, &gone]);
+        let dev = DeleteOptions::for_env("dev", true, &[]);
+        delete_replication_group(&aws, "redis", &redis_attrs("7.1.0"), &dev, &Quiet)
+            .await
+            .unwrap();
+        assert_eq!(without.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_t1_node_is_not_deleted_without_its_snapshot() {
+        let mut aws = mocked::aws();
+        aws.elasticache = elasticache(&[]);
+        let mut current = redis_attrs("7.1.0");
+        current.insert("_node_type".into(), "cache.t1.micro".into());
+        let err =
+            delete_replication_group(&aws, "redis", &current, &DeleteOptions::default(), &Quiet)
+                .await
+                .unwrap_err();
+        assert!(err.to_string().contains("no final snapshot"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_newer_redis_engine_is_applied_in_place() {
+        let modify = mock!(aws_sdk_elasticache::Client::modify_replication_group)
+            .match_requests(|input: &ModifyReplicationGroupInput| {
+                input.replication_group_id() == Some("voting-dev-redis")
+                    && input.engine_version() == Some("7.1")
+                    && input.apply_immediately() == Some(true)
+                    && input.cache_node_type().is_none()
+            })
+            .then_output(|| ModifyReplicationGroupOutput::builder().build());
+        let available = mock!(aws_sdk_elasticache::Client::describe_replication_groups)
+            .then_output(|| {
+                DescribeReplicationGroupsOutput::builder()
+                    .replication_groups(
+                        ReplicationGroup::builder()
+                            .replication_group_id("voting-dev-redis")
+                            .status("available")
+                            .build(),
+                    )
+                    .build()
+            });
+        let mut aws = mocked::aws();
+        aws.elasticache = elasticache(&[&modify, &available]);
+        update_replication_group(
+            &aws,
+            "redis",
+            &redis_spec("7.1"),
+            &redis_attrs("7.0.7"),
+            &Quiet,
+        )
+        .await
+        .unwrap();
+        assert_eq!(modify.num_calls(), 1);
+        // The same version at the configured precision sends nothing.
+        update_replication_group(
+            &aws,
+            "redis",
+            &redis_spec("7.1"),
+            &redis_attrs("7.1.0"),
+            &Quiet,
+        )
+        .await
+        .unwrap();
+        assert_eq!(modify.num_calls(), 1);
+        // A downgrade is refused before any call.
+        let err = update_replication_group(
+            &aws,
+            "redis",
+            &redis_spec("6.2"),
+            &redis_attrs("7.1.0"),
+            &Quiet,
+        )
+        .await
+        .unwrap_err();
+        assert!(err.to_string().contains("cannot downgrade"), "{err}");
+    }
+
+    fn postgres_spec(engine: &str) -> DbInstanceSpec {
+        DbInstanceSpec {
+            instance_class: "db.t4g.micro".into(),
+            engine_version: engine.into(),
+            database: "votes".into(),
+            username: "slipway".into(),
+            allocated_storage_gb: 20,
+            backup_retention_days: 7,
+            multi_az: false,
+            deletion_protection: true,
+            storage_encrypted: true,
+            publicly_accessible: false,
+            managed_master_password: true,
+            subnet_group: Ref::to("db-subnets"),
+            security_groups: vec![Ref::to("sg-postgres")],
+        }
+    }
+
+    fn available_instance() -> Rule {
+        mock!(aws_sdk_rds::Client::describe_db_instances).then_output(|| {
+            DescribeDbInstancesOutput::builder()
+                .db_instances(
+                    DbInstance::builder()
+                        .db_instance_identifier("voting-dev-postgres")
+                        .db_instance_status("available")
+                        .build(),
+                )
+                .build()
+        })
+    }
+
+    #[tokio::test]
+    async fn a_postgres_major_upgrade_is_applied_in_place() {
+        let modify = mock!(aws_sdk_rds::Client::modify_db_instance)
+            .match_requests(|input: &ModifyDbInstanceInput| {
+                input.engine_version() == Some("16")
+                    && input.allow_major_version_upgrade() == Some(true)
+                    && input.apply_immediately() == Some(true)
+            })
+            .then_output(|| ModifyDbInstanceOutput::builder().build());
+        let available = available_instance();
+        let mut aws = mocked::aws();
+        aws.rds = rds(&[&modify, &available]);
+        let current = attrs([
+            ("name", Some("voting-dev-postgres".into())),
+            ("_engine_version", Some("15.7".into())),
+        ]);
+        update_db_instance(&aws, "postgres", &postgres_spec("16"), &current, &Quiet)
+            .await
+            .unwrap();
+        assert_eq!(modify.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn deletion_protection_is_lifted_only_for_a_named_instance() {
+        // Not named: DeleteDBInstance straight away (no ModifyDBInstance rule: a call
+        // would fail the test), with a final snapshot; AWS's refusal is explained.
+        let refused = mock!(aws_sdk_rds::Client::delete_db_instance)
+            .match_requests(|input: &DeleteDbInstanceInput| {
+                input.skip_final_snapshot() == Some(false)
+                    && input
+                        .final_db_snapshot_identifier()
+                        .is_some_and(|s| s.starts_with("voting-dev-postgres-final-"))
+            })
+            .then_error(|| {
+                aws_sdk_rds::operation::delete_db_instance::DeleteDBInstanceError::generic(
+                    aws_smithy_types::error::ErrorMetadata::builder()
+                        .code("InvalidParameterCombination")
+                        .message("Cannot delete protected DB Instance")
+                        .build(),
+                )
+            });
+        let mut aws = mocked::aws();
+        aws.rds = rds(&[&refused]);
+        let current = attrs([("name", Some("voting-dev-postgres".into()))]);
+        let err = delete_db_instance(
+            &aws,
+            "postgres",
+            &current,
+            &DeleteOptions::default(),
+            &Quiet,
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("--allow-data-loss postgres"),
+            "{err}"
+        );
+
+        // Named: protection lifted first, then deleted.
+        let lift = mock!(aws_sdk_rds::Client::modify_db_instance)
+            .match_requests(|input: &ModifyDbInstanceInput| {
+                input.deletion_protection() == Some(false)
+            })
+            .then_output(|| ModifyDbInstanceOutput::builder().build());
+        let delete = mock!(aws_sdk_rds::Client::delete_db_instance)
+            .then_output(|| DeleteDbInstanceOutput::builder().build());
+        let gone = mock!(aws_sdk_rds::Client::describe_db_instances)
+            .then_output(|| DescribeDbInstancesOutput::builder().build());
+        aws.rds = rds(&[&lift, &delete, &gone]);
+        let named = DeleteOptions::for_env("prod", false, &["postgres".into()]);
+        delete_db_instance(&aws, "postgres", &current, &named, &Quiet)
+            .await
+            .unwrap();
+        assert_eq!((lift.num_calls(), delete.num_calls()), (1, 1));
+    }
 }

@@ -4,7 +4,7 @@
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, Tag};
 
 use super::rds::read_secret;
-use super::{attrs, call_error, deleted, require, Aws, AwsError, Resolved};
+use super::{attrs, call_error, deleted, require, Aws, AwsError, DeleteOptions, Resolved};
 use crate::model::*;
 use crate::plan::{Attrs, Observed};
 
@@ -135,28 +135,107 @@ pub async fn create_secret(
         .into_iter()
         .map(|(k, v)| Tag::builder().key(k).value(v).build())
         .collect();
-    let out = aws
+    let name = aws.name(id);
+    let created = aws
         .secrets
         .create_secret()
-        .name(aws.name(id))
+        .name(&name)
         .description(&spec.description)
-        .secret_string(secret_string)
+        .secret_string(&secret_string)
         .set_tags(Some(tags))
         .send()
         .await
-        .map_err(|e| call_error(id, "CreateSecret", e))?;
-    Ok(attrs([
-        ("arn", out.arn().map(str::to_owned)),
-        ("name", out.name().map(str::to_owned)),
-    ]))
+        .map_err(|e| call_error(id, "CreateSecret", e));
+    match created {
+        Ok(out) => Ok(attrs([
+            ("arn", out.arn().map(str::to_owned)),
+            ("name", out.name().map(str::to_owned)),
+        ])),
+        // AWS answers InvalidRequestException ("already scheduled for deletion"), moto
+        // ResourceExistsException; either way, a secret of ours waiting out its recovery
+        // window (deleted outside dev by `down` or a replacement) is restored.
+        Err(err)
+            if matches!(
+                err.code(),
+                Some("InvalidRequestException") | Some("ResourceExistsException")
+            ) =>
+        {
+            match restore_pending_deletion(aws, id, &name, spec, &secret_string).await? {
+                Some(attrs) => Ok(attrs),
+                None => Err(err),
+            }
+        }
+        Err(err) => Err(err),
+    }
 }
 
-pub async fn delete_secret(aws: &Aws, id: &str, current: &Attrs) -> Result<(), AwsError> {
+/// A secret named `name` that is pending deletion blocks creating one of that name until
+/// its recovery window ends (DeleteSecret, Secrets Manager API Reference). If it is ours
+/// (ownership tags), RestoreSecret brings it back and the current value and description
+/// are written over the old ones; `None` when there is no such secret to restore.
+async fn restore_pending_deletion(
+    aws: &Aws,
+    id: &str,
+    name: &str,
+    spec: &SecretSpec,
+    secret_string: &str,
+) -> Result<Option<Attrs>, AwsError> {
+    let described = match aws.secrets.describe_secret().secret_id(name).send().await {
+        Ok(out) => out,
+        Err(_) => return Ok(None),
+    };
+    let ours = aws
+        .owned_id(
+            described
+                .tags()
+                .iter()
+                .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default())),
+        )
+        .is_some_and(|owner| owner == id);
+    if described.deleted_date().is_none() || !ours {
+        return Ok(None);
+    }
+    let arn = described.arn().unwrap_or(name).to_owned();
+    aws.secrets
+        .restore_secret()
+        .secret_id(&arn)
+        .send()
+        .await
+        .map_err(|e| call_error(id, "RestoreSecret", e))?;
+    aws.secrets
+        .update_secret()
+        .secret_id(&arn)
+        .description(&spec.description)
+        .secret_string(secret_string)
+        .send()
+        .await
+        .map_err(|e| call_error(id, "UpdateSecret", e))?;
+    Ok(Some(attrs([
+        ("arn", Some(arn)),
+        ("name", Some(name.to_owned())),
+    ])))
+}
+
+/// Deletes the secret: with a recovery window outside dev (restorable for
+/// `options.secret_recovery_days`, restored by the next `up` that needs the name), at once
+/// only when there is none (dev). DeleteSecret takes RecoveryWindowInDays (7-30) or
+/// ForceDeleteWithoutRecovery, never both.
+pub async fn delete_secret(
+    aws: &Aws,
+    id: &str,
+    current: &Attrs,
+    options: &DeleteOptions,
+) -> Result<(), AwsError> {
+    let request = aws
+        .secrets
+        .delete_secret()
+        .secret_id(require(current, id, "arn")?);
+    let request = match options.secret_recovery_days {
+        Some(days) => request.recovery_window_in_days(days.clamp(7, 30)),
+        None => request.force_delete_without_recovery(true),
+    };
     deleted(
-        aws.secrets
-            .delete_secret()
-            .secret_id(require(current, id, "arn")?)
-            .force_delete_without_recovery(true)
+        request
             .send()
             .await
             .map_err(|e| call_error(id, "DeleteSecret", e)),

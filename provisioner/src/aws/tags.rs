@@ -109,8 +109,25 @@ pub async fn leftovers(aws: &Aws) -> Result<Vec<Leftover>, AwsError> {
 }
 
 /// Some deleted resources stay listed, tags and all, for a while (INACTIVE ECS services,
-/// clusters and task definitions, `deleted` NAT gateways): those are not leftovers.
+/// clusters and task definitions, `deleted` NAT gateways, secrets pending deletion): those
+/// are not leftovers.
 async fn already_gone(aws: &Aws, arn: &str) -> Result<bool, AwsError> {
+    // Secrets deleted outside dev wait out their recovery window, restorable on purpose
+    // (`secrets::delete_secret`): deleted, not left over.
+    if arn.contains(":secretsmanager:") {
+        return match aws
+            .secrets
+            .describe_secret()
+            .secret_id(arn)
+            .send()
+            .await
+            .map_err(|e| call_error(arn, "DescribeSecret", e))
+        {
+            Ok(out) => Ok(out.deleted_date().is_some()),
+            Err(err) if err.code() == Some("ResourceNotFoundException") => Ok(true),
+            Err(err) => Err(err),
+        };
+    }
     let Some((_, resource)) = arn.split_once(":ecs:").or_else(|| arn.split_once(":ec2:")) else {
         return Ok(false);
     };

@@ -104,6 +104,19 @@ impl Moto {
 
     /// Runs `provision ARGS` against this server (repo `config/` unless given).
     pub fn provision(&self, args: &[&str]) -> Run {
+        let mut command = self.command(args);
+        let started = Instant::now();
+        let output = command.output().expect("the provision binary runs");
+        Run {
+            output,
+            took: started.elapsed(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+        }
+    }
+
+    /// `provision ARGS` against this server, not started yet (to spawn it and run others
+    /// alongside, or kill it).
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_provision"));
         command
             .args(args)
@@ -122,13 +135,7 @@ impl Moto {
             .env_remove("SLIPWAY_ENV")
             .env_remove("SLIPWAY_CONFIG_DIR")
             .stdin(Stdio::null());
-        let started = Instant::now();
-        let output = command.output().expect("the provision binary runs");
-        Run {
-            output,
-            took: started.elapsed(),
-            args: args.iter().map(|a| a.to_string()).collect(),
-        }
+        command
     }
 
     /// `provision --stack STACK --yes --output json COMMAND` (with `--config-dir` if given).
@@ -355,6 +362,48 @@ pub fn config_copy() -> tempfile::TempDir {
         std::fs::copy(entry.path(), dir.path().join(entry.file_name())).expect("copy config");
     }
     dir
+}
+
+/// EC2 filters for the stack's ownership tags (`slipway:stack`, `slipway:env`).
+pub fn ownership_filters(aws: &Aws) -> Vec<aws_sdk_ec2::types::Filter> {
+    vec![
+        aws_sdk_ec2::types::Filter::builder()
+            .name("tag:slipway:stack")
+            .values(&aws.stack)
+            .build(),
+        aws_sdk_ec2::types::Filter::builder()
+            .name("tag:slipway:env")
+            .values(&aws.env)
+            .build(),
+    ]
+}
+
+/// A copy of `config/` whose shop stack has no Redis: moto cannot delete ElastiCache
+/// (no DeleteCacheSubnetGroup, groups stay `deleting`), so tests proving a complete
+/// teardown use this one (Postgres included).
+pub fn shop_without_redis() -> tempfile::TempDir {
+    let config = config_copy();
+    edit_config(
+        config.path(),
+        "shop",
+        "\n[redis]\nnode_type = \"cache.t4g.micro\"\n",
+        "\n",
+    );
+    edit_config(
+        config.path(),
+        "shop",
+        "\n[env.prod.redis]\nnode_type = \"cache.t4g.small\"\nreplicas = 1\n",
+        "\n",
+    );
+    for service in ["products", "orders"] {
+        edit_config(
+            config.path(),
+            "shop",
+            &format!("shop-{service}\", \"--probe\"]\nuses = [\"postgres\", \"redis\"]"),
+            &format!("shop-{service}\", \"--probe\"]\nuses = [\"postgres\"]"),
+        );
+    }
+    config
 }
 
 /// Replaces `from` by `to` exactly once in `<dir>/<stack>.toml`.
