@@ -34,13 +34,10 @@ pub async fn run(
     listener: TcpListener,
     shutdown: Shutdown,
 ) -> Result<(), StartupError> {
-    let pool = platform::db::lazy_pool(
-        config.database.clone(),
-        platform::db::PoolSettings {
-            max_connections: 4,
-            acquire_timeout: Duration::from_secs(3),
-        },
-    );
+    let pool = config.database.lazy_pool(platform::db::PoolSettings {
+        max_connections: 4,
+        acquire_timeout: Duration::from_secs(3),
+    });
     let status = Arc::new(Status::default());
     let readiness = readiness(&status, &pool);
     let app = platform::http::with_platform(Router::new(), readiness);
@@ -183,6 +180,8 @@ async fn process(queue: &Queue, pool: &PgPool, batch: Batch, shutdown: &Shutdown
         let write = until_done("writing votes to Postgres", shutdown, || async {
             let outcome = voting_store::apply_batch(pool, &parsed.ballots, seq).await;
             if let Err(err) = &outcome {
+                // A refused login makes the password refresher re-read its secret.
+                platform::db::log_connection_failure(err);
                 // Keep the claim while Postgres is away so no other worker takes over.
                 let _ = queue.extend_lease(seq).await;
                 if voting_store::is_missing_schema(err) {
