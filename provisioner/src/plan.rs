@@ -650,6 +650,8 @@ mod tests {
         let before = graph(&voting());
         let mut config = voting();
         config.services.remove("worker");
+        // The database setup task ran with the worker's image: it moves to result's.
+        config.tasks.get_mut("db-setup").unwrap().service = "result".into();
         let plan = plan(&graph(&config), &live_state(&before));
         let deleted: Vec<String> = plan
             .changes()
@@ -665,7 +667,9 @@ mod tests {
         // Its alarms and its log metric filter go with it.
         assert!(pos("alarm-worker-cpu") < pos("service-worker"));
         assert!(pos("filter-worker-db") < pos("logs-worker"));
-        assert_eq!(deleted.len(), 12, "{deleted:?}");
+        // With its database password secret.
+        assert!(pos("taskdef-worker") < pos("db-worker-password"));
+        assert_eq!(deleted.len(), 13, "{deleted:?}");
         // The data stores stop accepting the worker's security group; the dashboard and
         // the Postgres connection alarm stop showing it.
         let updated: Vec<&str> = plan
@@ -679,6 +683,9 @@ mod tests {
                 "sg-redis",
                 "sg-postgres",
                 "role-execution",
+                // The setup task no longer creates the worker's role nor reads its secret.
+                "role-db-admin",
+                "task-db-setup",
                 "alarm-db-connections",
                 "dashboard"
             ]
