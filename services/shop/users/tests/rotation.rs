@@ -132,11 +132,15 @@ fn a_password_rotation_while_serving_needs_no_restart() {
     let mut late_failures = Vec::new();
     let mut early_failures = 0;
     let mut answered = 0;
+    let mut late_answered = 0;
     let mut static_late_ok = 0;
     while rotated.elapsed() < Duration::from_secs(8) {
         let status = get(port);
         if status == Some(200) {
             answered += 1;
+            if rotated.elapsed() > GRACE {
+                late_answered += 1;
+            }
         } else if rotated.elapsed() > GRACE {
             late_failures.push((rotated.elapsed(), status));
         } else {
@@ -151,7 +155,12 @@ fn a_password_rotation_while_serving_needs_no_restart() {
         late_failures.is_empty(),
         "requests failed more than {GRACE:?} after the rotation: {late_failures:?}"
     );
-    assert!(answered > 50, "only {answered} requests answered");
+    // Bounded by curl's pace on a loaded machine; what matters is that the late window
+    // was exercised.
+    assert!(
+        late_answered >= 5,
+        "only {late_answered} requests after {GRACE:?}"
+    );
     eprintln!("after the rotation: {answered} answered, {early_failures} failed within {GRACE:?}, none later");
     // Same process: nothing restarted it.
     assert_eq!(server.try_exit_code(), None, "shop-users exited");
