@@ -100,8 +100,11 @@ pub fn statements(
             "DO $$ BEGIN CREATE ROLE {name} LOGIN; \
              EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
         ));
+        // Only LOGIN and the password: RDS's master user is no superuser, and Postgres
+        // lets only superusers name the SUPERUSER attribute even to deny it. The role was
+        // created without SUPERUSER, CREATEDB or CREATEROLE (CREATE ROLE's defaults).
         sql.push(format!(
-            "ALTER ROLE {name} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {}",
+            "ALTER ROLE {name} WITH LOGIN PASSWORD {}",
             literal(password)
         ));
         // The master user needs membership to hand objects to the role and to set its

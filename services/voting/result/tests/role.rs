@@ -40,9 +40,17 @@ fn is_permission_denied(err: &sqlx::Error) -> bool {
 #[tokio::test]
 async fn result_only_reads_and_the_worker_owns_the_voting_tables() {
     let postgres = TestPostgres::start_with_passwords();
-    let master_url = postgres.create_database("votes");
+    postgres.create_database("votes");
+    // Like RDS's master user: no superuser, CREATEROLE, owner of the database.
+    postgres
+        .psql(
+            "postgres",
+            "CREATE ROLE slipway LOGIN CREATEROLE PASSWORD 'master-Password-1'; \
+             ALTER DATABASE votes OWNER TO slipway",
+        )
+        .unwrap();
     // An existing deployment: the master user migrated before the roles existed.
-    let master = PgPool::connect(&master_url).await.unwrap();
+    let master = pool_as(&postgres, "slipway", "master-Password-1").await;
     voting_store::migrate(&master).await.unwrap();
 
     let roles = parse(ROLES).unwrap();
