@@ -65,6 +65,9 @@ class Resolver:
             return f"arn:aws:iam::{ACCOUNT}:role{path}{self.ref(logical)}"
         if attribute == "Arn" and kind == "AWS::ECS::Cluster":
             return f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{self.ref(logical)}"
+        if attribute == "MasterUserSecret.SecretArn" and kind == "AWS::RDS::DBInstance":
+            # RDS names the secret it manages `rds!db-<uuid>`.
+            return f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:rds!db-0123abcd-4567-89ef-0123-456789abcdef-AbCdEf"
         raise SystemExit(f"synth_policies.py: no ARN shape for {kind}.{attribute} ({logical}); add one")
 
     def sub(self, text):

@@ -401,6 +401,9 @@ pub struct ServiceConfig {
     /// How `provision deploy` rolls out releases (`[services.<name>.deploy]`).
     #[serde(default)]
     pub deploy: crate::deploy::DeployConfig,
+    /// Its Postgres role's privileges (services that use postgres; default: owns the
+    /// schema named after the service). See [`DatabaseAccess`].
+    pub database: Option<DatabaseAccess>,
     /// ECS Exec into this service's tasks (`provision exec`, `provision tunnel --via`).
     /// ECS Exec does not work with a read-only root filesystem, so this chooses between
     /// the two: on, the container's root is writable, the service has
@@ -411,6 +414,23 @@ pub struct ServiceConfig {
 
 fn default_tag() -> String {
     "latest".into()
+}
+
+/// `[services.<name>] database = { owns = [...], reads = [...], updates = [...] }`: what
+/// the service's own Postgres role (named after the service) may do, least privilege.
+/// The setup task (`[tasks.<name>] database_admin = true`) makes Postgres match it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseAccess {
+    /// Schemas the role owns: it creates and migrates their tables.
+    #[serde(default)]
+    pub owns: Vec<String>,
+    /// Schemas whose tables it may only read (another service owns them).
+    #[serde(default)]
+    pub reads: Vec<String>,
+    /// Schemas whose tables it may read and update, not insert into or delete from.
+    #[serde(default)]
+    pub updates: Vec<String>,
 }
 fn default_cpu_target() -> f64 {
     60.0
@@ -424,6 +444,12 @@ pub struct TaskConfig {
     pub command: Vec<String>,
     pub cpu: Option<i32>,
     pub memory: Option<i32>,
+    /// The database setup task: logs in as the RDS master user (its password injected
+    /// from the RDS-managed secret when the task starts) and creates the services' roles
+    /// (the `db-roles` subcommand of a service binary). Its own task role reads only the
+    /// services' password secrets; the services never see the master password.
+    #[serde(default)]
+    pub database_admin: bool,
 }
 
 /// Overrides for one environment; every field is optional.
@@ -866,12 +892,121 @@ impl StackConfig {
                 ));
             }
         }
+        self.validate_database_roles()?;
         if let Some(github) = &self.github {
             github
                 .validate()
                 .map_err(|m| (Some((Culprit::Github, String::new())), m))?;
         }
         Ok(())
+    }
+
+    /// The services' Postgres roles: names Postgres and RDS accept and that are not the
+    /// master user's, schemas that are identifiers, every schema read or updated owned by
+    /// some service, and one setup task (`database_admin = true`) to create them.
+    fn validate_database_roles(&self) -> Result<(), (Option<(Culprit, String)>, String)> {
+        let consumers = crate::constructs::consumers(self, DataStore::Postgres);
+        let mut owners = BTreeMap::new();
+        for name in &consumers {
+            let blame = |message: String| (Some((Culprit::Service, (*name).clone())), message);
+            let master = self.postgres.as_ref().map(|pg| pg.username.as_str());
+            // RDS reserves `rds*` role names, Postgres `pg_*` (config names have no `_`).
+            if Some(name.as_str()) == master || name.starts_with("rds") {
+                return Err(blame(format!(
+                    "service `{name}` uses postgres, so it gets a database role named after it: the name must not be the master user's, or start with `rds` (rename the service)"
+                )));
+            }
+            let access = self.database_access(name);
+            for schema in access
+                .owns
+                .iter()
+                .chain(&access.reads)
+                .chain(&access.updates)
+            {
+                let ok = schema.len() <= 63
+                    && schema.starts_with(|c: char| c.is_ascii_lowercase())
+                    && schema
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                    && !schema.starts_with("pg_");
+                if !ok {
+                    return Err(blame(format!(
+                        "services.{name}.database: schema `{schema}` must be a lowercase identifier (letters, digits, `_`; not `pg_*`)"
+                    )));
+                }
+            }
+            for schema in &access.owns {
+                if let Some(other) = owners.insert(schema.clone(), (*name).clone()) {
+                    return Err(blame(format!(
+                        "services.{name}.database.owns `{schema}`, which `{other}` owns already: one owner per schema"
+                    )));
+                }
+            }
+        }
+        for name in &consumers {
+            let access = self.database_access(name);
+            if let Some(schema) = access
+                .reads
+                .iter()
+                .chain(&access.updates)
+                .find(|s| !owners.contains_key(*s))
+            {
+                return Err((
+                    Some((Culprit::Service, (*name).clone())),
+                    format!("services.{name}.database reads or updates schema `{schema}`, which no service owns: add it to one service's `database.owns`"),
+                ));
+            }
+        }
+        for (name, service) in &self.services {
+            if service.database.is_some() && !service.uses.contains(&DataStore::Postgres) {
+                return Err((
+                    Some((Culprit::Service, name.clone())),
+                    format!("services.{name}.database is set but the service does not use postgres: add \"postgres\" to `uses` or remove it"),
+                ));
+            }
+        }
+        let admins: Vec<&String> = self
+            .tasks
+            .iter()
+            .filter(|(_, t)| t.database_admin)
+            .map(|(name, _)| name)
+            .collect();
+        if admins.len() > 1 {
+            return Err((
+                Some((Culprit::Task, admins[1].clone())),
+                format!(
+                    "only one task may have database_admin = true; found {}",
+                    admins.len()
+                ),
+            ));
+        }
+        if let Some(admin) = admins.first() {
+            let service = &self.tasks[*admin].service;
+            if !consumers.contains(&service) {
+                return Err((
+                    Some((Culprit::Task, (*admin).clone())),
+                    format!("tasks.{admin} has database_admin = true, so its service `{service}` must use postgres (it runs in that service's security group)"),
+                ));
+            }
+        } else if !consumers.is_empty() {
+            return Err((
+                None,
+                "services use postgres, so the stack needs a database setup task that creates their roles: add e.g. [tasks.db-setup] with service = \"<a postgres service>\", command = [\"/usr/local/bin/<its binary>\", \"db-roles\"], database_admin = true".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The Postgres privileges of `service`'s role: its `database` setting, else owner of
+    /// the schema named after it.
+    pub fn database_access(&self, service: &str) -> DatabaseAccess {
+        self.services
+            .get(service)
+            .and_then(|s| s.database.clone())
+            .unwrap_or_else(|| DatabaseAccess {
+                owns: vec![service.to_owned()],
+                ..DatabaseAccess::default()
+            })
     }
 
     /// `[alb] test_listener_port` / `test_cidrs`: both or neither, a port the production
@@ -1392,5 +1527,50 @@ max = 6
             .unwrap_err()
             .to_string();
         assert!(err.contains("config/<stack>.toml"), "{err}");
+    }
+
+    #[test]
+    fn database_roles_are_checked() {
+        let with_postgres = |service: &str, tasks: &str| {
+            MINIMAL.replace(
+                "public = { default = true }\n",
+                &format!(
+                    "public = {{ default = true }}\nuses = [\"postgres\"]\n{service}\n\n{tasks}\n\n[postgres]\ninstance_class = \"db.t4g.micro\"\ndatabase = \"demo\"\n"
+                ),
+            )
+        };
+        let setup = "[tasks.db-setup]\nservice = \"web\"\ncommand = [\"/usr/local/bin/web\", \"db-roles\"]\ndatabase_admin = true";
+        let config = parse(&with_postgres("", setup), "dev").unwrap();
+        // By default a service's role owns the schema named after it.
+        assert_eq!(config.database_access("web").owns, ["web"]);
+        let err = parse(&with_postgres("", ""), "dev")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("database_admin = true"), "{err}");
+        let err = parse(
+            &with_postgres("database = { reads = [\"votes\"] }", setup),
+            "dev",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("which no service owns"), "{err}");
+        let err = parse(
+            &with_postgres("database = { owns = [\"Bad-Name\"] }", setup),
+            "dev",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("lowercase identifier"), "{err}");
+        // The master user's name is taken.
+        let err = parse(
+            &with_postgres("", setup)
+                .replace("[services.web]", "[services.slipway]")
+                .replace("[env.prod.services.web]", "[env.prod.services.slipway]")
+                .replace("service = \"web\"", "service = \"slipway\""),
+            "dev",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("master user"), "{err}");
     }
 }

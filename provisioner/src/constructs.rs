@@ -46,17 +46,29 @@ pub fn expand(config: &StackConfig) -> Vec<Resource> {
     for (name, task) in &config.tasks {
         let service = &config.services[&task.service];
         // One-off tasks run to completion without ECS Exec: always a read-only root.
-        let mut container = container(&task.service, service, true);
+        let mut container = container(config, &task.service, service, true);
         container.name = name.clone();
         container.command = Some(task.command.clone());
+        let task_role = if task.database_admin {
+            database_admin_container(config, &mut container);
+            Ref::to(DB_ADMIN_ROLE)
+        } else {
+            Ref::to(&format!("role-{}", task.service))
+        };
         stack.add(
             &format!("task-{name}"),
             Spec::TaskDefinition(TaskDefinitionSpec {
                 cpu: task.cpu.unwrap_or(service.cpu),
                 memory: task.memory.unwrap_or(service.memory),
-                // The service's execution role: the same image, log group and secrets.
-                execution_role: Ref::to(&execution_role_id(&task.service)),
-                task_role: Ref::to(&format!("role-{}", task.service)),
+                // The service's execution role (the same image, log group and secrets),
+                // except for the database setup task: it alone is handed the master
+                // password, so it gets a role of its own that no deploy may pass.
+                execution_role: if task.database_admin {
+                    Ref::to(&execution_role_id(name))
+                } else {
+                    Ref::to(&execution_role_id(&task.service))
+                },
+                task_role,
                 container,
             }),
         );
@@ -377,6 +389,10 @@ fn data_tier(stack: &mut Builder, config: &StackConfig) {
                 security_groups: vec![Ref::to("sg-postgres")],
             }),
         );
+        // The master user's URL, for the operator's debug task only: services log in as
+        // their own roles (below), the setup task reads the RDS-managed secret itself. A
+        // copy made at creation, so it goes stale when RDS rotates the master password
+        // (runbook.md, "Database credentials", says how to read the current one).
         stack.add(
             "database-url",
             Spec::Secret(SecretSpec {
@@ -386,21 +402,91 @@ fn data_tier(stack: &mut Builder, config: &StackConfig) {
                 },
             }),
         );
+        for name in consumers(config, DataStore::Postgres) {
+            stack.add(
+                &db_password_secret(name),
+                Spec::Secret(SecretSpec {
+                    description: format!("Postgres password of role {name}"),
+                    value: SecretValue::DatabaseRole {
+                        username: name.clone(),
+                    },
+                }),
+            );
+        }
     }
 }
 
-/// Secrets a service's containers receive, variable name → secret.
+/// The secret holding the password of `service`'s Postgres role.
+fn db_password_secret(service: &str) -> String {
+    format!("db-{service}-password")
+}
+
+/// The task role of the database setup task (`database_admin = true`).
+const DB_ADMIN_ROLE: &str = "role-db-admin";
+
+/// Port every RDS Postgres instance of a stack listens on (CreateDBInstance default).
+const POSTGRES_PORT: &str = "5432";
+
+/// Where `service`'s Postgres is, as plain settings. `${postgres}` in an environment
+/// value becomes the instance's endpoint (ecs.rs resolves references in environment
+/// values to a resource's endpoint, else its ARN).
+fn database_environment(config: &StackConfig, user: &str) -> BTreeMap<String, String> {
+    let pg = config
+        .postgres
+        .as_ref()
+        .expect("validated: postgres users need [postgres]");
+    BTreeMap::from([
+        ("DATABASE_HOST".to_owned(), Ref::to("postgres").0),
+        ("DATABASE_PORT".to_owned(), POSTGRES_PORT.to_owned()),
+        ("DATABASE_NAME".to_owned(), pg.database.clone()),
+        ("DATABASE_USER".to_owned(), user.to_owned()),
+        ("DATABASE_SSLMODE".to_owned(), "require".to_owned()),
+    ])
+}
+
+/// Turns a one-off task's container into the database setup task's: the master user's
+/// settings, its password injected by ECS from the RDS-managed master secret when the
+/// task starts (`${postgres}` as a secret is that secret, so it is always the current
+/// password whatever RDS rotated), and `DATABASE_ROLES`, the roles to create with the
+/// names of their password secrets. Nothing else of the service's environment.
+fn database_admin_container(config: &StackConfig, container: &mut ContainerSpec) {
+    let pg = config
+        .postgres
+        .as_ref()
+        .expect("validated: the admin task's service uses postgres");
+    let roles: Vec<serde_json::Value> = consumers(config, DataStore::Postgres)
+        .into_iter()
+        .map(|name| {
+            let access = config.database_access(name);
+            serde_json::json!({
+                "role": name,
+                "secret": crate::names::resource_name(&config.stack, &config.env, &db_password_secret(name)),
+                "owns": access.owns,
+                "reads": access.reads,
+                "updates": access.updates,
+            })
+        })
+        .collect();
+    let mut environment = database_environment(config, &pg.username);
+    environment.insert(
+        "DATABASE_ROLES".into(),
+        serde_json::Value::Array(roles).to_string(),
+    );
+    environment.insert("LOG_FORMAT".into(), "json".into());
+    container.environment = environment;
+    container.secrets = BTreeMap::from([("DATABASE_PASSWORD".to_owned(), Ref::to("postgres"))]);
+}
+
+/// Secrets a service's containers receive, variable name → secret. Postgres is not one:
+/// its password is read at run time (see [`container`]).
 fn service_secrets(service: &ServiceConfig) -> BTreeMap<String, Ref> {
     let mut secrets: BTreeMap<String, Ref> = service
         .secrets
         .iter()
         .map(|(var, arn)| (var.clone(), Ref::physical(arn.clone())))
         .collect();
-    for store in &service.uses {
-        match store {
-            DataStore::Redis => secrets.insert("REDIS_URL".into(), Ref::to("redis-url")),
-            DataStore::Postgres => secrets.insert("DATABASE_URL".into(), Ref::to("database-url")),
-        };
+    if service.uses.contains(&DataStore::Redis) {
+        secrets.insert("REDIS_URL".into(), Ref::to("redis-url"));
     }
     secrets
 }
@@ -524,22 +610,52 @@ fn platform(stack: &mut Builder, config: &StackConfig) {
         );
     }
     // Execution roles: one per service, derived from the task definitions at the end of
-    // the expansion (`execution_roles`). Task roles: the SSM channels of ECS Exec for services with exec on and for the
-    // debug task (always exec'd into); nothing at all for the others (least privilege).
+    // the expansion (`execution_roles`). Task roles: the SSM channels of ECS Exec for
+    // services with exec on and for the debug task (always exec'd into); nothing at all for the others (least privilege).
     for (name, exec) in config
         .services
         .keys()
         .map(|name| (name.as_str(), config.exec_enabled(name)))
         .chain(has_debug_task(config).then_some((DEBUG, true)))
     {
-        let statements = if exec {
+        let mut statements = if exec {
             vec![statement(&SSM_MESSAGES_ACTIONS, vec!["*".into()])]
         } else {
             Vec::new()
         };
+        // The service reads its database password at run time, so that a rotation needs
+        // no redeploy: its own secret only.
+        if config
+            .services
+            .get(name)
+            .is_some_and(|s| s.uses.contains(&DataStore::Postgres))
+        {
+            statements.push(statement(
+                &["secretsmanager:GetSecretValue"],
+                vec![format!("${{{}}}", db_password_secret(name))],
+            ));
+        }
+        statements.sort();
         stack.add(
             &format!("role-{name}"),
             Spec::Role(RoleSpec::for_service("ecs-tasks.amazonaws.com", statements)),
+        );
+    }
+    // The setup task reads every service's password secret to set the roles' passwords.
+    let postgres_users = consumers(config, DataStore::Postgres);
+    if config.tasks.values().any(|t| t.database_admin) && !postgres_users.is_empty() {
+        stack.add(
+            DB_ADMIN_ROLE,
+            Spec::Role(RoleSpec::for_service(
+                "ecs-tasks.amazonaws.com",
+                vec![statement(
+                    &["secretsmanager:GetSecretValue"],
+                    postgres_users
+                        .iter()
+                        .map(|name| format!("${{{}}}", db_password_secret(name)))
+                        .collect(),
+                )],
+            )),
         );
     }
     stack.add(
@@ -695,8 +811,22 @@ fn serving_listener(config: &StackConfig) -> &'static str {
 /// container, and the ECS Exec guide (developerguide/ecs-exec.html, "Considerations")
 /// lists a read-only root filesystem (`readonlyRootFilesystem`) as unsupported; the
 /// agent crashes shortly after launch (aws/containers-roadmap#1359).
-fn container(name: &str, service: &ServiceConfig, read_only_root: bool) -> ContainerSpec {
+fn container(
+    config: &StackConfig,
+    name: &str,
+    service: &ServiceConfig,
+    read_only_root: bool,
+) -> ContainerSpec {
     let mut environment = service.env.clone();
+    if service.uses.contains(&DataStore::Postgres) {
+        // Host, port, database and role as settings; the password is read from the role's
+        // secret at run time and re-read when it rotates (platform::db::credentials).
+        environment.extend(database_environment(config, name));
+        environment.insert(
+            "DATABASE_PASSWORD_SECRET".into(),
+            Ref::to(&db_password_secret(name)).0,
+        );
+    }
     environment.insert("PORT".into(), service.port.to_string());
     environment.insert("LOG_FORMAT".into(), "json".into());
     ContainerSpec {
@@ -772,7 +902,7 @@ fn ecs_service(stack: &mut Builder, config: &StackConfig, name: &str, service: &
             memory: service.memory,
             execution_role: Ref::to(&execution_role_id(name)),
             task_role: Ref::to(&format!("role-{name}")),
-            container: container(name, service, !exec),
+            container: container(config, name, service, !exec),
         }),
     );
     let in_mesh = config.services.values().any(|s| !s.callers.is_empty());
@@ -1472,7 +1602,15 @@ mod tests {
             let Spec::Role(role) = spec(&resources, &format!("role-{service}")) else {
                 panic!()
             };
-            let expected = if exec { ssm.clone() } else { Vec::new() };
+            // Every shop service reads its own database password secret at run time.
+            let mut expected = vec![statement(
+                &["secretsmanager:GetSecretValue"],
+                vec![format!("${{db-{service}-password}}")],
+            )];
+            if exec {
+                expected.extend(ssm.clone());
+            }
+            expected.sort();
             assert_eq!(role.statements, expected, "{service}");
             // The debug task is exec'd into in every environment.
             let Spec::TaskDefinition(debug) = spec(&resources, "taskdef-debug") else {
@@ -1513,5 +1651,72 @@ mod tests {
                 .count()
         };
         assert_eq!((count("dev"), count("prod")), (1, 2));
+    }
+
+    #[test]
+    fn services_log_in_as_their_own_roles_and_the_setup_task_as_the_master_user() {
+        let config = StackConfig::load(&repo_config_dir(), "voting", "dev").unwrap();
+        let resources = expand(&config);
+        let find = |id: &str| {
+            resources
+                .iter()
+                .find(|r| r.id == id)
+                .unwrap_or_else(|| panic!("no {id}"))
+        };
+        let Spec::TaskDefinition(result) = &find("taskdef-result").spec else {
+            panic!()
+        };
+        let env = &result.container.environment;
+        assert_eq!(env["DATABASE_HOST"], "${postgres}");
+        assert_eq!(env["DATABASE_USER"], "result");
+        assert_eq!(env["DATABASE_PASSWORD_SECRET"], "${db-result-password}");
+        // No copy of a password in the task definition: nothing to go stale.
+        assert!(result.container.secrets.is_empty());
+        let Spec::Secret(secret) = &find("db-result-password").spec else {
+            panic!()
+        };
+        assert_eq!(
+            secret.value,
+            SecretValue::DatabaseRole {
+                username: "result".into()
+            }
+        );
+        let Spec::TaskDefinition(setup) = &find("task-db-setup").spec else {
+            panic!()
+        };
+        assert_eq!(setup.task_role, Ref::to(DB_ADMIN_ROLE));
+        assert_eq!(
+            setup.container.secrets,
+            BTreeMap::from([("DATABASE_PASSWORD".to_owned(), Ref::to("postgres"))])
+        );
+        assert_eq!(setup.container.environment["DATABASE_USER"], "slipway");
+        assert!(!setup
+            .container
+            .environment
+            .contains_key("DATABASE_PASSWORD_SECRET"));
+        let Spec::Role(admin) = &find(DB_ADMIN_ROLE).spec else {
+            panic!()
+        };
+        assert_eq!(
+            admin.statements,
+            vec![statement(
+                &["secretsmanager:GetSecretValue"],
+                vec![
+                    "${db-result-password}".into(),
+                    "${db-worker-password}".into()
+                ]
+            )]
+        );
+        // vote uses no Postgres: no password secret, no database settings.
+        assert!(resources.iter().all(|r| r.id != "db-vote-password"));
+        let Spec::TaskDefinition(vote) = &find("taskdef-vote").spec else {
+            panic!()
+        };
+        assert!(!vote.container.environment.contains_key("DATABASE_HOST"));
+        // The setup task waits for the instance and the secrets it names.
+        let dependencies = find("task-db-setup").dependencies();
+        for id in ["postgres", "role-db-admin"] {
+            assert!(dependencies.contains(&id.to_owned()), "{dependencies:?}");
+        }
     }
 }

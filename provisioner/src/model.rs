@@ -442,6 +442,10 @@ pub enum SecretValue {
     /// `postgres://<user>:<password>@<endpoint>:5432/<db>?sslmode=require`, from the
     /// RDS-managed master secret.
     DatabaseUrl { instance: Ref },
+    /// A service's Postgres role: `{"username": <username>, "password": <random>}`, the
+    /// shape of RDS-managed secrets. The service reads it at run time; the setup task
+    /// sets the role's password from it.
+    DatabaseRole { username: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

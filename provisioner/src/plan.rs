@@ -793,6 +793,8 @@ mod tests {
         let before = graph(&voting());
         let mut config = voting();
         config.services.remove("worker");
+        // The database setup task ran with the worker's image: it moves to result's.
+        config.tasks.get_mut("db-setup").unwrap().service = "result".into();
         let plan = plan(&graph(&config), &live_state(&before));
         let deleted: Vec<String> = plan
             .changes()
@@ -808,9 +810,11 @@ mod tests {
         // Its alarms and its log metric filter go with it.
         assert!(pos("alarm-worker-cpu") < pos("service-worker"));
         assert!(pos("filter-worker-db") < pos("logs-worker"));
-        // Its own execution role goes too (no other task definition names it).
+        // Its own execution role goes too (no other task definition names it), and its
+        // database password secret.
         assert!(pos("taskdef-worker") < pos("role-execution-worker"));
-        assert_eq!(deleted.len(), 13, "{deleted:?}");
+        assert!(pos("taskdef-worker") < pos("db-worker-password"));
+        assert_eq!(deleted.len(), 14, "{deleted:?}");
         // The data stores stop accepting the worker's security group; the dashboard and
         // the Postgres connection alarm stop showing it.
         let updated: Vec<&str> = plan
@@ -823,6 +827,9 @@ mod tests {
             vec![
                 "sg-redis",
                 "sg-postgres",
+                // The setup task no longer creates the worker's role nor reads its secret.
+                "role-db-admin",
+                "task-db-setup",
                 "alarm-db-connections",
                 "dashboard"
             ]

@@ -343,6 +343,26 @@ impl<'a> Synth<'a> {
             .map(Value::Array)
     }
 
+    /// A reference where a secret is expected (`Resolved::secret_arn`): an RDS instance
+    /// means its managed master secret.
+    fn secret_ref(&self, reference: &Ref) -> Result<Expr, SynthError> {
+        match self.spec_of(reference)? {
+            Some(Spec::DbInstance(_)) => self.get(reference, Attr::MasterSecret),
+            _ => self.get(reference, Attr::Arn),
+        }
+    }
+
+    /// An environment value (`Resolved::environment_value`): `${id}` is an RDS instance's
+    /// endpoint or another resource's ARN; anything else is literal.
+    fn environment_value(&self, value: &str) -> Result<Value, SynthError> {
+        let reference = Ref(value.to_owned());
+        Ok(match self.spec_of(&reference)? {
+            Some(Spec::DbInstance(_)) => self.value(&reference, Attr::Endpoint)?,
+            Some(_) => self.value(&reference, Attr::Arn)?,
+            None => Value::String(value.to_owned()),
+        })
+    }
+
     fn spec_of(&self, reference: &Ref) -> Result<Option<&'a Spec>, SynthError> {
         match reference.logical_id() {
             Some(id) => Ok(Some(&self.target(id)?.spec)),
@@ -661,7 +681,12 @@ impl<'a> Synth<'a> {
                     Some(base) => (base, ":*"),
                     None => (resource.as_str(), ""),
                 };
-                let arn = self.get(&Ref(base.to_owned()), Attr::Arn)?;
+                let reference = Ref(base.to_owned());
+                let arn = if actions.iter().all(|a| a.starts_with("secretsmanager:")) {
+                    self.secret_ref(&reference)?
+                } else {
+                    self.get(&reference, Attr::Arn)?
+                };
                 arns.push(join(&[arn, Expr::Literal(suffix.to_owned())]));
             }
             let mut written = json!({ "Effect": "Allow", "Action": actions, "Resource": arns });
@@ -886,6 +911,15 @@ impl<'a> Synth<'a> {
                     "ExcludePunctuation": true,
                 });
             }
+            SecretValue::DatabaseRole { username } => {
+                // `{"username": …, "password": <generated>}`, as `up` writes it.
+                properties["GenerateSecretString"] = json!({
+                    "SecretStringTemplate": json!({ "username": username }).to_string(),
+                    "GenerateStringKey": "password",
+                    "PasswordLength": secrets::DATABASE_PASSWORD_LENGTH,
+                    "ExcludePunctuation": true,
+                });
+            }
             SecretValue::RedisUrl {
                 replication_group,
                 auth,
@@ -1063,7 +1097,7 @@ impl<'a> Synth<'a> {
         let mut secret_refs = Vec::new();
         for (variable, secret) in secrets {
             secret_refs
-                .push(json!({ "Name": variable, "ValueFrom": self.value(secret, Attr::Arn)? }));
+                .push(json!({ "Name": variable, "ValueFrom": self.secret_ref(secret)?.value() }));
         }
         let mut container = json!({
             "Name": name,
@@ -1074,8 +1108,10 @@ impl<'a> Synth<'a> {
             "Essential": true,
             "Environment": environment
                 .iter()
-                .map(|(key, value)| json!({ "Name": key, "Value": value }))
-                .collect::<Vec<_>>(),
+                .map(|(key, value)| {
+                    Ok(json!({ "Name": key, "Value": self.environment_value(value)? }))
+                })
+                .collect::<Result<Vec<_>, SynthError>>()?,
             "Secrets": secret_refs,
             "LogConfiguration": {
                 "LogDriver": "awslogs",

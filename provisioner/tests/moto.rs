@@ -416,12 +416,15 @@ async fn voting_up_builds_a_private_least_privilege_stack_and_is_idempotent() {
         .iter()
         .map(|s| (s.name(), s.value_from()))
         .collect();
+    // Redis' URL as a secret; Postgres' password is no copy injected at start (it would
+    // go stale when rotated) but read at run time from the worker's own secret.
+    assert_eq!(secrets.keys().copied().collect::<Vec<_>>(), ["REDIS_URL"]);
     assert!(secrets["REDIS_URL"].contains(":secret:voting-dev-redis-url"));
-    assert!(secrets["DATABASE_URL"].contains(":secret:voting-dev-database-url"));
     assert!(container
         .environment()
         .iter()
         .all(|kv| !kv.name().unwrap().ends_with("_URL")));
+    check_database_credentials(&aws, container).await;
 
     // The URL secrets carry TLS URLs built from the live endpoints.
     let redis_url = aws
@@ -546,16 +549,26 @@ async fn voting_up_builds_a_private_least_privilege_stack_and_is_idempotent() {
     }
 
     // Each execution role reaches only its own task's repository and log group, and
-    // secrets of this stack only (which ones: tests/iam_policy_moto.rs).
-    for name in ["vote", "worker", "result", "debug"] {
+    // secrets of this stack only (which ones: tests/iam_policy_moto.rs); the database
+    // setup task (worker's image and log group) alone also reads the RDS-managed master
+    // secret of the instance.
+    let master_secret = db_secret_arn(&aws).await;
+    for (name, image) in [
+        ("vote", "vote"),
+        ("worker", "worker"),
+        ("result", "result"),
+        ("debug", "debug"),
+        ("db-setup", "worker"),
+    ] {
         let document =
             common::role_policy(&aws, &format!("voting-dev-role-execution-{name}")).await;
         for statement in document["Statement"].as_array().unwrap() {
             for resource in statement["Resource"].as_array().unwrap() {
                 let resource = resource.as_str().unwrap();
-                let scoped = resource.ends_with(&format!(":repository/voting-dev-repo-{name}"))
-                    || resource.ends_with(&format!(":log-group:voting-dev-logs-{name}:*"))
-                    || resource.contains(":secret:voting-dev-");
+                let scoped = resource.ends_with(&format!(":repository/voting-dev-repo-{image}"))
+                    || resource.ends_with(&format!(":log-group:voting-dev-logs-{image}:*"))
+                    || resource.contains(":secret:voting-dev-")
+                    || (name == "db-setup" && resource == master_secret);
                 let token = statement["Action"] == serde_json::json!(["ecr:GetAuthorizationToken"]);
                 assert!(scoped || (token && resource == "*"), "{name}: {statement}");
             }
@@ -727,6 +740,163 @@ async fn config_changes_update_exactly_what_changed() {
     );
 }
 
+/// Issue 11, item 1: per-service database roles with passwords read at run time. The
+/// worker's settings point at the instance and its own secret; the secrets hold JSON
+/// credentials; each task role reads only its own secret; the setup task logs in as the
+/// master user with the RDS-managed secret (injected when it starts, so always current)
+/// and creates the roles from `DATABASE_ROLES`.
+async fn check_database_credentials(aws: &Aws, worker: &aws_sdk_ecs::types::ContainerDefinition) {
+    let environment =
+        |container: &aws_sdk_ecs::types::ContainerDefinition| -> BTreeMap<String, String> {
+            container
+                .environment()
+                .iter()
+                .map(|kv| {
+                    (
+                        kv.name().unwrap().to_owned(),
+                        kv.value().unwrap().to_owned(),
+                    )
+                })
+                .collect()
+        };
+    let db = aws
+        .rds
+        .describe_db_instances()
+        .db_instance_identifier("voting-dev-postgres")
+        .send()
+        .await
+        .unwrap();
+    let endpoint = db.db_instances()[0]
+        .endpoint()
+        .unwrap()
+        .address()
+        .unwrap()
+        .to_owned();
+    let secret_arn = |name: &str| {
+        let name = name.to_owned();
+        async move {
+            aws.secrets
+                .describe_secret()
+                .secret_id(&name)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{name}: {e:?}"))
+                .arn()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let worker_secret = secret_arn("voting-dev-db-worker-password").await;
+    let result_secret = secret_arn("voting-dev-db-result-password").await;
+    let env = environment(worker);
+    assert_eq!(env["DATABASE_HOST"], endpoint);
+    assert_eq!(env["DATABASE_PORT"], "5432");
+    assert_eq!(env["DATABASE_NAME"], "votes");
+    assert_eq!(env["DATABASE_USER"], "worker");
+    assert_eq!(env["DATABASE_SSLMODE"], "require");
+    assert_eq!(env["DATABASE_PASSWORD_SECRET"], worker_secret);
+    for (role, arn) in [("worker", &worker_secret), ("result", &result_secret)] {
+        let value = aws
+            .secrets
+            .get_secret_value()
+            .secret_id(arn)
+            .send()
+            .await
+            .unwrap();
+        let value: Value = serde_json::from_str(value.secret_string().unwrap()).unwrap();
+        assert_eq!(value["username"], role);
+        let password = value["password"].as_str().unwrap();
+        assert_eq!(password.len(), 48);
+        assert!(
+            password.chars().all(|c| c.is_ascii_alphanumeric()),
+            "{password}"
+        );
+    }
+    let policy = |role: &str| {
+        let role = role.to_owned();
+        async move {
+            let out = aws
+                .iam
+                .get_role_policy()
+                .role_name(&role)
+                .policy_name("slipway")
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{role}: {e:?}"));
+            let document = percent_encoding::percent_decode_str(out.policy_document())
+                .decode_utf8()
+                .unwrap()
+                .into_owned();
+            serde_json::from_str::<Value>(&document).unwrap()
+        }
+    };
+    let secret_statements = |policy: &Value| -> Vec<Value> {
+        policy["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["Action"] == serde_json::json!(["secretsmanager:GetSecretValue"]))
+            .map(|s| s["Resource"].clone())
+            .collect()
+    };
+    // Each service's task role reads its own password secret, nothing else.
+    assert_eq!(
+        secret_statements(&policy("voting-dev-role-worker").await),
+        [serde_json::json!([worker_secret])]
+    );
+    assert_eq!(
+        secret_statements(&policy("voting-dev-role-result").await),
+        [serde_json::json!([result_secret])]
+    );
+    let result = task_definition(aws, "voting-dev-taskdef-result").await;
+    let env = environment(&result.container_definitions()[0]);
+    assert_eq!(env["DATABASE_USER"], "result");
+    assert_eq!(env["DATABASE_PASSWORD_SECRET"], result_secret);
+    assert!(result.container_definitions()[0].secrets().is_empty());
+
+    // The setup task: master user, master secret injected, the roles to create.
+    let setup = task_definition(aws, "voting-dev-task-db-setup").await;
+    let container = &setup.container_definitions()[0];
+    assert_eq!(container.command(), ["/usr/local/bin/worker", "db-roles"]);
+    let master_secret = db_secret_arn(aws).await;
+    let secrets: Vec<(&str, &str)> = container
+        .secrets()
+        .iter()
+        .map(|s| (s.name(), s.value_from()))
+        .collect();
+    assert_eq!(secrets, [("DATABASE_PASSWORD", master_secret.as_str())]);
+    let env = environment(container);
+    assert_eq!(env["DATABASE_USER"], "slipway");
+    assert_eq!(env["DATABASE_HOST"], endpoint);
+    assert!(!env.contains_key("DATABASE_PASSWORD_SECRET"));
+    assert!(!env.contains_key("REDIS_URL"));
+    let roles: Value = serde_json::from_str(&env["DATABASE_ROLES"]).unwrap();
+    assert_eq!(
+        roles,
+        serde_json::json!([
+            {"role": "result", "secret": "voting-dev-db-result-password", "owns": [], "reads": ["public"], "updates": []},
+            {"role": "worker", "secret": "voting-dev-db-worker-password", "owns": ["public"], "reads": [], "updates": []},
+        ])
+    );
+    assert!(setup
+        .task_role_arn()
+        .unwrap()
+        .ends_with("/voting-dev-role-db-admin"));
+    let mut admin = secret_statements(&policy("voting-dev-role-db-admin").await);
+    let mut expected = vec![result_secret.clone(), worker_secret.clone()];
+    expected.sort();
+    assert_eq!(admin.len(), 1);
+    let mut granted: Vec<String> = serde_json::from_value(admin.remove(0)).unwrap();
+    granted.sort();
+    assert_eq!(granted, expected);
+    // The execution role injects the master secret (into the setup task only).
+    let execution = policy("voting-dev-role-execution").await;
+    assert!(
+        execution.to_string().contains(&master_secret),
+        "{execution}"
+    );
+}
+
 /// The worker's task role inline policy, if it has one.
 async fn worker_role_policy(aws: &Aws) -> Option<Value> {
     match aws
@@ -816,16 +986,18 @@ async fn exec_off_restores_the_read_only_root_and_drops_the_ssm_permissions() {
     let up = run("up");
     up.ok();
     let calls = mutating_calls(&up.json());
-    assert!(
-        calls.contains(&"IAM.DeleteRolePolicy".to_owned()),
-        "{calls:?}"
-    );
-    assert!(
-        !calls.contains(&"IAM.PutRolePolicy".to_owned()),
-        "{calls:?}"
-    );
+    // The worker's role keeps reading its database password secret: the policy is
+    // rewritten without the SSM statement, not deleted.
+    assert!(calls.contains(&"IAM.PutRolePolicy".to_owned()), "{calls:?}");
     assert_eq!(worker_root_is_read_only(&aws).await, Some(true));
-    assert_eq!(worker_role_policy(&aws).await, None, "no SSM permissions");
+    let policy = worker_role_policy(&aws).await.expect("the password secret");
+    assert!(!policy.to_string().contains("ssmmessages"), "{policy}");
+    let statements = policy["Statement"].as_array().unwrap();
+    assert_eq!(statements.len(), 1, "{policy}");
+    assert_eq!(
+        statements[0]["Action"],
+        serde_json::json!(["secretsmanager:GetSecretValue"])
+    );
     let settled = run("plan");
     assert!(
         steps_changed(&settled.json()).is_empty(),

@@ -497,7 +497,7 @@ fn container_definition(
         secrets.push(
             Secret::builder()
                 .name(name)
-                .value_from(resolved.get(secret, "arn")?)
+                .value_from(resolved.secret_arn(secret)?)
                 .build()
                 .map_err(|e| invalid(id, e))?,
         );
@@ -545,8 +545,13 @@ fn container_definition(
         .set_environment(Some(
             spec.environment
                 .iter()
-                .map(|(k, v)| KeyValuePair::builder().name(k).value(v).build())
-                .collect(),
+                .map(|(k, v)| {
+                    Ok(KeyValuePair::builder()
+                        .name(k)
+                        .value(resolved.environment_value(v)?)
+                        .build())
+                })
+                .collect::<Result<Vec<_>, AwsError>>()?,
         ))
         .set_secrets(Some(secrets))
         .set_health_check(health_check)

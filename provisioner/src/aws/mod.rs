@@ -444,6 +444,26 @@ impl Resolved {
             })
     }
 
+    /// The secret a reference means where a secret is expected (a task definition's
+    /// `secrets`, `secretsmanager:` policy resources): a resource's `secret_arn` (an RDS
+    /// instance: its managed master secret) when it has one, else its ARN.
+    pub fn secret_arn(&self, reference: &Ref) -> Result<String, AwsError> {
+        self.get(reference, "secret_arn")
+            .or_else(|_| self.get(reference, "arn"))
+    }
+
+    /// An environment value: `${id}` becomes the resource's endpoint when it has one (an
+    /// RDS instance: `DATABASE_HOST`), else its ARN (a secret:
+    /// `DATABASE_PASSWORD_SECRET`); anything else stays as it is.
+    pub fn environment_value(&self, value: &str) -> Result<String, AwsError> {
+        let reference = Ref(value.to_owned());
+        if reference.logical_id().is_none() {
+            return Ok(value.to_owned());
+        }
+        self.get(&reference, "endpoint")
+            .or_else(|_| self.get(&reference, "arn"))
+    }
+
     pub fn all(&self, references: &[Ref], key: &str) -> Result<Vec<String>, AwsError> {
         references.iter().map(|r| self.get(r, key)).collect()
     }

@@ -631,6 +631,15 @@ fn instance_attrs(instance: &aws_sdk_rds::types::DbInstance) -> Attrs {
                 .map(str::to_owned),
         ),
         ("_database", instance.db_name().map(str::to_owned)),
+        // Referenceable (no `_`): `${postgres}` where a secret is expected means the
+        // RDS-managed master secret (see `Resolved::secret_arn`).
+        (
+            "secret_arn",
+            instance
+                .master_user_secret()
+                .and_then(|s| s.secret_arn())
+                .map(str::to_owned),
+        ),
         (
             "_engine_version",
             instance.engine_version().map(str::to_owned),

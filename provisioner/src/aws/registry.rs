@@ -596,7 +596,16 @@ fn policy_document(spec: &RoleSpec, resolved: &Resolved) -> Result<String, AwsEr
                 Some(base) => (base, ":*"),
                 None => (resource.as_str(), ""),
             };
-            let arn = resolved.get(&Ref(base.to_owned()), "arn")?;
+            let reference = Ref(base.to_owned());
+            let arn = if statement
+                .actions
+                .iter()
+                .all(|a| a.starts_with("secretsmanager:"))
+            {
+                resolved.secret_arn(&reference)?
+            } else {
+                resolved.get(&reference, "arn")?
+            };
             resources.push(format!("{arn}{suffix}"));
         }
         let mut written =

@@ -10,6 +10,11 @@ use crate::plan::{Attrs, Observed};
 
 /// Length of a random token (ElastiCache AUTH tokens: 16-128 characters, no punctuation).
 pub const RANDOM_TOKEN_LENGTH: i64 = 64;
+/// Length of a service role's Postgres password. Postgres itself limits nothing that
+/// matters here (SCRAM hashes any length); letters and digits only, so the password
+/// survives URLs and shells unescaped. GetRandomPassword takes 1-4096 (Secrets Manager
+/// API reference, GetRandomPassword `PasswordLength`).
+pub const DATABASE_PASSWORD_LENGTH: i64 = 48;
 
 pub async fn observe(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
     let mut found = Vec::new();
@@ -71,22 +76,11 @@ async fn value(
     resolved: &Resolved,
 ) -> Result<String, AwsError> {
     match &spec.value {
-        SecretValue::RandomToken => {
-            // ElastiCache AUTH tokens: 16-128 printable characters, no punctuation issues.
-            let out = aws
-                .secrets
-                .get_random_password()
-                .password_length(RANDOM_TOKEN_LENGTH)
-                .exclude_punctuation(true)
-                .send()
-                .await
-                .map_err(|e| call_error(id, "GetRandomPassword", e))?;
-            out.random_password()
-                .map(str::to_owned)
-                .ok_or_else(|| AwsError::Unexpected {
-                    resource: id.to_owned(),
-                    message: "GetRandomPassword returned nothing".into(),
-                })
+        // ElastiCache AUTH tokens: 16-128 printable characters, no punctuation issues.
+        SecretValue::RandomToken => random_password(aws, id, RANDOM_TOKEN_LENGTH).await,
+        SecretValue::DatabaseRole { username } => {
+            let password = random_password(aws, id, DATABASE_PASSWORD_LENGTH).await?;
+            Ok(serde_json::json!({"username": username, "password": password}).to_string())
         }
         SecretValue::RedisUrl {
             replication_group,
@@ -115,6 +109,24 @@ async fn value(
             ))
         }
     }
+}
+
+/// Letters and digits only (`ExcludePunctuation`; spaces are excluded by default).
+async fn random_password(aws: &Aws, id: &str, length: i64) -> Result<String, AwsError> {
+    let out = aws
+        .secrets
+        .get_random_password()
+        .password_length(length)
+        .exclude_punctuation(true)
+        .send()
+        .await
+        .map_err(|e| call_error(id, "GetRandomPassword", e))?;
+    out.random_password()
+        .map(str::to_owned)
+        .ok_or_else(|| AwsError::Unexpected {
+            resource: id.to_owned(),
+            message: "GetRandomPassword returned nothing".into(),
+        })
 }
 
 fn instance_database(resolved: &Resolved, instance: &Ref) -> String {

@@ -129,7 +129,12 @@ impl Env {
 
     /// The HTTP listener port (`PORT`).
     pub fn port(&self, default: u16) -> Result<u16, ConfigError> {
-        self.parse("PORT", default, "a TCP port number from 0 to 65535")
+        self.port_named("PORT", default)
+    }
+
+    /// A TCP port number in variable `name`.
+    pub fn port_named(&self, name: &str, default: u16) -> Result<u16, ConfigError> {
+        self.parse(name, default, "a TCP port number from 0 to 65535")
     }
 
     /// A Postgres URL (`postgres://user:pass@host:port/db?sslmode=require`).

@@ -1,10 +1,15 @@
-//! Postgres pools. TLS follows the URL's `sslmode` (`require` for RDS, which enforces
-//! TLS from Postgres 15); every acquire is bounded so a dead database surfaces as an
-//! error, never a hang.
+//! Postgres pools. TLS follows `sslmode` (`require` for RDS, which enforces TLS from
+//! Postgres 15); every acquire is bounded so a dead database surfaces as an error, never a
+//! hang. Where the password comes from, and how it follows a rotation, is
+//! [`DatabaseConfig`]'s business (see [`credentials`]); the roles services log in as are
+//! made by [`roles`].
+
+pub mod credentials;
+pub mod roles;
 
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
 use sqlx::PgPool;
 
 use crate::retry::Backoff;
@@ -77,8 +82,10 @@ pub fn is_connection_failure(err: &sqlx::Error) -> bool {
 }
 
 /// Logs a connection failure with the stable `event` marker; other errors are the
-/// caller's to report.
+/// caller's to report. A refused login also asks the password refreshers to re-read their
+/// secret ([`credentials::note_auth_failure`]): the password may just have been rotated.
 pub fn log_connection_failure(err: &sqlx::Error) {
+    credentials::note_auth_failure(err);
     if is_connection_failure(err) {
         tracing::warn!(event = CONNECTION_FAILED_EVENT, error = %err, "Postgres connection failed");
     }
@@ -130,11 +137,145 @@ pub async fn migrate_schema(
     migrator.run(pool).await
 }
 
+/// The URL services use when nothing is configured: the Compose stacks' Postgres.
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres:postgres@db/postgres";
+
+/// Where a service's database is and how it logs in, from the environment:
+///
+/// - `DATABASE_URL` (Compose, tests, running natively): everything in one URL, the
+///   password static.
+/// - otherwise `DATABASE_HOST`, `DATABASE_PORT` (5432), `DATABASE_NAME`, `DATABASE_USER`,
+///   `DATABASE_SSLMODE` (`require`) as plain settings, and the password either from
+///   `DATABASE_PASSWORD_SECRET` — a Secrets Manager secret read at run time and re-read
+///   when it may have rotated ([`credentials`]; what `provision` gives services) — or from
+///   `DATABASE_PASSWORD` (static; a plain string or the JSON of an RDS secret, which ECS
+///   injects fresh when a one-off task starts).
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    /// Everything but a password read from a secret.
+    pub options: PgConnectOptions,
+    /// The secret holding the password, when it is read at run time.
+    pub password_secret: Option<String>,
+    /// How often that secret is re-read without a failed login asking.
+    pub refresh: Duration,
+}
+
+impl DatabaseConfig {
+    pub fn from_env(env: &crate::Env) -> Result<Self, crate::ConfigError> {
+        let refresh = Duration::from_secs(env.bounded(
+            "DATABASE_PASSWORD_REFRESH_SECONDS",
+            credentials::DEFAULT_REFRESH.as_secs(),
+            5..=86_400,
+        )?);
+        let host = env.raw("DATABASE_HOST").filter(|h| !h.trim().is_empty());
+        let (Some(host), None) = (host, env.raw("DATABASE_URL")) else {
+            return Ok(Self {
+                options: env.database_url("DATABASE_URL", DEFAULT_DATABASE_URL)?,
+                password_secret: None,
+                refresh,
+            });
+        };
+        let sslmode: PgSslMode = env.parse(
+            "DATABASE_SSLMODE",
+            PgSslMode::Require,
+            "disable, allow, prefer, require, verify-ca or verify-full",
+        )?;
+        let mut options = PgConnectOptions::new_without_pgpass()
+            .host(host.trim())
+            .port(env.port_named("DATABASE_PORT", 5432)?)
+            .database(&env.required("DATABASE_NAME", "the database name, e.g. votes")?)
+            .username(&env.required("DATABASE_USER", "the role to log in as, e.g. result")?)
+            .ssl_mode(sslmode);
+        let password_secret = env
+            .raw("DATABASE_PASSWORD_SECRET")
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned);
+        if password_secret.is_none() {
+            let value = env.required(
+                "DATABASE_PASSWORD",
+                "the password, or set DATABASE_PASSWORD_SECRET to the ARN of a secret holding it",
+            )?;
+            let password =
+                credentials::password_from_secret("DATABASE_PASSWORD", &value).map_err(|err| {
+                    crate::ConfigError::Invalid {
+                        name: "DATABASE_PASSWORD".into(),
+                        value: "***".into(),
+                        expected: "a password or JSON with a \"password\" field".into(),
+                        detail: format!(" ({err})"),
+                    }
+                })?;
+            options = options.password(&password);
+        }
+        Ok(Self {
+            options,
+            password_secret,
+            refresh,
+        })
+    }
+
+    /// A pool that connects on first use, working with `options` (e.g. [`in_schema`]
+    /// applied to [`Self::options`]). With a password secret, a background task reads it
+    /// and keeps the pool's password current until the pool is closed; connections tried
+    /// before the first read fail like any refused login (readiness reports it).
+    pub fn lazy_pool_with(&self, options: PgConnectOptions, settings: PoolSettings) -> PgPool {
+        let pool = lazy_pool(options.clone(), settings);
+        if let Some(secret) = &self.password_secret {
+            let (pool, secret, every) = (pool.clone(), secret.clone(), self.refresh);
+            tokio::spawn(async move {
+                let source = credentials::SecretsManager::from_env().await;
+                credentials::keep_fresh(source, secret, pool, options, every).await;
+            });
+        }
+        pool
+    }
+
+    /// [`Self::lazy_pool_with`] the configured options.
+    pub fn lazy_pool(&self, settings: PoolSettings) -> PgPool {
+        self.lazy_pool_with(self.options.clone(), settings)
+    }
+
+    /// `options` with the password read now, when it comes from a secret.
+    pub async fn with_current_password(
+        &self,
+        options: PgConnectOptions,
+    ) -> Result<PgConnectOptions, credentials::CredentialsError> {
+        match &self.password_secret {
+            None => Ok(options),
+            Some(secret) => {
+                let value = credentials::SecretsManager::from_env()
+                    .await
+                    .fetch(secret)
+                    .await?;
+                let password = credentials::password_from_secret(secret, &value)?;
+                Ok(options.password(&password))
+            }
+        }
+    }
+
+    /// The configured options with the password read now (one-off tasks).
+    pub async fn current_options(&self) -> Result<PgConnectOptions, credentials::CredentialsError> {
+        self.with_current_password(self.options.clone()).await
+    }
+
+    /// Like [`Self::lazy_pool_with`], but the password is read before the pool is made, so
+    /// its first connection already logs in: for one-off commands (migrate, seed) that
+    /// would otherwise race the background read and fail at once.
+    pub async fn ready_pool_with(
+        &self,
+        options: PgConnectOptions,
+        settings: PoolSettings,
+    ) -> Result<PgPool, credentials::CredentialsError> {
+        let options = self.with_current_password(options).await?;
+        Ok(self.lazy_pool_with(options, settings))
+    }
+}
+
 /// A service's own schema in a database it may share with other services: the
-/// `DATABASE_URL` and `DATABASE_POOL_SIZE` settings plus the schema it works in.
+/// [`DatabaseConfig`] and `DATABASE_POOL_SIZE` settings plus the schema it works in.
 #[derive(Debug, Clone)]
 pub struct SchemaDatabase {
-    pub options: PgConnectOptions,
+    pub database: DatabaseConfig,
     pub settings: PoolSettings,
     pub schema: &'static str,
 }
@@ -142,8 +283,7 @@ pub struct SchemaDatabase {
 impl SchemaDatabase {
     pub fn from_env(env: &crate::Env, schema: &'static str) -> Result<Self, crate::ConfigError> {
         Ok(Self {
-            options: env
-                .database_url("DATABASE_URL", "postgres://postgres:postgres@db/postgres")?,
+            database: DatabaseConfig::from_env(env)?,
             settings: PoolSettings {
                 max_connections: env.bounded("DATABASE_POOL_SIZE", 10u32, 1..=200)?,
                 ..PoolSettings::default()
@@ -154,15 +294,28 @@ impl SchemaDatabase {
 
     /// A pool working in the schema; connects on first use.
     pub fn pool(&self) -> PgPool {
-        lazy_pool(in_schema(self.options.clone(), self.schema), self.settings)
+        self.database.lazy_pool_with(
+            in_schema(self.database.options.clone(), self.schema),
+            self.settings,
+        )
+    }
+
+    /// A pool working in the schema whose password was read first (one-off commands).
+    pub async fn ready_pool(&self) -> Result<PgPool, credentials::CredentialsError> {
+        self.database
+            .ready_pool_with(
+                in_schema(self.database.options.clone(), self.schema),
+                self.settings,
+            )
+            .await
     }
 
     /// Creates the schema when missing and applies `migrator` in it.
     pub async fn migrate(
         &self,
         migrator: &sqlx::migrate::Migrator,
-    ) -> Result<(), sqlx::migrate::MigrateError> {
-        migrate_schema(&self.pool(), self.schema, migrator).await?;
+    ) -> Result<(), crate::StartupError> {
+        migrate_schema(&self.ready_pool().await?, self.schema, migrator).await?;
         tracing::info!(schema = self.schema, "migrations applied");
         Ok(())
     }

@@ -10,6 +10,8 @@ pub enum StartupError {
     Postgres(#[from] sqlx::Error),
     #[error("cannot apply database migrations: {0} — check that the DATABASE_URL user may create tables")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error(transparent)]
+    Credentials(#[from] crate::db::credentials::CredentialsError),
     #[error("cannot listen on port {port}: {source} — set PORT to a free port")]
     Bind { port: u16, source: std::io::Error },
     #[error("server error: {0}")]

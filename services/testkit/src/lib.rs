@@ -5,10 +5,12 @@
 //! server is a one-off cost measured in milliseconds.
 
 pub mod compose;
+mod moto;
 mod postgres;
 mod process;
 mod redis;
 
+pub use moto::TestMoto;
 pub use postgres::TestPostgres;
 pub use process::{free_port, node_script, workspace_binary, ChildGuard};
 pub use redis::TestRedis;

@@ -7,7 +7,8 @@ use std::time::Duration;
 use crate::process::{free_port, signal, wait_for_port, ChildGuard};
 
 /// A throwaway PostgreSQL server on a free loopback port with trust authentication
-/// (user `postgres`, database `postgres`), its data in a temporary directory.
+/// (user `postgres`, database `postgres`), its data in a temporary directory. With
+/// [`TestPostgres::start_with_passwords`] every other role must log in with its password.
 ///
 /// `initdb` refuses to run as root, so when the tests run as root the cluster is created
 /// and served as the `postgres` system user. The cluster is initialised once per test
@@ -138,7 +139,17 @@ impl TestPostgres {
         Self::start_with(true)
     }
 
+    /// `postgres` still trusted (the harness's own psql), every other role authenticated
+    /// by password (SCRAM), as on RDS: for tests of logins and password rotation.
+    pub fn start_with_passwords() -> Self {
+        Self::start_configured(false, true)
+    }
+
     fn start_with(tls: bool) -> Self {
+        Self::start_configured(tls, false)
+    }
+
+    fn start_configured(tls: bool, passwords: bool) -> Self {
         let user = postgres_user();
         let dir = tempfile::Builder::new()
             .prefix("pg")
@@ -151,6 +162,15 @@ impl TestPostgres {
             .status()
             .expect("copying the template cluster");
         assert!(status.success(), "copying the template cluster failed");
+        if passwords {
+            std::fs::write(
+                dir.path().join("data/pg_hba.conf"),
+                "local all all trust\n\
+                 host all postgres 127.0.0.1/32 trust\n\
+                 host all all 127.0.0.1/32 scram-sha-256\n",
+            )
+            .expect("writing pg_hba.conf");
+        }
         if tls {
             crate::process::self_signed_certificate(dir.path());
             let key = dir.path().join("server.key");

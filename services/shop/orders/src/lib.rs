@@ -72,7 +72,7 @@ impl Config {
 
 /// Applies this service's migrations (in schema `orders`).
 pub async fn migrate(config: &Config) -> Result<(), StartupError> {
-    Ok(config.database.migrate(&MIGRATOR).await?)
+    config.database.migrate(&MIGRATOR).await
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
@@ -265,6 +265,10 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if let Self::Database(err) = &self {
+            // A refused login makes the password refresher re-read its secret.
+            platform::db::log_connection_failure(err);
+        }
         let status = match self {
             Self::InvalidJson(_) | Self::BadId(_) | Self::BadIdempotencyKey(_) => {
                 StatusCode::BAD_REQUEST

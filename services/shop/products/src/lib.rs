@@ -78,7 +78,7 @@ pub struct Product {
 
 /// Applies this service's migrations (in schema `products`).
 pub async fn migrate(config: &Config) -> Result<(), StartupError> {
-    Ok(config.database.migrate(&MIGRATOR).await?)
+    config.database.migrate(&MIGRATOR).await
 }
 
 /// The demo catalogue, with fixed ids. Product 1 has a deep stock so that acceptance runs
@@ -93,7 +93,7 @@ pub const DEMO_PRODUCTS: &[(i64, &str, i64, i64)] = &[
 /// Inserts the demo products that are missing and returns how many it inserted; existing
 /// rows (and their current stock) are left alone, so a second run changes nothing.
 pub async fn seed(config: &Config) -> Result<u64, StartupError> {
-    let pool = config.database.pool();
+    let pool = config.database.ready_pool().await?;
     let mut transaction = pool.begin().await?;
     let mut inserted = 0;
     for (id, name, price_cents, stock) in DEMO_PRODUCTS {
@@ -183,10 +183,14 @@ enum ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = match self {
+        let status = match &self {
             Self::BadId(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Database(err) => {
+                // A refused login makes the password refresher re-read its secret.
+                platform::db::log_connection_failure(err);
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         };
         platform::http::json_error(status, self.to_string())
     }

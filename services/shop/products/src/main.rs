@@ -3,6 +3,7 @@ use platform::cli::{DatabaseCli, DatabaseCommand};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    platform::db::roles::exit_if_requested().await;
     platform::probe::exit_if_requested(shop_products::DEFAULT_PORT);
     let command = DatabaseCli::command_from_args("shop-products", "Shop products service");
     let config = shop_products::Config::from_env(&platform::Env::from_process())

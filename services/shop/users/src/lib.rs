@@ -45,7 +45,7 @@ pub struct User {
 
 /// Applies this service's migrations (in schema `users`).
 pub async fn migrate(config: &Config) -> Result<(), StartupError> {
-    Ok(config.database.migrate(&MIGRATOR).await?)
+    config.database.migrate(&MIGRATOR).await
 }
 
 /// The demo users, with fixed ids so that scripts and other services can rely on them.
@@ -60,7 +60,7 @@ pub const DEMO_USERS: &[(i64, &str, &str)] = &[
 /// Inserts the demo users that are missing and returns how many it inserted; existing rows
 /// are left as they are, so a second run changes nothing.
 pub async fn seed(config: &Config) -> Result<u64, StartupError> {
-    let pool = config.database.pool();
+    let pool = config.database.ready_pool().await?;
     let mut transaction = pool.begin().await?;
     let mut inserted = 0;
     for (id, name, email) in DEMO_USERS {
@@ -125,10 +125,14 @@ enum ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = match self {
+        let status = match &self {
             Self::BadId(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Database(err) => {
+                // A refused login makes the password refresher re-read its secret.
+                platform::db::log_connection_failure(err);
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         };
         platform::http::json_error(status, self.to_string())
     }

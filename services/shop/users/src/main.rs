@@ -3,6 +3,7 @@ use platform::cli::{DatabaseCli, DatabaseCommand};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    platform::db::roles::exit_if_requested().await;
     platform::probe::exit_if_requested(shop_users::DEFAULT_PORT);
     let command = DatabaseCli::command_from_args("shop-users", "Shop users service");
     let config = shop_users::Config::from_env(&platform::Env::from_process())

@@ -1,12 +1,13 @@
 use std::time::Duration;
 
+use platform::db::DatabaseConfig;
 use platform::{CommonConfig, ConfigError, Env};
-use sqlx::postgres::PgConnectOptions;
 
 #[derive(Debug, Clone)]
 pub struct Config {
     pub common: CommonConfig,
-    pub database: PgConnectOptions,
+    /// `DATABASE_URL`, or host/user settings with the password from a secret.
+    pub database: DatabaseConfig,
     pub option_a: String,
     pub option_b: String,
     /// Safety net besides LISTEN: re-read the totals this often.
@@ -17,8 +18,7 @@ impl Config {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {
             common: CommonConfig::from_env(env, crate::DEFAULT_PORT)?,
-            database: env
-                .database_url("DATABASE_URL", "postgres://postgres:postgres@db/postgres")?,
+            database: DatabaseConfig::from_env(env)?,
             option_a: env.string("OPTION_A", "Cats"),
             option_b: env.string("OPTION_B", "Dogs"),
             fallback_poll: Duration::from_millis(env.bounded(

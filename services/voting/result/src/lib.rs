@@ -38,13 +38,10 @@ pub async fn run(
     shutdown: Shutdown,
 ) -> Result<(), StartupError> {
     // Lazy: the page must load (with stale totals) even while Postgres is down.
-    let pool = platform::db::lazy_pool(
-        config.database.clone(),
-        platform::db::PoolSettings {
-            max_connections: 4,
-            acquire_timeout: Duration::from_secs(2),
-        },
-    );
+    let pool = config.database.lazy_pool(platform::db::PoolSettings {
+        max_connections: 4,
+        acquire_timeout: Duration::from_secs(2),
+    });
     let (socket_layer, io) = SocketIo::new_layer();
     let scores = Scores::new(io.clone());
     let greeting = scores.clone();

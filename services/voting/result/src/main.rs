@@ -2,6 +2,7 @@ use anyhow::Context;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    platform::db::roles::exit_if_requested().await;
     platform::probe::exit_if_requested(result::DEFAULT_PORT);
     let config = result::Config::from_env(&platform::Env::from_process())
         .context("invalid configuration")?;

@@ -92,6 +92,8 @@ impl Scores {
                 Ok(())
             }
             Err(err) => {
+                // A refused login makes the password refresher re-read its secret.
+                platform::db::log_connection_failure(&err);
                 self.mark_stale().await;
                 Err(err)
             }
@@ -108,6 +110,7 @@ impl Scores {
                 Ok(()) => return,
                 Err(err) => {
                     failures += 1;
+                    platform::db::log_connection_failure(&err);
                     self.mark_stale().await;
                     let delay = backoff.delay(failures);
                     tracing::warn!(%err, retry_in_ms = delay.as_millis() as u64, "following vote totals failed");

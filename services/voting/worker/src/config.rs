@@ -1,13 +1,14 @@
 use std::time::Duration;
 
+use platform::db::DatabaseConfig;
 use platform::{CommonConfig, ConfigError, Env};
-use sqlx::postgres::PgConnectOptions;
 
 #[derive(Debug, Clone)]
 pub struct Config {
     pub common: CommonConfig,
     pub redis: redis::Client,
-    pub database: PgConnectOptions,
+    /// `DATABASE_URL`, or host/user settings with the password from a secret.
+    pub database: DatabaseConfig,
     /// Most votes taken from the queue per round trip (and written per transaction).
     pub batch_size: usize,
     /// How long an in-flight batch stays claimed before another worker may recover it.
@@ -27,10 +28,13 @@ impl Config {
         Ok(Self {
             common: CommonConfig::from_env(env, crate::DEFAULT_PORT)?,
             redis: env.redis_url("REDIS_URL", "redis://redis:6379/0")?,
-            database: with_session_timeouts(
-                env.database_url("DATABASE_URL", "postgres://postgres:postgres@db/postgres")?,
-                env,
-            )?,
+            database: {
+                // The password may come from a secret and be swapped on rotation; the
+                // session timeouts stay part of every connect option set.
+                let mut database = DatabaseConfig::from_env(env)?;
+                database.options = with_session_timeouts(database.options, env)?;
+                database
+            },
             // Capped: a claimed batch is moved with one Lua call whose argument count is
             // limited, and one transaction should stay short.
             batch_size: env.bounded("BATCH_SIZE", 1000usize, 1..=5000)?,

@@ -35,13 +35,10 @@ pub async fn run(
     listener: TcpListener,
     shutdown: Shutdown,
 ) -> Result<(), StartupError> {
-    let pool = platform::db::lazy_pool(
-        config.database.clone(),
-        platform::db::PoolSettings {
-            max_connections: 4,
-            acquire_timeout: Duration::from_secs(3),
-        },
-    );
+    let pool = config.database.lazy_pool(platform::db::PoolSettings {
+        max_connections: 4,
+        acquire_timeout: Duration::from_secs(3),
+    });
     let status = Arc::new(Status::default());
     let readiness = readiness(&status, &pool);
     let app = platform::http::with_platform(Router::new(), readiness);

@@ -2,6 +2,7 @@ use anyhow::Context;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    platform::db::roles::exit_if_requested().await;
     platform::probe::exit_if_requested(worker::DEFAULT_PORT);
     let config = worker::Config::from_env(&platform::Env::from_process())
         .context("invalid configuration")?;
