@@ -829,6 +829,7 @@ mod tests {
                 "sg-postgres",
                 // The setup task no longer creates the worker's role nor reads its secret.
                 "role-db-admin",
+                "role-execution-db-setup",
                 "task-db-setup",
                 "alarm-db-connections",
                 "dashboard"

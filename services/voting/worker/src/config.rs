@@ -1,6 +1,7 @@
 use std::time::Duration;
 
 use platform::db::DatabaseConfig;
+use sqlx::postgres::PgConnectOptions;
 use platform::{CommonConfig, ConfigError, Env};
 
 #[derive(Debug, Clone)]
