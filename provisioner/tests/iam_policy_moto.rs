@@ -184,6 +184,9 @@ async fn the_deploy_role_and_execution_roles_reach_only_their_own_stack_and_serv
             // Not the debug task's family: its execution role reads the master DATABASE_URL.
             (false, request("ecs:RegisterTaskDefinition", ecs_arn("task-definition/voting-dev-taskdef-debug:2"), tagged("voting", "dev"))),
             (false, request("iam:PassRole", role_arn("voting", "dev", "role-execution-debug"), to_tasks.clone())),
+            // The database setup task's roles inject and read the master password.
+            (false, request("iam:PassRole", role_arn("voting", "dev", "role-execution-db-setup"), to_tasks.clone())),
+            (false, request("iam:PassRole", role_arn("voting", "dev", "role-db-admin"), to_tasks.clone())),
             (false, request("iam:PassRole", role_arn("voting", "prod", "role-execution-vote"), to_tasks.clone())),
             (false, request("iam:PassRole", role_arn("sums", "dev", "role-execution-api"), to_tasks.clone())),
             // Its own roles, but to another service (an instance profile, a Lambda).

@@ -889,12 +889,24 @@ async fn check_database_credentials(aws: &Aws, worker: &aws_sdk_ecs::types::Cont
     let mut granted: Vec<String> = serde_json::from_value(admin.remove(0)).unwrap();
     granted.sort();
     assert_eq!(granted, expected);
-    // The execution role injects the master secret (into the setup task only).
-    let execution = policy("voting-dev-role-execution").await;
-    assert!(
-        execution.to_string().contains(&master_secret),
-        "{execution}"
+    // The setup task's own execution role injects the master secret; no service's
+    // execution role (which deploys may pass) can.
+    let execution = policy("voting-dev-role-execution-db-setup").await;
+    assert_eq!(
+        secret_statements(&execution),
+        [serde_json::json!([master_secret])]
     );
+    assert!(setup
+        .execution_role_arn()
+        .unwrap()
+        .ends_with("/voting-dev-role-execution-db-setup"));
+    for service in ["vote", "worker", "result"] {
+        let execution = policy(&format!("voting-dev-role-execution-{service}")).await;
+        assert!(
+            !execution.to_string().contains(&master_secret),
+            "{service}: {execution}"
+        );
+    }
 }
 
 /// The worker's task role inline policy, if it has one.

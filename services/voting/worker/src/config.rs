@@ -1,8 +1,8 @@
 use std::time::Duration;
 
 use platform::db::DatabaseConfig;
-use sqlx::postgres::PgConnectOptions;
 use platform::{CommonConfig, ConfigError, Env};
+use sqlx::postgres::PgConnectOptions;
 
 #[derive(Debug, Clone)]
 pub struct Config {
