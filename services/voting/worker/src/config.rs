@@ -17,6 +17,8 @@ pub struct Config {
     /// Identifies this worker's claims; a restarted worker with the same id recovers
     /// its own unfinished batch at once instead of waiting for the lease to expire.
     pub worker_id: String,
+    /// Queue depth and oldest-vote age as CloudWatch EMF log lines (see [`crate::emf`]).
+    pub queue_metrics: Option<crate::emf::Settings>,
 }
 
 impl Config {
@@ -32,6 +34,7 @@ impl Config {
             lease: Duration::from_secs(env.bounded("LEASE_SECS", 30u64, 1..=3600)?),
             idle_poll: Duration::from_millis(env.bounded("IDLE_POLL_MS", 10u64, 1..=5000)?),
             worker_id: env.string("WORKER_ID", &platform::hostname()),
+            queue_metrics: crate::emf::Settings::from_env(env)?,
         })
     }
 }
