@@ -665,7 +665,10 @@ mod tests {
         // Its alarms and its log metric filter go with it.
         assert!(pos("alarm-worker-cpu") < pos("service-worker"));
         assert!(pos("filter-worker-db") < pos("logs-worker"));
-        assert_eq!(deleted.len(), 12, "{deleted:?}");
+        // No service reports the votes queue any more: its alarms go too.
+        assert!(deleted.iter().any(|d| d == "alarm-queue-votes-depth"));
+        assert!(deleted.iter().any(|d| d == "alarm-queue-votes-age"));
+        assert_eq!(deleted.len(), 14, "{deleted:?}");
         // The data stores stop accepting the worker's security group; the dashboard and
         // the Postgres connection alarm stop showing it.
         let updated: Vec<&str> = plan
