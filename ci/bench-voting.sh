@@ -111,7 +111,7 @@ REPLICA_PORT="$(free_port)"
 redis-server --port "$REPLICA_PORT" --bind 127.0.0.1 --save "" --appendonly no \
     --replicaof 127.0.0.1 "$REDIS_PORT" --daemonize no >/dev/null &
 PIDS+=($!); PID_replica=$!
-until redis-cli -p "$REPLICA_PORT" INFO replication | grep -q 'master_link_status:up'; do sleep 0.05; done
+until redis-cli -p "$REPLICA_PORT" INFO replication 2>/dev/null | grep -q 'master_link_status:up'; do sleep 0.05; done
 VOTE_WAIT_PORT="$(free_port)"
 PORT="$VOTE_WAIT_PORT" REDIS_REPLICAS=1 "$BIN/vote" >>"$WORK/vote-wait.log" 2>&1 &
 PIDS+=($!); PID_vote_wait=$!
