@@ -11,7 +11,8 @@
 #
 # The binaries are static musl executables (all TLS is rustls), so the final images are
 # plain Alpine plus one binary, run as an unprivileged user, with a HEALTHCHECK that asks
-# the binary itself (`<binary> --probe` GETs its own /ready), so no curl is shipped.
+# the binary itself, so no curl is shipped: `<binary> --probe` is liveness (GETs its own
+# /health, never fails because Postgres or Redis is down); `--probe ready` asks /ready.
 # The images set CMD, not ENTRYPOINT, so that an ECS command override such as
 # ["/usr/local/bin/shop-orders", "migrate"] replaces the whole command line.
 

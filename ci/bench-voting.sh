@@ -9,7 +9,8 @@
 # [>= 50%], vote p99 at half that rate [< 10 ms], worker drain of 200,000 queued votes
 # [>= 50,000/s], vote-accepted -> socket.io update p99 at 1,000 votes/s [< 250 ms],
 # 5,000 socket.io clients each getting every update [< 1 s, <= 2 queries/s], idle RSS
-# [<= 20 MB] and time from process start to /ready 200 [< 200 ms].
+# [<= 20 MB] and time from process start to /ready 200 [< 200 ms]; and what waiting for
+# a replica (REDIS_REPLICAS=1, as in prod) costs vote's throughput and p99.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT="$PWD"
@@ -101,6 +102,27 @@ half="$(python3 -c "print(max(1, int(float($vote_rps) / 2 / $CONCURRENCY)))")"
 echo "==> vote p99 at half that rate ($((half * CONCURRENCY)) req/s) [< 10 ms]"
 hey -z "${SECONDS_PER_RUN}s" -c "$CONCURRENCY" -q "$half" -m POST -T application/x-www-form-urlencoded \
     -H "Cookie: voter_id=bench" -d 'vote=b' "http://127.0.0.1:$VOTE_PORT/" | grep -E 'Requests/sec|99%|95%|50%|\[2|\[5'
+redis-cli -p "$REDIS_PORT" DEL votes >/dev/null
+
+# Durability costs a replica round trip: where Redis has replicas (prod) the provisioner
+# sets REDIS_REPLICAS and vote answers only after `WAIT 1` (one replica has the vote).
+echo "==> with a replica (REDIS_REPLICAS=1: RPUSH + WAIT 1): throughput, then p99 at the rate above"
+REPLICA_PORT="$(free_port)"
+redis-server --port "$REPLICA_PORT" --bind 127.0.0.1 --save "" --appendonly no \
+    --replicaof 127.0.0.1 "$REDIS_PORT" --daemonize no >/dev/null &
+PIDS+=($!); PID_replica=$!
+until redis-cli -p "$REPLICA_PORT" INFO replication 2>/dev/null | grep -q 'master_link_status:up'; do sleep 0.05; done
+VOTE_WAIT_PORT="$(free_port)"
+PORT="$VOTE_WAIT_PORT" REDIS_REPLICAS=1 "$BIN/vote" >>"$WORK/vote-wait.log" 2>&1 &
+PIDS+=($!); PID_vote_wait=$!
+until curl -fs -o /dev/null "http://127.0.0.1:$VOTE_WAIT_PORT/ready"; do sleep 0.002; done
+wrk -t2 -c"$CONCURRENCY" -d"${SECONDS_PER_RUN}s" --latency -s "$WORK/post.lua" "http://127.0.0.1:$VOTE_WAIT_PORT/" | tee "$WORK/wrk-wait.txt"
+wait_rps="$(awk '/Requests\/sec/ {print $2}' "$WORK/wrk-wait.txt")"
+python3 -c "print(f'vote with WAIT: {float($wait_rps):.0f} req/s = {float($wait_rps)/float($vote_rps)*100:.0f}% of vote without')"
+hey -z "${SECONDS_PER_RUN}s" -c "$CONCURRENCY" -q "$half" -m POST -T application/x-www-form-urlencoded \
+    -H "Cookie: voter_id=bench" -d 'vote=b' "http://127.0.0.1:$VOTE_WAIT_PORT/" | grep -E 'Requests/sec|99%|95%|50%|\[2|\[5'
+echo "queued on the primary: $(redis-cli -p "$REDIS_PORT" LLEN votes), on the replica: $(redis-cli -p "$REPLICA_PORT" LLEN votes)"
+kill -9 "$PID_vote_wait" "$PID_replica" 2>/dev/null || true
 redis-cli -p "$REDIS_PORT" DEL votes >/dev/null
 kill -CONT "$PID_worker"
 

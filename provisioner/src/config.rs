@@ -179,6 +179,12 @@ pub struct AlarmsConfig {
     /// Average service CPU, in percent (default 85).
     #[serde(default = "default_alarm_cpu")]
     pub cpu_percent: f64,
+    /// Entries waiting in a reported queue (`services.<name>.queues`), default 1000.
+    #[serde(default = "default_queue_depth")]
+    pub queue_depth: f64,
+    /// Age of the oldest entry waiting in a reported queue, in seconds (default 300).
+    #[serde(default = "default_queue_age")]
+    pub queue_age_seconds: f64,
 }
 
 impl Default for AlarmsConfig {
@@ -189,8 +195,40 @@ impl Default for AlarmsConfig {
             error_rate_percent: default_error_rate(),
             p95_ms: default_p95_ms(),
             cpu_percent: default_alarm_cpu(),
+            queue_depth: default_queue_depth(),
+            queue_age_seconds: default_queue_age(),
         }
     }
+}
+
+fn default_queue_depth() -> f64 {
+    1000.0
+}
+fn default_queue_age() -> f64 {
+    300.0
+}
+
+/// Range checks of the queue thresholds one section sets.
+fn check_queue_thresholds(
+    section: &str,
+    queue_depth: Option<f64>,
+    queue_age_seconds: Option<f64>,
+) -> Result<(), String> {
+    if let Some(v) = queue_depth {
+        if !(1.0..=1e9).contains(&v) {
+            return Err(format!(
+                "{section}.queue_depth must be a count from 1 to 1000000000 (got {v})"
+            ));
+        }
+    }
+    if let Some(v) = queue_age_seconds {
+        if !(v > 0.0 && v <= 86_400.0) {
+            return Err(format!(
+                "{section}.queue_age_seconds must be above 0 and at most 86400 seconds (got {v})"
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn default_error_rate() -> f64 {
@@ -353,7 +391,9 @@ pub struct PublicConfig {
     /// Target-group stickiness (e.g. socket.io long polling).
     #[serde(default)]
     pub sticky: bool,
-    /// ALB health check path.
+    /// ALB target group health check path: readiness (default `/ready`). The target
+    /// group asks the task directly, so this works although the listeners refuse
+    /// `/ready` from the internet.
     #[serde(default = "default_lb_health")]
     pub health_path: String,
     /// Target tracking on ALB requests per target.
@@ -362,7 +402,7 @@ pub struct PublicConfig {
 }
 
 fn default_lb_health() -> String {
-    "/health".into()
+    "/ready".into()
 }
 fn default_requests_target() -> i32 {
     500
@@ -385,7 +425,9 @@ pub struct ServiceConfig {
     /// Target average CPU utilisation (%) for scaling.
     #[serde(default = "default_cpu_target")]
     pub cpu_target: f64,
-    /// Container health check command (Docker `CMD` form).
+    /// Container health check command (Docker `CMD` form). ECS replaces a container
+    /// whose check fails, so this must be liveness (`<binary> --probe`, GET /health),
+    /// never readiness: a database failover would get every dependent task replaced.
     pub health_command: Vec<String>,
     pub public: Option<PublicConfig>,
     /// Services allowed to call this one over the private network (Service Connect).
@@ -393,6 +435,12 @@ pub struct ServiceConfig {
     pub callers: Vec<String>,
     #[serde(default)]
     pub uses: Vec<DataStore>,
+    /// Redis queues (list keys) this service reports to CloudWatch: the provisioner gives
+    /// it `METRICS_NAMESPACE` (it then logs the queue's depth and oldest-entry age as
+    /// Embedded Metric Format lines) and alarms on both (`[alarms] queue_depth`,
+    /// `queue_age_seconds`). The voting worker reports `votes`.
+    #[serde(default)]
+    pub queues: Vec<String>,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
     /// Extra environment variables from existing Secrets Manager secrets (name → ARN).
@@ -410,6 +458,15 @@ pub struct ServiceConfig {
     /// enableExecuteCommand and its task role may open SSM channels; off, the root is
     /// read-only and none of that. Unset: see [`StackConfig::exec_enabled`].
     pub exec: Option<bool>,
+}
+
+/// Whether a container health command asks readiness: `--probe ready`, or any word naming
+/// the `/ready` endpoint (a shell `curl …/ready`).
+fn asks_readiness(command: &[String]) -> bool {
+    command
+        .windows(2)
+        .any(|pair| pair[0] == "--probe" && pair[1] == "ready")
+        || command.iter().any(|word| word.contains("/ready"))
 }
 
 fn default_tag() -> String {
@@ -475,6 +532,8 @@ struct AlarmsOverrides {
     error_rate_percent: Option<f64>,
     p95_ms: Option<f64>,
     cpu_percent: Option<f64>,
+    queue_depth: Option<f64>,
+    queue_age_seconds: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -601,6 +660,8 @@ impl StackConfig {
                 b.topic_arn.as_deref(),
             )
             .map_err(|message| located(base.span(), message))?;
+            check_queue_thresholds("alarms", Some(b.queue_depth), Some(b.queue_age_seconds))
+                .map_err(|message| located(base.span(), message))?;
             alarms = b.clone();
             alarms_span = Some(base.span());
         }
@@ -665,6 +726,14 @@ impl StackConfig {
                 set(&mut alarms.error_rate_percent, &a.error_rate_percent);
                 set(&mut alarms.p95_ms, &a.p95_ms);
                 set(&mut alarms.cpu_percent, &a.cpu_percent);
+                check_queue_thresholds(
+                    &format!("env.{env}.alarms"),
+                    a.queue_depth,
+                    a.queue_age_seconds,
+                )
+                .map_err(|message| located(spanned.span(), message))?;
+                set(&mut alarms.queue_depth, &a.queue_depth);
+                set(&mut alarms.queue_age_seconds, &a.queue_age_seconds);
                 alarms_span = Some(spanned.span());
             }
             for (name, o) in &overrides.services {
@@ -786,6 +855,26 @@ impl StackConfig {
                     "service name `{name}` is reserved for the debug task (`provision debug`); pick another"
                 )));
             }
+            if name == "internal" {
+                // `tg-internal`/`rule-internal` keep /ready and /metrics off the internet.
+                return Err(blame(format!(
+                    "service name `{name}` is reserved for the load balancer's internal-paths rule; pick another"
+                )));
+            }
+            for queue in &service.queues {
+                // It becomes a CloudWatch dimension value (1-1024 characters) and part of
+                // an alarm's logical id; Redis list keys of this project are plain words.
+                let plain = !queue.is_empty()
+                    && queue.len() <= 64
+                    && queue
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':'));
+                if !plain {
+                    return Err(blame(format!(
+                        "services.{name}.queues: `{queue}` must be 1-64 letters, digits, `-`, `_` or `:` (a Redis list key)"
+                    )));
+                }
+            }
             if name.ends_with("-alt") {
                 // `tg-<svc>-alt` is the alternate target group of service `<svc>`.
                 return Err(blame(format!(
@@ -816,6 +905,11 @@ impl StackConfig {
             {
                 return Err(blame(format!(
                     "services.{name}.health_command must start with \"CMD\" or \"CMD-SHELL\""
+                )));
+            }
+            if asks_readiness(&service.health_command) {
+                return Err(blame(format!(
+                    "services.{name}.health_command asks readiness (`--probe ready` or /ready): ECS replaces containers whose check fails, so a Postgres or Redis outage would replace every task; use liveness (`<binary> --probe`) and let the load balancer's target group ask `public.health_path` (readiness)"
                 )));
             }
             for caller in &service.callers {
@@ -850,15 +944,18 @@ impl StackConfig {
                             "services.{name}.public needs `default = true` or at least one of `paths`, `hosts`"
                         )));
                     }
+                    if let Some(problem) = crate::aws::elb::path_condition_problem(&public.paths) {
+                        return Err(blame(format!("services.{name}.public.paths: {problem}")));
+                    }
                     let Some(priority) = public.priority else {
                         return Err(blame(format!(
-                            "services.{name}.public needs a `priority` (1-{}) for its listener rule",
+                            "services.{name}.public needs a `priority` (2-{}) for its listener rule",
                             CATCH_ALL_PRIORITY - 1
                         )));
                     };
-                    if !(1..CATCH_ALL_PRIORITY).contains(&priority) {
+                    if !(2..CATCH_ALL_PRIORITY).contains(&priority) {
                         return Err(blame(format!(
-                            "services.{name}.public.priority must be 1-{} ({CATCH_ALL_PRIORITY} is the default service's catch-all rule); got {priority}",
+                            "services.{name}.public.priority must be 2-{} (1 is the rule that keeps /ready and /metrics off the internet, {CATCH_ALL_PRIORITY} the default service's catch-all rule); got {priority}",
                             CATCH_ALL_PRIORITY - 1
                         )));
                     }
@@ -1227,6 +1324,32 @@ max = 6
     }
 
     #[test]
+    fn container_health_checks_must_be_liveness_and_the_load_balancer_asks_readiness() {
+        let web = parse(MINIMAL, "dev").unwrap();
+        assert_eq!(
+            web.services["web"].public.as_ref().unwrap().health_path,
+            "/ready"
+        );
+        for readiness in [
+            r#"["CMD", "/usr/local/bin/web", "--probe", "ready"]"#,
+            r#"["CMD-SHELL", "curl -fs localhost:8080/ready"]"#,
+        ] {
+            let text = MINIMAL.replace(r#"["CMD", "/usr/local/bin/web", "--probe"]"#, readiness);
+            let err = parse(&text, "dev").unwrap_err().to_string();
+            assert!(
+                err.contains("services.web.health_command asks readiness")
+                    && err.contains("use liveness (`<binary> --probe`)"),
+                "{readiness}: {err}"
+            );
+        }
+        let live = MINIMAL.replace(
+            r#"["CMD", "/usr/local/bin/web", "--probe"]"#,
+            r#"["CMD", "/usr/local/bin/web", "--probe", "live"]"#,
+        );
+        parse(&live, "dev").unwrap();
+    }
+
+    #[test]
     fn prod_overrides_apply_only_to_prod() {
         let dev = parse(MINIMAL, "dev").unwrap();
         let prod = parse(MINIMAL, "prod").unwrap();
@@ -1517,8 +1640,18 @@ max = 6
             "public = { paths = [\"/web\"], priority = 50000 }",
         );
         let err = parse(&text, "dev").unwrap_err().to_string();
-        assert!(err.contains("must be 1-49999"), "{err}");
+        assert!(err.contains("must be 2-49999"), "{err}");
         assert!(err.starts_with("config/test.toml:8:"), "{err}");
+        // 1 belongs to the internal-paths rule (`constructs::INTERNAL_PATHS_PRIORITY`).
+        let text = MINIMAL.replace(
+            "public = { default = true }",
+            "public = { paths = [\"/web\"], priority = 1 }",
+        );
+        let err = parse(&text, "dev").unwrap_err().to_string();
+        assert!(
+            err.contains("1 is the rule that keeps /ready and /metrics off the internet"),
+            "{err}"
+        );
     }
 
     #[test]

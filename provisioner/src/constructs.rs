@@ -755,7 +755,57 @@ fn load_balancer(stack: &mut Builder, config: &StackConfig) {
             }),
         );
     }
+    internal_paths(stack, config);
     blue_green_role(stack);
+}
+
+/// Path patterns the load balancer never forwards to a service: `/ready` names each
+/// dependency with its error text and `/metrics` describes the service's internals, at
+/// the root and under any prefix (`/users/ready`). `*` matches zero or more characters,
+/// so `*/ready` also matches `/ready`; matching is on the path only, case-sensitive, as
+/// the services route. Two values, two wildcards: within ALB's limits of three values per
+/// condition and five per rule (`elb::path_condition_problem`).
+pub const INTERNAL_PATHS: [&str; 2] = ["*/ready", "*/metrics"];
+/// The internal-paths rule answers before every service rule (config priorities start at 2).
+pub const INTERNAL_PATHS_PRIORITY: i32 = 1;
+/// The empty target group internal paths are forwarded to.
+pub const INTERNAL_TARGET_GROUP: &str = "tg-internal";
+
+/// Keeps `/ready` and `/metrics` off the internet: a top-priority rule on every listener
+/// that serves forwards them to `tg-internal`, a target group nothing registers in, so
+/// the ALB answers 503 without reaching a task. A forward rather than a fixed-response
+/// 404 on purpose: ECS blue/green deployments fail on listeners whose rules mix forward
+/// and non-forward (redirect, fixed-response) actions ("Application Load Balancer
+/// resources for blue/green deployments", ECS developer guide, limitations). Target group
+/// health checks go straight to each task, not through listener rules, so they still ask
+/// `/ready`; operators reach `/metrics` and `/ready` through `provision tunnel`.
+fn internal_paths(stack: &mut Builder, config: &StackConfig) {
+    stack.add(
+        INTERNAL_TARGET_GROUP,
+        Spec::TargetGroup(TargetGroupSpec {
+            vpc: Ref::to("vpc"),
+            port: 80,
+            health_path: "/".into(),
+            sticky: false,
+        }),
+    );
+    let mut listeners = vec![("rule-internal", serving_listener(config))];
+    if config.alb.test_listener_port.is_some() {
+        listeners.push(("rule-internal-test", TEST_LISTENER));
+    }
+    for (id, listener) in listeners {
+        stack.add(
+            id,
+            Spec::ListenerRule(ListenerRuleSpec {
+                listener: Ref::to(listener),
+                priority: INTERNAL_PATHS_PRIORITY,
+                paths: INTERNAL_PATHS.iter().map(|p| (*p).to_owned()).collect(),
+                hosts: Vec::new(),
+                target_group: Ref::to(INTERNAL_TARGET_GROUP),
+                alternate_target_group: None,
+            }),
+        );
+    }
 }
 
 /// The target group of stacks without a default service that listeners forward requests
@@ -848,6 +898,25 @@ fn container(
     }
 }
 
+/// What a service's own container learns about the environment it runs in:
+/// - `REDIS_REPLICAS`: how many replicas its Redis has (only where it has some). vote
+///   then acknowledges a vote only after one replica has it (Redis `WAIT`); without a
+///   replica there is nothing to wait for and the runbook says what that costs.
+/// - `METRICS_NAMESPACE`: for services reporting queues, the CloudWatch namespace of the
+///   Embedded Metric Format lines they log (the alarms of `observability` read them).
+fn runtime_environment(config: &StackConfig, service: &ServiceConfig) -> BTreeMap<String, String> {
+    let mut environment = BTreeMap::new();
+    if let Some(redis) = &config.redis {
+        if redis.replicas > 0 && service.uses.contains(&DataStore::Redis) {
+            environment.insert("REDIS_REPLICAS".into(), redis.replicas.to_string());
+        }
+    }
+    if !service.queues.is_empty() {
+        environment.insert("METRICS_NAMESPACE".into(), observability::namespace(config));
+    }
+    environment
+}
+
 fn ecs_service(stack: &mut Builder, config: &StackConfig, name: &str, service: &ServiceConfig) {
     let public: Option<&PublicConfig> = service.public.as_ref();
     if let Some(public) = public {
@@ -902,7 +971,12 @@ fn ecs_service(stack: &mut Builder, config: &StackConfig, name: &str, service: &
             memory: service.memory,
             execution_role: Ref::to(&execution_role_id(name)),
             task_role: Ref::to(&format!("role-{name}")),
-            container: container(config, name, service, !exec),
+            container: {
+                let mut main = container(config, name, service, !exec);
+                main.environment
+                    .extend(runtime_environment(config, service));
+                main
+            },
         }),
     );
     let in_mesh = config.services.values().any(|s| !s.callers.is_empty());
@@ -1378,6 +1452,87 @@ mod tests {
                 source: Ref::to("sg-alb")
             }]
         );
+    }
+
+    #[test]
+    fn internal_paths_answer_before_every_service_rule_on_every_serving_listener() {
+        for stack in STACKS {
+            let mut config = StackConfig::load(&repo_config_dir(), stack, "prod").unwrap();
+            config.alb.test_listener_port = Some(8443);
+            let resources = expand(&config);
+            let rules: Vec<(&str, &ListenerRuleSpec)> = resources
+                .iter()
+                .filter_map(|r| match &r.spec {
+                    Spec::ListenerRule(rule) => Some((r.id.as_str(), rule)),
+                    _ => None,
+                })
+                .collect();
+            for listener in ["listener-http", TEST_LISTENER] {
+                let on_listener: Vec<_> = rules
+                    .iter()
+                    .filter(|(_, rule)| rule.listener == Ref::to(listener))
+                    .collect();
+                let (id, first) = on_listener
+                    .iter()
+                    .min_by_key(|(_, rule)| rule.priority)
+                    .unwrap();
+                assert!(id.starts_with("rule-internal"), "{stack} {listener}: {id}");
+                assert_eq!(first.priority, INTERNAL_PATHS_PRIORITY);
+                assert_eq!(first.paths, ["*/ready", "*/metrics"]);
+                assert!(first.hosts.is_empty());
+                assert_eq!(first.target_group, Ref::to(INTERNAL_TARGET_GROUP));
+                assert_eq!(first.alternate_target_group, None);
+                assert!(on_listener
+                    .iter()
+                    .filter(|(other, _)| other != id)
+                    .all(|(_, rule)| rule.priority > INTERNAL_PATHS_PRIORITY));
+            }
+            // Nothing registers in the internal group: no ECS service points at it.
+            assert!(resources.iter().all(|r| match &r.spec {
+                Spec::Service(s) => s.target_group != Some(Ref::to(INTERNAL_TARGET_GROUP)),
+                _ => true,
+            }));
+            // Every rule the stack sends is one ALB accepts.
+            for (id, rule) in &rules {
+                assert_eq!(
+                    crate::aws::elb::path_condition_problem(&rule.paths),
+                    None,
+                    "{stack} {id}"
+                );
+            }
+        }
+        assert!(crate::aws::elb::path_condition_problem(
+            &["/a", "/b", "/c", "/d"].map(String::from)
+        )
+        .unwrap()
+        .contains("at most 3 per condition"));
+        assert!(
+            crate::aws::elb::path_condition_problem(&["*/*/*", "*/*/*"].map(String::from))
+                .unwrap()
+                .contains("6 wildcards")
+        );
+    }
+
+    #[test]
+    fn services_learn_their_redis_replicas_and_where_to_report_queues() {
+        let environment = |env: &str, service: &str| {
+            let config = StackConfig::load(&repo_config_dir(), "voting", env).unwrap();
+            let resources = expand(&config);
+            let id = format!("taskdef-{service}");
+            match &resources.iter().find(|r| r.id == id).unwrap().spec {
+                Spec::TaskDefinition(t) => t.container.environment.clone(),
+                other => panic!("{other:?}"),
+            }
+        };
+        // prod has a replica: vote (and the worker, which ignores it) wait for it.
+        assert_eq!(environment("prod", "vote")["REDIS_REPLICAS"], "1");
+        assert!(!environment("prod", "result").contains_key("REDIS_REPLICAS"));
+        assert!(!environment("dev", "vote").contains_key("REDIS_REPLICAS"));
+        assert_eq!(
+            environment("dev", "worker")["METRICS_NAMESPACE"],
+            "Slipway/voting-dev"
+        );
+        assert!(!environment("dev", "vote").contains_key("METRICS_NAMESPACE"));
     }
 
     #[test]

@@ -814,7 +814,10 @@ mod tests {
         // database password secret.
         assert!(pos("taskdef-worker") < pos("role-execution-worker"));
         assert!(pos("taskdef-worker") < pos("db-worker-password"));
-        assert_eq!(deleted.len(), 14, "{deleted:?}");
+        // No service reports the votes queue any more: its alarms go too.
+        assert!(deleted.iter().any(|d| d == "alarm-queue-votes-depth"));
+        assert!(deleted.iter().any(|d| d == "alarm-queue-votes-age"));
+        assert_eq!(deleted.len(), 16, "{deleted:?}");
         // The data stores stop accepting the worker's security group; the dashboard and
         // the Postgres connection alarm stop showing it.
         let updated: Vec<&str> = plan

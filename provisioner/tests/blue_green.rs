@@ -149,6 +149,7 @@ async fn up_creates_blue_green_resources_and_ecs_swapping_groups_is_not_drift() 
     assert_eq!(
         names.keys().cloned().collect::<Vec<_>>(),
         [
+            "voting-dev-tg-internal",
             "voting-dev-tg-result",
             "voting-dev-tg-result-alt",
             "voting-dev-tg-vote",
@@ -172,6 +173,12 @@ async fn up_creates_blue_green_resources_and_ecs_swapping_groups_is_not_drift() 
         assert_eq!(
             described,
             [
+                // /ready and /metrics go to the empty internal group (a forward too).
+                (
+                    "1".to_owned(),
+                    vec!["*/metrics".to_owned(), "*/ready".to_owned()],
+                    vec![("voting-dev-tg-internal".to_owned(), 1)]
+                ),
                 ("10".to_owned(), vec!["result.*".to_owned()], pair("result")),
                 ("50000".to_owned(), vec!["/*".to_owned()], pair("vote")),
             ],
@@ -256,6 +263,11 @@ async fn up_creates_blue_green_resources_and_ecs_swapping_groups_is_not_drift() 
     let primary = |svc: &str| names[&format!("voting-dev-tg-{svc}")].as_str();
     for (_, rules) in found.values() {
         for rule in rules {
+            // ECS moves only the rules a service's advancedConfiguration names (vote's
+            // and result's); the internal-paths rule is nobody's and stays as it is.
+            if rule.priority() == Some("1") {
+                continue;
+            }
             let svc = if rule.priority() == Some("50000") {
                 "vote"
             } else {

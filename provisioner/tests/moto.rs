@@ -1150,6 +1150,9 @@ async fn shop_down_leaves_zero_tagged_resources_and_can_be_rerun() {
     assert_eq!(
         patterns,
         [
+            // The internal-paths rule (priority 1) that keeps /ready and /metrics private.
+            "*/metrics",
+            "*/ready",
             "/orders",
             "/orders/*",
             "/products",
@@ -1262,8 +1265,16 @@ async fn sums_api_is_private_and_reachable_only_from_the_client() {
         .iter()
         .filter_map(|g| g.target_group_name())
         .collect();
-    // The client's blue/green pair; the private API has none.
-    assert_eq!(names, ["sums-dev-tg-client", "sums-dev-tg-client-alt"]);
+    // The client's blue/green pair and the empty group internal paths are sent to; the
+    // private API has none.
+    assert_eq!(
+        names,
+        [
+            "sums-dev-tg-client",
+            "sums-dev-tg-client-alt",
+            "sums-dev-tg-internal"
+        ]
+    );
     let namespaces = aws.discovery.list_namespaces().send().await.unwrap();
     assert!(namespaces
         .namespaces()

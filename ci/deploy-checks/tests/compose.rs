@@ -357,8 +357,8 @@ fn every_long_running_service_has_a_health_check() {
         if let Some(app) = APPS.iter().find(|app| app.service == service) {
             assert_eq!(
                 test,
-                ["CMD", &binary_path(app.binaries[0]), "--probe"],
-                "{service}: probe its own /ready"
+                ["CMD", &binary_path(app.binaries[0]), "--probe", "ready"],
+                "{service}: a compose health check gates depends_on: probe its own /ready"
             );
         } else if service.contains("redis") {
             assert_eq!(test, ["CMD", "redis-cli", "ping"], "{service}");

@@ -18,6 +18,14 @@ pub const DB_CONNECTION_FAILED_EVENT: &str = "db_connection_failed";
 pub const DB_CONNECTION_FAILED_PATTERN: &str = "{ $.event = \"db_connection_failed\" }";
 /// The metric the filters emit (one per failed connection) and the alarm sums.
 pub const DB_CONNECTION_FAILURES_METRIC: &str = "DbConnectionFailures";
+/// The queue metrics services log as CloudWatch Embedded Metric Format lines (the voting
+/// worker, `services/voting/worker/src/emf.rs`), in [`namespace`] with one dimension,
+/// [`QUEUE_DIMENSION`] = the Redis list key.
+pub const QUEUE_DEPTH_METRIC: &str = "QueueDepth";
+/// Seconds the oldest entry of the queue has been waiting.
+pub const QUEUE_AGE_METRIC: &str = "QueueOldestAgeSeconds";
+/// The dimension naming the queue.
+pub const QUEUE_DIMENSION: &str = "Queue";
 /// Logical id of the SNS topic `[alarms] topic = "…"` creates.
 pub const TOPIC_ID: &str = "alarm-topic";
 /// Logical id of the dashboard (its AWS name is `<stack>-<env>`).
@@ -142,6 +150,50 @@ pub(crate) fn observability(stack: &mut Builder, config: &StackConfig) {
                 "GreaterThanThreshold",
                 alarms.cpu_percent,
                 (5, 5),
+            ),
+        );
+    }
+    // Queues: entries piling up (the worker is down, slow or stuck on its database) and
+    // entries waiting too long. Maximum: every worker reports the same queue.
+    let queues: std::collections::BTreeSet<&String> =
+        config.services.values().flat_map(|s| &s.queues).collect();
+    for queue in queues {
+        let dimensions = BTreeMap::from([(QUEUE_DIMENSION.to_owned(), Ref::physical(queue))]);
+        stack.add(
+            &format!("alarm-queue-{queue}-depth"),
+            alarm(
+                format!(
+                    "queue {queue}: more than {} entries waiting or in flight for 5 minutes",
+                    alarms.queue_depth
+                ),
+                vec![returning(query(
+                    "depth",
+                    metric(
+                        &namespace(config),
+                        QUEUE_DEPTH_METRIC,
+                        &dimensions,
+                        "Maximum",
+                    ),
+                ))],
+                "GreaterThanThreshold",
+                alarms.queue_depth,
+                (5, 5),
+            ),
+        );
+        stack.add(
+            &format!("alarm-queue-{queue}-age"),
+            alarm(
+                format!(
+                    "queue {queue}: the oldest entry has waited more than {} s (3 of 3 minutes)",
+                    alarms.queue_age_seconds
+                ),
+                vec![returning(query(
+                    "age",
+                    metric(&namespace(config), QUEUE_AGE_METRIC, &dimensions, "Maximum"),
+                ))],
+                "GreaterThanThreshold",
+                alarms.queue_age_seconds,
+                (3, 3),
             ),
         );
     }

@@ -126,6 +126,21 @@ impl RedisHandle {
         self.after(outcome).await
     }
 
+    /// Runs a pipeline (its commands in one round trip), bounded by the response timeout.
+    pub async fn query_pipeline<T: FromRedisValue>(
+        &self,
+        pipeline: &redis::Pipeline,
+    ) -> RedisResult<T> {
+        let mut connection = self.connection().await?;
+        let limit = self.settings.response_timeout;
+        let outcome = match tokio::time::timeout(limit, pipeline.query_async(&mut connection)).await
+        {
+            Ok(outcome) => outcome,
+            Err(_) => Err(timeout_error("waiting for a pipeline reply", limit)),
+        };
+        self.after(outcome).await
+    }
+
     /// Runs a Lua script (EVALSHA, loading it when needed), bounded by the response timeout.
     pub async fn invoke<T: FromRedisValue>(
         &self,

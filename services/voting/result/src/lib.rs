@@ -65,9 +65,35 @@ pub async fn run(
         option_a: config.option_a,
         option_b: config.option_b,
     };
-    let readiness = Readiness::new().with_postgres("postgres", pool);
+    let readiness = readiness(state.scores.clone(), pool);
     let app = platform::http::with_platform(router(state), readiness).layer(socket_layer);
     platform::http::serve_service("result", listener, app, shutdown).await
+}
+
+/// result is ready once it has totals to show. Postgres is reported but optional after
+/// that: while it is away the page serves the last counts marked stale (status
+/// `degraded`, still 200), so a database failover neither takes result out of the load
+/// balancer nor makes ECS replace its tasks (which would lose those counts).
+fn readiness(scores: Scores, pool: sqlx::PgPool) -> Readiness {
+    Readiness::new()
+        .with_check("counts", move || {
+            let loaded = scores.snapshot().loaded;
+            async move {
+                if loaded {
+                    Ok(())
+                } else {
+                    Err("no totals loaded from Postgres yet".to_owned())
+                }
+            }
+        })
+        .with_optional_check("postgres", move || {
+            let pool = pool.clone();
+            async move {
+                platform::db::ping(&pool)
+                    .await
+                    .map_err(|err| err.to_string())
+            }
+        })
 }
 
 fn router(state: AppState) -> Router {

@@ -31,6 +31,14 @@ impl VoteError {
 
     pub fn from_queue(err: QueueError, flavor: Flavor) -> Self {
         tracing::error!(%err, "cannot queue a vote");
+        if matches!(err, QueueError::NotReplicated(_)) {
+            // Voting again is harmless: a voter's latest vote replaces the earlier one.
+            return Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the vote was received but not yet safely stored (no replica confirmed it); please vote again",
+                flavor,
+            );
+        }
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "the vote could not be recorded right now (vote queue unavailable); please try again",

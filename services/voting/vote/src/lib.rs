@@ -12,6 +12,7 @@ use std::time::Duration;
 
 pub use config::Config;
 use platform::{Readiness, Shutdown, StartupError};
+pub use queue::Replication;
 pub use routes::router;
 use tokio::net::TcpListener;
 
@@ -43,7 +44,7 @@ pub async fn run(
     .await?;
     let readiness = Readiness::new().with_redis("redis", connection.clone());
     let state = AppState {
-        queue: queue::VoteQueue::new(connection, config.queue_timeout),
+        queue: queue::VoteQueue::new(connection, config.queue_timeout, config.replication),
         option_a: config.option_a,
         option_b: config.option_b,
         hostname: platform::hostname(),

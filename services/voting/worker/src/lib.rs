@@ -4,6 +4,7 @@
 
 mod batch;
 mod config;
+pub mod emf;
 pub mod queue;
 mod write;
 
@@ -103,6 +104,10 @@ async fn drain(config: Config, pool: PgPool, status: Arc<Status>, shutdown: Shut
     };
     let queue = Queue::new(connection, config.worker_id.clone(), config.lease);
     let _ = status.queue.set(queue.clone());
+    // Reported from here on, Postgres or not: a database outage is when the queue grows.
+    if let Some(settings) = config.queue_metrics.clone() {
+        tokio::spawn(emf::report(settings, queue.clone(), shutdown.clone()));
+    }
     if until_done("applying migrations", &shutdown, || {
         voting_store::migrate(&pool)
     })

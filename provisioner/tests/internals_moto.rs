@@ -1,0 +1,260 @@
+//! Against moto: what `up` builds for health checks, internal endpoints and queue alarms
+//! (issue 11, items 3, 8 and 12), the exact CreateRule request of the internal-paths
+//! rule from moto's request recorder, and a clean `plan` afterwards.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::Moto;
+
+/// `%XX` and `+` decoding of a form-encoded query-protocol body.
+fn form_decode(raw: &str) -> String {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
+                out.push(u8::from_str_radix(hex, 16).unwrap());
+                i += 2;
+            }
+            byte => out.push(byte),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).unwrap()
+}
+
+/// The form parameters of every recorded ELB request with `Action=<action>`.
+fn recorded_requests(recording: &str, action: &str) -> Vec<BTreeMap<String, String>> {
+    recording
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .filter_map(|line| {
+            let request: serde_json::Value = serde_json::from_str(line).unwrap();
+            let body = request["body"].as_str()?;
+            let body = if request["body_encoded"].as_bool() == Some(true) {
+                String::from_utf8(aws_smithy_types::base64::decode(body).ok()?).ok()?
+            } else {
+                body.to_owned()
+            };
+            let params: BTreeMap<String, String> = body
+                .split('&')
+                .filter_map(|pair| pair.split_once('='))
+                .map(|(k, v)| (form_decode(k), form_decode(v)))
+                .collect();
+            (params.get("Action").map(String::as_str) == Some(action)).then_some(params)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn up_keeps_internal_paths_off_the_listener_checks_readiness_and_alarms_on_the_queue() {
+    let moto = Moto::start();
+    moto.moto_api("POST", "/moto-api/recorder/reset-recording");
+    moto.moto_api("POST", "/moto-api/recorder/start-recording");
+    moto.provision(&["--stack", "voting", "--yes", "--output", "json", "up"])
+        .ok();
+    moto.moto_api("POST", "/moto-api/recorder/stop-recording");
+    let recording = moto.moto_api("GET", "/moto-api/recorder/download-recording");
+    let aws = moto.aws("voting", "dev").await;
+
+    // Item 12: the internal-paths rule, exactly as sent. ALB allows at most three values
+    // per condition and five wildcards per rule; this sends two of each.
+    let internal_tg = aws
+        .elb
+        .describe_target_groups()
+        .names("voting-dev-tg-internal")
+        .send()
+        .await
+        .unwrap()
+        .target_groups()[0]
+        .clone();
+    let internal_arn = internal_tg.target_group_arn().unwrap();
+    let create_rules = recorded_requests(&recording, "CreateRule");
+    let internal: Vec<_> = create_rules
+        .iter()
+        .filter(|p| p.get("Priority").map(String::as_str) == Some("1"))
+        .collect();
+    assert_eq!(
+        internal.len(),
+        1,
+        "one internal-paths rule: {create_rules:#?}"
+    );
+    let sent: BTreeMap<&str, &str> = internal[0]
+        .iter()
+        .filter(|(k, _)| k.starts_with("Conditions.") || k.starts_with("Actions."))
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let expected: BTreeMap<&str, &str> = [
+        ("Conditions.member.1.Field", "path-pattern"),
+        (
+            "Conditions.member.1.PathPatternConfig.Values.member.1",
+            "*/ready",
+        ),
+        (
+            "Conditions.member.1.PathPatternConfig.Values.member.2",
+            "*/metrics",
+        ),
+        ("Actions.member.1.Type", "forward"),
+        ("Actions.member.1.TargetGroupArn", internal_arn),
+    ]
+    .into();
+    assert_eq!(sent, expected);
+
+    // It is live, first on the listener, and its group has no targets: the ALB answers
+    // those paths itself (503) and never reaches a task.
+    let lb = aws
+        .elb
+        .describe_load_balancers()
+        .names("voting-dev-alb")
+        .send()
+        .await
+        .unwrap()
+        .load_balancers()[0]
+        .clone();
+    let listener = aws
+        .elb
+        .describe_listeners()
+        .load_balancer_arn(lb.load_balancer_arn().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .listeners()[0]
+        .clone();
+    let rules = aws
+        .elb
+        .describe_rules()
+        .listener_arn(listener.listener_arn().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let first = rules
+        .rules()
+        .iter()
+        .filter(|r| r.is_default() != Some(true))
+        .min_by_key(|r| r.priority().unwrap().parse::<i32>().unwrap())
+        .unwrap();
+    assert_eq!(first.priority(), Some("1"));
+    assert_eq!(
+        first.conditions()[0]
+            .path_pattern_config()
+            .unwrap()
+            .values(),
+        ["*/ready", "*/metrics"]
+    );
+    assert_eq!(first.actions()[0].target_group_arn(), Some(internal_arn));
+    let health = aws
+        .elb
+        .describe_target_health()
+        .target_group_arn(internal_arn)
+        .send()
+        .await
+        .unwrap();
+    assert!(health.target_health_descriptions().is_empty());
+
+    // Item 3: the load balancer asks readiness and tolerates a failover-long outage (5
+    // failures 30 s apart) before ECS would replace a task; the container check is
+    // liveness.
+    for name in [
+        "voting-dev-tg-vote",
+        "voting-dev-tg-vote-alt",
+        "voting-dev-tg-result",
+    ] {
+        let tg = aws
+            .elb
+            .describe_target_groups()
+            .names(name)
+            .send()
+            .await
+            .unwrap()
+            .target_groups()[0]
+            .clone();
+        assert_eq!(tg.health_check_path(), Some("/ready"), "{name}");
+        assert_eq!(tg.health_check_interval_seconds(), Some(30), "{name}");
+        assert_eq!(tg.health_check_timeout_seconds(), Some(5), "{name}");
+        assert_eq!(tg.unhealthy_threshold_count(), Some(5), "{name}");
+        assert_eq!(tg.healthy_threshold_count(), Some(2), "{name}");
+    }
+    for service in ["vote", "result", "worker"] {
+        let definition = aws
+            .ecs
+            .describe_task_definition()
+            .task_definition(format!("voting-dev-taskdef-{service}"))
+            .send()
+            .await
+            .unwrap();
+        let container = &definition
+            .task_definition()
+            .unwrap()
+            .container_definitions()[0];
+        assert_eq!(
+            container.health_check().unwrap().command(),
+            ["CMD", &format!("/usr/local/bin/{service}"), "--probe"],
+            "{service}: liveness"
+        );
+        let environment: BTreeMap<&str, &str> = container
+            .environment()
+            .iter()
+            .map(|kv| (kv.name().unwrap(), kv.value().unwrap()))
+            .collect();
+        // Item 8: only the worker reports the queue; dev's Redis has no replica to wait for.
+        assert_eq!(
+            environment.get("METRICS_NAMESPACE").copied(),
+            (service == "worker").then_some("Slipway/voting-dev"),
+            "{service}"
+        );
+        assert!(!environment.contains_key("REDIS_REPLICAS"), "{service}");
+    }
+
+    // Item 8: alarms on the EMF metrics the worker logs.
+    let alarms = aws
+        .cloudwatch
+        .describe_alarms()
+        .alarm_name_prefix("voting-dev-alarm-queue-")
+        .send()
+        .await
+        .unwrap();
+    let by_name: BTreeMap<&str, _> = alarms
+        .metric_alarms()
+        .iter()
+        .map(|a| (a.alarm_name().unwrap(), a))
+        .collect();
+    assert_eq!(
+        by_name.keys().copied().collect::<Vec<_>>(),
+        [
+            "voting-dev-alarm-queue-votes-age",
+            "voting-dev-alarm-queue-votes-depth"
+        ]
+    );
+    for (name, metric, threshold) in [
+        ("voting-dev-alarm-queue-votes-depth", "QueueDepth", 1000.0),
+        (
+            "voting-dev-alarm-queue-votes-age",
+            "QueueOldestAgeSeconds",
+            300.0,
+        ),
+    ] {
+        let alarm = by_name[name];
+        assert_eq!(alarm.threshold(), Some(threshold), "{name}");
+        let stat = alarm.metrics()[0].metric_stat().unwrap();
+        let metric_id = stat.metric().unwrap();
+        assert_eq!(metric_id.namespace(), Some("Slipway/voting-dev"), "{name}");
+        assert_eq!(metric_id.metric_name(), Some(metric), "{name}");
+        let dimensions: Vec<(&str, &str)> = metric_id
+            .dimensions()
+            .iter()
+            .map(|d| (d.name().unwrap(), d.value().unwrap()))
+            .collect();
+        assert_eq!(dimensions, [("Queue", "votes")], "{name}");
+        assert_eq!(stat.stat(), Some("Maximum"), "{name}");
+    }
+
+    // Nothing to do after up: the new rule, groups and alarms read back as configured.
+    let plan = moto.provision(&["--stack", "voting", "plan"]);
+    assert!(plan.ok().contains("No changes"), "{}", plan.stdout());
+    moto.assert_requests_valid();
+}
