@@ -8,33 +8,19 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_cloudwatch::types::StateValue;
-use common::{config_copy, edit_config, Moto};
+use common::{edit_config, Moto};
 use serde_json::Value;
 
 /// shop without its Redis cache (moto cannot delete ElastiCache, see README), with an SNS
 /// topic the alarms notify.
 fn shop_config() -> tempfile::TempDir {
-    let config = config_copy();
+    let config = common::shop_without_redis();
     edit_config(
         config.path(),
         "shop",
-        "\n[redis]\nnode_type = \"cache.t4g.micro\"\n",
-        "\n[alarms]\ntopic = \"shop-dev-alerts\"\np95_ms = 750\n",
+        "\n[env.prod.network]\n",
+        "\n[alarms]\ntopic = \"shop-dev-alerts\"\np95_ms = 750\n\n[env.prod.network]\n",
     );
-    edit_config(
-        config.path(),
-        "shop",
-        "\n[env.prod.redis]\nnode_type = \"cache.t4g.small\"\nreplicas = 1\n",
-        "\n",
-    );
-    for service in ["products", "orders"] {
-        edit_config(
-            config.path(),
-            "shop",
-            &format!("shop-{service}\", \"--probe\"]\nuses = [\"postgres\", \"redis\"]"),
-            &format!("shop-{service}\", \"--probe\"]\nuses = [\"postgres\"]"),
-        );
-    }
     config
 }
 
