@@ -799,7 +799,10 @@ fn prometheus_discovers_every_long_running_application_by_its_compose_name_and_p
             assert_eq!(sd["type"].as_str(), Some("A"), "{sd:?}");
             let port = sd["port"].as_u64().unwrap();
             for name in strings(&sd["names"]) {
-                assert!(discovered.insert((name.clone(), port)), "{name} listed twice");
+                assert!(
+                    discovered.insert((name.clone(), port)),
+                    "{name} listed twice"
+                );
             }
         }
     }
@@ -842,15 +845,24 @@ fn grafana_has_no_default_password_and_no_anonymous_access() {
         environment["GF_SECURITY_ADMIN_PASSWORD"].as_str(),
         Some("${GRAFANA_ADMIN_PASSWORD:-}")
     );
-    assert_eq!(environment["GF_AUTH_ANONYMOUS_ENABLED"].as_str(), Some("false"));
-    assert_eq!(environment["GF_USERS_ALLOW_SIGN_UP"].as_str(), Some("false"));
+    assert_eq!(
+        environment["GF_AUTH_ANONYMOUS_ENABLED"].as_str(),
+        Some("false")
+    );
+    assert_eq!(
+        environment["GF_USERS_ALLOW_SIGN_UP"].as_str(),
+        Some("false")
+    );
     let check = compose.service("grafana-password").unwrap();
     assert_eq!(
         check["environment"]["GF_SECURITY_ADMIN_PASSWORD"].as_str(),
         Some("${GRAFANA_ADMIN_PASSWORD:-}")
     );
     assert_eq!(
-        compose.variables().get("GRAFANA_ADMIN_PASSWORD").map(String::as_str),
+        compose
+            .variables()
+            .get("GRAFANA_ADMIN_PASSWORD")
+            .map(String::as_str),
         Some(""),
         ".env.example must not hold a usable Grafana password"
     );
