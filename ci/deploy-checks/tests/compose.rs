@@ -12,6 +12,27 @@ use deploy_checks::{
 use serde_norway::Value;
 use testkit::compose::scalar_text;
 
+/// The monitoring profile's long-running services: published port (on 127.0.0.1 only,
+/// the same inside the container) and the path their health check asks.
+struct Monitor {
+    service: &'static str,
+    port: u16,
+    health_path: &'static str,
+}
+
+const MONITORS: &[Monitor] = &[
+    Monitor {
+        service: "prometheus",
+        port: 9090,
+        health_path: "/-/ready",
+    },
+    Monitor {
+        service: "grafana",
+        port: 3000,
+        health_path: "/api/health",
+    },
+];
+
 fn compose() -> ComposeFile {
     ComposeFile::workspace().unwrap()
 }
@@ -158,6 +179,10 @@ fn the_default_stack_is_the_voting_app_and_profiles_add_the_others() {
             "shop-orders-setup",
             "shop-db"
         ])
+    );
+    assert_eq!(
+        services_in(&compose, Some("monitoring")),
+        set(&["prometheus", "grafana", "grafana-password"])
     );
     for service in compose.service_names() {
         assert!(
@@ -331,6 +356,16 @@ fn only_web_apps_are_published_beyond_loopback_and_the_data_tier_only_on_it() {
                 ),
                 None => assert!(ports.is_empty(), "{service} must not be published"),
             }
+        } else if let Some(monitor) = MONITORS.iter().find(|m| m.service == service) {
+            assert_eq!(
+                ports,
+                [Published {
+                    ip: Some("127.0.0.1".into()),
+                    host: monitor.port,
+                    container: monitor.port
+                }],
+                "{service}: metrics and dashboards are for this machine only"
+            );
         } else {
             assert!(ports.is_empty(), "{service} must not be published");
         }
@@ -360,6 +395,9 @@ fn every_long_running_service_has_a_health_check() {
                 ["CMD", &binary_path(app.binaries[0]), "--probe", "ready"],
                 "{service}: a compose health check gates depends_on: probe its own /ready"
             );
+        } else if let Some(monitor) = MONITORS.iter().find(|m| m.service == service) {
+            let url = format!("http://127.0.0.1:{}{}", monitor.port, monitor.health_path);
+            assert_eq!(test, ["CMD", "wget", "-q", "--spider", &url], "{service}");
         } else if service.contains("redis") {
             assert_eq!(test, ["CMD", "redis-cli", "ping"], "{service}");
         } else if service.ends_with("db") {
@@ -434,6 +472,14 @@ fn services_wait_for_healthy_dependencies_and_the_shop_for_its_setup_job() {
                 ("redis", "service_healthy"),
             ],
         ),
+        // Grafana starts only after the password check passed.
+        (
+            "grafana",
+            &[
+                ("grafana-password", "service_completed_successfully"),
+                ("prometheus", "service_healthy"),
+            ],
+        ),
         (
             "shop-orders",
             &[
@@ -483,7 +529,7 @@ fn restart_limits_and_read_only_root_filesystems() {
     for service in compose.service_names() {
         let definition = compose.service(&service).unwrap();
         let restart = text(&compose, &service, "restart").unwrap_or_default();
-        let one_off = ["seed", "debug"].contains(&service.as_str())
+        let one_off = ["seed", "debug", "grafana-password"].contains(&service.as_str())
             || JOBS.iter().any(|job| job.service == service);
         let expected_restart = if one_off { "no" } else { "unless-stopped" };
         assert_eq!(restart, expected_restart, "{service}: restart policy");
@@ -705,5 +751,135 @@ fn shop_jobs_run_the_service_image_with_its_configuration_before_the_service() {
             job.service
         );
         assert!(healthcheck(&compose, job.service).is_empty());
+    }
+}
+
+/// `name:tag@sha256:<64 hex digits>`.
+fn pinned_by_tag_and_digest(image: &str) -> bool {
+    let Some((reference, digest)) = image.split_once("@sha256:") else {
+        return false;
+    };
+    let tagged = reference
+        .rsplit_once(':')
+        .is_some_and(|(name, tag)| !name.is_empty() && !tag.is_empty() && !tag.contains('/'));
+    tagged && digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+#[test]
+fn monitoring_images_are_pinned_by_tag_and_digest() {
+    let compose = compose();
+    for service in ["prometheus", "grafana", "grafana-password"] {
+        let image = text(&compose, service, "image").unwrap_or_default();
+        assert!(
+            pinned_by_tag_and_digest(&image),
+            "{service}: image {image:?} must be name:tag@sha256:digest"
+        );
+    }
+    assert_eq!(
+        text(&compose, "grafana-password", "image"),
+        text(&compose, "grafana", "image"),
+        "the password check runs Grafana's own image (no extra pull)"
+    );
+    assert!(!pinned_by_tag_and_digest("prom/prometheus:v2.53.0"));
+    assert!(!pinned_by_tag_and_digest("prom/prometheus@sha256:0"));
+}
+
+#[test]
+fn prometheus_discovers_every_long_running_application_by_its_compose_name_and_port() {
+    let path = workspace_root().join("monitoring/prometheus/prometheus.yml");
+    let config: Value = serde_norway::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let mut discovered = BTreeSet::new();
+    for job in config["scrape_configs"].as_sequence().unwrap() {
+        assert!(
+            job["static_configs"].is_null(),
+            "{}: no hand-kept target lists, only DNS names",
+            path.display()
+        );
+        for sd in job["dns_sd_configs"].as_sequence().into_iter().flatten() {
+            assert_eq!(sd["type"].as_str(), Some("A"), "{sd:?}");
+            let port = sd["port"].as_u64().unwrap();
+            for name in strings(&sd["names"]) {
+                assert!(
+                    discovered.insert((name.clone(), port)),
+                    "{name} listed twice"
+                );
+            }
+        }
+    }
+    let expected: BTreeSet<(String, u64)> = APPS
+        .iter()
+        .filter(|app| app.long_running())
+        .map(|app| (app.service.to_owned(), u64::from(app.port.unwrap())))
+        .collect();
+    assert_eq!(
+        discovered, expected,
+        "prometheus.yml must name every long-running application with its PORT"
+    );
+    // Prometheus resolves those names on the network every application joins.
+    let compose = compose();
+    assert!(networks(&compose, "prometheus").contains("backend"));
+    for app in APPS.iter().filter(|app| app.long_running()) {
+        assert!(
+            networks(&compose, app.service).contains("backend"),
+            "{}: Prometheus could not reach it",
+            app.service
+        );
+    }
+    // Neither monitoring network gives a route out.
+    for service in ["prometheus", "grafana"] {
+        for network in networks(&compose, service) {
+            assert!(
+                network_is_internal(&compose, &network) || network_has_no_nat(&compose, &network),
+                "{service}: network {network} has a route out"
+            );
+        }
+    }
+}
+
+#[test]
+fn grafana_has_no_default_password_and_no_anonymous_access() {
+    let compose = compose();
+    let grafana = compose.service("grafana").unwrap();
+    let environment = &grafana["environment"];
+    assert_eq!(
+        environment["GF_SECURITY_ADMIN_PASSWORD"].as_str(),
+        Some("${GRAFANA_ADMIN_PASSWORD:-}")
+    );
+    assert_eq!(
+        environment["GF_AUTH_ANONYMOUS_ENABLED"].as_str(),
+        Some("false")
+    );
+    assert_eq!(
+        environment["GF_USERS_ALLOW_SIGN_UP"].as_str(),
+        Some("false")
+    );
+    let check = compose.service("grafana-password").unwrap();
+    assert_eq!(
+        check["environment"]["GF_SECURITY_ADMIN_PASSWORD"].as_str(),
+        Some("${GRAFANA_ADMIN_PASSWORD:-}")
+    );
+    assert_eq!(
+        compose
+            .variables()
+            .get("GRAFANA_ADMIN_PASSWORD")
+            .map(String::as_str),
+        Some(""),
+        ".env.example must not hold a usable Grafana password"
+    );
+    // The check itself, run by the shell Grafana's image ships (POSIX sh).
+    let script = strings(&check["entrypoint"]).join(" ");
+    let script = script
+        .strip_prefix("/bin/sh -c ")
+        .expect("entrypoint is /bin/sh -c SCRIPT")
+        .replace("$$", "$");
+    for (password, accepted) in [("", false), ("admin", false), ("s3cret-Pw", true)] {
+        let status = std::process::Command::new("/bin/sh")
+            .args(["-c", &script])
+            .env_clear()
+            .env("GF_SECURITY_ADMIN_PASSWORD", password)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert_eq!(status.success(), accepted, "password {password:?}");
     }
 }

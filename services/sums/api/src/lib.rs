@@ -216,10 +216,13 @@ async fn compute_off_runtime(state: &AppState, n: u64) -> Result<u64, ApiError> 
         metrics::counter!("sums_rejected_total", "reason" => "busy").increment(1);
         return Err(ApiError::Busy);
     };
+    let waiting = InFlight::count(WAITING_GAUGE);
     let _slot = tokio::time::timeout_at(deadline.into(), state.sum_slots.acquire())
         .await
         .map_err(|_| deadline_exceeded())?
         .map_err(|err| ApiError::Worker(err.to_string()))?;
+    drop(waiting);
+    let _running = InFlight::count(RUNNING_GAUGE);
     let started = Instant::now();
     let total = compute::sum_on_low_priority_thread(n, deadline)
         .await
@@ -230,6 +233,28 @@ async fn compute_off_runtime(state: &AppState, n: u64) -> Result<u64, ApiError> 
     metrics::histogram!("sums_compute_duration_seconds").record(started.elapsed().as_secs_f64());
     metrics::counter!("sums_computed_total").increment(1);
     Ok(total)
+}
+
+/// Gauge: sums admitted and waiting for a slot (the queue's length).
+pub const WAITING_GAUGE: &str = "sums_waiting";
+/// Gauge: sums computing now (at most `sum_workers`).
+pub const RUNNING_GAUGE: &str = "sums_running";
+
+/// Counts one sum in a gauge for as long as it lives, whichever way the sum ends
+/// (finished, deadline, client gone and the request future dropped).
+struct InFlight(&'static str);
+
+impl InFlight {
+    fn count(gauge: &'static str) -> Self {
+        metrics::gauge!(gauge).increment(1.0);
+        Self(gauge)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        metrics::gauge!(self.0).decrement(1.0);
+    }
 }
 
 /// The original's deliberate fault: the process dies so that whatever supervises it

@@ -2,92 +2,12 @@
 
 use std::time::Duration;
 
+mod common;
+
+use common::{full_queue, spawn_app, ShutdownOnDrop};
 use platform::{Env, Shutdown};
 use serde_json::{json, Value};
 use testkit::TestRedis;
-
-struct TestApp {
-    base: String,
-    client: reqwest::Client,
-    _shutdown: ShutdownOnDrop,
-}
-
-struct ShutdownOnDrop(Shutdown);
-
-impl Drop for ShutdownOnDrop {
-    fn drop(&mut self) {
-        self.0.trigger();
-    }
-}
-
-async fn spawn_app(redis: &TestRedis, extra: &[(&str, &str)]) -> TestApp {
-    let mut pairs = vec![("PORT", "0".to_owned()), ("REDIS_URL", redis.url())];
-    pairs.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
-    let config = sums_api::Config::from_env(&Env::from_pairs(pairs)).expect("valid config");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let shutdown = Shutdown::manual(Duration::from_secs(1));
-    tokio::spawn(sums_api::run(config, listener, shutdown.clone()));
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap();
-    let app = TestApp {
-        base,
-        client,
-        _shutdown: ShutdownOnDrop(shutdown),
-    };
-    app.wait_ready().await;
-    app
-}
-
-impl TestApp {
-    async fn wait_ready(&self) {
-        for _ in 0..100 {
-            if let Ok(response) = self.client.get(format!("{}/ready", self.base)).send().await {
-                if response.status() == 200 {
-                    return;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("sums api never became ready");
-    }
-
-    async fn post_raw(&self, body: &str) -> (u16, Value) {
-        let response = self
-            .client
-            .post(format!("{}/sum", self.base))
-            .header("content-type", "application/json")
-            .body(body.to_owned())
-            .send()
-            .await
-            .expect("POST /sum answers");
-        let status = response.status().as_u16();
-        (status, response.json().await.expect("JSON body"))
-    }
-
-    /// `POST /sum` in the background; the task yields the status.
-    fn spawn_post(&self, body: String) -> tokio::task::JoinHandle<u16> {
-        let request = self
-            .client
-            .post(format!("{}/sum", self.base))
-            .header("content-type", "application/json")
-            .body(body);
-        tokio::spawn(async move { request.send().await.unwrap().status().as_u16() })
-    }
-
-    async fn last_sum(&self) -> (u16, Value) {
-        let response = self
-            .client
-            .get(&self.base)
-            .send()
-            .await
-            .expect("GET / answers");
-        let status = response.status().as_u16();
-        (status, response.json().await.expect("JSON body"))
-    }
-}
 
 #[tokio::test]
 async fn sum_is_returned_and_remembered_as_last_sum() {
@@ -206,20 +126,7 @@ async fn a_huge_n_hits_the_deadline_with_504_and_its_thread_stops() {
 #[tokio::test]
 async fn a_full_queue_answers_503_with_retry_after_at_once() {
     let redis = TestRedis::start();
-    // One running and one waiting, each stopped by the deadline after 1.5 s.
-    let app = spawn_app(
-        &redis,
-        &[
-            ("SUM_WORKERS", "1"),
-            ("SUM_QUEUE", "1"),
-            ("SUM_DEADLINE_MS", "1500"),
-        ],
-    )
-    .await;
-    let huge = format!(r#"{{"n": {}}}"#, sums_api::input::MAX_N);
-    let running = app.spawn_post(huge.clone());
-    let waiting = app.spawn_post(huge);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (app, running, waiting) = full_queue(&redis).await;
 
     let started = std::time::Instant::now();
     let response = app

@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod monitoring;
+
 use testkit::compose::Loopback;
 use testkit::{free_port, workspace_binary, ChildGuard, TestPostgres, TestRedis};
 
@@ -43,6 +45,30 @@ impl VotingStack {
             wait_ready(port, Duration::from_secs(30));
         }
         stack
+    }
+
+    /// The compose service name → loopback port of each running service (what Prometheus
+    /// scrapes).
+    pub fn service_ports(&self) -> BTreeMap<String, u16> {
+        BTreeMap::from([
+            ("vote".to_owned(), self.vote_port),
+            ("worker".to_owned(), self.worker_port),
+            ("result".to_owned(), self.result_port),
+        ])
+    }
+
+    /// Sends a signal (`STOP`, `CONT`, …) to one of the stack's services.
+    pub fn signal(&self, service: &str, signal: &str) {
+        let child = match service {
+            "vote" => &self.vote,
+            "worker" => &self.worker,
+            "result" => &self.result,
+            other => panic!("the voting stack has no service {other:?}"),
+        };
+        child
+            .as_ref()
+            .unwrap_or_else(|| panic!("{service} is not running"))
+            .signal(signal);
     }
 
     /// Dependency hosts of the compose file, mapped to this stack's loopback ports.

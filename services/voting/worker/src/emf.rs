@@ -1,4 +1,5 @@
-//! The queue's depth and the age of its oldest vote as CloudWatch metrics, without a
+//! The age of the queue's oldest vote as a Prometheus gauge (`votes_queue_oldest_age_seconds`,
+//! always), and the queue's depth and that age as CloudWatch metrics, without a
 //! Lambda or an agent: every `interval` the worker prints one CloudWatch Embedded Metric
 //! Format (EMF) line on stdout. On ECS stdout goes to CloudWatch Logs (awslogs driver,
 //! PutLogEvents), which extracts the metrics from any JSON event carrying an `_aws`
@@ -145,13 +146,17 @@ end
 return {depth, redis.call('LINDEX', KEYS[1], 0), age}
 "#;
 
-/// Samples the queue every second and prints an EMF line every `settings.interval`
-/// until shutdown. A Redis outage skips lines (missing data, not a made-up zero).
-pub async fn report(settings: Settings, queue: Queue, shutdown: Shutdown) {
+/// Prometheus gauge (seconds) of the same age as [`AGE_METRIC`], set every sample.
+pub const AGE_GAUGE: &str = "votes_queue_oldest_age_seconds";
+
+/// Samples the queue every second until shutdown: sets the [`AGE_GAUGE`] each time and,
+/// given `settings`, prints an EMF line every `settings.interval`. A Redis outage skips
+/// samples (missing data, not a made-up zero; the gauge keeps its last value).
+pub async fn report(settings: Option<Settings>, queue: Queue, shutdown: Shutdown) {
     let script = redis::Script::new(SAMPLE);
     let mut ages = HeadAge::default();
     let mut tick = tokio::time::interval(SAMPLE_EVERY);
-    let mut next_line = Instant::now() + settings.interval;
+    let mut next_line = Instant::now() + settings.as_ref().map_or(Duration::ZERO, |s| s.interval);
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -167,7 +172,7 @@ pub async fn report(settings: Settings, queue: Queue, shutdown: Shutdown) {
         let (depth, head, claimed_micros) = match sampled {
             Ok(sample) => sample,
             Err(err) => {
-                tracing::debug!(%err, "cannot sample the queue for CloudWatch");
+                tracing::debug!(%err, "cannot sample the queue's oldest vote");
                 continue;
             }
         };
@@ -175,6 +180,10 @@ pub async fn report(settings: Settings, queue: Queue, shutdown: Shutdown) {
         let age = ages
             .observe(head, now)
             .max(Duration::from_micros(claimed_micros));
+        metrics::gauge!(AGE_GAUGE).set(age.as_secs_f64());
+        let Some(settings) = &settings else {
+            continue;
+        };
         if now >= next_line {
             next_line = now + settings.interval;
             let event = line(&settings.namespace, QUEUE_KEY, depth, age, now_ms());

@@ -105,9 +105,13 @@ async fn drain(config: Config, pool: PgPool, status: Arc<Status>, shutdown: Shut
     let queue = Queue::new(connection, config.worker_id.clone(), config.lease);
     let _ = status.queue.set(queue.clone());
     // Reported from here on, Postgres or not: a database outage is when the queue grows.
-    if let Some(settings) = config.queue_metrics.clone() {
-        tokio::spawn(emf::report(settings, queue.clone(), shutdown.clone()));
-    }
+    // The oldest vote's age is always a Prometheus gauge; the EMF lines only where
+    // METRICS_NAMESPACE asks for them.
+    tokio::spawn(emf::report(
+        config.queue_metrics.clone(),
+        queue.clone(),
+        shutdown.clone(),
+    ));
     if until_done("applying migrations", &shutdown, || {
         voting_store::migrate(&pool)
     })
