@@ -12,16 +12,11 @@ use serde_json::json;
 use crate::apply::{apply, delete_all, Outcome, Ui};
 use crate::aws::{self, Aws, Connection, DeleteOptions};
 use crate::config::StackConfig;
-use crate::constructs::expand;
 use crate::graph::{typical_create_time, Graph};
-use crate::model::Kind;
+use crate::model::{ids, Kind};
 use crate::plan::{plan, Observed};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Output {
-    Text,
-    Json,
-}
+use crate::session::Session;
+pub use crate::session::{command_handles_interrupts, Output};
 
 /// What `provision synth` renders.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -141,79 +136,41 @@ impl Cli {
         self.output == Output::Json
     }
 
-    fn connection(&self) -> Connection {
-        Connection {
-            region: self.region.clone(),
-            profile: self.profile.clone(),
-            endpoint_url: self.endpoint_url.clone(),
+    /// The session the commands run in: everything but the subcommand.
+    pub fn session(&self) -> Session {
+        Session {
+            stack: self.stack.clone(),
+            env: self.env.clone(),
+            config_dir: self.config_dir.clone(),
+            connection: Connection {
+                region: self.region.clone(),
+                profile: self.profile.clone(),
+                endpoint_url: self.endpoint_url.clone(),
+            },
+            output: self.output,
+            yes: self.yes,
+            verbose: self.verbose,
+            wait_timeout: std::time::Duration::from_secs(self.wait_timeout),
+            take_over_lock: self.take_over_lock.clone(),
         }
-    }
-
-    fn desired(&self) -> Result<(StackConfig, Graph)> {
-        let config = StackConfig::load(&self.config_dir, &self.stack, &self.env)?;
-        let graph = Graph::new(expand(&config)).context("the stack's resource graph is invalid")?;
-        Ok((config, graph))
-    }
-
-    /// The stack as `up` would make it in this account: like [`Cli::desired`], with the
-    /// availability zones chosen against the account and what the stack already has.
-    async fn desired_in(&self, aws: &Aws, observed: &[Observed]) -> Result<Graph> {
-        let mut config = StackConfig::load(&self.config_dir, &self.stack, &self.env)?;
-        let zones =
-            aws::choose_zones(aws, config.network.availability_zones.as_deref(), observed).await?;
-        config.network.availability_zones = Some(zones);
-        Graph::new(expand(&config)).context("the stack's resource graph is invalid")
-    }
-
-    /// Takes the stack's lock for `command` (see [`crate::lock`]), with an SSM client of
-    /// its own so lock calls stay out of the stack's call statistics.
-    pub(crate) async fn lock(&self, command: &str) -> Result<crate::lock::Lock> {
-        let sdk = aws::sdk_config(&self.connection()).await?;
-        let ssm = aws_sdk_ssm::Client::new(&sdk);
-        Ok(crate::lock::acquire(
-            &ssm,
-            &self.stack,
-            &self.env,
-            command,
-            self.take_over_lock.as_deref(),
-        )
-        .await?)
-    }
-
-    pub(crate) async fn connect(&self) -> Result<Aws> {
-        let sdk = aws::sdk_config(&self.connection()).await?;
-        Ok(Aws::new(&sdk, &self.stack, &self.env)
-            .with_wait_limit(std::time::Duration::from_secs(self.wait_timeout)))
     }
 }
 
 /// Runs the CLI; the returned code is the process exit code.
-/// Set while a command handles Ctrl-C itself (deploy's watcher stops watching and says
-/// so); `main` then leaves the signal to it instead of exiting at once.
-static INTERRUPT_HANDLED_BY_COMMAND: std::sync::atomic::AtomicBool =
-    std::sync::atomic::AtomicBool::new(false);
-
-pub fn handle_interrupts_in_command() {
-    INTERRUPT_HANDLED_BY_COMMAND.store(true, std::sync::atomic::Ordering::SeqCst);
-}
-
-pub fn command_handles_interrupts() -> bool {
-    INTERRUPT_HANDLED_BY_COMMAND.load(std::sync::atomic::Ordering::SeqCst)
-}
-
 pub async fn run(cli: Cli) -> Result<u8> {
+    let session = cli.session();
     match &cli.command {
-        Command::Plan { offline } => cmd_plan(&cli, *offline).await,
-        Command::Up { allow_data_loss } => cmd_up(&cli, allow_data_loss).await,
+        Command::Plan { offline } => cmd_plan(&session, *offline).await,
+        Command::Up { allow_data_loss } => cmd_up(&session, allow_data_loss).await,
         Command::Down {
             no_snapshot,
             allow_data_loss,
-        } => cmd_down(&cli, *no_snapshot, allow_data_loss).await,
-        Command::Status => cmd_status(&cli).await,
-        Command::Outputs { json } => cmd_outputs(&cli, *json).await,
-        Command::Graph => cmd_graph(&cli),
-        Command::Synth { format, out } => cmd_synth(&cli, *format, out.as_deref()),
-        Command::Ops(ops) => crate::ops::run(&cli, ops).await,
+        } => cmd_down(&session, *no_snapshot, allow_data_loss).await,
+        Command::Status => cmd_status(&session).await,
+        Command::Outputs { json } => cmd_outputs(&session, *json).await,
+        Command::Graph => cmd_graph(&session),
+        Command::Synth { format, out } => cmd_synth(&session, *format, out.as_deref()),
+        Command::Ops(ops) => crate::ops::run(&session, ops).await,
         // A release holds the stack's lock too: an `up` re-registering task definitions
         // meanwhile could put an older image back.
         Command::Release(release) => {
@@ -221,7 +178,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
                 crate::deploy::ReleaseCommand::Deploy { .. } => "deploy",
                 crate::deploy::ReleaseCommand::Rollback { .. } => "rollback",
             };
-            locked(&cli, command, crate::deploy::run(&cli, release)).await
+            locked(&session, command, crate::deploy::run(&session, release)).await
         }
     }
 }
@@ -246,19 +203,19 @@ async fn observe(aws: &Aws) -> Result<Vec<Observed>> {
     Ok(aws::observe(aws).await?)
 }
 
-async fn cmd_plan(cli: &Cli, offline: bool) -> Result<u8> {
+async fn cmd_plan(session: &Session, offline: bool) -> Result<u8> {
     let started = Instant::now();
     // Config errors first, before any AWS call.
-    let (_, offline_graph) = cli.desired()?;
+    let (_, offline_graph) = session.desired()?;
     let mut duplicates = Vec::new();
     let (graph, plan, source) = if offline {
         let plan = plan(&offline_graph, &[]);
         (offline_graph, plan, "offline: assuming an empty account")
     } else {
-        let aws = cli.connect().await?;
+        let aws = session.connect().await?;
         let (observed, found_twice) = aws::observe_all(&aws).await?;
         duplicates = aws::duplicate_report(&observed, &found_twice);
-        let graph = cli.desired_in(&aws, &observed).await?;
+        let graph = session.desired_in(&aws, &observed).await?;
         let plan = plan(&graph, &observed);
         warn_quotas(&aws, &plan).await;
         (graph, plan, "read from AWS")
@@ -266,19 +223,19 @@ async fn cmd_plan(cli: &Cli, offline: bool) -> Result<u8> {
     for line in &duplicates {
         eprintln!("warning: {line}");
     }
-    if cli.json() {
+    if session.json() {
         print_json(
-            &json!({"stack": cli.stack, "env": cli.env, "plan": plan, "duplicates": duplicates}),
+            &json!({"stack": session.stack, "env": session.env, "plan": plan, "duplicates": duplicates}),
         )?;
     } else {
         say!(
             "Stack {}-{} ({source}, {} resources, {:.2?}):",
-            cli.stack,
-            cli.env,
+            session.stack,
+            session.env,
             graph.resources().len(),
             started.elapsed()
         );
-        say_raw(&plan.render(offline || cli.verbose > 0));
+        say_raw(&plan.render(offline || session.verbose > 0));
         if plan.is_empty() {
             say!("No changes: the stack matches its config.");
         }
@@ -300,8 +257,8 @@ async fn warn_quotas(aws: &Aws, plan: &crate::plan::Plan) {
 }
 
 /// Asks on the terminal; without one, `--yes` is required.
-fn confirm(cli: &Cli, question: &str, expected: &str) -> Result<bool> {
-    if cli.yes {
+fn confirm(session: &Session, question: &str, expected: &str) -> Result<bool> {
+    if session.yes {
         return Ok(true);
     }
     if !std::io::stdin().is_terminal() {
@@ -314,10 +271,15 @@ fn confirm(cli: &Cli, question: &str, expected: &str) -> Result<bool> {
     Ok(answer.trim() == expected)
 }
 
-fn report(cli: &Cli, what: &str, outcome: &Outcome, extra: serde_json::Value) -> Result<()> {
-    if cli.json() {
+fn report(
+    session: &Session,
+    what: &str,
+    outcome: &Outcome,
+    extra: serde_json::Value,
+) -> Result<()> {
+    if session.json() {
         print_json(
-            &json!({"stack": cli.stack, "env": cli.env, "command": what, "outcome": outcome, "details": extra}),
+            &json!({"stack": session.stack, "env": session.env, "command": what, "outcome": outcome, "details": extra}),
         )?;
     } else {
         eprintln!(
@@ -340,11 +302,11 @@ fn report(cli: &Cli, what: &str, outcome: &Outcome, extra: serde_json::Value) ->
 
 /// Runs `body` holding the stack's lock; releases it whatever `body` returns (Ctrl-C is
 /// `main`'s: it calls `lock::release_after_interrupt`).
-async fn locked<F>(cli: &Cli, command: &str, body: F) -> Result<u8>
+async fn locked<F>(session: &Session, command: &str, body: F) -> Result<u8>
 where
     F: std::future::Future<Output = Result<u8>>,
 {
-    let lock = cli.lock(command).await?;
+    let lock = session.lock(command).await?;
     let result = body.await;
     if let Err(err) = lock.release().await {
         eprintln!("warning: {err}");
@@ -383,55 +345,59 @@ fn refuse_unnamed_data_loss<'a>(
     bail!(message)
 }
 
-async fn cmd_up(cli: &Cli, allow_data_loss: &[String]) -> Result<u8> {
+async fn cmd_up(session: &Session, allow_data_loss: &[String]) -> Result<u8> {
     // Config errors first, before any AWS call.
-    cli.desired()?;
-    locked(cli, "up", up_locked(cli, allow_data_loss)).await
+    session.desired()?;
+    locked(session, "up", up_locked(session, allow_data_loss)).await
 }
 
-async fn up_locked(cli: &Cli, allow_data_loss: &[String]) -> Result<u8> {
-    let aws = cli.connect().await?;
+async fn up_locked(session: &Session, allow_data_loss: &[String]) -> Result<u8> {
+    let aws = session.connect().await?;
     let (observed, found_twice) = aws::observe_all(&aws).await?;
     let duplicates = aws::duplicate_report(&observed, &found_twice);
     if !duplicates.is_empty() {
         bail!(
             "{}-{} has resources that exist more than once; `up` changes nothing until only \
              one of each is left:\n  {}",
-            cli.stack,
-            cli.env,
+            session.stack,
+            session.env,
             duplicates.join("\n  ")
         );
     }
-    let graph = cli.desired_in(&aws, &observed).await?;
+    let graph = session.desired_in(&aws, &observed).await?;
     let plan = plan(&graph, &observed);
     if plan.is_empty() {
-        if cli.json() {
+        if session.json() {
             print_json(&json!({
-                "stack": cli.stack, "env": cli.env, "command": "up", "changes": 0,
+                "stack": session.stack, "env": session.env, "command": "up", "changes": 0,
                 "details": {"mutating_calls": aws.stats.mutating_calls()},
             }))?;
         } else {
-            say!("No changes: {}-{} matches its config.", cli.stack, cli.env);
+            say!(
+                "No changes: {}-{} matches its config.",
+                session.stack,
+                session.env
+            );
         }
         return Ok(0);
     }
-    if !cli.json() {
+    if !session.json() {
         say_raw(&plan.render(false));
     }
     refuse_unnamed_data_loss("this plan", &plan.steps, allow_data_loss)?;
     warn_quotas(&aws, &plan).await;
-    if !confirm(cli, "Apply these changes?", "yes")? {
+    if !confirm(session, "Apply these changes?", "yes")? {
         eprintln!("Nothing applied.");
         return Ok(1);
     }
-    let ui = Ui::new(cli.verbose > 0, cli.json());
+    let ui = Ui::new(session.verbose > 0, session.json());
     aws.stats.reset_peak();
     // Replacements and deletions keep final snapshots, and secrets a recovery window
     // outside dev.
-    let options = DeleteOptions::for_env(&cli.env, false, allow_data_loss);
+    let options = DeleteOptions::for_env(&session.env, false, allow_data_loss);
     let outcome = apply(&aws, &graph, &plan, &observed, &options, &ui).await;
     report(
-        cli,
+        session,
         "up",
         &outcome,
         json!({"mutating_calls": aws.stats.mutating_calls()}),
@@ -439,21 +405,30 @@ async fn up_locked(cli: &Cli, allow_data_loss: &[String]) -> Result<u8> {
     Ok(if outcome.succeeded() { 0 } else { 1 })
 }
 
-async fn cmd_down(cli: &Cli, no_snapshot: bool, allow_data_loss: &[String]) -> Result<u8> {
-    if no_snapshot && !aws::is_dev(&cli.env) {
+async fn cmd_down(session: &Session, no_snapshot: bool, allow_data_loss: &[String]) -> Result<u8> {
+    if no_snapshot && !aws::is_dev(&session.env) {
         bail!(
             "--no-snapshot is refused outside dev: `down` of {}-{} keeps final snapshots of \
              PostgreSQL and Redis. Run it without --no-snapshot (delete the snapshots later \
              if you are sure).",
-            cli.stack,
-            cli.env
+            session.stack,
+            session.env
         );
     }
-    locked(cli, "down", down_locked(cli, no_snapshot, allow_data_loss)).await
+    locked(
+        session,
+        "down",
+        down_locked(session, no_snapshot, allow_data_loss),
+    )
+    .await
 }
 
-async fn down_locked(cli: &Cli, no_snapshot: bool, allow_data_loss: &[String]) -> Result<u8> {
-    let aws = cli.connect().await?;
+async fn down_locked(
+    session: &Session,
+    no_snapshot: bool,
+    allow_data_loss: &[String],
+) -> Result<u8> {
+    let aws = session.connect().await?;
     // Every copy goes, duplicates included (ids `<id>#2`…).
     let (mut observed, found_twice) = aws::observe_all(&aws).await?;
     observed.extend(found_twice);
@@ -462,20 +437,20 @@ async fn down_locked(cli: &Cli, no_snapshot: bool, allow_data_loss: &[String]) -
         .map(|o| crate::plan::Step::new(o.id.clone(), o.kind, crate::plan::Action::Delete))
         .collect();
     // Outside dev the data stores go only when named: --yes is never enough.
-    if !aws::is_dev(&cli.env) {
+    if !aws::is_dev(&session.env) {
         refuse_unnamed_data_loss(
-            &format!("`down` of {}-{}", cli.stack, cli.env),
+            &format!("`down` of {}-{}", session.stack, session.env),
             &teardown,
             allow_data_loss,
         )?;
     }
     if !observed.is_empty() {
-        if !cli.json() {
+        if !session.json() {
             say!(
                 "Will delete {} resources of {}-{}{}:",
                 observed.len(),
-                cli.stack,
-                cli.env,
+                session.stack,
+                session.env,
                 if no_snapshot {
                     ""
                 } else {
@@ -492,27 +467,27 @@ async fn down_locked(cli: &Cli, no_snapshot: bool, allow_data_loss: &[String]) -
             }
         }
         // Production asks for the stack name itself, not a reflexive "yes".
-        let expected = if cli.env == "prod" {
-            cli.stack.as_str()
+        let expected = if session.env == "prod" {
+            session.stack.as_str()
         } else {
             "yes"
         };
-        let question = format!("Delete stack {}-{}?", cli.stack, cli.env);
-        if !confirm(cli, &question, expected)? {
+        let question = format!("Delete stack {}-{}?", session.stack, session.env);
+        if !confirm(session, &question, expected)? {
             eprintln!("Nothing deleted.");
             return Ok(1);
         }
     }
-    let ui = Ui::new(cli.verbose > 0, cli.json());
+    let ui = Ui::new(session.verbose > 0, session.json());
     let started = Instant::now();
     let mut outcome = Outcome::default();
     let doomed: Vec<&Observed> = observed.iter().collect();
-    let options = DeleteOptions::for_env(&cli.env, no_snapshot, allow_data_loss);
+    let options = DeleteOptions::for_env(&session.env, no_snapshot, allow_data_loss);
     delete_all(&aws, &doomed, &observed, &options, &ui, &mut outcome).await;
     // Elastic IPs are no resource of the plan: each NAT gateway's goes with it, and any
     // that an earlier interrupted run left behind (billed hourly) are released here.
     match aws::release_unused_addresses(&aws, &aws::Quiet).await {
-        Ok(released) if !released.is_empty() && !cli.json() => {
+        Ok(released) if !released.is_empty() && !session.json() => {
             eprintln!(
                 "Released {} unused Elastic IP(s): {}",
                 released.len(),
@@ -525,12 +500,12 @@ async fn down_locked(cli: &Cli, no_snapshot: bool, allow_data_loss: &[String]) -
     outcome.elapsed_secs = started.elapsed().as_secs_f64();
     outcome.peak_concurrent_calls = aws.stats.peak_in_flight();
     let leftovers = aws::leftovers(&aws).await?;
-    report(cli, "down", &outcome, json!({"leftovers": leftovers}))?;
-    if !cli.json() {
+    report(session, "down", &outcome, json!({"leftovers": leftovers}))?;
+    if !session.json() {
         if leftovers.is_empty() {
             eprintln!(
                 "Leftover scan: nothing tagged slipway:stack={} slipway:env={} remains.",
-                cli.stack, cli.env
+                session.stack, session.env
             );
         } else {
             eprintln!(
@@ -580,9 +555,9 @@ fn public_url(config: &StackConfig, observed: &[Observed], service: &str) -> Opt
     Some(format!("{scheme}://{dns}{path}{host}"))
 }
 
-async fn cmd_status(cli: &Cli) -> Result<u8> {
-    let (config, _) = cli.desired()?;
-    let aws = cli.connect().await?;
+async fn cmd_status(session: &Session) -> Result<u8> {
+    let (config, _) = session.desired()?;
+    let aws = session.connect().await?;
     let (observed, services, firing) = tokio::try_join!(
         aws::observe(&aws),
         aws::ecs_status(&aws),
@@ -604,16 +579,16 @@ async fn cmd_status(cli: &Cli) -> Result<u8> {
             })
         })
         .collect();
-    if cli.json() {
+    if session.json() {
         print_json(&json!({
-            "stack": cli.stack, "env": cli.env, "services": rows,
+            "stack": session.stack, "env": session.env, "services": rows,
             "dashboard": dashboard, "alarms_firing": firing,
         }))?;
     } else if rows.is_empty() {
         say!(
             "{}-{} has no services running (run `provision up`).",
-            cli.stack,
-            cli.env
+            session.stack,
+            session.env
         );
     } else {
         say!(
@@ -636,7 +611,7 @@ async fn cmd_status(cli: &Cli) -> Result<u8> {
             );
         }
     }
-    if !cli.json() {
+    if !session.json() {
         match &dashboard {
             Some(url) => say!("dashboard: {url}"),
             None => say!("dashboard: none yet (run `provision up`)"),
@@ -653,9 +628,9 @@ async fn cmd_status(cli: &Cli) -> Result<u8> {
     Ok(0)
 }
 
-async fn cmd_outputs(cli: &Cli, json_flag: bool) -> Result<u8> {
-    let (config, _) = cli.desired()?;
-    let aws = cli.connect().await?;
+async fn cmd_outputs(session: &Session, json_flag: bool) -> Result<u8> {
+    let (config, _) = session.desired()?;
+    let aws = session.connect().await?;
     let observed = observe(&aws).await?;
     let get = |id: &str, key: &str| attrs_of(&observed, id).and_then(|a| a.get(key)).cloned();
     let services: BTreeMap<&String, serde_json::Value> = config
@@ -665,18 +640,18 @@ async fn cmd_outputs(cli: &Cli, json_flag: bool) -> Result<u8> {
             (
                 name,
                 json!({
-                    "repository_uri": get(&format!("repo-{name}"), "uri"),
-                    "service": get(&format!("service-{name}"), "name"),
-                    "task_definition": get(&format!("taskdef-{name}"), "arn"),
-                    "log_group": get(&format!("logs-{name}"), "name"),
+                    "repository_uri": get(&ids::repository(name), "uri"),
+                    "service": get(&ids::service(name), "name"),
+                    "task_definition": get(&ids::task_definition(name), "arn"),
+                    "log_group": get(&ids::log_group(name), "name"),
                     "url": public_url(&config, &observed, name),
                 }),
             )
         })
         .collect();
     let outputs = json!({
-        "stack": cli.stack,
-        "env": cli.env,
+        "stack": session.stack,
+        "env": session.env,
         "region": aws.region,
         "cluster": get("cluster", "name"),
         "cluster_arn": get("cluster", "arn"),
@@ -685,7 +660,7 @@ async fn cmd_outputs(cli: &Cli, json_flag: bool) -> Result<u8> {
         "private_subnets": [get("subnet-private-a", "id"), get("subnet-private-b", "id")],
         "services": services,
         "debug_repository_uri": get("repo-debug", "uri"),
-        "tasks": config.tasks.keys().map(|t| (t.clone(), get(&format!("task-{t}"), "arn"))).collect::<BTreeMap<_, _>>(),
+        "tasks": config.tasks.keys().map(|t| (t.clone(), get(&ids::one_off_task(t), "arn"))).collect::<BTreeMap<_, _>>(),
         "redis_url_secret": get("redis-url", "arn"),
         "database_url_secret": get("database-url", "arn"),
         // The secret AWS_DEPLOY_ROLE_ARN of the GitHub environment `github_environment`,
@@ -693,7 +668,7 @@ async fn cmd_outputs(cli: &Cli, json_flag: bool) -> Result<u8> {
         "github_deploy_role_arn": get("role-github-deploy", "arn"),
         "github_environment": config.github.as_ref().map(|_| config.prefix()),
     });
-    if json_flag || cli.json() {
+    if json_flag || session.json() {
         print_json(&outputs)?;
     } else {
         for (key, value) in outputs.as_object().into_iter().flatten() {
@@ -719,10 +694,10 @@ pub fn graph_report(graph: &Graph) -> serde_json::Value {
     })
 }
 
-fn cmd_graph(cli: &Cli) -> Result<u8> {
-    let (_, graph) = cli.desired()?;
+fn cmd_graph(session: &Session) -> Result<u8> {
+    let (_, graph) = session.desired()?;
     let report = graph_report(&graph);
-    if cli.json() {
+    if session.json() {
         print_json(&report)?;
     } else {
         for (index, wave) in graph.waves().iter().enumerate() {
@@ -743,11 +718,11 @@ fn cmd_graph(cli: &Cli) -> Result<u8> {
     Ok(0)
 }
 
-fn cmd_synth(cli: &Cli, format: SynthFormat, out: Option<&std::path::Path>) -> Result<u8> {
-    let (_, graph) = cli.desired()?;
+fn cmd_synth(session: &Session, format: SynthFormat, out: Option<&std::path::Path>) -> Result<u8> {
+    let (_, graph) = session.desired()?;
     let template = match format {
         SynthFormat::Cloudformation => {
-            crate::synth::cloudformation(&cli.stack, &cli.env, graph.resources())
+            crate::synth::cloudformation(&session.stack, &session.env, graph.resources())
                 .context("the stack cannot be rendered as CloudFormation")?
         }
     };
@@ -762,8 +737,8 @@ fn cmd_synth(cli: &Cli, format: SynthFormat, out: Option<&std::path::Path>) -> R
             })?;
             eprintln!(
                 "{}-{}: {} resources → {}",
-                cli.stack,
-                cli.env,
+                session.stack,
+                session.env,
                 template["Resources"].as_object().map_or(0, |r| r.len()),
                 path.display()
             );

@@ -1,16 +1,17 @@
 //! Slipway provisioner: a stack config expands (constructs) into a typed resource graph,
 //! is planned against the state read from AWS by tags, and applied concurrently.
+//!
+//! The AWS-free core (model, config, constructs, graph, plan, synth, names) is the
+//! `slipway-cdk` crate, re-exported here under its old paths; this crate adds the
+//! provider layer ([`aws`]), applying plans ([`apply`]), the stack lock ([`lock`]) and the
+//! commands ([`cli`], [`deploy`], [`ops`]), which work on a [`session::Session`].
+
+pub use slipway_cdk::{config, constructs, graph, model, names, plan, settings, stack, synth};
 
 pub mod apply;
 pub mod aws;
 pub mod cli;
-pub mod config;
-pub mod constructs;
 pub mod deploy;
-pub mod graph;
 pub mod lock;
-pub mod model;
-pub mod names;
 pub mod ops;
-pub mod plan;
-pub mod synth;
+pub mod session;

@@ -22,9 +22,7 @@ use aws_sdk_ssm::types::ParameterType;
 use serde::{Deserialize, Serialize};
 
 /// The lock's SSM parameter name.
-pub fn parameter_name(stack: &str, env: &str) -> String {
-    format!("/slipway/{stack}/{env}/lock")
-}
+pub use crate::names::lock_parameter_name as parameter_name;
 
 /// Who holds the lock, as stored in the parameter (JSON).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

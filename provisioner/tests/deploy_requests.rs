@@ -21,6 +21,7 @@ use aws_sdk_ecs::types::{
 };
 use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode};
 use provisioner::aws::Aws;
+use provisioner::deploy::strategy::live_strategy;
 use provisioner::deploy::{
     release, BlueGreenTargets, DeployConfig, LiveService, Rollout, Strategy,
 };
@@ -279,9 +280,9 @@ async fn the_first_blue_green_release_of_a_rolling_service_is_a_rolling_one_with
     let canary: DeployConfig = toml::from_str("strategy = \"canary\"").unwrap();
     let (wanted, _) = Rollout::choose(&canary, true, Some(targets()), "vote", 8080);
     assert_eq!(wanted.from_live(&blue_green).0.strategy, Strategy::Canary);
-    assert_eq!(Strategy::live(None), Strategy::Rolling);
+    assert_eq!(live_strategy(None), Strategy::Rolling);
     assert_eq!(
-        Strategy::live(Some(&DeploymentStrategy::Linear)),
+        live_strategy(Some(&DeploymentStrategy::Linear)),
         Strategy::Linear
     );
 }

@@ -13,10 +13,7 @@ use aws_sdk_applicationautoscaling::operation::put_scaling_policy::builders::Put
 use super::{attrs, call_error, deleted, require, Aws, AwsError, Resolved};
 use crate::model::*;
 use crate::plan::{Attrs, Observed};
-
-/// Target tracking scales in slowly and out quickly.
-pub const SCALE_IN_COOLDOWN_SECONDS: i32 = 120;
-pub const SCALE_OUT_COOLDOWN_SECONDS: i32 = 60;
+use slipway_cdk::settings::autoscaling::{SCALE_IN_COOLDOWN_SECONDS, SCALE_OUT_COOLDOWN_SECONDS};
 
 const DIMENSION: ScalableDimension = ScalableDimension::EcsServiceDesiredCount;
 

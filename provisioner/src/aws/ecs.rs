@@ -16,6 +16,10 @@ use super::{
 };
 use crate::model::*;
 use crate::plan::{Attrs, Observed};
+use slipway_cdk::settings::ecs::{
+    CONFIGURED_DESIRED_TAG, HEALTH_CHECK, HEALTH_CHECK_GRACE_SECONDS, MAXIMUM_PERCENT,
+    MINIMUM_HEALTHY_PERCENT,
+};
 
 fn tags(aws: &Aws, id: &str) -> Vec<Tag> {
     aws.tags(id)
@@ -23,32 +27,6 @@ fn tags(aws: &Aws, id: &str) -> Vec<Tag> {
         .map(|(k, v)| Tag::builder().key(k).value(v).build())
         .collect()
 }
-
-/// Records the desired count the config asked for. Autoscaling moves the live count, so
-/// plans compare the config with this tag rather than the live value, and `up` leaves an
-/// autoscaled count alone unless the configured count itself changed.
-pub const CONFIGURED_DESIRED_TAG: &str = "slipway:desired-count";
-
-/// Container health check timings, in seconds (and attempts).
-pub struct HealthCheckTimings {
-    pub interval: i32,
-    pub timeout: i32,
-    pub retries: i32,
-    pub start_period: i32,
-}
-
-/// Every container health check the stack registers.
-pub const HEALTH_CHECK: HealthCheckTimings = HealthCheckTimings {
-    interval: 15,
-    timeout: 5,
-    retries: 3,
-    start_period: 30,
-};
-/// Rolling deployments start new tasks before stopping old ones.
-pub const MAXIMUM_PERCENT: i32 = 200;
-pub const MINIMUM_HEALTHY_PERCENT: i32 = 100;
-/// Seconds a new task behind the load balancer has before health checks count.
-pub const HEALTH_CHECK_GRACE_SECONDS: i32 = 60;
 
 fn configured_desired_tag(count: i32) -> Tag {
     Tag::builder()

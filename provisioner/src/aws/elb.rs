@@ -17,48 +17,7 @@ use super::{
 };
 use crate::model::*;
 use crate::plan::{Attrs, Observed};
-
-/// The load balancer attribute behind `LoadBalancerSpec::drop_invalid_headers`.
-pub const DROP_INVALID_HEADERS: &str = "routing.http.drop_invalid_header_fields.enabled";
-
-/// The fixed response of a listener with nothing to forward to.
-pub struct FixedResponse {
-    pub status_code: &'static str,
-    pub content_type: &'static str,
-    pub body: &'static str,
-}
-
-/// What listeners answer when no rule matches.
-pub const NOT_FOUND: FixedResponse = FixedResponse {
-    status_code: "404",
-    content_type: "text/plain",
-    body: "not found",
-};
-
-/// Target group health check timings. The path is readiness (`/ready`), and ECS replaces
-/// a task its target group reports unhealthy (ECS developer guide, "Amazon ECS
-/// services": "replaces tasks determined to be unhealthy after a container health check
-/// or a load balancer target group health check fails"). So a target counts as unhealthy
-/// only after `unhealthy_threshold` × `interval_seconds` = 150 s of failed checks: longer
-/// than an RDS Multi-AZ or ElastiCache failover (60–120 s), during which every task of
-/// the service fails together and the ALB, with no healthy target left, routes to all of
-/// them anyway (fail-open). It comes back after 2 good checks. Ranges (ELB API,
-/// CreateTargetGroup): interval 5–300 s, timeout 2–120 s and below the interval,
-/// thresholds 2–10.
-pub struct TargetHealthCheck {
-    pub interval_seconds: i32,
-    pub timeout_seconds: i32,
-    pub healthy_threshold: i32,
-    pub unhealthy_threshold: i32,
-}
-
-/// The timings every target group of the stack gets.
-pub const TARGET_HEALTH: TargetHealthCheck = TargetHealthCheck {
-    interval_seconds: 30,
-    timeout_seconds: 5,
-    healthy_threshold: 2,
-    unhealthy_threshold: 5,
-};
+use slipway_cdk::settings::elb::{DROP_INVALID_HEADERS, NOT_FOUND, TARGET_HEALTH};
 
 fn tags(aws: &Aws, id: &str) -> Vec<Tag> {
     aws.tags(id)
@@ -880,34 +839,6 @@ pub async fn update_rule(
         .await
         .map_err(|e| call_error(id, "SetRulePriorities", e))?;
     Ok(current.clone())
-}
-
-/// Why ALB would refuse `paths` as one rule's path-pattern condition, if it would.
-/// Limits from the ALB guide ("Listener rules", condition types): at most three match
-/// values per condition and five per rule, at most five wildcards per rule, each value
-/// at most 128 characters (CloudFormation `PathPatternConfig`).
-pub fn path_condition_problem(paths: &[String]) -> Option<String> {
-    const VALUES_PER_CONDITION: usize = 3;
-    const WILDCARDS_PER_RULE: usize = 5;
-    const MAX_LENGTH: usize = 128;
-    if paths.len() > VALUES_PER_CONDITION {
-        return Some(format!(
-            "{} path patterns in one rule; ALB allows at most {VALUES_PER_CONDITION} per condition",
-            paths.len()
-        ));
-    }
-    let wildcards: usize = paths.iter().map(|p| p.matches(['*', '?']).count()).sum();
-    if wildcards > WILDCARDS_PER_RULE {
-        return Some(format!(
-            "{wildcards} wildcards (`*`, `?`) in one rule's path patterns; ALB allows at most {WILDCARDS_PER_RULE}"
-        ));
-    }
-    paths.iter().find(|p| p.len() > MAX_LENGTH).map(|p| {
-        format!(
-            "path pattern `{p}` is {} characters; ALB allows at most {MAX_LENGTH}",
-            p.len()
-        )
-    })
 }
 
 pub async fn delete_rule(aws: &Aws, id: &str, current: &Attrs) -> Result<(), AwsError> {

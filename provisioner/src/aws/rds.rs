@@ -9,6 +9,7 @@ use super::{
 };
 use crate::model::*;
 use crate::plan::{Attrs, Observed};
+use slipway_cdk::settings::rds::{CACHE_SUBNET_GROUP_DESCRIPTION, DB_SUBNET_GROUP_DESCRIPTION};
 
 pub async fn observe(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
     let (cache_groups, replication, db_groups, instances) = tokio::try_join!(
@@ -91,10 +92,6 @@ async fn observe_cache_subnet_groups(aws: &Aws) -> Result<Vec<Observed>, AwsErro
     }
     Ok(found)
 }
-
-/// Descriptions of the data stores' subnet groups.
-pub const CACHE_SUBNET_GROUP_DESCRIPTION: &str = "Redis: private subnets";
-pub const DB_SUBNET_GROUP_DESCRIPTION: &str = "PostgreSQL: private subnets";
 
 pub async fn create_cache_subnet_group(
     aws: &Aws,

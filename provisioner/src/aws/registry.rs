@@ -12,9 +12,7 @@ use super::{
 };
 use crate::model::*;
 use crate::plan::{Attrs, Observed};
-
-/// Name of the single inline policy every stack role carries.
-pub const POLICY_NAME: &str = crate::names::INLINE_POLICY_NAME;
+use slipway_cdk::settings::registry::{lifecycle_policy, POLICY_NAME};
 
 pub async fn observe(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
     let (repos, logs, roles) = tokio::try_join!(
@@ -23,18 +21,6 @@ pub async fn observe(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
         observe_roles(aws)
     )?;
     Ok([repos, logs, roles].into_iter().flatten().collect())
-}
-
-/// The ECR lifecycle policy keeping the newest `keep_images` images (also what
-/// `provision synth` puts in the template).
-pub fn lifecycle_policy(keep_images: u32) -> String {
-    json!({"rules": [{
-        "rulePriority": 1,
-        "description": format!("keep the newest {keep_images} images"),
-        "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": keep_images},
-        "action": {"type": "expire"}
-    }]})
-    .to_string()
 }
 
 fn kept_images(policy: &str) -> u32 {

@@ -7,14 +7,7 @@ use super::rds::read_secret;
 use super::{attrs, call_error, deleted, require, Aws, AwsError, DeleteOptions, Resolved};
 use crate::model::*;
 use crate::plan::{Attrs, Observed};
-
-/// Length of a random token (ElastiCache AUTH tokens: 16-128 characters, no punctuation).
-pub const RANDOM_TOKEN_LENGTH: i64 = 64;
-/// Length of a service role's Postgres password. Postgres itself limits nothing that
-/// matters here (SCRAM hashes any length); letters and digits only, so the password
-/// survives URLs and shells unescaped. GetRandomPassword takes 1-4096 (Secrets Manager
-/// API reference, GetRandomPassword `PasswordLength`).
-pub const DATABASE_PASSWORD_LENGTH: i64 = 48;
+use slipway_cdk::settings::secrets::{DATABASE_PASSWORD_LENGTH, RANDOM_TOKEN_LENGTH};
 
 pub async fn observe(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
     let mut found = Vec::new();

@@ -3,12 +3,7 @@
 use serde::Serialize;
 
 use super::{call_error, Aws, AwsError};
-
-pub const STACK: &str = "slipway:stack";
-pub const ENV: &str = "slipway:env";
-pub const ID: &str = "slipway:id";
-pub const MANAGED_BY: &str = "managed-by";
-pub const SLIPWAY: &str = "slipway";
+pub use slipway_cdk::settings::tags::{ownership, ENV, ID, MANAGED_BY, SLIPWAY, STACK};
 
 /// Something still tagged as the stack's after `down`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -25,16 +20,6 @@ pub fn role_path(aws: &Aws) -> String {
 /// `/slipway/<stack>/<env>/`: the IAM path that marks a role as the stack's.
 pub fn stack_role_path(stack: &str, env: &str) -> String {
     crate::names::role_path(stack, env)
-}
-
-/// The four ownership tags of resource `id` (what [`Aws::tags`] sends).
-pub fn ownership(stack: &str, env: &str, id: &str) -> [(&'static str, String); 4] {
-    [
-        (STACK, stack.to_owned()),
-        (ENV, env.to_owned()),
-        (ID, id.to_owned()),
-        (MANAGED_BY, SLIPWAY.to_owned()),
-    ]
 }
 
 /// Scans the Resource Groups Tagging API (and IAM roles by path, OIDC providers by tag) for anything still carrying

@@ -17,9 +17,10 @@ use anyhow::{bail, Context, Result};
 use clap::Subcommand;
 
 use crate::aws::{self, Aws};
-use crate::cli::Cli;
 use crate::config::StackConfig;
+use crate::model::ids;
 use crate::plan::Observed;
+use crate::session::Session;
 pub use strategy::{BlueGreenTargets, DeployConfig, LiveService, Rollout, Strategy};
 use watch::Outcome;
 
@@ -55,16 +56,16 @@ pub enum ReleaseCommand {
     },
 }
 
-pub async fn run(cli: &Cli, command: &ReleaseCommand) -> Result<u8> {
+pub async fn run(session: &Session, command: &ReleaseCommand) -> Result<u8> {
     match command {
         ReleaseCommand::Deploy {
             tag,
             services,
             timeout,
-        } => deploy(cli, tag, services, Duration::from_secs(*timeout)).await,
+        } => deploy(session, tag, services, Duration::from_secs(*timeout)).await,
         ReleaseCommand::Rollback { service, timeout } => {
             let services: Vec<String> = service.iter().cloned().collect();
-            rollback(cli, &services, Duration::from_secs(*timeout)).await
+            rollback(session, &services, Duration::from_secs(*timeout)).await
         }
     }
 }
@@ -107,9 +108,9 @@ fn attr(observed: &[Observed], id: &str, key: &str) -> Option<String> {
 /// highest weight; it alternates with every deployment) is `target_group_arn`, the other
 /// one is where the new revision starts.
 pub fn blue_green_targets(observed: &[Observed], service: &str) -> Option<BlueGreenTargets> {
-    let primary = attr(observed, &format!("tg-{service}"), "arn")?;
-    let alternate = attr(observed, &format!("tg-{service}-alt"), "arn")?;
-    let rule = format!("rule-{service}");
+    let primary = attr(observed, &ids::target_group(service), "arn")?;
+    let alternate = attr(observed, &ids::alternate_target_group(service), "arn")?;
+    let rule = ids::listener_rule(service);
     let serving = observed
         .iter()
         .find(|o| o.id == rule)
@@ -151,13 +152,13 @@ pub fn with_generated_alarms(
 /// group's requests, or it would scale on the idle one's (zero) and scale the service in.
 /// Reads the production rule's weights to find the serving group.
 async fn follow_serving_group(
-    cli: &Cli,
+    session: &Session,
     aws: &Aws,
     observed: &[Observed],
     service: &str,
     targets: &BlueGreenTargets,
 ) -> Result<()> {
-    let policy_id = format!("scaling-{service}-requests");
+    let policy_id = ids::scaling_policy(service, "requests");
     let Some(policy) = observed.iter().find(|o| o.id == policy_id) else {
         return Ok(());
     };
@@ -167,7 +168,7 @@ async fn follow_serving_group(
         .rule_arns(&targets.production_listener_rule)
         .send()
         .await
-        .map_err(|e| aws::call_error(&format!("rule-{service}"), "DescribeRules", e))?;
+        .map_err(|e| aws::call_error(&ids::listener_rule(service), "DescribeRules", e))?;
     let Some((serving, _)) = rules
         .rules()
         .first()
@@ -175,9 +176,12 @@ async fn follow_serving_group(
     else {
         return Ok(());
     };
-    let serving_id = [format!("tg-{service}"), format!("tg-{service}-alt")]
-        .into_iter()
-        .find(|id| attr(observed, id, "arn").as_deref() == Some(serving.as_str()));
+    let serving_id = [
+        ids::target_group(service),
+        ids::alternate_target_group(service),
+    ]
+    .into_iter()
+    .find(|id| attr(observed, id, "arn").as_deref() == Some(serving.as_str()));
     let labels = serving_id.and_then(|id| Some((attr(observed, &id, "label")?, id)));
     let (Some((tg_label, tg_id)), Some(lb_label)) = (labels, attr(observed, "alb", "label")) else {
         return Ok(());
@@ -185,7 +189,7 @@ async fn follow_serving_group(
     let label = format!("{lb_label}/{tg_label}");
     if aws::repoint_requests_policy(aws, &policy_id, &policy.attrs, &label).await? {
         narrate(
-            cli,
+            session,
             &format!(
                 "[{service}] {policy_id} now counts the requests of {tg_id} (serving production)"
             ),
@@ -200,8 +204,8 @@ fn revision_name(arn: &str) -> &str {
 }
 
 /// Progress for people: on stdout, or on stderr when stdout carries `--output json`.
-fn narrate(cli: &Cli, line: &str) {
-    if cli.json() {
+fn narrate(session: &Session, line: &str) {
+    if session.json() {
         eprintln!("{line}");
     } else {
         println!("{line}");
@@ -210,12 +214,17 @@ fn narrate(cli: &Cli, line: &str) {
 
 /// The machine-readable result of `deploy`/`rollback` (`--output json`): one entry per
 /// service with what was started and how it ended.
-fn report(cli: &Cli, command: &str, services: Vec<serde_json::Value>, exit_code: u8) -> Result<u8> {
-    if cli.json() {
+fn report(
+    session: &Session,
+    command: &str,
+    services: Vec<serde_json::Value>,
+    exit_code: u8,
+) -> Result<u8> {
+    if session.json() {
         let report = serde_json::json!({
             "command": command,
-            "stack": cli.stack,
-            "env": cli.env,
+            "stack": session.stack,
+            "env": session.env,
             "exit_code": exit_code,
             "services": services,
         });
@@ -232,8 +241,8 @@ fn outcome_json(outcome: &Outcome) -> serde_json::Value {
     })
 }
 
-fn confirm(cli: &Cli, question: &str) -> Result<bool> {
-    if cli.yes {
+fn confirm(session: &Session, question: &str) -> Result<bool> {
+    if session.yes {
         return Ok(true);
     }
     if !std::io::stdin().is_terminal() {
@@ -268,7 +277,7 @@ async fn targets(
     })?;
     let mut found = Vec::new();
     for name in names {
-        let service = attr(observed, &format!("service-{name}"), "name").with_context(|| {
+        let service = attr(observed, &ids::service(name), "name").with_context(|| {
             format!("service {name} does not exist yet: run `provision up` first")
         })?;
         let out = aws
@@ -297,7 +306,7 @@ async fn targets(
         found.push(Target {
             name: name.clone(),
             live: LiveService {
-                strategy: Strategy::live(
+                strategy: strategy::live_strategy(
                     live.deployment_configuration().and_then(|d| d.strategy()),
                 ),
                 advanced_configuration: live
@@ -315,7 +324,7 @@ async fn targets(
 
 /// Watches one deployment, printing `[service] …` lines.
 async fn watch_one(
-    cli: &Cli,
+    session: &Session,
     aws: &Aws,
     cluster: &str,
     target: &Target,
@@ -324,7 +333,7 @@ async fn watch_one(
     timeout: Duration,
 ) -> Result<Outcome> {
     // From here Ctrl-C means "stop watching": the watcher reports it (exit 130).
-    crate::cli::handle_interrupts_in_command();
+    session.handle_interrupts_in_command();
     let outcome = watch::watch(
         timeout,
         POLL_INTERVAL,
@@ -340,17 +349,20 @@ async fn watch_one(
         async {
             let _ = tokio::signal::ctrl_c().await;
         },
-        |line| narrate(cli, &format!("[{}] {line}", target.name)),
+        |line| narrate(session, &format!("[{}] {line}", target.name)),
     )
     .await?;
-    narrate(cli, &format!("[{}] {}", target.name, outcome.describe()));
+    narrate(
+        session,
+        &format!("[{}] {}", target.name, outcome.describe()),
+    );
     Ok(outcome)
 }
 
-async fn deploy(cli: &Cli, tag: &str, names: &[String], timeout: Duration) -> Result<u8> {
-    let config = StackConfig::load(&cli.config_dir, &cli.stack, &cli.env)?;
+async fn deploy(session: &Session, tag: &str, names: &[String], timeout: Duration) -> Result<u8> {
+    let config = session.config()?;
     let names = select(&config, names)?;
-    let aws = cli.connect().await?;
+    let aws = session.connect().await?;
     let observed = aws::observe(&aws).await?;
     let (cluster, targets) = targets(&aws, &observed, &names).await?;
     // Everything is checked before anything changes: a missing image deploys nothing.
@@ -371,7 +383,7 @@ async fn deploy(cli: &Cli, tag: &str, names: &[String], timeout: Duration) -> Re
         );
         let (rollout, migration) = rollout.from_live(&target.live);
         narrate(
-            cli,
+            session,
             &format!(
                 "{}: {} → {image} ({})",
                 target.name,
@@ -387,7 +399,7 @@ async fn deploy(cli: &Cli, tag: &str, names: &[String], timeout: Duration) -> Re
         }
         prepared.push((target, definition, tags, image, rollout));
     }
-    if !confirm(cli, &format!("Deploy {tag} to {}?", names.join(", ")))? {
+    if !confirm(session, &format!("Deploy {tag} to {}?", names.join(", ")))? {
         eprintln!("Nothing deployed.");
         return Ok(1);
     }
@@ -411,7 +423,7 @@ async fn deploy(cli: &Cli, tag: &str, names: &[String], timeout: Duration) -> Re
             .await
             .map_err(|e| aws::call_error(&target.service, "UpdateService", e))?;
         narrate(
-            cli,
+            session,
             &format!("[{}] started: {}", target.name, revision_name(&revision)),
         );
         let deployment =
@@ -421,7 +433,7 @@ async fn deploy(cli: &Cli, tag: &str, names: &[String], timeout: Duration) -> Re
     let outcomes =
         futures::future::try_join_all(started.iter().map(|(target, deployment, revision)| {
             watch_one(
-                cli,
+                session,
                 &aws,
                 &cluster,
                 target,
@@ -433,7 +445,7 @@ async fn deploy(cli: &Cli, tag: &str, names: &[String], timeout: Duration) -> Re
         .await?;
     for ((target, _, _, _, rollout), outcome) in prepared.iter().zip(&outcomes) {
         if let (Outcome::Succeeded, Some((targets, _, _))) = (outcome, &rollout.blue_green) {
-            follow_serving_group(cli, &aws, &observed, &target.name, targets)
+            follow_serving_group(session, &aws, &observed, &target.name, targets)
                 .await
                 .with_context(|| {
                     format!(
@@ -461,13 +473,13 @@ async fn deploy(cli: &Cli, tag: &str, names: &[String], timeout: Duration) -> Re
         )
         .collect();
     let exit_code = outcomes.iter().map(Outcome::exit_code).max().unwrap_or(0);
-    report(cli, "deploy", services, exit_code)
+    report(session, "deploy", services, exit_code)
 }
 
-async fn rollback(cli: &Cli, names: &[String], timeout: Duration) -> Result<u8> {
-    let config = StackConfig::load(&cli.config_dir, &cli.stack, &cli.env)?;
+async fn rollback(session: &Session, names: &[String], timeout: Duration) -> Result<u8> {
+    let config = session.config()?;
     let names = select(&config, names)?;
-    let aws = cli.connect().await?;
+    let aws = session.connect().await?;
     let observed = aws::observe(&aws).await?;
     let (cluster, targets) = targets(&aws, &observed, &names).await?;
     let mut actions = Vec::new();
@@ -475,7 +487,7 @@ async fn rollback(cli: &Cli, names: &[String], timeout: Duration) -> Result<u8> 
         match release::in_flight_deployment(&aws, &cluster, &target.service, None).await? {
             Some(deployment) => {
                 narrate(
-                    cli,
+                    session,
                     &format!(
                         "{}: stop deployment {deployment} and roll back",
                         target.name
@@ -486,7 +498,7 @@ async fn rollback(cli: &Cli, names: &[String], timeout: Duration) -> Result<u8> 
             None => {
                 let previous = release::previous_revision(&aws, &target.task_definition).await?;
                 narrate(
-                    cli,
+                    session,
                     &format!(
                         "{}: {} → {}",
                         target.name,
@@ -498,7 +510,7 @@ async fn rollback(cli: &Cli, names: &[String], timeout: Duration) -> Result<u8> 
             }
         }
     }
-    if !confirm(cli, &format!("Roll back {}?", names.join(", ")))? {
+    if !confirm(session, &format!("Roll back {}?", names.join(", ")))? {
         eprintln!("Nothing rolled back.");
         return Ok(1);
     }
@@ -535,7 +547,8 @@ async fn rollback(cli: &Cli, names: &[String], timeout: Duration) -> Result<u8> 
                         .await?
                 }
             };
-            let outcome = watch_one(cli, aws, cluster, target, watched, previous, timeout).await?;
+            let outcome =
+                watch_one(session, aws, cluster, target, watched, previous, timeout).await?;
             // Stopping with rollback succeeds when ECS reports the rollback done.
             Ok::<_, anyhow::Error>(match (deployment, outcome) {
                 (Some(_), Outcome::RolledBack { .. }) => Outcome::Succeeded,
@@ -561,7 +574,7 @@ async fn rollback(cli: &Cli, names: &[String], timeout: Duration) -> Result<u8> 
         })
         .collect();
     let exit_code = outcomes.iter().map(Outcome::exit_code).max().unwrap_or(0);
-    report(cli, "rollback", services, exit_code)
+    report(session, "rollback", services, exit_code)
 }
 
 #[cfg(test)]

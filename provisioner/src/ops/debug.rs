@@ -15,6 +15,7 @@ use super::run::{self, Placement};
 use super::{cluster_name, PluginContext};
 use crate::aws::{call_error, Aws};
 use crate::constructs::DEBUG;
+use crate::model::ids;
 
 /// The reason StopTask records (visible in the ECS console's stopped tasks).
 pub const STOP_REASON: &str = "provision debug session ended";
@@ -22,9 +23,8 @@ pub const STOP_REASON: &str = "provision debug session ended";
 /// How often the starting task is described while waiting for it and its exec agent.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(3);
 
-/// Logical id of the temporary revision `--image` registers. Tagged like every resource,
-/// so one left behind by a killed `provision debug` is deleted by the next `up` or `down`.
-pub const CUSTOM_IMAGE_ID: &str = "taskdef-debug-image";
+/// Logical id of the temporary revision `--image` registers (see [`ids::CUSTOM_IMAGE_ID`]).
+pub use crate::model::ids::CUSTOM_IMAGE_ID;
 
 /// The command ECS Exec runs by default: a login shell, so the image's banner shows the
 /// tools and the (masked) URLs.
@@ -65,7 +65,7 @@ fn single_quoted(text: &str) -> String {
 /// family (`<stack>-<env>-taskdef-debug-image`) so the stack's own revision stays as `up`
 /// made it; its ARN.
 pub async fn register_custom_image(aws: &Aws, image: &str) -> Result<String> {
-    let family = aws.name(&format!("taskdef-{DEBUG}"));
+    let family = aws.name(&ids::task_definition(DEBUG));
     let out = aws
         .ecs
         .describe_task_definition()
@@ -274,12 +274,12 @@ pub async fn debug(
     poll: Duration,
     interrupted: impl Future<Output = ()>,
 ) -> Result<u8> {
-    let placement = run::placement(aws, &[format!("sg-{DEBUG}")]).await?;
+    let placement = run::placement(aws, &[ids::security_group(DEBUG)]).await?;
     let custom = match image {
         Some(image) => Some(register_custom_image(aws, image).await?),
         None => None,
     };
-    let stack_definition = aws.name(&format!("taskdef-{DEBUG}"));
+    let stack_definition = aws.name(&ids::task_definition(DEBUG));
     let definition = custom.as_deref().unwrap_or(&stack_definition);
     let command = command_line(command);
     let command = command.as_str();

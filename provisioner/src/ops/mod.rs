@@ -9,8 +9,9 @@ use anyhow::{Context, Result};
 use clap::{Subcommand, ValueEnum};
 
 use crate::aws::Aws;
-use crate::cli::Cli;
 use crate::config::{DataStore, StackConfig};
+use crate::model::ids;
+use crate::session::Session;
 
 pub mod debug;
 pub mod exec;
@@ -112,7 +113,7 @@ pub fn cluster_name(aws: &Aws) -> String {
 
 /// `<stack>-<env>-service-<name>`.
 pub fn service_name(aws: &Aws, service: &str) -> String {
-    aws.name(&format!("service-{service}"))
+    aws.name(&ids::service(service))
 }
 
 /// Writes a line to stdout; a closed pipe (`| head`) is not worth a panic.
@@ -142,17 +143,17 @@ fn known_service(config: &StackConfig, service: &str) -> Result<()> {
 
 /// The plugin (before any AWS call: without it a session could not be used) and the
 /// connection details it is handed.
-fn plugin_context(cli: &Cli) -> Result<PluginContext> {
+fn plugin_context(session: &Session) -> Result<PluginContext> {
     Ok(PluginContext {
         plugin: session::find_plugin()?,
-        profile: cli.profile.clone(),
-        endpoint_url: cli.endpoint_url.clone(),
+        profile: session.connection.profile.clone(),
+        endpoint_url: session.connection.endpoint_url.clone(),
     })
 }
 
 /// Runs an operations command; the returned code is the process exit code.
-pub async fn run(cli: &Cli, command: &OpsCommand) -> Result<u8> {
-    let config = StackConfig::load(&cli.config_dir, &cli.stack, &cli.env)?;
+pub async fn run(session: &Session, command: &OpsCommand) -> Result<u8> {
+    let config = session.config()?;
     match command {
         OpsCommand::Exec {
             service,
@@ -161,8 +162,8 @@ pub async fn run(cli: &Cli, command: &OpsCommand) -> Result<u8> {
             command,
         } => {
             known_service(&config, service)?;
-            let plugin = plugin_context(cli)?;
-            let aws = cli.connect().await?;
+            let plugin = plugin_context(session)?;
+            let aws = session.connect().await?;
             exec::exec(
                 &aws,
                 &plugin,
@@ -180,8 +181,8 @@ pub async fn run(cli: &Cli, command: &OpsCommand) -> Result<u8> {
             since,
         } => {
             known_service(&config, service)?;
-            let aws = cli.connect().await?;
-            let group = aws.name(&format!("logs-{service}"));
+            let aws = session.connect().await?;
+            let group = aws.name(&ids::log_group(service));
             logs::logs(&aws, &group, *since, *follow).await
         }
         OpsCommand::Run { task } => {
@@ -192,7 +193,7 @@ pub async fn run(cli: &Cli, command: &OpsCommand) -> Result<u8> {
                     config.tasks.keys().cloned().collect::<Vec<_>>().join(", ")
                 )
             })?;
-            let aws = cli.connect().await?;
+            let aws = session.connect().await?;
             run::run(&aws, task, &declared.service, run::POLL_INTERVAL).await
         }
         OpsCommand::Debug { image, command } => {
@@ -202,8 +203,8 @@ pub async fn run(cli: &Cli, command: &OpsCommand) -> Result<u8> {
                     stack_file(&config)
                 );
             }
-            let plugin = plugin_context(cli)?;
-            let aws = cli.connect().await?;
+            let plugin = plugin_context(session)?;
+            let aws = session.connect().await?;
             debug::debug(
                 &aws,
                 &plugin,
@@ -224,8 +225,8 @@ pub async fn run(cli: &Cli, command: &OpsCommand) -> Result<u8> {
                 known_service(&config, via)?;
             }
             tunnel::relay(&config, store, via.as_deref())?;
-            let plugin = plugin_context(cli)?;
-            let aws = cli.connect().await?;
+            let plugin = plugin_context(session)?;
+            let aws = session.connect().await?;
             tunnel::tunnel(
                 &aws,
                 &plugin,

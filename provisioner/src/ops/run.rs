@@ -14,6 +14,7 @@ use super::exec::last_segment;
 use super::logs::Cursor;
 use super::{cluster_name, print_line};
 use crate::aws::{call_error, tags, Aws};
+use crate::model::ids;
 
 /// How often a started task's state and logs are read while waiting for it to stop.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(3);
@@ -220,10 +221,10 @@ pub async fn wait_stopped(
 
 /// `provision run TASK`: runs `task` (declared in config for `service`) to completion.
 pub async fn run(aws: &Aws, task: &str, service: &str, poll: Duration) -> Result<u8> {
-    let placement = placement(aws, &[format!("sg-{service}")]).await?;
-    let family = aws.name(&format!("task-{task}"));
+    let placement = placement(aws, &[ids::security_group(service)]).await?;
+    let family = aws.name(&ids::one_off_task(task));
     let task_arn = start_task(aws, &family, &placement, false, None).await?;
     eprintln!("{task}: started {}", last_segment(&task_arn));
-    let log_group = aws.name(&format!("logs-{service}"));
+    let log_group = aws.name(&ids::log_group(service));
     wait_stopped(aws, &task_arn, task, &log_group, poll).await
 }

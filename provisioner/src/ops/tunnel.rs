@@ -17,6 +17,7 @@ use super::{debug, run, PluginContext};
 use crate::aws::{call_error, Aws};
 use crate::config::{DataStore, StackConfig};
 use crate::constructs::DEBUG;
+use crate::model::ids;
 
 /// The SSM document that forwards a local port to a host reachable from the target.
 pub const DOCUMENT: &str = "AWS-StartPortForwardingSessionToRemoteHost";
@@ -335,8 +336,8 @@ pub async fn tunnel(
         }
         Relay::DebugTask => {
             // The debug task's security group is one the stores accept.
-            let placement = run::placement(aws, &[format!("sg-{DEBUG}")]).await?;
-            let definition = aws.name(&format!("taskdef-{DEBUG}"));
+            let placement = run::placement(aws, &[ids::security_group(DEBUG)]).await?;
+            let definition = aws.name(&ids::task_definition(DEBUG));
             debug::run_session(
                 aws,
                 &definition,

@@ -6,7 +6,7 @@
 //! object — the `x-amzn-logs-format: json/emf` header is optional ("Using the
 //! PutLogEvents API to send manually-created embedded metric format logs", CloudWatch
 //! user guide). The provisioner turns this on (`METRICS_NAMESPACE`) for services whose
-//! config lists `queues` and alarms on the metrics (provisioner/src/constructs/
+//! config lists `queues` and alarms on the metrics (cdk/src/constructs/
 //! observability.rs: `QueueDepth`, `QueueOldestAgeSeconds`, dimension `Queue`).
 //!
 //! The age is measured, not read from the entry: a queued vote is the original app's

@@ -9,6 +9,11 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
+use crate::model::ids::DEBUG;
+
+pub mod deploy;
+pub use deploy::{DeployConfig, Strategy};
+
 /// A config problem, located in its file.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -448,7 +453,7 @@ pub struct ServiceConfig {
     pub secrets: BTreeMap<String, String>,
     /// How `provision deploy` rolls out releases (`[services.<name>.deploy]`).
     #[serde(default)]
-    pub deploy: crate::deploy::DeployConfig,
+    pub deploy: DeployConfig,
     /// Its Postgres role's privileges (services that use postgres; default: owns the
     /// schema named after the service). See [`DatabaseAccess`].
     pub database: Option<DatabaseAccess>,
@@ -571,7 +576,7 @@ struct ServiceOverrides {
     cpu_target: Option<f64>,
     env: Option<BTreeMap<String, String>>,
     /// `[env.<env>.services.<name>.deploy]`: keys set here replace the base ones.
-    deploy: Option<crate::deploy::DeployConfig>,
+    deploy: Option<DeployConfig>,
     exec: Option<bool>,
 }
 
@@ -592,18 +597,15 @@ pub struct StackConfig {
 }
 
 impl StackConfig {
-    /// Reads `<dir>/<stack>.toml` and resolves it for `env`.
-    pub fn load(dir: &Path, stack: &str, env: &str) -> Result<Self, ConfigError> {
-        let path = dir.join(format!("{stack}.toml"));
-        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
-            path: path.clone(),
-            source,
-        })?;
-        Self::parse(&path, &text, env)
-    }
-
-    /// Parses and validates one stack file's text; `path` is only used in messages.
-    pub fn parse(path: &Path, text: &str, env: &str) -> Result<Self, ConfigError> {
+    /// Parses and validates one stack file's text, except for the AWS names the stack
+    /// will send: those need the expansion, so [`StackConfig::parse`] (in
+    /// [`crate::stack`], above the constructs) checks them after this. `path` is only
+    /// used in messages.
+    pub fn parse_without_name_check(
+        path: &Path,
+        text: &str,
+        env: &str,
+    ) -> Result<Self, ConfigError> {
         let located = |span: std::ops::Range<usize>, message: String| {
             let (line, column) = line_column(text, span.start);
             ConfigError::Invalid {
@@ -807,12 +809,6 @@ impl StackConfig {
                 },
             }
         })?;
-        // Last: every name and text AWS will be sent, composed from all of the above
-        // (a too-long name is usually the stack, the env and a service name together).
-        crate::names::check(&config).map_err(|err| ConfigError::Semantic {
-            path: path.to_owned(),
-            message: err.to_string(),
-        })?;
         Ok(config)
     }
 
@@ -848,7 +844,7 @@ impl StackConfig {
         let mut defaults = Vec::new();
         for (name, service) in &self.services {
             let blame = |message: String| (Some((Culprit::Service, name.clone())), message);
-            if name == crate::constructs::DEBUG {
+            if name == DEBUG {
                 // The debug task's repository, role, log group and security group are
                 // `<kind>-debug`, and `tunnel --via debug` means that task.
                 return Err(blame(format!(
@@ -944,7 +940,9 @@ impl StackConfig {
                             "services.{name}.public needs `default = true` or at least one of `paths`, `hosts`"
                         )));
                     }
-                    if let Some(problem) = crate::aws::elb::path_condition_problem(&public.paths) {
+                    if let Some(problem) =
+                        crate::settings::elb::path_condition_problem(&public.paths)
+                    {
                         return Err(blame(format!("services.{name}.public.paths: {problem}")));
                     }
                     let Some(priority) = public.priority else {
@@ -1002,7 +1000,7 @@ impl StackConfig {
     /// master user's, schemas that are identifiers, every schema read or updated owned by
     /// some service, and one setup task (`database_admin = true`) to create them.
     fn validate_database_roles(&self) -> Result<(), (Option<(Culprit, String)>, String)> {
-        let consumers = crate::constructs::consumers(self, DataStore::Postgres);
+        let consumers = consumers(self, DataStore::Postgres);
         let mut owners = BTreeMap::new();
         for name in &consumers {
             let blame = |message: String| (Some((Culprit::Service, (*name).clone())), message);
@@ -1185,7 +1183,7 @@ fn known_list<'a>(names: impl Iterator<Item = &'a String>) -> String {
 
 /// Names end up in AWS resource names: lowercase letters, digits and dashes. These caps
 /// keep each part short; whether the composed names fit AWS's limits (target groups
-/// allow 32 characters in all) is checked by `names::check` once the stack is resolved.
+/// allow 32 characters in all) is checked by `stack::check_names` once the stack is resolved.
 fn validate_name(what: &str, name: &str) -> Result<(), String> {
     validate_name_up_to(what, name, 12)
 }
@@ -1243,6 +1241,23 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
 }
 
 /// The stacks shipped in `config/`.
+/// The services that use `store`, in name order (each gets ingress to it, and for
+/// Postgres a database role of its own).
+pub fn consumers(config: &StackConfig, store: DataStore) -> Vec<&String> {
+    config
+        .services
+        .iter()
+        .filter(|(_, s)| s.uses.contains(&store))
+        .map(|(name, _)| name)
+        .collect()
+}
+
+/// Stacks with a data store get the debug task (`provision debug`): a way into the
+/// private data tier that is not one of the services.
+pub fn has_debug_task(config: &StackConfig) -> bool {
+    config.redis.is_some() || config.postgres.is_some()
+}
+
 pub const STACKS: [&str; 3] = ["voting", "sums", "shop"];
 
 /// `config/` of the repository this crate lives in (used by tests and as the CLI default
@@ -1254,7 +1269,6 @@ pub fn repo_config_dir() -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::deploy::Strategy;
 
     fn parse(text: &str, env: &str) -> Result<StackConfig, ConfigError> {
         StackConfig::parse(Path::new("config/test.toml"), text, env)

@@ -8,21 +8,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::graph::Graph;
+/// The state types plans take (defined in [`crate::model::state`]).
+pub use crate::model::{Attrs, Observed};
 use crate::model::{Kind, Resource};
-
-/// Identifying attributes of a live resource (`id`, `arn`, `name`, `uri`, `endpoint`…).
-pub type Attrs = BTreeMap<String, String>;
-
-/// A resource found in AWS by its tags.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Observed {
-    pub id: String,
-    pub kind: Kind,
-    /// The spec as AWS reports it, with physical ids still in place. Fields AWS did not
-    /// report are absent and therefore not compared.
-    pub spec: Value,
-    pub attrs: Attrs,
-}
 
 /// Fields holding unordered collections: sorted before comparison.
 const SET_FIELDS: [&str; 8] = [

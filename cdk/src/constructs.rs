@@ -12,6 +12,9 @@ use crate::model::*;
 
 pub mod observability;
 
+pub use crate::config::{consumers, has_debug_task};
+pub use crate::model::ids::{self, DEBUG};
+
 /// ECS Exec (issue 6) needs the task role to open SSM message channels; only tasks with
 /// exec on get them (see [`StackConfig::exec_enabled`]).
 const SSM_MESSAGES_ACTIONS: [&str; 4] = [
@@ -22,9 +25,6 @@ const SSM_MESSAGES_ACTIONS: [&str; 4] = [
 ];
 /// Unprivileged user every container runs as.
 pub const CONTAINER_USER: &str = "10001";
-/// The operator's debug task (`provision debug`, `services/debug/Dockerfile`): its
-/// repository, log group, task role and task definition are `<kind>-debug`.
-pub const DEBUG: &str = "debug";
 /// The debug task's image tag: the repository keeps mutable tags so CI can move it.
 pub const DEBUG_IMAGE_TAG: &str = "latest";
 /// The debug container idles this long (8 h), then stops by itself: `provision debug`
@@ -53,10 +53,10 @@ pub fn expand(config: &StackConfig) -> Vec<Resource> {
             database_admin_container(config, &mut container);
             Ref::to(DB_ADMIN_ROLE)
         } else {
-            Ref::to(&format!("role-{}", task.service))
+            Ref::to(&ids::task_role(&task.service))
         };
         stack.add(
-            &format!("task-{name}"),
+            &ids::one_off_task(name),
             Spec::TaskDefinition(TaskDefinitionSpec {
                 cpu: task.cpu.unwrap_or(service.cpu),
                 memory: task.memory.unwrap_or(service.memory),
@@ -64,9 +64,9 @@ pub fn expand(config: &StackConfig) -> Vec<Resource> {
                 // except for the database setup task: it alone is handed the master
                 // password, so it gets a role of its own that no deploy may pass.
                 execution_role: if task.database_admin {
-                    Ref::to(&execution_role_id(name))
+                    Ref::to(&ids::execution_role(name))
                 } else {
-                    Ref::to(&execution_role_id(&task.service))
+                    Ref::to(&ids::execution_role(&task.service))
                 },
                 task_role,
                 container,
@@ -76,10 +76,10 @@ pub fn expand(config: &StackConfig) -> Vec<Resource> {
     execution_roles(&mut stack);
     observability::observability(&mut stack, config);
     if let Some(github) = &config.github {
-        // The parameter `deploy` and `rollback` hold as the stack's lock (crate::lock).
+        // The parameter `deploy` and `rollback` hold as the stack's lock (the provisioner's `lock`).
         let lock = format!(
             "arn:aws:ssm:*:*:parameter{}",
-            crate::lock::parameter_name(&config.stack, &config.env)
+            crate::names::lock_parameter_name(&config.stack, &config.env)
         );
         github_deploy_role(&mut stack, config, github, &lock);
     }
@@ -209,21 +209,6 @@ fn has_public_services(config: &StackConfig) -> bool {
     config.services.values().any(|s| s.public.is_some())
 }
 
-pub(crate) fn consumers(config: &StackConfig, store: DataStore) -> Vec<&String> {
-    config
-        .services
-        .iter()
-        .filter(|(_, s)| s.uses.contains(&store))
-        .map(|(name, _)| name)
-        .collect()
-}
-
-/// Stacks with a data store get the debug task (`provision debug`): a way into the
-/// private data tier that is not one of the services.
-pub fn has_debug_task(config: &StackConfig) -> bool {
-    config.redis.is_some() || config.postgres.is_some()
-}
-
 fn sorted(mut rules: Vec<IngressRule>) -> Vec<IngressRule> {
     rules.sort();
     rules.dedup();
@@ -273,12 +258,12 @@ fn security_groups(stack: &mut Builder, config: &StackConfig) {
         for caller in &service.callers {
             ingress.push(IngressRule {
                 port: service.port,
-                source: Ref::to(&format!("sg-{caller}")),
+                source: Ref::to(&ids::security_group(caller)),
             });
         }
         // Egress stays open: tasks pull images, reach AWS APIs and their data stores.
         stack.add(
-            &format!("sg-{name}"),
+            &ids::security_group(name),
             sg(format!("{name}: only from its callers"), ingress, true),
         );
     }
@@ -286,7 +271,7 @@ fn security_groups(stack: &mut Builder, config: &StackConfig) {
         // Started on demand by an operator; it calls out (data stores, AWS APIs) and
         // takes nothing in.
         stack.add(
-            &format!("sg-{DEBUG}"),
+            &ids::security_group(DEBUG),
             sg(
                 // No apostrophe: EC2 rejects it in descriptions (see the test below).
                 "debug: debug task for operators, no ingress".into(),
@@ -310,12 +295,12 @@ fn security_groups(stack: &mut Builder, config: &StackConfig) {
             .chain(has_debug_task(config).then_some(DEBUG))
             .map(|name| IngressRule {
                 port,
-                source: Ref::to(&format!("sg-{name}")),
+                source: Ref::to(&ids::security_group(name)),
             })
             .collect();
         let label = format!("{store:?}").to_lowercase();
         stack.add(
-            &format!("sg-{label}"),
+            &ids::security_group(&label),
             sg(
                 format!("{label}: only from its consumers, no egress"),
                 ingress,
@@ -404,7 +389,7 @@ fn data_tier(stack: &mut Builder, config: &StackConfig) {
         );
         for name in consumers(config, DataStore::Postgres) {
             stack.add(
-                &db_password_secret(name),
+                &ids::database_password_secret(name),
                 Spec::Secret(SecretSpec {
                     description: format!("Postgres password of role {name}"),
                     value: SecretValue::DatabaseRole {
@@ -414,11 +399,6 @@ fn data_tier(stack: &mut Builder, config: &StackConfig) {
             );
         }
     }
-}
-
-/// The secret holding the password of `service`'s Postgres role.
-fn db_password_secret(service: &str) -> String {
-    format!("db-{service}-password")
 }
 
 /// The task role of the database setup task (`database_admin = true`).
@@ -460,7 +440,7 @@ fn database_admin_container(config: &StackConfig, container: &mut ContainerSpec)
             let access = config.database_access(name);
             serde_json::json!({
                 "role": name,
-                "secret": crate::names::resource_name(&config.stack, &config.env, &db_password_secret(name)),
+                "secret": crate::names::resource_name(&config.stack, &config.env, &ids::database_password_secret(name)),
                 "owns": access.owns,
                 "reads": access.reads,
                 "updates": access.updates,
@@ -523,12 +503,6 @@ fn conditional(
     }
 }
 
-/// The logical id of the execution role of `service`'s task definitions (or the debug
-/// task's, for [`DEBUG`]).
-pub fn execution_role_id(service: &str) -> String {
-    format!("role-execution-{service}")
-}
-
 /// One execution role per service (and one for the debug task), each derived from the
 /// task definitions that name it: it pulls only their images, writes only their log
 /// groups and reads only the secrets their containers reference. A shared role would let
@@ -578,7 +552,7 @@ fn execution_roles(stack: &mut Builder) {
 fn platform(stack: &mut Builder, config: &StackConfig) {
     for name in config.services.keys() {
         stack.add(
-            &format!("repo-{name}"),
+            &ids::repository(name),
             Spec::Repository(RepositorySpec {
                 scan_on_push: true,
                 immutable_tags: true,
@@ -586,7 +560,7 @@ fn platform(stack: &mut Builder, config: &StackConfig) {
             }),
         );
         stack.add(
-            &format!("logs-{name}"),
+            &ids::log_group(name),
             Spec::LogGroup(LogGroupSpec {
                 retention_days: config.logs.retention_days,
             }),
@@ -594,7 +568,7 @@ fn platform(stack: &mut Builder, config: &StackConfig) {
     }
     if has_debug_task(config) {
         stack.add(
-            &format!("repo-{DEBUG}"),
+            &ids::repository(DEBUG),
             Spec::Repository(RepositorySpec {
                 scan_on_push: true,
                 // `latest` moves with each push of the debug image (see DEBUG_IMAGE_TAG).
@@ -603,7 +577,7 @@ fn platform(stack: &mut Builder, config: &StackConfig) {
             }),
         );
         stack.add(
-            &format!("logs-{DEBUG}"),
+            &ids::log_group(DEBUG),
             Spec::LogGroup(LogGroupSpec {
                 retention_days: config.logs.retention_days,
             }),
@@ -632,12 +606,12 @@ fn platform(stack: &mut Builder, config: &StackConfig) {
         {
             statements.push(statement(
                 &["secretsmanager:GetSecretValue"],
-                vec![format!("${{{}}}", db_password_secret(name))],
+                vec![format!("${{{}}}", ids::database_password_secret(name))],
             ));
         }
         statements.sort();
         stack.add(
-            &format!("role-{name}"),
+            &ids::task_role(name),
             Spec::Role(RoleSpec::for_service("ecs-tasks.amazonaws.com", statements)),
         );
     }
@@ -652,7 +626,7 @@ fn platform(stack: &mut Builder, config: &StackConfig) {
                     &["secretsmanager:GetSecretValue"],
                     postgres_users
                         .iter()
-                        .map(|name| format!("${{{}}}", db_password_secret(name)))
+                        .map(|name| format!("${{{}}}", ids::database_password_secret(name)))
                         .collect(),
                 )],
             )),
@@ -820,7 +794,7 @@ fn unmatched_target_group(config: &StackConfig) -> String {
         .services
         .iter()
         .find(|(_, s)| s.public.as_ref().is_some_and(|p| p.default))
-        .map_or_else(|| UNMATCHED.to_owned(), |(name, _)| format!("tg-{name}"))
+        .map_or_else(|| UNMATCHED.to_owned(), |(name, _)| ids::target_group(name))
 }
 
 /// The optional listener ECS blue/green routes test traffic through.
@@ -874,7 +848,7 @@ fn container(
         environment.extend(database_environment(config, name));
         environment.insert(
             "DATABASE_PASSWORD_SECRET".into(),
-            Ref::to(&db_password_secret(name)).0,
+            Ref::to(&ids::database_password_secret(name)).0,
         );
     }
     environment.insert("PORT".into(), service.port.to_string());
@@ -891,7 +865,7 @@ fn container(
         environment,
         secrets: service_secrets(service),
         health_command: service.health_command.clone(),
-        log_group: Ref::to(&format!("logs-{name}")),
+        log_group: Ref::to(&ids::log_group(name)),
         read_only_root,
         user: CONTAINER_USER.into(),
         init_process: true,
@@ -921,7 +895,7 @@ fn ecs_service(stack: &mut Builder, config: &StackConfig, name: &str, service: &
     let public: Option<&PublicConfig> = service.public.as_ref();
     if let Some(public) = public {
         stack.add(
-            &format!("tg-{name}"),
+            &ids::target_group(name),
             Spec::TargetGroup(TargetGroupSpec {
                 vpc: Ref::to("vpc"),
                 port: service.port,
@@ -932,7 +906,7 @@ fn ecs_service(stack: &mut Builder, config: &StackConfig, name: &str, service: &
         // ECS blue/green starts the new revision in the alternate group, then moves the
         // rule's traffic over; the next deployment moves it back.
         stack.add(
-            &alternate_target_group_id(&format!("tg-{name}")),
+            &ids::alternate_target_group(name),
             Spec::TargetGroup(TargetGroupSpec {
                 vpc: Ref::to("vpc"),
                 port: service.port,
@@ -952,25 +926,23 @@ fn ecs_service(stack: &mut Builder, config: &StackConfig, name: &str, service: &
                 priority,
                 paths: paths.clone(),
                 hosts: public.hosts.clone(),
-                target_group: Ref::to(&format!("tg-{name}")),
-                alternate_target_group: Some(Ref::to(&alternate_target_group_id(&format!(
-                    "tg-{name}"
-                )))),
+                target_group: Ref::to(&ids::target_group(name)),
+                alternate_target_group: Some(Ref::to(&ids::alternate_target_group(name))),
             })
         };
-        stack.add(&format!("rule-{name}"), rule(serving_listener(config)));
+        stack.add(&ids::listener_rule(name), rule(serving_listener(config)));
         if config.alb.test_listener_port.is_some() {
             stack.add(&format!("rule-{name}-test"), rule(TEST_LISTENER));
         }
     }
     let exec = config.exec_enabled(name);
     stack.add(
-        &format!("taskdef-{name}"),
+        &ids::task_definition(name),
         Spec::TaskDefinition(TaskDefinitionSpec {
             cpu: service.cpu,
             memory: service.memory,
-            execution_role: Ref::to(&execution_role_id(name)),
-            task_role: Ref::to(&format!("role-{name}")),
+            execution_role: Ref::to(&ids::execution_role(name)),
+            task_role: Ref::to(&ids::task_role(name)),
             container: {
                 let mut main = container(config, name, service, !exec);
                 main.environment
@@ -986,15 +958,15 @@ fn ecs_service(stack: &mut Builder, config: &StackConfig, name: &str, service: &
     });
     // A public service's target group must be attached to a listener before the ECS
     // service can register targets into it; the dependency makes that explicit.
-    let target_group = public.map(|_| Ref::to(&format!("tg-{name}")));
+    let target_group = public.map(|_| Ref::to(&ids::target_group(name)));
     stack.add(
-        &format!("service-{name}"),
+        &ids::service(name),
         Spec::Service(ServiceSpec {
             cluster: Ref::to("cluster"),
-            task_definition: Ref::to(&format!("taskdef-{name}")),
+            task_definition: Ref::to(&ids::task_definition(name)),
             desired_count: service.desired,
             subnets: refs(&subnet_ids(false)),
-            security_groups: vec![Ref::to(&format!("sg-{name}"))],
+            security_groups: vec![Ref::to(&ids::security_group(name))],
             assign_public_ip: false,
             target_group,
             container_port: service.port,
@@ -1004,36 +976,36 @@ fn ecs_service(stack: &mut Builder, config: &StackConfig, name: &str, service: &
         }),
     );
     if let Some(listener) = attached_listener_dependency(name, public) {
-        stack.after(&format!("service-{name}"), &listener);
+        stack.after(&ids::service(name), &listener);
     }
     stack.add(
-        &format!("scaling-{name}"),
+        &ids::scalable_target(name),
         Spec::ScalableTarget(ScalableTargetSpec {
-            service: Ref::to(&format!("service-{name}")),
+            service: Ref::to(&ids::service(name)),
             min: service.min,
             max: service.max,
         }),
     );
     stack.add(
-        &format!("scaling-{name}-cpu"),
+        &ids::scaling_policy(name, "cpu"),
         Spec::ScalingPolicy(ScalingPolicySpec {
-            target: Ref::to(&format!("scaling-{name}")),
+            target: Ref::to(&ids::scalable_target(name)),
             metric: ScalingMetric::Cpu,
             target_value: service.cpu_target,
         }),
     );
     let second = match public {
         Some(public) => ScalingPolicySpec {
-            target: Ref::to(&format!("scaling-{name}")),
+            target: Ref::to(&ids::scalable_target(name)),
             metric: ScalingMetric::AlbRequestsPerTarget {
                 load_balancer: Ref::to("alb"),
-                target_group: Ref::to(&format!("tg-{name}")),
+                target_group: Ref::to(&ids::target_group(name)),
             },
             target_value: f64::from(public.requests_per_target),
         },
         // Without a load balancer there are no request counts: scale on memory too.
         None => ScalingPolicySpec {
-            target: Ref::to(&format!("scaling-{name}")),
+            target: Ref::to(&ids::scalable_target(name)),
             metric: ScalingMetric::Memory,
             target_value: 75.0,
         },
@@ -1044,7 +1016,7 @@ fn ecs_service(stack: &mut Builder, config: &StackConfig, name: &str, service: &
         "memory"
     };
     stack.add(
-        &format!("scaling-{name}-{suffix}"),
+        &ids::scaling_policy(name, suffix),
         Spec::ScalingPolicy(second),
     );
 }
@@ -1146,7 +1118,7 @@ const IMAGE_PUSH_ACTIONS: &[&str] = &[
 /// Region and account stay `*` in the patterns built from names: the names carry the
 /// stack and environment, and IAM role names (which carry them too) are account-wide,
 /// so no second copy of this stack can exist in the account under the same names.
-/// - The stack's lock parameter (`lock`, crate::lock): `deploy` and `rollback` take,
+/// - The stack's lock parameter (the provisioner's `lock` module): `deploy` and `rollback` take,
 ///   read and release it, and no other parameter.
 fn github_deploy_role(
     stack: &mut Builder,
@@ -1201,8 +1173,8 @@ fn github_deploy_role(
         }
     }
     // The new revision must carry this stack's and environment's ownership tags.
-    let stack_tag = format!("aws:RequestTag/{}", crate::aws::tags::STACK);
-    let env_tag = format!("aws:RequestTag/{}", crate::aws::tags::ENV);
+    let stack_tag = format!("aws:RequestTag/{}", crate::settings::tags::STACK);
+    let env_tag = format!("aws:RequestTag/{}", crate::settings::tags::ENV);
     let own_tags = || {
         vec![
             (
@@ -1315,7 +1287,7 @@ fn github_deploy_role(
 /// The rule a public service's target groups are attached through; the ECS service must
 /// be created after it (AWS rejects a target group with no listener).
 fn attached_listener_dependency(name: &str, public: Option<&PublicConfig>) -> Option<String> {
-    public.map(|_| format!("rule-{name}"))
+    public.map(|_| ids::listener_rule(name))
 }
 
 /// `REDIS_URL` / `DATABASE_URL` for each data store the stack has.
@@ -1340,22 +1312,22 @@ fn debug_task(stack: &mut Builder, config: &StackConfig) {
         return;
     }
     stack.add(
-        &format!("taskdef-{DEBUG}"),
+        &ids::task_definition(DEBUG),
         Spec::TaskDefinition(TaskDefinitionSpec {
             cpu: 256,
             memory: 512,
-            execution_role: Ref::to(&execution_role_id(DEBUG)),
-            task_role: Ref::to(&format!("role-{DEBUG}")),
+            execution_role: Ref::to(&ids::execution_role(DEBUG)),
+            task_role: Ref::to(&ids::task_role(DEBUG)),
             container: ContainerSpec {
                 name: DEBUG.into(),
-                image_repository: Ref::to(&format!("repo-{DEBUG}")),
+                image_repository: Ref::to(&ids::repository(DEBUG)),
                 image_tag: DEBUG_IMAGE_TAG.into(),
                 port: 0,
                 command: Some(vec!["sleep".into(), DEBUG_IDLE_SECONDS.to_string()]),
                 environment: BTreeMap::new(),
                 secrets: debug_secrets(config),
                 health_command: Vec::new(),
-                log_group: Ref::to(&format!("logs-{DEBUG}")),
+                log_group: Ref::to(&ids::log_group(DEBUG)),
                 read_only_root: false,
                 user: "root".into(),
                 init_process: true,
@@ -1495,22 +1467,22 @@ mod tests {
             // Every rule the stack sends is one ALB accepts.
             for (id, rule) in &rules {
                 assert_eq!(
-                    crate::aws::elb::path_condition_problem(&rule.paths),
+                    crate::settings::elb::path_condition_problem(&rule.paths),
                     None,
                     "{stack} {id}"
                 );
             }
         }
-        assert!(crate::aws::elb::path_condition_problem(
+        assert!(crate::settings::elb::path_condition_problem(
             &["/a", "/b", "/c", "/d"].map(String::from)
         )
         .unwrap()
         .contains("at most 3 per condition"));
-        assert!(
-            crate::aws::elb::path_condition_problem(&["*/*/*", "*/*/*"].map(String::from))
-                .unwrap()
-                .contains("6 wildcards")
-        );
+        assert!(crate::settings::elb::path_condition_problem(
+            &["*/*/*", "*/*/*"].map(String::from)
+        )
+        .unwrap()
+        .contains("6 wildcards"));
     }
 
     #[test]

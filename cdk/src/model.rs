@@ -8,6 +8,10 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub mod ids;
+pub mod state;
+pub use state::{Attrs, Observed};
+
 /// A reference to another resource of the stack, written `${logical-id}`. Values read
 /// back from AWS carry physical ids here until normalization maps them to logical ones.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -206,7 +206,7 @@ pub(crate) fn observability(stack: &mut Builder, config: &StackConfig) {
         stack.add(
             &format!("filter-{name}-db"),
             Spec::MetricFilter(MetricFilterSpec {
-                log_group: Ref::to(&format!("logs-{name}")),
+                log_group: Ref::to(&ids::log_group(name)),
                 pattern: DB_CONNECTION_FAILED_PATTERN.into(),
                 namespace: namespace(config),
                 metric: DB_CONNECTION_FAILURES_METRIC.into(),
@@ -316,10 +316,7 @@ pub fn check_alarm_queries(queries: &[AlarmQuery]) -> Result<(), String> {
 fn ecs_dimensions(service: &str) -> BTreeMap<String, Ref> {
     [
         ("ClusterName".to_owned(), Ref::to("cluster")),
-        (
-            "ServiceName".to_owned(),
-            Ref::to(&format!("service-{service}")),
-        ),
+        ("ServiceName".to_owned(), Ref::to(&ids::service(service))),
     ]
     .into()
 }
@@ -339,7 +336,7 @@ const PAIR_SUFFIXES: [&str; 2] = ["primary", "alternate"];
 
 impl TargetGroupPair {
     fn of(service: &str) -> Self {
-        let (primary, alternate) = blue_green_pair(&format!("tg-{service}"));
+        let (primary, alternate) = blue_green_pair(&ids::target_group(service));
         TargetGroupPair { primary, alternate }
     }
 
@@ -944,7 +941,10 @@ mod tests {
                     assert_eq!(read, pair, "{stack}: {id}");
                     // Both groups are resources of the stack: the alarm waits for them.
                     let alarm_resource = resources.iter().find(|r| r.id == id).unwrap();
-                    for group in [format!("tg-{service}"), format!("tg-{service}-alt")] {
+                    for group in [
+                        ids::target_group(service),
+                        ids::alternate_target_group(service),
+                    ] {
                         assert!(
                             alarm_resource.dependencies().contains(&group),
                             "{id} depends on {group}"

@@ -4,10 +4,10 @@
 //! The AWS layer sends exactly what the composing functions here return
 //! ([`resource_name`], [`dashboard_name`], [`role_path`], [`INLINE_POLICY_NAME`],
 //! [`final_snapshot_id`]) or what the expansion's specs carry (descriptions, topic and
-//! namespace names), and [`check`] validates those same values. `StackConfig::parse` runs
-//! it, so a stack or environment whose names AWS would refuse fails when its config is
-//! loaded — before any AWS call, `plan --offline` included — instead of halfway through
-//! an `up`.
+//! namespace names), and [`crate::stack::check_names`] validates those same values.
+//! `StackConfig::parse` runs it, so a stack or environment whose names AWS would refuse
+//! fails when its config is loaded — before any AWS call, `plan --offline` included —
+//! instead of halfway through an `up`.
 //!
 //! Names are never shortened or hashed to fit: a name that is too long is an error
 //! naming the resource, the AWS name, the rule and the limit, and saying how long
@@ -15,12 +15,10 @@
 //! finds resources by and what operators type in the console, so they are kept whole.
 //!
 //! moto enforces few of these rules; real AWS enforces all of them. When an `aws/*.rs`
-//! create function starts sending a new name or text, add it to [`sent_texts`].
+//! create function starts sending a new name or text, add it to [`texts_of`].
 
 use std::fmt;
 
-use crate::config::StackConfig;
-use crate::constructs::{self, has_debug_task};
 use crate::model::{Resource, Spec};
 
 /// `<stack>-<env>-<id>`: the AWS name of most resources (`Aws::name`).
@@ -42,13 +40,19 @@ pub fn role_path(stack: &str, env: &str) -> String {
 /// The name of each role's single inline policy.
 pub const INLINE_POLICY_NAME: &str = "slipway";
 
+/// The SSM parameter holding the stack's lock (the provisioner's `lock` module takes it
+/// for `up`, `down`, `deploy` and `rollback`; the GitHub deploy role may write it).
+pub fn lock_parameter_name(stack: &str, env: &str) -> String {
+    format!("/slipway/{stack}/{env}/lock")
+}
+
 /// The final snapshot taken before an RDS instance or ElastiCache replication group is
 /// deleted: `<name>-final-<unix seconds>`.
 pub fn final_snapshot_id(instance: &str, unix_seconds: u64) -> String {
     format!("{instance}-final-{unix_seconds}")
 }
 
-/// The largest Unix time [`check`] assumes for [`final_snapshot_id`] (ten digits: good
+/// The largest Unix time [`crate::stack::check_names`] assumes for [`final_snapshot_id`] (ten digits: good
 /// until the year 2286).
 const LONGEST_UNIX_SECONDS: u64 = 9_999_999_999;
 
@@ -602,30 +606,11 @@ pub struct Sent {
     pub has_env: bool,
 }
 
-/// Every name and free text `up`, `down` and the operations commands send for `config`,
-/// with the rule each must obey. Covers the expansion's resources (each kind's match arm
-/// mirrors what its create function in `aws/*.rs` sends) and the debug task's temporary
-/// `--image` family.
-pub fn sent_texts(config: &StackConfig) -> Vec<Sent> {
-    let (stack, env) = (config.stack.as_str(), config.env.as_str());
-    let resources = constructs::expand(config);
-    let mut sent = Vec::new();
-    for resource in &resources {
-        texts_of(stack, env, resource, &mut sent);
-    }
-    if has_debug_task(config) {
-        let id = crate::ops::debug::CUSTOM_IMAGE_ID;
-        sent.push(Sent {
-            id: id.to_owned(),
-            value: resource_name(stack, env, id),
-            rule: &ECS_FAMILY,
-            has_env: true,
-        });
-    }
-    sent
-}
-
-fn texts_of(stack: &str, env: &str, resource: &Resource, sent: &mut Vec<Sent>) {
+/// Appends the names and texts AWS is sent for `resource` of stack `stack`, environment
+/// `env` (each kind's match arm mirrors what its create function in the provisioner's
+/// `aws/*.rs` sends). [`crate::stack::sent_texts`] calls it for every resource of the
+/// expansion.
+pub fn texts_of(stack: &str, env: &str, resource: &Resource, sent: &mut Vec<Sent>) {
     let id = resource.id.as_str();
     let mut push = |value: String, rule: &'static Rule, has_env: bool| {
         sent.push(Sent {
@@ -783,11 +768,6 @@ impl fmt::Display for NameErrors {
     }
 }
 
-/// Checks every name and text [`sent_texts`] lists for `config`.
-pub fn check(config: &StackConfig) -> Result<(), NameErrors> {
-    check_sent(&config.stack, &config.env, &sent_texts(config))
-}
-
 /// Checks `sent` against the rules; `stack` and `env` word the advice.
 pub fn check_sent(stack: &str, env: &str, sent: &[Sent]) -> Result<(), NameErrors> {
     let mut problems: Vec<Problem> = Vec::new();
@@ -836,7 +816,6 @@ pub fn check_sent(stack: &str, env: &str, sent: &[Sent]) -> Result<(), NameError
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{repo_config_dir, STACKS};
 
     fn fails(rule: &Rule, value: &str) -> Violation {
         rule.check(value)
@@ -1127,93 +1106,5 @@ mod tests {
             fails(&EC2_TAG_VALUE, &"n".repeat(257)),
             Violation::TooLong { .. }
         ));
-    }
-
-    fn shipped(stack: &str, env: &str) -> StackConfig {
-        StackConfig::load(&repo_config_dir(), stack, env).unwrap()
-    }
-
-    #[test]
-    fn every_shipped_stack_sends_only_names_aws_accepts() {
-        for stack in STACKS {
-            for env in ["dev", "prod"] {
-                let config = shipped(stack, env);
-                let sent = sent_texts(&config);
-                assert!(sent.len() > 50, "{stack}/{env}: {}", sent.len());
-                check(&config).unwrap_or_else(|err| panic!("{stack}/{env}: {err}"));
-            }
-        }
-    }
-
-    #[test]
-    fn the_debug_security_group_description_is_sent_and_valid() {
-        let config = shipped("voting", "dev");
-        let description = sent_texts(&config)
-            .into_iter()
-            .find(|s| s.id == "sg-debug" && std::ptr::eq(s.rule, &SECURITY_GROUP_DESCRIPTION))
-            .expect("sg-debug's description is checked");
-        assert_eq!(SECURITY_GROUP_DESCRIPTION.check(&description.value), Ok(()));
-    }
-
-    #[test]
-    fn a_long_env_names_the_resource_the_limit_and_the_longest_env() {
-        let mut config = shipped("voting", "dev");
-        config.env = "preprod-east".into();
-        let err = check(&config).unwrap_err();
-        let first = &err.problems[0];
-        assert_eq!(first.id, "tg-result-alt");
-        assert_eq!(first.value, "voting-preprod-east-tg-result-alt");
-        assert_eq!(first.violation, Violation::TooLong { len: 33, max: 32 });
-        // `voting-<env>-tg-result-alt` leaves 32 - 21 characters for the environment.
-        assert_eq!(err.longest_env, Some(11));
-        let message = err.to_string();
-        for expected in [
-            "tg-result-alt: target group name `voting-preprod-east-tg-result-alt` is 33 characters, AWS allows at most 32",
-            "CreateTargetGroup Name",
-            "--env of at most 11 characters",
-        ] {
-            assert!(message.contains(expected), "{expected}\n{message}");
-        }
-        // The longest allowed environment passes.
-        config.env = "preprod-eas".into();
-        check(&config).unwrap();
-    }
-
-    #[test]
-    fn a_hyphen_ending_env_breaks_the_elasticache_and_rds_rules() {
-        let mut config = shipped("voting", "dev");
-        config.env = "dev-".into();
-        let err = check(&config).unwrap_err();
-        let redis = err
-            .problems
-            .iter()
-            .find(|p| p.id == "redis")
-            .expect("redis id rejected");
-        assert_eq!(redis.value, "voting-dev--redis");
-        assert_eq!(redis.violation, Violation::Shape(Shape::NoDoubleHyphen));
-        assert!(err.problems.iter().any(|p| p.id == "postgres"), "{err}");
-        assert_eq!(err.longest_env, None, "not a length problem");
-    }
-
-    #[test]
-    fn a_stack_named_internal_or_sg_breaks_the_prefix_rules() {
-        let mut config = shipped("voting", "dev");
-        config.stack = "internal".into();
-        let err = check(&config).unwrap_err();
-        assert!(
-            err.problems
-                .iter()
-                .any(|p| p.id == "alb"
-                    && p.violation == Violation::Shape(Shape::NotPrefix("internal-"))),
-            "{err}"
-        );
-        config.stack = "sg".into();
-        let err = check(&config).unwrap_err();
-        assert!(
-            err.problems
-                .iter()
-                .any(|p| p.id == "sg-alb" && p.value == "sg-dev-sg-alb"),
-            "{err}"
-        );
     }
 }

@@ -9,9 +9,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{json, Map, Value};
 
-use crate::aws::{autoscaling, ecs, elb, rds, registry, secrets, tags};
 use crate::model::*;
 use crate::names::resource_name;
+use crate::settings::{autoscaling, ecs, elb, rds, registry, secrets, tags};
 
 /// What keeps a stack from becoming a template.
 #[derive(Debug, thiserror::Error)]
@@ -697,7 +697,7 @@ impl<'a> Synth<'a> {
         }
         let mut properties = json!({
             "RoleName": self.name(id),
-            "Path": tags::stack_role_path(self.stack, self.env),
+            "Path": crate::names::role_path(self.stack, self.env),
             "AssumeRolePolicyDocument": { "Version": "2012-10-17", "Statement": [trust] },
             "Tags": self.tags(id, &[]),
         });
@@ -1345,7 +1345,7 @@ impl<'a> Synth<'a> {
             logical_id(id),
             "AWS::CloudWatch::Dashboard",
             json!({
-                "DashboardName": crate::aws::cloudwatch::stack_dashboard_name(self.stack, self.env),
+                "DashboardName": crate::names::dashboard_name(self.stack, self.env),
                 "DashboardBody": { "Fn::Sub": text },
                 "Tags": self.tags(id, &[]),
             }),

@@ -1,0 +1,75 @@
+//! # slipway-cdk: Slipway's core, without the AWS SDK
+//!
+//! Everything about a stack that can be decided without talking to AWS: the typed
+//! resource model, the TOML front-end, the constructs that expand a stack into
+//! resources, the dependency graph, planning (desired vs observed state) and synthesis
+//! (a CloudFormation template). The `provisioner` crate adds the provider layer (the AWS
+//! SDK calls that observe, create, update and delete each kind) and the `provision`
+//! command line on top; it re-exports these modules under their old paths
+//! (`provisioner::model`, `provisioner::plan`, …).
+//!
+//! This crate has no AWS SDK, no async runtime and no HTTP client among its dependencies
+//! (`tests/layering.rs` fails the build's tests if one appears), so no module here can
+//! call AWS, and it compiles and tests in seconds.
+//!
+//! ## Layout
+//!
+//! ```text
+//! cdk/src/
+//! ├── lib.rs             this overview
+//! ├── model.rs           Resource, Spec/Kind (the `specs!` table), Ref, the spec types
+//! │   ├── ids.rs         logical ids (`tg-<svc>`, `role-execution-<svc>`…), spelled once
+//! │   └── state.rs       Observed, Attrs: live state as the provider layer reports it
+//! ├── settings.rs        fixed settings the provider sends and synth renders (tags, timings…)
+//! ├── names.rs           AWS names (`<stack>-<env>-<id>`) and AWS's name rules
+//! ├── config.rs          the TOML front-end: config/<stack>.toml → StackConfig
+//! │   └── deploy.rs      `[services.<name>.deploy]`: DeployConfig, Strategy
+//! ├── constructs.rs      StackConfig → Vec<Resource> (network, data tier, services…)
+//! │   └── observability.rs  alarms, metric filters, the dashboard
+//! ├── stack.rs           StackConfig::load/parse: front-end + expansion + name checks
+//! ├── graph.rs           dependency graph, waves, critical path
+//! ├── plan.rs            desired vs normalized observed state → per-resource actions
+//! ├── synth.rs           resources → CloudFormation template
+//! │   └── tests.rs
+//! └── snapshots/         the six expansion snapshots (voting, sums, shop × dev, prod)
+//! ```
+//!
+//! ## Layering
+//!
+//! Modules depend only downwards in this order; nothing depends on a module above it,
+//! so the module graph has no cycle (`tests/layering.rs` checks this crate's and the
+//! provisioner's module graphs and names any cycle it finds):
+//!
+//! 1. [`model`] (with [`model::ids`], [`model::state`]) — plain data, depends on nothing.
+//! 2. [`names`], [`settings`] — pure rules and constants over the model.
+//! 3. [`config`] — the TOML front-end; may use names and settings to validate.
+//! 4. [`constructs`] — expands a config into resources.
+//! 5. [`stack`] — loading a stack: config + expansion + the name check over it.
+//! 6. [`graph`], [`plan`], [`synth`] — work on the expanded resources.
+//!
+//! In the provisioner, the provider layer (`aws`) and the commands (`cli`, `deploy`,
+//! `ops`, `apply`, `lock`, `session`) sit above all of this; commands receive a
+//! `Session` (config location, AWS connection, output, cancellation) instead of the
+//! parsed command line.
+//!
+//! ## Example
+//!
+//! ```
+//! use slipway_cdk::config::{repo_config_dir, StackConfig};
+//! use slipway_cdk::graph::Graph;
+//!
+//! let config = StackConfig::load(&repo_config_dir(), "voting", "dev").unwrap();
+//! let graph = Graph::new(slipway_cdk::constructs::expand(&config)).unwrap();
+//! let plan = slipway_cdk::plan::plan(&graph, &[]);
+//! assert!(plan.changes().count() > 50);
+//! ```
+
+pub mod config;
+pub mod constructs;
+pub mod graph;
+pub mod model;
+pub mod names;
+pub mod plan;
+pub mod settings;
+pub mod stack;
+pub mod synth;
