@@ -13,7 +13,7 @@ use crate::apply::{apply, delete_all, Outcome, Ui};
 use crate::aws::{self, Aws, Connection, DeleteOptions};
 use crate::config::StackConfig;
 use crate::constructs::expand;
-use crate::graph::{typical_create_time, Graph};
+use crate::graph::Graph;
 use crate::model::Kind;
 use crate::plan::{plan, Observed};
 
@@ -706,7 +706,7 @@ async fn cmd_outputs(cli: &Cli, json_flag: bool) -> Result<u8> {
 /// Waves and critical path of the stack's graph (the numbers `up` can at best achieve).
 pub fn graph_report(graph: &Graph) -> serde_json::Value {
     let waves = graph.waves();
-    let (path, total) = graph.critical_path(typical_create_time);
+    let (path, total) = graph.critical_path(Kind::typical_create_time);
     let (steps, _) = graph.critical_path(|_| std::time::Duration::from_secs(1));
     json!({
         "resources": graph.resources().len(),

@@ -1049,64 +1049,6 @@ fn ecs_service(stack: &mut Builder, config: &StackConfig, name: &str, service: &
     );
 }
 
-/// What `provision deploy`, `rollback` and `outputs` read (they observe the whole stack
-/// to find its resources). Read-only, and none reads a secret's value; Describe/List
-/// calls mostly cannot be scoped to resources, so they apply to `*`. Kept in step with
-/// the code by `tests/github_moto.rs`, which records every call those commands make.
-const DEPLOY_READ_ACTIONS: &[&str] = &[
-    "application-autoscaling:DescribeScalableTargets",
-    "application-autoscaling:DescribeScalingPolicies",
-    "cloudwatch:DescribeAlarms",
-    "cloudwatch:GetDashboard",
-    "cloudwatch:ListDashboards",
-    "cloudwatch:ListTagsForResource",
-    "ec2:DescribeAddresses",
-    "ec2:DescribeInternetGateways",
-    "ec2:DescribeNatGateways",
-    "ec2:DescribeRouteTables",
-    "ec2:DescribeSecurityGroups",
-    "ec2:DescribeSubnets",
-    "ec2:DescribeVpcAttribute",
-    "ec2:DescribeVpcs",
-    "ecr:DescribeRepositories",
-    "ecr:GetLifecyclePolicy",
-    "ecr:ListTagsForResource",
-    "ecs:DescribeClusters",
-    "ecs:DescribeTaskDefinition",
-    "ecs:ListServices",
-    "ecs:ListTaskDefinitionFamilies",
-    "ecs:ListTaskDefinitions",
-    "elasticache:DescribeCacheClusters",
-    "elasticache:DescribeCacheSubnetGroups",
-    "elasticache:DescribeReplicationGroups",
-    "elasticache:ListTagsForResource",
-    "elasticloadbalancing:DescribeListeners",
-    "elasticloadbalancing:DescribeLoadBalancerAttributes",
-    "elasticloadbalancing:DescribeLoadBalancers",
-    "elasticloadbalancing:DescribeRules",
-    "elasticloadbalancing:DescribeTags",
-    "elasticloadbalancing:DescribeTargetGroupAttributes",
-    "elasticloadbalancing:DescribeTargetGroups",
-    "iam:GetRolePolicy",
-    "iam:ListAttachedRolePolicies",
-    "iam:ListRoles",
-    "iam:ListOpenIDConnectProviders",
-    "iam:GetOpenIDConnectProvider",
-    "logs:DescribeLogGroups",
-    "logs:DescribeMetricFilters",
-    "logs:ListTagsForResource",
-    "rds:DescribeDBInstances",
-    "rds:DescribeDBSubnetGroups",
-    "rds:ListTagsForResource",
-    "secretsmanager:ListSecrets",
-    "servicediscovery:GetNamespace",
-    "servicediscovery:ListNamespaces",
-    "servicediscovery:ListTagsForResource",
-    // With `[alarms] topic`, observing the topic also reads its tags.
-    "sns:ListTagsForResource",
-    "sns:ListTopics",
-];
-
 /// ECR actions `docker push` (and `buildx` cache reads) need on a repository.
 const IMAGE_PUSH_ACTIONS: &[&str] = &[
     "ecr:BatchCheckLayerAvailability",
@@ -1220,7 +1162,12 @@ fn github_deploy_role(
         vec!["RegisterTaskDefinition".into()],
     ));
     let mut statements = vec![
-        statement(DEPLOY_READ_ACTIONS, vec!["*".into()]),
+        // What `provision deploy`, `rollback` and `outputs` read (they observe the whole
+        // stack to find its resources): every kind's read actions from the `kinds!` table.
+        // Read-only, and none reads a secret's value; Describe/List calls mostly cannot be
+        // scoped to resources, so they apply to `*`. Kept in step with the code by
+        // `tests/github_moto.rs`, which records every call those commands make.
+        statement(&Kind::all_read_actions(), vec!["*".into()]),
         statement(&["ecr:GetAuthorizationToken"], vec!["*".into()]),
         statement(IMAGE_PUSH_ACTIONS, repositories),
         conditional(
