@@ -16,6 +16,7 @@ use crate::constructs::expand;
 use crate::graph::Graph;
 use crate::model::Kind;
 use crate::plan::{plan, Observed};
+use crate::resources;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Output {
@@ -160,7 +161,8 @@ impl Cli {
     async fn desired_in(&self, aws: &Aws, observed: &[Observed]) -> Result<Graph> {
         let mut config = StackConfig::load(&self.config_dir, &self.stack, &self.env)?;
         let zones =
-            aws::choose_zones(aws, config.network.availability_zones.as_deref(), observed).await?;
+            resources::choose_zones(aws, config.network.availability_zones.as_deref(), observed)
+                .await?;
         config.network.availability_zones = Some(zones);
         Graph::new(expand(&config)).context("the stack's resource graph is invalid")
     }
@@ -243,7 +245,7 @@ fn print_json(value: &impl serde::Serialize) -> Result<()> {
 }
 
 async fn observe(aws: &Aws) -> Result<Vec<Observed>> {
-    Ok(aws::observe(aws).await?)
+    Ok(resources::observe(aws).await?)
 }
 
 async fn cmd_plan(cli: &Cli, offline: bool) -> Result<u8> {
@@ -256,8 +258,8 @@ async fn cmd_plan(cli: &Cli, offline: bool) -> Result<u8> {
         (offline_graph, plan, "offline: assuming an empty account")
     } else {
         let aws = cli.connect().await?;
-        let (observed, found_twice) = aws::observe_all(&aws).await?;
-        duplicates = aws::duplicate_report(&observed, &found_twice);
+        let (observed, found_twice) = resources::observe_all(&aws).await?;
+        duplicates = resources::duplicate_report(&observed, &found_twice);
         let graph = cli.desired_in(&aws, &observed).await?;
         let plan = plan(&graph, &observed);
         warn_quotas(&aws, &plan).await;
@@ -391,8 +393,8 @@ async fn cmd_up(cli: &Cli, allow_data_loss: &[String]) -> Result<u8> {
 
 async fn up_locked(cli: &Cli, allow_data_loss: &[String]) -> Result<u8> {
     let aws = cli.connect().await?;
-    let (observed, found_twice) = aws::observe_all(&aws).await?;
-    let duplicates = aws::duplicate_report(&observed, &found_twice);
+    let (observed, found_twice) = resources::observe_all(&aws).await?;
+    let duplicates = resources::duplicate_report(&observed, &found_twice);
     if !duplicates.is_empty() {
         bail!(
             "{}-{} has resources that exist more than once; `up` changes nothing until only \
@@ -455,7 +457,7 @@ async fn cmd_down(cli: &Cli, no_snapshot: bool, allow_data_loss: &[String]) -> R
 async fn down_locked(cli: &Cli, no_snapshot: bool, allow_data_loss: &[String]) -> Result<u8> {
     let aws = cli.connect().await?;
     // Every copy goes, duplicates included (ids `<id>#2`…).
-    let (mut observed, found_twice) = aws::observe_all(&aws).await?;
+    let (mut observed, found_twice) = resources::observe_all(&aws).await?;
     observed.extend(found_twice);
     let teardown: Vec<crate::plan::Step> = observed
         .iter()
@@ -511,7 +513,7 @@ async fn down_locked(cli: &Cli, no_snapshot: bool, allow_data_loss: &[String]) -
     delete_all(&aws, &doomed, &observed, &options, &ui, &mut outcome).await;
     // Elastic IPs are no resource of the plan: each NAT gateway's goes with it, and any
     // that an earlier interrupted run left behind (billed hourly) are released here.
-    match aws::release_unused_addresses(&aws, &aws::Quiet).await {
+    match resources::release_unused_addresses(&aws, &aws::Quiet).await {
         Ok(released) if !released.is_empty() && !cli.json() => {
             eprintln!(
                 "Released {} unused Elastic IP(s): {}",
@@ -524,7 +526,7 @@ async fn down_locked(cli: &Cli, no_snapshot: bool, allow_data_loss: &[String]) -
     }
     outcome.elapsed_secs = started.elapsed().as_secs_f64();
     outcome.peak_concurrent_calls = aws.stats.peak_in_flight();
-    let leftovers = aws::leftovers(&aws).await?;
+    let leftovers = resources::leftovers(&aws).await?;
     report(cli, "down", &outcome, json!({"leftovers": leftovers}))?;
     if !cli.json() {
         if leftovers.is_empty() {
@@ -584,12 +586,12 @@ async fn cmd_status(cli: &Cli) -> Result<u8> {
     let (config, _) = cli.desired()?;
     let aws = cli.connect().await?;
     let (observed, services, firing) = tokio::try_join!(
-        aws::observe(&aws),
-        aws::ecs_status(&aws),
-        aws::cloudwatch::firing_alarms(&aws)
+        resources::observe(&aws),
+        resources::service_status(&aws),
+        resources::alarm::firing_alarms(&aws)
     )?;
     let has_dashboard = observed.iter().any(|o| o.kind == Kind::Dashboard);
-    let dashboard = has_dashboard.then(|| aws::cloudwatch::dashboard_url(&aws));
+    let dashboard = has_dashboard.then(|| resources::dashboard::dashboard_url(&aws));
     let rows: Vec<serde_json::Value> = services
         .iter()
         .map(|s| {

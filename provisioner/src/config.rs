@@ -73,7 +73,7 @@ pub struct NetworkConfig {
 }
 
 /// What `plan --offline` and `synth` assume when no zones are configured (nothing is
-/// read from AWS there); `up` and `plan` choose real ones (`aws::choose_zones`).
+/// read from AWS there); `up` and `plan` choose real ones (`resources::choose_zones`).
 pub const OFFLINE_ZONES: [&str; 2] = ["a", "b"];
 
 impl NetworkConfig {
@@ -944,7 +944,9 @@ impl StackConfig {
                             "services.{name}.public needs `default = true` or at least one of `paths`, `hosts`"
                         )));
                     }
-                    if let Some(problem) = crate::aws::elb::path_condition_problem(&public.paths) {
+                    if let Some(problem) =
+                        crate::resources::listener_rule::path_condition_problem(&public.paths)
+                    {
                         return Err(blame(format!("services.{name}.public.paths: {problem}")));
                     }
                     let Some(priority) = public.priority else {

@@ -764,7 +764,7 @@ fn load_balancer(stack: &mut Builder, config: &StackConfig) {
 /// the root and under any prefix (`/users/ready`). `*` matches zero or more characters,
 /// so `*/ready` also matches `/ready`; matching is on the path only, case-sensitive, as
 /// the services route. Two values, two wildcards: within ALB's limits of three values per
-/// condition and five per rule (`elb::path_condition_problem`).
+/// condition and five per rule (`resources::listener_rule::path_condition_problem`).
 pub const INTERNAL_PATHS: [&str; 2] = ["*/ready", "*/metrics"];
 /// The internal-paths rule answers before every service rule (config priorities start at 2).
 pub const INTERNAL_PATHS_PRIORITY: i32 = 1;
@@ -1442,22 +1442,22 @@ mod tests {
             // Every rule the stack sends is one ALB accepts.
             for (id, rule) in &rules {
                 assert_eq!(
-                    crate::aws::elb::path_condition_problem(&rule.paths),
+                    crate::resources::listener_rule::path_condition_problem(&rule.paths),
                     None,
                     "{stack} {id}"
                 );
             }
         }
-        assert!(crate::aws::elb::path_condition_problem(
+        assert!(crate::resources::listener_rule::path_condition_problem(
             &["/a", "/b", "/c", "/d"].map(String::from)
         )
         .unwrap()
         .contains("at most 3 per condition"));
-        assert!(
-            crate::aws::elb::path_condition_problem(&["*/*/*", "*/*/*"].map(String::from))
-                .unwrap()
-                .contains("6 wildcards")
-        );
+        assert!(crate::resources::listener_rule::path_condition_problem(
+            &["*/*/*", "*/*/*"].map(String::from)
+        )
+        .unwrap()
+        .contains("6 wildcards"));
     }
 
     #[test]

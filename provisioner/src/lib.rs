@@ -13,4 +13,5 @@ pub mod model;
 pub mod names;
 pub mod ops;
 pub mod plan;
+pub mod resources;
 pub mod synth;

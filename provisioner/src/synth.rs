@@ -9,9 +9,13 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{json, Map, Value};
 
-use crate::aws::{autoscaling, ecs, elb, rds, registry, secrets, tags};
+use crate::aws::tags;
 use crate::model::*;
 use crate::names::resource_name;
+use crate::resources::{
+    cache_subnet_group, dashboard, db_subnet_group, elb_common, load_balancer, repository, role,
+    scaling_policy, secret, service, target_group, task_definition,
+};
 
 /// What keeps a stack from becoming a template.
 #[derive(Debug, thiserror::Error)]
@@ -556,7 +560,7 @@ impl<'a> Synth<'a> {
         for rule in ingress {
             let IngressRule { port, source } = rule;
             let mut entry = json!({ "IpProtocol": "tcp", "FromPort": port, "ToPort": port });
-            // A group source by id, anything else as a CIDR (the test `ec2::permission` makes).
+            // A group source by id, anything else as a CIDR (the test `resources::security_group::permission` makes).
             let is_group = source.logical_id().is_some() || source.0.starts_with("sg-");
             if is_group {
                 entry["SourceSecurityGroupId"] = self.value(source, Attr::Id)?;
@@ -607,7 +611,7 @@ impl<'a> Synth<'a> {
                 "RepositoryName": self.name(id),
                 "ImageTagMutability": if *immutable_tags { "IMMUTABLE" } else { "MUTABLE" },
                 "ImageScanningConfiguration": { "ScanOnPush": scan_on_push },
-                "LifecyclePolicy": { "LifecyclePolicyText": registry::lifecycle_policy(*keep_images) },
+                "LifecyclePolicy": { "LifecyclePolicyText": repository::lifecycle_policy(*keep_images) },
                 // `down` deletes repositories with their images (DeleteRepository force).
                 "EmptyOnDelete": true,
                 "Tags": self.tags(id, &[]),
@@ -635,7 +639,7 @@ impl<'a> Synth<'a> {
             statements,
             managed_policies,
         } = spec;
-        // The trust policy `registry::trust_policy` writes.
+        // The trust policy `role::trust_policy` writes.
         let trust = match web_identity {
             None => json!({
                 "Effect": "Allow",
@@ -667,7 +671,7 @@ impl<'a> Synth<'a> {
                 })
             }
         };
-        // The inline policy `registry::policy_document` writes.
+        // The inline policy `role::policy_document` writes.
         let mut policy = Vec::new();
         for statement in statements {
             let PolicyStatement {
@@ -705,7 +709,7 @@ impl<'a> Synth<'a> {
         // writes none either), and AWS managed policies by ARN.
         if !policy.is_empty() {
             properties["Policies"] = json!([{
-                "PolicyName": registry::POLICY_NAME,
+                "PolicyName": role::POLICY_NAME,
                 "PolicyDocument": { "Version": "2012-10-17", "Statement": policy },
             }]);
         }
@@ -768,7 +772,7 @@ impl<'a> Synth<'a> {
                 "Subnets": self.values(subnets, Attr::Id)?,
                 "SecurityGroups": self.values(security_groups, Attr::Id)?,
                 "LoadBalancerAttributes": [{
-                    "Key": elb::DROP_INVALID_HEADERS,
+                    "Key": load_balancer::DROP_INVALID_HEADERS,
                     "Value": drop_invalid_headers.to_string(),
                 }],
                 "Tags": self.tags(id, &[]),
@@ -783,7 +787,7 @@ impl<'a> Synth<'a> {
             health_path,
             sticky,
         } = spec;
-        // The attributes `elb::stickiness` sets.
+        // The attributes `target_group::stickiness` sets.
         let mut attributes =
             vec![json!({ "Key": "stickiness.enabled", "Value": sticky.to_string() })];
         if *sticky {
@@ -799,10 +803,10 @@ impl<'a> Synth<'a> {
                 "VpcId": self.value(vpc, Attr::Id)?,
                 "TargetType": "ip",
                 "HealthCheckPath": health_path,
-                "HealthCheckIntervalSeconds": elb::TARGET_HEALTH.interval_seconds,
-                "HealthCheckTimeoutSeconds": elb::TARGET_HEALTH.timeout_seconds,
-                "HealthyThresholdCount": elb::TARGET_HEALTH.healthy_threshold,
-                "UnhealthyThresholdCount": elb::TARGET_HEALTH.unhealthy_threshold,
+                "HealthCheckIntervalSeconds": target_group::TARGET_HEALTH.interval_seconds,
+                "HealthCheckTimeoutSeconds": target_group::TARGET_HEALTH.timeout_seconds,
+                "HealthyThresholdCount": target_group::TARGET_HEALTH.healthy_threshold,
+                "UnhealthyThresholdCount": target_group::TARGET_HEALTH.unhealthy_threshold,
                 "TargetGroupAttributes": attributes,
                 "Tags": self.tags(id, &[]),
             }),
@@ -818,9 +822,9 @@ impl<'a> Synth<'a> {
             DefaultAction::NotFound => json!({
                 "Type": "fixed-response",
                 "FixedResponseConfig": {
-                    "StatusCode": elb::NOT_FOUND.status_code,
-                    "ContentType": elb::NOT_FOUND.content_type,
-                    "MessageBody": elb::NOT_FOUND.body,
+                    "StatusCode": elb_common::NOT_FOUND.status_code,
+                    "ContentType": elb_common::NOT_FOUND.content_type,
+                    "MessageBody": elb_common::NOT_FOUND.body,
                 },
             }),
             DefaultAction::RedirectHttps => json!({
@@ -864,7 +868,7 @@ impl<'a> Synth<'a> {
             target_group,
             alternate_target_group,
         } = spec;
-        // The conditions `elb::conditions` sends.
+        // The conditions `listener_rule::conditions` sends.
         let mut conditions = Vec::new();
         if !paths.is_empty() {
             conditions
@@ -911,7 +915,7 @@ impl<'a> Synth<'a> {
         match value {
             SecretValue::RandomToken => {
                 properties["GenerateSecretString"] = json!({
-                    "PasswordLength": secrets::RANDOM_TOKEN_LENGTH,
+                    "PasswordLength": secret::RANDOM_TOKEN_LENGTH,
                     "ExcludePunctuation": true,
                 });
             }
@@ -920,7 +924,7 @@ impl<'a> Synth<'a> {
                 properties["GenerateSecretString"] = json!({
                     "SecretStringTemplate": json!({ "username": username }).to_string(),
                     "GenerateStringKey": "password",
-                    "PasswordLength": secrets::DATABASE_PASSWORD_LENGTH,
+                    "PasswordLength": secret::DATABASE_PASSWORD_LENGTH,
                     "ExcludePunctuation": true,
                 });
             }
@@ -974,7 +978,7 @@ impl<'a> Synth<'a> {
             "AWS::ElastiCache::SubnetGroup",
             json!({
                 "CacheSubnetGroupName": self.name(id),
-                "Description": rds::CACHE_SUBNET_GROUP_DESCRIPTION,
+                "Description": cache_subnet_group::CACHE_SUBNET_GROUP_DESCRIPTION,
                 "SubnetIds": self.values(subnets, Attr::Id)?,
                 "Tags": self.tags(id, &[]),
             }),
@@ -1031,7 +1035,7 @@ impl<'a> Synth<'a> {
             "AWS::RDS::DBSubnetGroup",
             json!({
                 "DBSubnetGroupName": self.name(id),
-                "DBSubnetGroupDescription": rds::DB_SUBNET_GROUP_DESCRIPTION,
+                "DBSubnetGroupDescription": db_subnet_group::DB_SUBNET_GROUP_DESCRIPTION,
                 "SubnetIds": self.values(subnets, Attr::Id)?,
                 "Tags": self.tags(id, &[]),
             }),
@@ -1142,7 +1146,7 @@ impl<'a> Synth<'a> {
             container["Command"] = json!(command);
         }
         if !health_command.is_empty() {
-            let timings = &ecs::HEALTH_CHECK;
+            let timings = &task_definition::HEALTH_CHECK;
             container["HealthCheck"] = json!({
                 "Command": health_command,
                 "Interval": timings.interval,
@@ -1209,12 +1213,12 @@ impl<'a> Synth<'a> {
                     "Enable": circuit_breaker_rollback,
                     "Rollback": circuit_breaker_rollback,
                 },
-                "MaximumPercent": ecs::MAXIMUM_PERCENT,
-                "MinimumHealthyPercent": ecs::MINIMUM_HEALTHY_PERCENT,
+                "MaximumPercent": service::MAXIMUM_PERCENT,
+                "MinimumHealthyPercent": service::MINIMUM_HEALTHY_PERCENT,
             },
             "EnableExecuteCommand": enable_execute_command,
             "PropagateTags": "SERVICE",
-            "Tags": self.tags(id, &[(ecs::CONFIGURED_DESIRED_TAG, desired_count.to_string())]),
+            "Tags": self.tags(id, &[(service::CONFIGURED_DESIRED_TAG, desired_count.to_string())]),
         });
         if let Some(target_group) = target_group {
             // The container is named after the service (`create_service_request`).
@@ -1224,7 +1228,8 @@ impl<'a> Synth<'a> {
                 "ContainerName": container,
                 "ContainerPort": container_port,
             }]);
-            properties["HealthCheckGracePeriodSeconds"] = json!(ecs::HEALTH_CHECK_GRACE_SECONDS);
+            properties["HealthCheckGracePeriodSeconds"] =
+                json!(service::HEALTH_CHECK_GRACE_SECONDS);
         }
         if let Some(connect) = service_connect {
             let ServiceConnectSpec {
@@ -1312,8 +1317,8 @@ impl<'a> Synth<'a> {
                 "TargetTrackingScalingPolicyConfiguration": {
                     "TargetValue": target_value,
                     "PredefinedMetricSpecification": predefined,
-                    "ScaleInCooldown": autoscaling::SCALE_IN_COOLDOWN_SECONDS,
-                    "ScaleOutCooldown": autoscaling::SCALE_OUT_COOLDOWN_SECONDS,
+                    "ScaleInCooldown": scaling_policy::SCALE_IN_COOLDOWN_SECONDS,
+                    "ScaleOutCooldown": scaling_policy::SCALE_OUT_COOLDOWN_SECONDS,
                 },
             }),
         ))
@@ -1332,7 +1337,7 @@ impl<'a> Synth<'a> {
 
     fn dashboard(&mut self, id: &str, spec: &DashboardSpec) -> Result<Cfn, SynthError> {
         let DashboardSpec { body } = spec;
-        // The body `cloudwatch::resolved_body` writes: references as dimension values,
+        // The body `resources::dashboard::resolved_body` writes: references as dimension values,
         // the region in every widget; one `Fn::Sub` over the serialized JSON.
         let mut body = self.sub_strings(body)?;
         for widget in body["widgets"].as_array_mut().into_iter().flatten() {
@@ -1345,7 +1350,7 @@ impl<'a> Synth<'a> {
             logical_id(id),
             "AWS::CloudWatch::Dashboard",
             json!({
-                "DashboardName": crate::aws::cloudwatch::stack_dashboard_name(self.stack, self.env),
+                "DashboardName": dashboard::stack_dashboard_name(self.stack, self.env),
                 "DashboardBody": { "Fn::Sub": text },
                 "Tags": self.tags(id, &[]),
             }),

@@ -20,6 +20,7 @@ use crate::aws::{self, Aws};
 use crate::cli::Cli;
 use crate::config::StackConfig;
 use crate::plan::Observed;
+use crate::resources;
 pub use strategy::{BlueGreenTargets, DeployConfig, LiveService, Rollout, Strategy};
 use watch::Outcome;
 
@@ -171,7 +172,7 @@ async fn follow_serving_group(
     let Some((serving, _)) = rules
         .rules()
         .first()
-        .and_then(|r| aws::forward_groups(r.actions()).into_iter().next())
+        .and_then(|r| resources::forward_groups(r.actions()).into_iter().next())
     else {
         return Ok(());
     };
@@ -183,7 +184,7 @@ async fn follow_serving_group(
         return Ok(());
     };
     let label = format!("{lb_label}/{tg_label}");
-    if aws::repoint_requests_policy(aws, &policy_id, &policy.attrs, &label).await? {
+    if resources::repoint_requests_policy(aws, &policy_id, &policy.attrs, &label).await? {
         narrate(
             cli,
             &format!(
@@ -351,7 +352,7 @@ async fn deploy(cli: &Cli, tag: &str, names: &[String], timeout: Duration) -> Re
     let config = StackConfig::load(&cli.config_dir, &cli.stack, &cli.env)?;
     let names = select(&config, names)?;
     let aws = cli.connect().await?;
-    let observed = aws::observe(&aws).await?;
+    let observed = resources::observe(&aws).await?;
     let (cluster, targets) = targets(&aws, &observed, &names).await?;
     // Everything is checked before anything changes: a missing image deploys nothing.
     let mut prepared = Vec::new();
@@ -468,7 +469,7 @@ async fn rollback(cli: &Cli, names: &[String], timeout: Duration) -> Result<u8> 
     let config = StackConfig::load(&cli.config_dir, &cli.stack, &cli.env)?;
     let names = select(&config, names)?;
     let aws = cli.connect().await?;
-    let observed = aws::observe(&aws).await?;
+    let observed = resources::observe(&aws).await?;
     let (cluster, targets) = targets(&aws, &observed, &names).await?;
     let mut actions = Vec::new();
     for target in &targets {

@@ -202,7 +202,7 @@ fn roles_carry_the_trust_and_inline_policy_registry_writes() {
         json!({"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"})
     );
     let policy = &execution["Policies"][0];
-    assert_eq!(policy["PolicyName"], registry::POLICY_NAME);
+    assert_eq!(policy["PolicyName"], role::POLICY_NAME);
     let statements = policy["PolicyDocument"]["Statement"].as_array().unwrap();
     let logs = statements
         .iter()
