@@ -199,21 +199,6 @@ impl Graph {
     }
 }
 
-/// Typical time from "create" to "usable" on AWS, for critical-path estimates.
-pub fn typical_create_time(kind: Kind) -> Duration {
-    let secs = match kind {
-        Kind::ReplicationGroup => 600,
-        Kind::DbInstance => 480,
-        Kind::LoadBalancer => 180,
-        Kind::NatGateway => 120,
-        Kind::Service => 180,
-        Kind::Namespace => 30,
-        Kind::Cluster => 10,
-        _ => 2,
-    };
-    Duration::from_secs(secs)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -85,8 +85,282 @@ fn collect_refs(value: &serde_json::Value, found: &mut Vec<String>) {
     }
 }
 
+/// THE list of resource kinds, once, with each kind's AWS-free metadata. It hands the
+/// table to `$callback!` (a `macro_rules!` taking the rows below), so everything that
+/// must cover every kind is generated from it and a kind missing anywhere is a compile
+/// error: [`Spec`] and [`Kind`] with their metadata (here, via `specs!`), and the
+/// provisioner's provider dispatch (`resources`, one `impl Provider` per kind).
+///
+/// A row: `Variant(SpecType) { name, label, immutable, create_secs, reads }`:
+/// - `name`: the kind in snake_case, as plans and state write it (`"kind": "vpc"`); the
+///   provisioner's provider module of the kind (`resources/<name>.rs`) is named after it;
+/// - `label`: the human name printed in plans and progress;
+/// - `immutable`: top-level spec fields AWS cannot change in place (a change means
+///   replace);
+/// - `create_secs`: typical seconds from "create" to "usable" on AWS (critical-path
+///   estimates);
+/// - `reads`: the IAM read actions observing this kind calls (the GitHub deploy role gets
+///   their union on `*`; reads granted on the resources themselves are not listed).
+#[macro_export]
+macro_rules! kinds {
+    ($callback:ident) => {
+        $callback! {
+            Vpc(VpcSpec) {
+                name: vpc,
+                label: "vpc",
+                immutable: ["cidr"],
+                create_secs: 2,
+                reads: ["ec2:DescribeVpcs", "ec2:DescribeVpcAttribute"],
+            },
+            InternetGateway(InternetGatewaySpec) {
+                name: internet_gateway,
+                label: "internet-gateway",
+                immutable: ["vpc"],
+                create_secs: 2,
+                reads: ["ec2:DescribeInternetGateways"],
+            },
+            Subnet(SubnetSpec) {
+                name: subnet,
+                label: "subnet",
+                immutable: ["vpc", "cidr", "az", "public"],
+                create_secs: 2,
+                reads: ["ec2:DescribeSubnets"],
+            },
+            NatGateway(NatGatewaySpec) {
+                name: nat_gateway,
+                label: "nat-gateway",
+                immutable: ["subnet"],
+                create_secs: 120,
+                // With the Elastic IPs the gateways hold.
+                reads: ["ec2:DescribeNatGateways", "ec2:DescribeAddresses"],
+            },
+            RouteTable(RouteTableSpec) {
+                name: route_table,
+                label: "route-table",
+                immutable: ["vpc"],
+                create_secs: 2,
+                reads: ["ec2:DescribeRouteTables"],
+            },
+            SecurityGroup(SecurityGroupSpec) {
+                name: security_group,
+                label: "security-group",
+                immutable: ["vpc", "description"],
+                create_secs: 2,
+                reads: ["ec2:DescribeSecurityGroups"],
+            },
+            Repository(RepositorySpec) {
+                name: repository,
+                label: "ecr-repository",
+                immutable: [],
+                create_secs: 2,
+                reads: [
+                    "ecr:DescribeRepositories",
+                    "ecr:GetLifecyclePolicy",
+                    "ecr:ListTagsForResource",
+                ],
+            },
+            LogGroup(LogGroupSpec) {
+                name: log_group,
+                label: "log-group",
+                immutable: [],
+                create_secs: 2,
+                reads: ["logs:DescribeLogGroups", "logs:ListTagsForResource"],
+            },
+            Role(RoleSpec) {
+                name: role,
+                label: "iam-role",
+                immutable: [],
+                create_secs: 2,
+                reads: ["iam:ListRoles", "iam:GetRolePolicy", "iam:ListAttachedRolePolicies"],
+            },
+            Cluster(ClusterSpec) {
+                name: cluster,
+                label: "ecs-cluster",
+                immutable: [],
+                create_secs: 10,
+                reads: ["ecs:DescribeClusters"],
+            },
+            Namespace(NamespaceSpec) {
+                name: namespace,
+                label: "cloudmap-namespace",
+                immutable: ["name"],
+                create_secs: 30,
+                reads: [
+                    "servicediscovery:ListNamespaces",
+                    "servicediscovery:GetNamespace",
+                    "servicediscovery:ListTagsForResource",
+                ],
+            },
+            LoadBalancer(LoadBalancerSpec) {
+                name: load_balancer,
+                label: "load-balancer",
+                immutable: ["scheme"],
+                create_secs: 180,
+                reads: [
+                    "elasticloadbalancing:DescribeLoadBalancers",
+                    "elasticloadbalancing:DescribeLoadBalancerAttributes",
+                    "elasticloadbalancing:DescribeTags",
+                ],
+            },
+            TargetGroup(TargetGroupSpec) {
+                name: target_group,
+                label: "target-group",
+                immutable: ["vpc", "port"],
+                create_secs: 2,
+                reads: [
+                    "elasticloadbalancing:DescribeTargetGroups",
+                    "elasticloadbalancing:DescribeTargetGroupAttributes",
+                    "elasticloadbalancing:DescribeTags",
+                ],
+            },
+            Listener(ListenerSpec) {
+                name: listener,
+                label: "listener",
+                immutable: ["load_balancer", "port", "protocol"],
+                create_secs: 2,
+                reads: [
+                    "elasticloadbalancing:DescribeListeners",
+                    "elasticloadbalancing:DescribeTags",
+                ],
+            },
+            ListenerRule(ListenerRuleSpec) {
+                name: listener_rule,
+                label: "listener-rule",
+                immutable: ["listener"],
+                create_secs: 2,
+                reads: [
+                    "elasticloadbalancing:DescribeRules",
+                    "elasticloadbalancing:DescribeTags",
+                ],
+            },
+            Secret(SecretSpec) {
+                name: secret,
+                label: "secret",
+                immutable: ["value"],
+                create_secs: 2,
+                // Never a secret's value.
+                reads: ["secretsmanager:ListSecrets"],
+            },
+            CacheSubnetGroup(SubnetGroupSpec) {
+                name: cache_subnet_group,
+                label: "cache-subnet-group",
+                immutable: [],
+                create_secs: 2,
+                reads: [
+                    "elasticache:DescribeCacheSubnetGroups",
+                    "elasticache:ListTagsForResource",
+                ],
+            },
+            ReplicationGroup(ReplicationGroupSpec) {
+                name: replication_group,
+                label: "redis",
+                // Not `engine_version`: ElastiCache upgrades it in place
+                // (ModifyReplicationGroup).
+                immutable: ["subnet_group", "auth_secret"],
+                create_secs: 600,
+                reads: [
+                    "elasticache:DescribeReplicationGroups",
+                    "elasticache:DescribeCacheClusters",
+                    "elasticache:ListTagsForResource",
+                ],
+            },
+            DbSubnetGroup(SubnetGroupSpec) {
+                name: db_subnet_group,
+                label: "db-subnet-group",
+                immutable: [],
+                create_secs: 2,
+                reads: ["rds:DescribeDBSubnetGroups", "rds:ListTagsForResource"],
+            },
+            DbInstance(DbInstanceSpec) {
+                name: db_instance,
+                label: "postgres",
+                immutable: ["subnet_group", "database", "username"],
+                create_secs: 480,
+                reads: ["rds:DescribeDBInstances", "rds:ListTagsForResource"],
+            },
+            TaskDefinition(TaskDefinitionSpec) {
+                name: task_definition,
+                label: "task-definition",
+                immutable: [],
+                create_secs: 2,
+                reads: [
+                    "ecs:ListTaskDefinitionFamilies",
+                    "ecs:ListTaskDefinitions",
+                    "ecs:DescribeTaskDefinition",
+                ],
+            },
+            Service(ServiceSpec) {
+                name: service,
+                label: "ecs-service",
+                immutable: ["cluster", "target_group", "container_port"],
+                create_secs: 180,
+                // ecs:DescribeServices is granted on the stack's services only.
+                reads: ["ecs:ListServices"],
+            },
+            ScalableTarget(ScalableTargetSpec) {
+                name: scalable_target,
+                label: "scalable-target",
+                immutable: ["service"],
+                create_secs: 2,
+                reads: ["application-autoscaling:DescribeScalableTargets"],
+            },
+            ScalingPolicy(ScalingPolicySpec) {
+                name: scaling_policy,
+                label: "scaling-policy",
+                immutable: ["target", "metric"],
+                create_secs: 2,
+                reads: ["application-autoscaling:DescribeScalingPolicies"],
+            },
+            OidcProvider(OidcProviderSpec) {
+                name: oidc_provider,
+                label: "oidc-provider",
+                immutable: ["url"],
+                create_secs: 2,
+                reads: ["iam:ListOpenIDConnectProviders", "iam:GetOpenIDConnectProvider"],
+            },
+            Topic(TopicSpec) {
+                name: topic,
+                label: "sns-topic",
+                immutable: ["name"],
+                create_secs: 2,
+                reads: ["sns:ListTopics", "sns:ListTagsForResource"],
+            },
+            Dashboard(DashboardSpec) {
+                name: dashboard,
+                label: "dashboard",
+                immutable: [],
+                create_secs: 2,
+                reads: ["cloudwatch:ListDashboards", "cloudwatch:GetDashboard"],
+            },
+            Alarm(AlarmSpec) {
+                name: alarm,
+                label: "alarm",
+                immutable: [],
+                create_secs: 2,
+                reads: ["cloudwatch:DescribeAlarms", "cloudwatch:ListTagsForResource"],
+            },
+            MetricFilter(MetricFilterSpec) {
+                name: metric_filter,
+                label: "metric-filter",
+                immutable: ["log_group"],
+                create_secs: 2,
+                reads: ["logs:DescribeMetricFilters"],
+            },
+        }
+    };
+}
+/// [`kinds!`] by path (`crate::model::kinds!`), wherever the crate root is.
+pub use crate::kinds;
+
+/// Generates [`Spec`], [`Kind`] and the kinds' metadata from the [`kinds!`] table.
 macro_rules! specs {
-    ($($variant:ident($ty:ident) => $label:literal),+ $(,)?) => {
+    ($($variant:ident($ty:ident) {
+        name: $name:ident,
+        label: $label:literal,
+        immutable: [$($immutable:literal),* $(,)?],
+        create_secs: $secs:literal,
+        reads: [$($read:literal),* $(,)?] $(,)?
+    }),+ $(,)?) => {
         /// The kinds of resource the provisioner manages.
         #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
         #[serde(tag = "kind", rename_all = "snake_case")]
@@ -108,83 +382,43 @@ macro_rules! specs {
 
         impl Kind {
             pub const ALL: &'static [Kind] = &[$(Kind::$variant),+];
+            /// The kind in snake_case, as plans and state write it (`"kind": "vpc"`).
+            pub fn name(self) -> &'static str {
+                match self { $(Kind::$variant => stringify!($name)),+ }
+            }
             /// Human name, as printed in plans and progress.
             pub fn label(self) -> &'static str {
                 match self { $(Kind::$variant => $label),+ }
+            }
+            /// Top-level spec fields AWS cannot change in place: a change means replace.
+            pub fn immutable_fields(self) -> &'static [&'static str] {
+                match self { $(Kind::$variant => &[$($immutable),*]),+ }
+            }
+            /// Typical time from "create" to "usable" on AWS, for critical-path estimates.
+            pub fn typical_create_time(self) -> std::time::Duration {
+                let secs: u64 = match self { $(Kind::$variant => $secs),+ };
+                std::time::Duration::from_secs(secs)
+            }
+            /// The IAM read actions observing this kind calls (see [`kinds!`]).
+            pub fn read_actions(self) -> &'static [&'static str] {
+                match self { $(Kind::$variant => &[$($read),*]),+ }
+            }
+            /// Every kind's [`Kind::read_actions`], sorted, each once: what reading a
+            /// whole stack needs.
+            pub fn all_read_actions() -> Vec<&'static str> {
+                let mut actions: Vec<&'static str> = Kind::ALL
+                    .iter()
+                    .flat_map(|kind| kind.read_actions().iter().copied())
+                    .collect();
+                actions.sort_unstable();
+                actions.dedup();
+                actions
             }
         }
     };
 }
 
-specs! {
-    Vpc(VpcSpec) => "vpc",
-    InternetGateway(InternetGatewaySpec) => "internet-gateway",
-    Subnet(SubnetSpec) => "subnet",
-    NatGateway(NatGatewaySpec) => "nat-gateway",
-    RouteTable(RouteTableSpec) => "route-table",
-    SecurityGroup(SecurityGroupSpec) => "security-group",
-    Repository(RepositorySpec) => "ecr-repository",
-    LogGroup(LogGroupSpec) => "log-group",
-    Role(RoleSpec) => "iam-role",
-    Cluster(ClusterSpec) => "ecs-cluster",
-    Namespace(NamespaceSpec) => "cloudmap-namespace",
-    LoadBalancer(LoadBalancerSpec) => "load-balancer",
-    TargetGroup(TargetGroupSpec) => "target-group",
-    Listener(ListenerSpec) => "listener",
-    ListenerRule(ListenerRuleSpec) => "listener-rule",
-    Secret(SecretSpec) => "secret",
-    CacheSubnetGroup(SubnetGroupSpec) => "cache-subnet-group",
-    ReplicationGroup(ReplicationGroupSpec) => "redis",
-    DbSubnetGroup(SubnetGroupSpec) => "db-subnet-group",
-    DbInstance(DbInstanceSpec) => "postgres",
-    TaskDefinition(TaskDefinitionSpec) => "task-definition",
-    Service(ServiceSpec) => "ecs-service",
-    ScalableTarget(ScalableTargetSpec) => "scalable-target",
-    ScalingPolicy(ScalingPolicySpec) => "scaling-policy",
-    OidcProvider(OidcProviderSpec) => "oidc-provider",
-    Topic(TopicSpec) => "sns-topic",
-    Dashboard(DashboardSpec) => "dashboard",
-    Alarm(AlarmSpec) => "alarm",
-    MetricFilter(MetricFilterSpec) => "metric-filter",
-}
-
-impl Kind {
-    /// Top-level spec fields AWS cannot change in place: a change means replace.
-    pub fn immutable_fields(self) -> &'static [&'static str] {
-        match self {
-            Kind::Vpc => &["cidr"],
-            Kind::InternetGateway => &["vpc"],
-            Kind::Subnet => &["vpc", "cidr", "az", "public"],
-            Kind::NatGateway => &["subnet"],
-            Kind::RouteTable => &["vpc"],
-            Kind::SecurityGroup => &["vpc", "description"],
-            Kind::Namespace => &["name"],
-            Kind::LoadBalancer => &["scheme"],
-            Kind::TargetGroup => &["vpc", "port"],
-            Kind::Listener => &["load_balancer", "port", "protocol"],
-            Kind::ListenerRule => &["listener"],
-            Kind::Secret => &["value"],
-            // Not `engine_version`: ElastiCache upgrades it in place (ModifyReplicationGroup).
-            Kind::ReplicationGroup => &["subnet_group", "auth_secret"],
-            Kind::DbInstance => &["subnet_group", "database", "username"],
-            Kind::Service => &["cluster", "target_group", "container_port"],
-            Kind::ScalableTarget => &["service"],
-            Kind::ScalingPolicy => &["target", "metric"],
-            Kind::OidcProvider => &["url"],
-            Kind::Topic => &["name"],
-            Kind::MetricFilter => &["log_group"],
-            Kind::Repository
-            | Kind::LogGroup
-            | Kind::Role
-            | Kind::Cluster
-            | Kind::CacheSubnetGroup
-            | Kind::DbSubnetGroup
-            | Kind::TaskDefinition
-            | Kind::Dashboard
-            | Kind::Alarm => &[],
-        }
-    }
-}
+kinds!(specs);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VpcSpec {
@@ -630,4 +864,42 @@ pub struct MetricFilterSpec {
     pub metric: String,
     /// The value emitted per matching event.
     pub value: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_is_named_as_plans_write_it() {
+        for kind in Kind::ALL {
+            // A known variant fails on its missing fields, an unknown one on its name.
+            let err = serde_json::from_value::<Spec>(serde_json::json!({"kind": kind.name()}))
+                .expect_err("no spec without fields");
+            assert!(
+                !err.to_string().contains("unknown variant"),
+                "{kind:?}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_kind_says_how_it_is_read() {
+        // Observing a kind with no read action would fail for the GitHub deploy role.
+        for kind in Kind::ALL {
+            let reads = kind.read_actions();
+            assert!(!reads.is_empty(), "{kind:?} lists no read action");
+            assert!(
+                reads
+                    .iter()
+                    .all(|a| a.split_once(':').is_some_and(|(s, op)| {
+                        !s.is_empty()
+                            && ["Describe", "List", "Get"]
+                                .iter()
+                                .any(|r| op.starts_with(r))
+                    })),
+                "{kind:?}: {reads:?} are not service:Describe…/List…/Get… actions"
+            );
+        }
+    }
 }

@@ -151,7 +151,7 @@ impl Step {
 /// data that exists nowhere else: deleting Postgres or Redis, or replacing one (a new, empty
 /// instance after the old one is deleted), loses it. Everything else is re-created from
 /// the config (secrets: the values are derived again; outside dev they are deleted with a
-/// recovery window, see `aws::secrets::delete_secret`).
+/// recovery window, see `resources::secret`).
 pub fn data_loss(kind: Kind, action: &Action) -> Option<String> {
     let store = match kind {
         Kind::DbInstance => "the PostgreSQL database",
@@ -932,7 +932,7 @@ mod tests {
         let mut changes = changes;
         changes.sort();
         // Only the real drift; the target groups are not among the changed fields (the
-        // rule update itself keeps ECS's weights, see aws::elb::pair_forward).
+        // rule update itself keeps ECS's weights, see resources::listener_rule::pair_forward).
         assert_eq!(
             changes,
             vec![

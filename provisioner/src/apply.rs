@@ -11,9 +11,10 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
-use crate::aws::{self, Aws, AwsError, DeleteOptions, Progress, Resolved};
+use crate::aws::{Aws, AwsError, DeleteOptions, Progress, Resolved};
 use crate::graph::Graph;
 use crate::plan::{observed_graph, Action, Observed, Plan};
+use crate::resources;
 
 /// At most this many resources are worked on at once (keeps clear of API rate limits).
 const MAX_CONCURRENT: usize = 16;
@@ -181,22 +182,26 @@ pub async fn apply(
                 running.push(async move {
                     let step_started = Instant::now();
                     let result = match &action {
-                        Action::Create => aws::create(aws, &resource, &snapshot, &*progress)
+                        Action::Create => resources::create(aws, &resource, &snapshot, &*progress)
                             .await
                             .map(Some),
-                        Action::Update { .. } => aws::update(aws, &resource, &snapshot, &*progress)
-                            .await
-                            .map(Some),
+                        Action::Update { .. } => {
+                            resources::update(aws, &resource, &snapshot, &*progress)
+                                .await
+                                .map(Some)
+                        }
                         Action::Replace { .. } => {
                             let deleted = match &old {
-                                Some(old) => aws::delete(aws, old, &options, &*progress).await,
+                                Some(old) => {
+                                    resources::delete(aws, old, &options, &*progress).await
+                                }
                                 None => Ok(()),
                             };
                             match deleted {
                                 Ok(()) => {
                                     let mut fresh = snapshot.clone();
                                     fresh.remove(&resource.id);
-                                    aws::create(aws, &resource, &fresh, &*progress)
+                                    resources::create(aws, &resource, &fresh, &*progress)
                                         .await
                                         .map(Some)
                                 }
@@ -291,7 +296,7 @@ pub async fn delete_all(
                 let options = options.clone();
                 running.push(async move {
                     let step_started = Instant::now();
-                    let result = aws::delete(aws, resource, &options, &*progress).await;
+                    let result = resources::delete(aws, resource, &options, &*progress).await;
                     progress.finish();
                     (resource.id.clone(), result, step_started.elapsed())
                 });

@@ -12,9 +12,10 @@ use serde_json::json;
 use crate::apply::{apply, delete_all, Outcome, Ui};
 use crate::aws::{self, Aws, Connection, DeleteOptions};
 use crate::config::StackConfig;
-use crate::graph::{typical_create_time, Graph};
+use crate::graph::Graph;
 use crate::model::{ids, Kind};
 use crate::plan::{plan, Observed};
+use crate::resources;
 use crate::session::Session;
 pub use crate::session::{command_handles_interrupts, Output};
 
@@ -200,7 +201,7 @@ fn print_json(value: &impl serde::Serialize) -> Result<()> {
 }
 
 async fn observe(aws: &Aws) -> Result<Vec<Observed>> {
-    Ok(aws::observe(aws).await?)
+    Ok(resources::observe(aws).await?)
 }
 
 async fn cmd_plan(session: &Session, offline: bool) -> Result<u8> {
@@ -213,8 +214,8 @@ async fn cmd_plan(session: &Session, offline: bool) -> Result<u8> {
         (offline_graph, plan, "offline: assuming an empty account")
     } else {
         let aws = session.connect().await?;
-        let (observed, found_twice) = aws::observe_all(&aws).await?;
-        duplicates = aws::duplicate_report(&observed, &found_twice);
+        let (observed, found_twice) = resources::observe_all(&aws).await?;
+        duplicates = resources::duplicate_report(&observed, &found_twice);
         let graph = session.desired_in(&aws, &observed).await?;
         let plan = plan(&graph, &observed);
         warn_quotas(&aws, &plan).await;
@@ -353,8 +354,8 @@ async fn cmd_up(session: &Session, allow_data_loss: &[String]) -> Result<u8> {
 
 async fn up_locked(session: &Session, allow_data_loss: &[String]) -> Result<u8> {
     let aws = session.connect().await?;
-    let (observed, found_twice) = aws::observe_all(&aws).await?;
-    let duplicates = aws::duplicate_report(&observed, &found_twice);
+    let (observed, found_twice) = resources::observe_all(&aws).await?;
+    let duplicates = resources::duplicate_report(&observed, &found_twice);
     if !duplicates.is_empty() {
         bail!(
             "{}-{} has resources that exist more than once; `up` changes nothing until only \
@@ -430,7 +431,7 @@ async fn down_locked(
 ) -> Result<u8> {
     let aws = session.connect().await?;
     // Every copy goes, duplicates included (ids `<id>#2`…).
-    let (mut observed, found_twice) = aws::observe_all(&aws).await?;
+    let (mut observed, found_twice) = resources::observe_all(&aws).await?;
     observed.extend(found_twice);
     let teardown: Vec<crate::plan::Step> = observed
         .iter()
@@ -486,7 +487,7 @@ async fn down_locked(
     delete_all(&aws, &doomed, &observed, &options, &ui, &mut outcome).await;
     // Elastic IPs are no resource of the plan: each NAT gateway's goes with it, and any
     // that an earlier interrupted run left behind (billed hourly) are released here.
-    match aws::release_unused_addresses(&aws, &aws::Quiet).await {
+    match resources::release_unused_addresses(&aws, &aws::Quiet).await {
         Ok(released) if !released.is_empty() && !session.json() => {
             eprintln!(
                 "Released {} unused Elastic IP(s): {}",
@@ -499,7 +500,7 @@ async fn down_locked(
     }
     outcome.elapsed_secs = started.elapsed().as_secs_f64();
     outcome.peak_concurrent_calls = aws.stats.peak_in_flight();
-    let leftovers = aws::leftovers(&aws).await?;
+    let leftovers = resources::leftovers(&aws).await?;
     report(session, "down", &outcome, json!({"leftovers": leftovers}))?;
     if !session.json() {
         if leftovers.is_empty() {
@@ -559,12 +560,12 @@ async fn cmd_status(session: &Session) -> Result<u8> {
     let (config, _) = session.desired()?;
     let aws = session.connect().await?;
     let (observed, services, firing) = tokio::try_join!(
-        aws::observe(&aws),
-        aws::ecs_status(&aws),
-        aws::cloudwatch::firing_alarms(&aws)
+        resources::observe(&aws),
+        resources::service_status(&aws),
+        resources::alarm::firing_alarms(&aws)
     )?;
     let has_dashboard = observed.iter().any(|o| o.kind == Kind::Dashboard);
-    let dashboard = has_dashboard.then(|| aws::cloudwatch::dashboard_url(&aws));
+    let dashboard = has_dashboard.then(|| resources::dashboard::dashboard_url(&aws));
     let rows: Vec<serde_json::Value> = services
         .iter()
         .map(|s| {
@@ -681,7 +682,7 @@ async fn cmd_outputs(session: &Session, json_flag: bool) -> Result<u8> {
 /// Waves and critical path of the stack's graph (the numbers `up` can at best achieve).
 pub fn graph_report(graph: &Graph) -> serde_json::Value {
     let waves = graph.waves();
-    let (path, total) = graph.critical_path(typical_create_time);
+    let (path, total) = graph.critical_path(Kind::typical_create_time);
     let (steps, _) = graph.critical_path(|_| std::time::Duration::from_secs(1));
     json!({
         "resources": graph.resources().len(),

@@ -14,4 +14,5 @@ pub mod cli;
 pub mod deploy;
 pub mod lock;
 pub mod ops;
+pub mod resources;
 pub mod session;

@@ -15,6 +15,7 @@ use crate::config::StackConfig;
 use crate::constructs::expand;
 use crate::graph::Graph;
 use crate::plan::Observed;
+use crate::resources;
 
 /// How commands answer on stdout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -69,7 +70,8 @@ impl Session {
     pub async fn desired_in(&self, aws: &Aws, observed: &[Observed]) -> Result<Graph> {
         let mut config = self.config()?;
         let zones =
-            aws::choose_zones(aws, config.network.availability_zones.as_deref(), observed).await?;
+            resources::choose_zones(aws, config.network.availability_zones.as_deref(), observed)
+                .await?;
         config.network.availability_zones = Some(zones);
         Graph::new(expand(&config)).context("the stack's resource graph is invalid")
     }

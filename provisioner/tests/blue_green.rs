@@ -89,7 +89,7 @@ fn describe(
         })
         .collect();
     values.sort();
-    let weights = provisioner::aws::forward_groups(rule.actions())
+    let weights = provisioner::resources::forward_groups(rule.actions())
         .into_iter()
         .map(|(arn, weight)| (name_of(&arn), weight))
         .collect();
@@ -319,7 +319,7 @@ async fn up_creates_blue_green_resources_and_ecs_swapping_groups_is_not_drift() 
         Some(alt("vote"))
     );
     // ...and `deploy` pointed vote's request-count policy at the group now serving.
-    let observed = provisioner::aws::observe(&aws).await.unwrap();
+    let observed = provisioner::resources::observe(&aws).await.unwrap();
     let attrs = |id: &str| observed.iter().find(|o| o.id == id).unwrap().attrs.clone();
     let label = format!(
         "{}/{}",
@@ -327,7 +327,7 @@ async fn up_creates_blue_green_resources_and_ecs_swapping_groups_is_not_drift() 
         attrs("tg-vote-alt")["label"]
     );
     let policy = attrs("scaling-vote-requests");
-    assert!(provisioner::aws::repoint_requests_policy(
+    assert!(provisioner::resources::repoint_requests_policy(
         &aws,
         "scaling-vote-requests",
         &policy,

@@ -13,6 +13,7 @@ use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, R
 use provisioner::aws::{self, Aws, Quiet, Resolved};
 use provisioner::model::{InternetGatewaySpec, Kind, Ref, Resource, SecurityGroupSpec, Spec};
 use provisioner::plan::{Attrs, Observed};
+use provisioner::resources;
 
 fn credentials() -> Credentials {
     Credentials::new("testing", "testing", None, None, "test")
@@ -97,7 +98,7 @@ async fn attaching_a_new_internet_gateway_waits_until_ec2_sees_it() {
         }),
         after: Vec::new(),
     };
-    let created = aws::create(
+    let created = resources::create(
         &aws,
         &igw,
         &resolved(&[("vpc", &[("id", "vpc-1")])]),
@@ -159,7 +160,7 @@ async fn a_new_security_group_that_reads_not_found_is_described_again() {
         ("vpc", &[("id", "vpc-1")]),
         ("sg-worker", &[("id", "sg-worker1")]),
     ]);
-    aws::create(&aws, &group, &resolved, &Quiet)
+    resources::create(&aws, &group, &resolved, &Quiet)
         .await
         .expect("the group's rules are set once EC2 sees it");
     assert_eq!((describe.num_calls(), authorize.num_calls()), (2, 2));
@@ -208,7 +209,7 @@ async fn the_elastic_ip_of_a_deleted_nat_gateway_is_released_even_while_aws_stil
         &[&delete, &describe, &release],
         RuleMode::MatchAny,
     ));
-    aws::delete(
+    resources::delete(
         &aws,
         &nat_observed(),
         &aws::DeleteOptions::default(),
@@ -231,7 +232,7 @@ async fn delete_nat_with_release_answering(code: &'static str) -> (Result<(), St
         &[&delete, &describe, &release],
         RuleMode::MatchAny,
     ));
-    let result = aws::delete(
+    let result = resources::delete(
         &aws,
         &nat_observed(),
         &aws::DeleteOptions::default(),
@@ -293,7 +294,9 @@ async fn down_releases_unused_elastic_ips_an_interrupted_run_left_behind() {
             aws_sdk_ec2::operation::release_address::ReleaseAddressOutput::builder().build()
         });
     let aws = mocked_aws(ec2_client(&[&addresses, &release], RuleMode::MatchAny));
-    let released = aws::release_unused_addresses(&aws, &Quiet).await.unwrap();
+    let released = resources::release_unused_addresses(&aws, &Quiet)
+        .await
+        .unwrap();
     assert_eq!(released, vec!["eipalloc-left".to_owned()]);
     assert_eq!(release.num_calls(), 1);
 }

@@ -260,7 +260,7 @@ async fn the_deploy_role_allows_every_call_of_outputs_deploy_and_rollback() {
     let missing: Vec<&String> = recorded.iter().filter(|a| !allowed.contains(*a)).collect();
     assert!(
         missing.is_empty(),
-        "the deploy role lacks {missing:?} (add them to DEPLOY_READ_ACTIONS or the scoped statements in constructs.rs)"
+        "the deploy role lacks {missing:?} (add them to the kind's `reads` in the kinds! table of model.rs, or to the scoped statements in constructs.rs)"
     );
     // Nothing that changes infrastructure or reads secret values. The exceptions are
     // scoped: pushing to this stack's repositories, and re-pointing its request-count

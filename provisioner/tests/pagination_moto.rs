@@ -3,8 +3,8 @@
 //! policies (moto pages DescribeScalingPolicies when MaxResults is sent; AWS's maximum
 //! and default page is 10). Each test puts the stack's own resource after a full first
 //! page of someone else's, then observes. moto's EC2 never pages: the EC2 listings are
-//! covered with aws-smithy-mocks in `src/aws/ec2.rs` (scaling policies there too, in
-//! `src/aws/autoscaling.rs`, for a request that sends no page size).
+//! covered with aws-smithy-mocks in `src/resources/ec2_common.rs` (scaling policies there too, in
+//! `src/resources/scaling_policy.rs`, for a request that sends no page size).
 
 mod common;
 
@@ -173,7 +173,7 @@ async fn observe_finds_the_load_balancer_and_rule_past_the_first_page() {
         .unwrap();
     assert!(rules.next_marker().is_some());
 
-    let observed = provisioner::aws::observe(&aws).await.unwrap();
+    let observed = provisioner::resources::observe(&aws).await.unwrap();
     let ids: Vec<&str> = observed.iter().map(|o| o.id.as_str()).collect();
     for id in ["alb", "listener-http", "rule-vote", "tg-vote"] {
         assert!(ids.contains(&id), "{id} not observed: {ids:?}");
@@ -286,7 +286,7 @@ async fn observe_and_deploy_find_the_scaling_policy_past_the_first_page() {
         .iter()
         .all(|p| p.policy_name() != "voting-dev-scaling-vote-requests"));
 
-    let observed = provisioner::aws::observe(&aws).await.unwrap();
+    let observed = provisioner::resources::observe(&aws).await.unwrap();
     let policy = observed
         .iter()
         .find(|o| o.id == "scaling-vote-requests")
@@ -295,7 +295,7 @@ async fn observe_and_deploy_find_the_scaling_policy_past_the_first_page() {
 
     // What `deploy` does after a blue/green swap: re-point it, keeping its target value.
     let now_serving = "app/voting-dev-alb/1/targetgroup/voting-dev-tg-vote-alt/3";
-    assert!(provisioner::aws::repoint_requests_policy(
+    assert!(provisioner::resources::repoint_requests_policy(
         &aws,
         "scaling-vote-requests",
         &policy.attrs,

@@ -23,6 +23,7 @@ use provisioner::config::{repo_config_dir, StackConfig};
 use provisioner::constructs::expand;
 use provisioner::model::Resource;
 use provisioner::plan::Attrs;
+use provisioner::resources;
 
 const NAMESPACE_ARN: &str = "arn:aws:servicediscovery:us-east-1:123456789012:namespace/ns-1";
 const TG_ARN: &str =
@@ -177,7 +178,7 @@ async fn create_request(id: &str) -> CreateServiceInput {
     let describe = describe_task_definition_rule();
     let (ecr, images) = ecr_without_images();
     let aws = mocked_aws(ecs_client(&[&create, &describe]), ecr);
-    let attrs = aws::create(&aws, &sums_resource(id, None), &resolved(), &Quiet)
+    let attrs = resources::create(&aws, &sums_resource(id, None), &resolved(), &Quiet)
         .await
         .unwrap();
     assert_eq!(
@@ -257,7 +258,7 @@ async fn public_client_service_request_joins_the_mesh_as_a_client_behind_the_alb
     );
 }
 
-/// What `aws::update` sent for the sums API service asked to run `desired` tasks, when the
+/// What `resources::update` sent for the sums API service asked to run `desired` tasks, when the
 /// count last applied from config (its `slipway:desired-count` tag) was `last_configured`.
 struct ServiceUpdate {
     input: UpdateServiceInput,
@@ -332,7 +333,7 @@ async fn update_live_api_service(
         ]
         .into(),
     );
-    aws::update(
+    resources::update(
         &aws,
         &sums_resource("service-api", Some(desired)),
         &resolved,
@@ -459,7 +460,7 @@ async fn deletion_waits_while_aws_still_reports_the_resource_in_use() {
         spec: serde_json::json!({}),
         attrs: [("name".to_string(), "sums-dev-cluster".to_string())].into(),
     };
-    aws::delete(&aws, &cluster, &aws::DeleteOptions::default(), &Quiet)
+    resources::delete(&aws, &cluster, &aws::DeleteOptions::default(), &Quiet)
         .await
         .unwrap();
     assert_eq!((busy.num_calls(), done.num_calls()), (1, 1));
@@ -554,7 +555,7 @@ async fn redis_update_calls(
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
     );
-    aws::update(&aws, &resource, &resolved, &Quiet)
+    resources::update(&aws, &resource, &resolved, &Quiet)
         .await
         .unwrap();
     let calls = calls.lock().unwrap().clone();

@@ -1,5 +1,7 @@
-//! The AWS layer: one module per resource family, each able to observe (find by tags and
-//! normalize), create (and wait until usable), update and delete its kinds.
+//! The AWS session: connection settings, service clients scoped to one stack and
+//! environment, call statistics, errors phrased for the operator, waits, and the physical
+//! values (`Resolved`, attributes) resources refer to each other by. What is done with
+//! each kind of resource is in [`crate::resources`].
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,28 +20,11 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
-use crate::model::{Kind, Ref, Resource, Spec};
+use crate::model::{Kind, Ref};
 use crate::plan::{Attrs, Observed};
 
-pub(crate) mod autoscaling;
-pub mod cloudwatch;
-pub use autoscaling::repoint_requests_policy;
-mod ec2;
-pub(crate) mod ecs;
-pub use ecs::{image_tag, ImageTag};
-pub(crate) mod elb;
-mod oidc;
 pub mod quotas;
-pub use ec2::{choose_zones, release_unused_addresses};
-pub use elb::forward_groups;
-pub(crate) mod rds;
-pub(crate) mod registry;
-pub(crate) mod secrets;
-mod sns;
 pub mod tags;
-
-pub use ecs::{service_status as ecs_status, ServiceStatus};
-pub use tags::{leftovers, Leftover};
 
 /// What went wrong talking to AWS, phrased for the operator.
 #[derive(Debug, thiserror::Error)]
@@ -566,326 +551,6 @@ where
     }
 }
 
-/// Reads every resource of the stack from AWS (all families concurrently). Resources
-/// claiming a logical id another already has are left out of the result but never
-/// silently: each is reported on stderr (see [`observe_all`] for callers that act on them).
-pub async fn observe(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
-    let (all, duplicates) = observe_all(aws).await?;
-    for line in duplicate_report(&all, &duplicates) {
-        eprintln!("warning: {line}");
-    }
-    Ok(all)
-}
-
-/// A physical identifier of `observed` for messages (id, else name, else ARN).
-pub fn physical_id(observed: &Observed) -> &str {
-    ["id", "name", "arn"]
-        .iter()
-        .find_map(|key| observed.attrs.get(*key))
-        .map(String::as_str)
-        .unwrap_or("(no id reported)")
-}
-
-/// One line per duplicated logical id: which copy the plan uses, which others exist, and
-/// what to do about them.
-pub fn duplicate_report(all: &[Observed], duplicates: &[Observed]) -> Vec<String> {
-    let mut lines = Vec::new();
-    for kept in all {
-        let copies: Vec<&str> = duplicates
-            .iter()
-            .filter(|d| duplicate_of(&d.id) == Some(kept.id.as_str()))
-            .map(physical_id)
-            .collect();
-        if copies.is_empty() {
-            continue;
-        }
-        lines.push(format!(
-            "{} {} exists {} times, all tagged slipway:id={}: {} (used by this run) and {} \
-             (not managed: a concurrent or interrupted earlier run made it). Delete the extra \
-             one(s) in the console or with the AWS CLI once nothing uses them (`provision down` \
-             deletes every copy)",
-            kept.kind.label(),
-            kept.id,
-            copies.len() + 1,
-            kept.id,
-            physical_id(kept),
-            copies.join(", ")
-        ));
-    }
-    lines
-}
-
-/// Every resource of the stack, split into the one per logical id the plan works with and
-/// the duplicates: further resources carrying the same `slipway:id` tag (two runs at once,
-/// or a create retried after its answer was lost). Duplicates get the id `<id>#<n>` (n ≥ 2,
-/// see [`duplicate_of`]), so `down` can delete them with everything else.
-pub async fn observe_all(aws: &Aws) -> Result<(Vec<Observed>, Vec<Observed>), AwsError> {
-    let (a, b, c, d, e, f, g, h, i, j) = tokio::try_join!(
-        ec2::observe(aws),
-        elb::observe(aws),
-        ecs::observe(aws),
-        registry::observe(aws),
-        rds::observe(aws),
-        secrets::observe(aws),
-        autoscaling::observe(aws),
-        oidc::observe(aws),
-        cloudwatch::observe(aws),
-        sns::observe(aws),
-    )?;
-    let mut all: Vec<Observed> = [a, b, c, d, e, f, g, h, i, j]
-        .into_iter()
-        .flatten()
-        .collect();
-    // By id, then by physical id: which copy is used does not depend on listing order.
-    all.sort_by(|x, y| {
-        x.id.cmp(&y.id)
-            .then_with(|| physical_id(x).cmp(physical_id(y)))
-    });
-    Ok(split_duplicates(all))
-}
-
-/// The logical id a duplicate (`<id>#<n>`, from [`observe_all`]) duplicates.
-pub fn duplicate_of(id: &str) -> Option<&str> {
-    id.split_once('#').map(|(original, _)| original)
-}
-
-/// Splits sorted `all` into one resource per logical id and the rest (renamed `<id>#2`,
-/// `<id>#3`…). The copy kept is the one the rest of the stack uses: the most referenced
-/// by other resources' specs (subnets name their VPC, routes their gateways…), the first
-/// by physical id on a tie — so an extra, empty copy never displaces the one in use.
-pub fn split_duplicates(all: Vec<Observed>) -> (Vec<Observed>, Vec<Observed>) {
-    let mut referenced: BTreeMap<String, usize> = BTreeMap::new();
-    for observed in &all {
-        count_strings(&observed.spec, &mut referenced);
-    }
-    let uses = |o: &Observed| -> usize {
-        o.attrs
-            .iter()
-            .filter(|(key, _)| !key.starts_with('_'))
-            .map(|(_, value)| referenced.get(value).copied().unwrap_or(0))
-            .sum()
-    };
-    let mut kept: Vec<Observed> = Vec::new();
-    let mut duplicates = Vec::new();
-    let mut group: Vec<Observed> = Vec::new();
-    let mut flush = |group: &mut Vec<Observed>| {
-        if group.is_empty() {
-            return;
-        }
-        // Stable: on equal use the first (lowest physical id) stays first.
-        let best = (0..group.len())
-            .max_by_key(|&i| (uses(&group[i]), std::cmp::Reverse(i)))
-            .expect("a non-empty group");
-        let chosen = group.remove(best);
-        for (n, mut extra) in group.drain(..).enumerate() {
-            extra.id = format!("{}#{}", extra.id, n + 2);
-            duplicates.push(extra);
-        }
-        kept.push(chosen);
-    };
-    for observed in all {
-        if group.first().is_some_and(|g| g.id != observed.id) {
-            flush(&mut group);
-        }
-        group.push(observed);
-    }
-    flush(&mut group);
-    (kept, duplicates)
-}
-
-/// Counts every string value in `value` (how often each physical id is referenced).
-fn count_strings(value: &serde_json::Value, counts: &mut BTreeMap<String, usize>) {
-    match value {
-        serde_json::Value::String(s) => {
-            let s = s.strip_suffix(":*").unwrap_or(s);
-            *counts.entry(s.to_owned()).or_insert(0) += 1;
-        }
-        serde_json::Value::Array(items) => items.iter().for_each(|v| count_strings(v, counts)),
-        serde_json::Value::Object(map) => map.values().for_each(|v| count_strings(v, counts)),
-        _ => {}
-    }
-}
-
-/// Creates `resource` and waits until it is usable; returns its attributes.
-pub async fn create(
-    aws: &Aws,
-    resource: &Resource,
-    resolved: &Resolved,
-    progress: &dyn Progress,
-) -> Result<Attrs, AwsError> {
-    let id = resource.id.as_str();
-    match &resource.spec {
-        Spec::Vpc(s) => ec2::create_vpc(aws, id, s, progress).await,
-        Spec::InternetGateway(s) => ec2::create_igw(aws, id, s, resolved).await,
-        Spec::Subnet(s) => ec2::create_subnet(aws, id, s, resolved, progress).await,
-        Spec::NatGateway(s) => ec2::create_nat(aws, id, s, resolved, progress).await,
-        Spec::RouteTable(s) => ec2::create_route_table(aws, id, s, resolved).await,
-        Spec::SecurityGroup(s) => ec2::create_security_group(aws, id, s, resolved).await,
-        Spec::Repository(s) => registry::create_repository(aws, id, s).await,
-        Spec::LogGroup(s) => registry::create_log_group(aws, id, s).await,
-        Spec::Role(s) => registry::create_role(aws, id, s, resolved).await,
-        Spec::Cluster(s) => ecs::create_cluster(aws, id, s, progress).await,
-        Spec::Namespace(s) => ecs::create_namespace(aws, id, s, progress).await,
-        Spec::LoadBalancer(s) => elb::create_load_balancer(aws, id, s, resolved, progress).await,
-        Spec::TargetGroup(s) => elb::create_target_group(aws, id, s, resolved).await,
-        Spec::Listener(s) => elb::create_listener(aws, id, s, resolved).await,
-        Spec::ListenerRule(s) => elb::create_rule(aws, id, s, resolved).await,
-        Spec::Secret(s) => secrets::create_secret(aws, id, s, resolved).await,
-        Spec::CacheSubnetGroup(s) => rds::create_cache_subnet_group(aws, id, s, resolved).await,
-        Spec::ReplicationGroup(s) => {
-            rds::create_replication_group(aws, id, s, resolved, progress).await
-        }
-        Spec::DbSubnetGroup(s) => rds::create_db_subnet_group(aws, id, s, resolved).await,
-        Spec::DbInstance(s) => rds::create_db_instance(aws, id, s, resolved, progress).await,
-        Spec::TaskDefinition(s) => ecs::register_task_definition(aws, id, s, resolved).await,
-        Spec::Service(s) => ecs::create_service(aws, id, s, resolved, progress).await,
-        Spec::ScalableTarget(s) => autoscaling::put_scalable_target(aws, id, s, resolved).await,
-        Spec::ScalingPolicy(s) => autoscaling::put_policy(aws, id, s, resolved).await,
-        Spec::OidcProvider(s) => oidc::create(aws, id, s).await,
-        Spec::Topic(s) => sns::create_topic(aws, id, s).await,
-        Spec::Dashboard(s) => cloudwatch::put_dashboard(aws, id, s, resolved).await,
-        Spec::Alarm(s) => cloudwatch::put_alarm(aws, id, s, resolved).await,
-        Spec::MetricFilter(s) => cloudwatch::put_metric_filter(aws, id, s, resolved).await,
-    }
-}
-
-/// Brings an existing resource to `resource`'s spec (only `changes` differ).
-pub async fn update(
-    aws: &Aws,
-    resource: &Resource,
-    resolved: &Resolved,
-    progress: &dyn Progress,
-) -> Result<Attrs, AwsError> {
-    let id = resource.id.as_str();
-    let current = resolved.attrs(id).cloned().unwrap_or_default();
-    match &resource.spec {
-        Spec::Vpc(s) => ec2::update_vpc(aws, id, s, &current).await,
-        Spec::SecurityGroup(s) => ec2::update_security_group(aws, id, s, &current, resolved).await,
-        Spec::RouteTable(s) => ec2::update_route_table(aws, id, s, &current, resolved).await,
-        Spec::Repository(s) => registry::update_repository(aws, id, s, &current).await,
-        Spec::LogGroup(s) => registry::update_log_group(aws, id, s, &current).await,
-        Spec::Role(s) => registry::update_role(aws, id, s, &current, resolved).await,
-        Spec::Cluster(s) => ecs::update_cluster(aws, id, s, &current).await,
-        Spec::LoadBalancer(s) => elb::update_load_balancer(aws, id, s, &current, resolved).await,
-        Spec::TargetGroup(s) => elb::update_target_group(aws, id, s, &current).await,
-        Spec::Listener(s) => elb::update_listener(aws, id, s, &current, resolved).await,
-        Spec::ListenerRule(s) => elb::update_rule(aws, id, s, &current, resolved).await,
-        Spec::ReplicationGroup(s) => {
-            rds::update_replication_group(aws, id, s, &current, progress).await
-        }
-        Spec::CacheSubnetGroup(_) => Err(AwsError::Unexpected {
-            resource: id.to_owned(),
-            message:
-                "moving Redis to other subnets in place is not supported; remove and re-add [redis]"
-                    .into(),
-        }),
-        Spec::DbSubnetGroup(s) => rds::update_db_subnet_group(aws, id, s, &current, resolved).await,
-        Spec::DbInstance(s) => rds::update_db_instance(aws, id, s, &current, progress).await,
-        Spec::TaskDefinition(s) => ecs::register_task_definition(aws, id, s, resolved).await,
-        Spec::Service(s) => ecs::update_service(aws, id, s, &current, resolved, progress).await,
-        Spec::ScalableTarget(s) => autoscaling::put_scalable_target(aws, id, s, resolved).await,
-        Spec::ScalingPolicy(s) => autoscaling::put_policy(aws, id, s, resolved).await,
-        Spec::OidcProvider(s) => oidc::update(aws, id, s, &current).await,
-        Spec::Dashboard(s) => cloudwatch::put_dashboard(aws, id, s, resolved).await,
-        Spec::Alarm(s) => cloudwatch::put_alarm(aws, id, s, resolved).await,
-        Spec::MetricFilter(s) => cloudwatch::put_metric_filter(aws, id, s, resolved).await,
-        Spec::InternetGateway(_)
-        | Spec::Subnet(_)
-        | Spec::NatGateway(_)
-        | Spec::Namespace(_)
-        | Spec::Secret(_)
-        | Spec::Topic(_) => Err(AwsError::Unexpected {
-            resource: id.to_owned(),
-            message: "has no updatable fields (the plan should have replaced it)".into(),
-        }),
-    }
-}
-
-/// Deletes a live resource and waits until it is gone.
-pub async fn delete(
-    aws: &Aws,
-    observed: &Observed,
-    options: &DeleteOptions,
-    progress: &dyn Progress,
-) -> Result<(), AwsError> {
-    // AWS releases what held a resource (network interfaces, mapped public IPs, draining
-    // tasks, Service Connect's Cloud Map services) some time after the holder is gone:
-    // "still in use" means wait and try again, not fail.
-    wait_until(
-        aws,
-        &observed.id,
-        "what still uses it to be released",
-        progress,
-        || async {
-            match delete_once(aws, observed, options, progress).await {
-                Ok(()) => Ok(Ok(())),
-                Err(err) if err.code().is_some_and(still_in_use) => {
-                    Ok(Err(err.code().unwrap_or("in use").to_owned()))
-                }
-                Err(err) => Err(err),
-            }
-        },
-    )
-    .await
-}
-
-fn still_in_use(code: &str) -> bool {
-    matches!(
-        code,
-        "DependencyViolation"
-            | "ResourceInUse"
-            | "ResourceInUseException"
-            | "ClusterContainsTasksException"
-            | "ClusterContainsServicesException"
-            | "CacheSubnetGroupInUse"
-            | "InvalidDBSubnetGroupStateFault"
-            | "InvalidCacheClusterState"
-    )
-}
-
-async fn delete_once(
-    aws: &Aws,
-    observed: &Observed,
-    options: &DeleteOptions,
-    progress: &dyn Progress,
-) -> Result<(), AwsError> {
-    let id = observed.id.as_str();
-    let attrs = &observed.attrs;
-    match observed.kind {
-        Kind::Vpc => ec2::delete_vpc(aws, id, attrs).await,
-        Kind::InternetGateway => ec2::delete_igw(aws, id, attrs).await,
-        Kind::Subnet => ec2::delete_subnet(aws, id, attrs).await,
-        Kind::NatGateway => ec2::delete_nat(aws, id, attrs, progress).await,
-        Kind::RouteTable => ec2::delete_route_table(aws, id, attrs).await,
-        Kind::SecurityGroup => ec2::delete_security_group(aws, id, attrs, progress).await,
-        Kind::Repository => registry::delete_repository(aws, id, attrs).await,
-        Kind::LogGroup => registry::delete_log_group(aws, id, attrs).await,
-        Kind::Role => registry::delete_role(aws, id, attrs).await,
-        Kind::Cluster => ecs::delete_cluster(aws, id, attrs).await,
-        Kind::Namespace => ecs::delete_namespace(aws, id, attrs, progress).await,
-        Kind::LoadBalancer => elb::delete_load_balancer(aws, id, attrs, progress).await,
-        Kind::TargetGroup => elb::delete_target_group(aws, id, attrs).await,
-        Kind::Listener => elb::delete_listener(aws, id, attrs).await,
-        Kind::ListenerRule => elb::delete_rule(aws, id, attrs).await,
-        Kind::Secret => secrets::delete_secret(aws, id, attrs, options).await,
-        Kind::CacheSubnetGroup => rds::delete_cache_subnet_group(aws, id, attrs).await,
-        Kind::ReplicationGroup => {
-            rds::delete_replication_group(aws, id, attrs, options, progress).await
-        }
-        Kind::DbSubnetGroup => rds::delete_db_subnet_group(aws, id, attrs).await,
-        Kind::DbInstance => rds::delete_db_instance(aws, id, attrs, options, progress).await,
-        Kind::TaskDefinition => ecs::delete_task_definition(aws, id, attrs).await,
-        Kind::Service => ecs::delete_service(aws, id, attrs, progress).await,
-        Kind::ScalableTarget => autoscaling::delete_scalable_target(aws, id, attrs).await,
-        Kind::ScalingPolicy => autoscaling::delete_policy(aws, id, attrs).await,
-        Kind::OidcProvider => oidc::delete(aws, id, attrs).await,
-        Kind::Topic => sns::delete_topic(aws, id, attrs).await,
-        Kind::Dashboard => cloudwatch::delete_dashboard(aws, id, attrs).await,
-        Kind::Alarm => cloudwatch::delete_alarm(aws, id, attrs).await,
-        Kind::MetricFilter => cloudwatch::delete_metric_filter(aws, id, attrs).await,
-    }
-}
-
 /// How deletions treat data: final snapshots, deletion protection, secret recovery.
 /// `Default` is the safe side: snapshots, protection kept, secrets recoverable for
 /// [`SECRET_RECOVERY_DAYS`].
@@ -918,7 +583,7 @@ impl Default for DeleteOptions {
 
 impl DeleteOptions {
     /// The options for `env`: secrets are force-deleted only in `dev` (a name pending
-    /// deletion would block the next `up` for the window; see `secrets::create_secret`,
+    /// deletion would block the next `up` for the window; see `resources::secret`,
     /// which restores such a secret instead).
     pub fn for_env(env: &str, no_snapshot: bool, allow_data_loss: &[String]) -> Self {
         DeleteOptions {
@@ -938,16 +603,6 @@ impl DeleteOptions {
 /// secrets deleted at once.
 pub fn is_dev(env: &str) -> bool {
     env == "dev"
-}
-
-/// A deletion's result with "already gone" (any of `gone_codes`) counted as success, so
-/// `down` can be re-run after an interruption.
-pub(crate) fn deleted<T>(result: Result<T, AwsError>, gone_codes: &[&str]) -> Result<(), AwsError> {
-    match result {
-        Ok(_) => Ok(()),
-        Err(err) if err.code().is_some_and(|c| gone_codes.contains(&c)) => Ok(()),
-        Err(err) => Err(err),
-    }
 }
 
 /// A deterministic idempotency token for a create call: `sw-` and 32 hex digits (two
@@ -1011,54 +666,7 @@ pub(crate) fn observed(
 
 #[cfg(test)]
 mod token_tests {
-    use super::{client_token, duplicate_report, split_duplicates};
-    use crate::model::Kind;
-    use crate::plan::Observed;
-
-    fn vpc(id: &str, physical: &str) -> Observed {
-        Observed {
-            id: id.into(),
-            kind: Kind::Vpc,
-            spec: serde_json::json!({}),
-            attrs: [("id".to_string(), physical.to_string())]
-                .into_iter()
-                .collect(),
-        }
-    }
-
-    #[test]
-    fn duplicates_are_kept_apart_and_reported_with_their_ids() {
-        // Sorted as observe_all sorts: by logical id, then physical id.
-        let all = vec![
-            vpc("igw", "igw-1"),
-            vpc("vpc", "vpc-0aaa"),
-            vpc("vpc", "vpc-0bbb"),
-            vpc("vpc", "vpc-0ccc"),
-        ];
-        let (kept, duplicates) = split_duplicates(all);
-        let ids =
-            |list: &[Observed]| -> Vec<String> { list.iter().map(|o| o.id.clone()).collect() };
-        assert_eq!(ids(&kept), ["igw", "vpc"]);
-        assert_eq!(ids(&duplicates), ["vpc#2", "vpc#3"]);
-        let report = duplicate_report(&kept, &duplicates);
-        assert_eq!(report.len(), 1, "{report:?}");
-        // The copy the rest of the stack references is kept, even when it sorts last.
-        let mut subnet = vpc("subnet-a", "subnet-1");
-        subnet.spec = serde_json::json!({"vpc": "vpc-0ccc"});
-        let (kept_used, extra) =
-            split_duplicates(vec![subnet, vpc("vpc", "vpc-0aaa"), vpc("vpc", "vpc-0ccc")]);
-        assert_eq!(kept_used[1].attrs["id"], "vpc-0ccc");
-        assert_eq!(
-            (extra[0].id.as_str(), extra[0].attrs["id"].as_str()),
-            ("vpc#2", "vpc-0aaa")
-        );
-        assert!(
-            report[0].starts_with("vpc vpc exists 3 times")
-                && report[0].contains("vpc-0aaa (used by this run) and vpc-0bbb, vpc-0ccc"),
-            "{}",
-            report[0]
-        );
-    }
+    use super::client_token;
 
     #[test]
     fn client_tokens_are_deterministic_distinct_and_within_every_limit() {

@@ -20,6 +20,7 @@ use crate::aws::{self, Aws};
 use crate::config::StackConfig;
 use crate::model::ids;
 use crate::plan::Observed;
+use crate::resources;
 use crate::session::Session;
 pub use strategy::{BlueGreenTargets, DeployConfig, LiveService, Rollout, Strategy};
 use watch::Outcome;
@@ -172,7 +173,7 @@ async fn follow_serving_group(
     let Some((serving, _)) = rules
         .rules()
         .first()
-        .and_then(|r| aws::forward_groups(r.actions()).into_iter().next())
+        .and_then(|r| resources::forward_groups(r.actions()).into_iter().next())
     else {
         return Ok(());
     };
@@ -187,7 +188,7 @@ async fn follow_serving_group(
         return Ok(());
     };
     let label = format!("{lb_label}/{tg_label}");
-    if aws::repoint_requests_policy(aws, &policy_id, &policy.attrs, &label).await? {
+    if resources::repoint_requests_policy(aws, &policy_id, &policy.attrs, &label).await? {
         narrate(
             session,
             &format!(
@@ -363,7 +364,7 @@ async fn deploy(session: &Session, tag: &str, names: &[String], timeout: Duratio
     let config = session.config()?;
     let names = select(&config, names)?;
     let aws = session.connect().await?;
-    let observed = aws::observe(&aws).await?;
+    let observed = resources::observe(&aws).await?;
     let (cluster, targets) = targets(&aws, &observed, &names).await?;
     // Everything is checked before anything changes: a missing image deploys nothing.
     let mut prepared = Vec::new();
@@ -480,7 +481,7 @@ async fn rollback(session: &Session, names: &[String], timeout: Duration) -> Res
     let config = session.config()?;
     let names = select(&config, names)?;
     let aws = session.connect().await?;
-    let observed = aws::observe(&aws).await?;
+    let observed = resources::observe(&aws).await?;
     let (cluster, targets) = targets(&aws, &observed, &names).await?;
     let mut actions = Vec::new();
     for target in &targets {

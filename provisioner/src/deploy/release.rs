@@ -13,7 +13,8 @@ use aws_sdk_ecs::types::{
 
 use super::strategy::Rollout;
 use super::watch::Observation;
-use crate::aws::{call_error, Aws, ImageTag};
+use crate::aws::{call_error, Aws};
+use crate::resources::ImageTag;
 
 /// `registry/repo:tag` or `registry/repo@sha256:…` → (`registry/repo`, repository name).
 pub fn split_image(image: &str) -> (&str, &str) {
@@ -29,7 +30,7 @@ pub fn split_image(image: &str) -> (&str, &str) {
 
 /// Fails with the repository and tag named when the image is not in ECR.
 pub async fn check_image(aws: &Aws, repository: &str, tag: &str) -> Result<()> {
-    match crate::aws::image_tag(aws, repository, tag).await? {
+    match crate::resources::image_tag(aws, repository, tag).await? {
         ImageTag::Present => Ok(()),
         ImageTag::NoRepository => {
             bail!("ECR repository {repository} does not exist: run `provision up` first")

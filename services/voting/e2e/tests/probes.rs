@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use testkit::workspace_binary;
 use voting_e2e::{wait_ready, VotingStack};
 
-/// ECS's container health check timings (provisioner/src/aws/ecs.rs `HEALTH_CHECK`):
+/// ECS's container health check timings (provisioner/src/resources/task_definition.rs `HEALTH_CHECK`):
 /// every 15 s, unhealthy after 3 failures in a row, failures not counted for the first
 /// 30 s. A probe that stays healthy for longer than interval × retries + start period
 /// (75 s) with the dependencies down is one ECS would never have replaced; the 3-minute

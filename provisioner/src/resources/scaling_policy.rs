@@ -1,136 +1,26 @@
-//! Application Auto Scaling: a scalable target per ECS service and two target-tracking
-//! policies (CPU plus ALB requests per target, or memory without a load balancer).
+//! Target-tracking scaling policies (CPU, memory, ALB requests per target), and how
+//! `deploy` re-points the request-count policy after a blue/green swap.
 
 use std::collections::HashMap;
 
+use aws_sdk_applicationautoscaling::operation::put_scaling_policy::builders::PutScalingPolicyFluentBuilder;
 use aws_sdk_applicationautoscaling::types::{
-    MetricType, PolicyType, PredefinedMetricSpecification, ScalableDimension, ServiceNamespace,
+    MetricType, PolicyType, PredefinedMetricSpecification, ServiceNamespace,
     TargetTrackingScalingPolicyConfiguration,
 };
 
-use aws_sdk_applicationautoscaling::operation::put_scaling_policy::builders::PutScalingPolicyFluentBuilder;
-
-use super::{attrs, call_error, deleted, require, Aws, AwsError, Resolved};
+use super::autoscaling_common::DIMENSION;
+use super::{deleted, Provider, Scan};
+use crate::aws::{attrs, call_error, require, Aws, AwsError, DeleteOptions, Progress, Resolved};
 use crate::model::*;
 use crate::plan::{Attrs, Observed};
 use slipway_cdk::settings::autoscaling::{SCALE_IN_COOLDOWN_SECONDS, SCALE_OUT_COOLDOWN_SECONDS};
-
-const DIMENSION: ScalableDimension = ScalableDimension::EcsServiceDesiredCount;
 
 /// DescribeScalingPolicies returns at most 10 policies a page, its default and maximum
 /// (Application Auto Scaling API reference, `MaxResults`: "between 1 and 10. The default
 /// value is 10"): a stack's services alone can have more. Asked for explicitly so moto,
 /// whose default is 100, pages like AWS.
 const POLICIES_PAGE_SIZE: i32 = 10;
-
-/// Scalable targets carry no name of their own: the logical id follows from the
-/// service's (`<prefix>service-vote` → `scaling-vote`).
-fn target_id(aws: &Aws, resource_id: &str) -> Option<String> {
-    let service = resource_id.rsplit('/').next()?;
-    let name = service
-        .strip_prefix(&aws.prefix())?
-        .strip_prefix("service-")?;
-    Some(format!("scaling-{name}"))
-}
-
-pub async fn observe(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
-    let cluster = format!("service/{}/", aws.name("cluster"));
-    let targets = aws
-        .autoscaling
-        .describe_scalable_targets()
-        .service_namespace(ServiceNamespace::Ecs)
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| call_error("scaling", "DescribeScalableTargets", e))?;
-    let mut found = Vec::new();
-    let mut by_resource: HashMap<String, String> = HashMap::new();
-    for target in &targets {
-        let resource_id = target.resource_id();
-        if !resource_id.starts_with(&cluster) {
-            continue;
-        }
-        let Some(id) = target_id(aws, resource_id) else {
-            continue;
-        };
-        by_resource.insert(resource_id.to_owned(), id.clone());
-        found.push(Observed {
-            id,
-            kind: Kind::ScalableTarget,
-            spec: serde_json::to_value(ScalableTargetSpec {
-                service: Ref::physical(resource_id),
-                min: target.min_capacity(),
-                max: target.max_capacity(),
-            })
-            .expect("specs serialize"),
-            attrs: attrs([
-                ("arn", target.scalable_target_arn().map(str::to_owned)),
-                ("_resource_id", Some(resource_id.to_owned())),
-            ]),
-        });
-    }
-    if by_resource.is_empty() {
-        return Ok(found);
-    }
-    let policies = aws
-        .autoscaling
-        .describe_scaling_policies()
-        .service_namespace(ServiceNamespace::Ecs)
-        .into_paginator()
-        .page_size(POLICIES_PAGE_SIZE)
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| call_error("scaling", "DescribeScalingPolicies", e))?;
-    for policy in &policies {
-        let Some(target) = by_resource.get(policy.resource_id()) else {
-            continue;
-        };
-        let Some(id) = policy.policy_name().strip_prefix(&aws.prefix()) else {
-            continue;
-        };
-        let Some(config) = policy.target_tracking_scaling_policy_configuration() else {
-            continue;
-        };
-        let metric = config.predefined_metric_specification();
-        let live_label = metric.and_then(|m| m.resource_label()).map(str::to_owned);
-        let metric = match metric.map(|m| m.predefined_metric_type()) {
-            Some(MetricType::EcsServiceAverageCpuUtilization) => ScalingMetric::Cpu,
-            Some(MetricType::EcsServiceAverageMemoryUtilization) => ScalingMetric::Memory,
-            _ => {
-                let label = metric.and_then(|m| m.resource_label()).unwrap_or_default();
-                let (alb, tg) = label
-                    .split_once("/targetgroup/")
-                    .map(|(a, t)| (a.to_owned(), format!("targetgroup/{t}")))
-                    .unwrap_or_default();
-                ScalingMetric::AlbRequestsPerTarget {
-                    load_balancer: Ref::physical(alb),
-                    target_group: Ref::physical(tg),
-                }
-            }
-        };
-        found.push(Observed {
-            id: id.to_owned(),
-            kind: Kind::ScalingPolicy,
-            spec: serde_json::to_value(ScalingPolicySpec {
-                target: Ref::to(target),
-                metric,
-                target_value: config.target_value(),
-            })
-            .expect("specs serialize"),
-            attrs: attrs([
-                ("arn", Some(policy.policy_arn().to_owned())),
-                ("_name", Some(policy.policy_name().to_owned())),
-                ("_resource_id", Some(policy.resource_id().to_owned())),
-                ("_resource_label", live_label),
-            ]),
-        });
-    }
-    Ok(found)
-}
 
 /// The ALB resource label (`app/…/targetgroup/…`) a request-count policy should measure:
 /// the group that serves production. After a blue/green deployment that is the alternate
@@ -156,81 +46,6 @@ fn requests_label(
         (Some(live), Some(alternate)) if live.ends_with(&format!("/{alternate}")) => live.clone(),
         _ => desired,
     })
-}
-
-pub async fn put_scalable_target(
-    aws: &Aws,
-    id: &str,
-    spec: &ScalableTargetSpec,
-    resolved: &Resolved,
-) -> Result<Attrs, AwsError> {
-    let resource_id = resolved.get(&spec.service, "resource_id")?;
-    let out = aws
-        .autoscaling
-        .register_scalable_target()
-        .service_namespace(ServiceNamespace::Ecs)
-        .resource_id(&resource_id)
-        .scalable_dimension(DIMENSION)
-        .min_capacity(spec.min)
-        .max_capacity(spec.max)
-        .set_tags(Some(aws.tags(id).into_iter().collect()))
-        .send()
-        .await
-        .map_err(|e| call_error(id, "RegisterScalableTarget", e))?;
-    Ok(attrs([
-        ("arn", out.scalable_target_arn().map(str::to_owned)),
-        ("_resource_id", Some(resource_id)),
-    ]))
-}
-
-pub async fn delete_scalable_target(aws: &Aws, id: &str, current: &Attrs) -> Result<(), AwsError> {
-    deleted(
-        aws.autoscaling
-            .deregister_scalable_target()
-            .service_namespace(ServiceNamespace::Ecs)
-            .resource_id(require(current, id, "_resource_id")?)
-            .scalable_dimension(DIMENSION)
-            .send()
-            .await
-            .map_err(|e| call_error(id, "DeregisterScalableTarget", e)),
-        &["ObjectNotFoundException"],
-    )
-}
-
-pub async fn put_policy(
-    aws: &Aws,
-    id: &str,
-    spec: &ScalingPolicySpec,
-    resolved: &Resolved,
-) -> Result<Attrs, AwsError> {
-    let resource_id = resolved.get(&spec.target, "_resource_id")?;
-    let metric = match &spec.metric {
-        ScalingMetric::Cpu => PredefinedMetricSpecification::builder()
-            .predefined_metric_type(MetricType::EcsServiceAverageCpuUtilization),
-        ScalingMetric::Memory => PredefinedMetricSpecification::builder()
-            .predefined_metric_type(MetricType::EcsServiceAverageMemoryUtilization),
-        ScalingMetric::AlbRequestsPerTarget {
-            load_balancer,
-            target_group,
-        } => PredefinedMetricSpecification::builder()
-            .predefined_metric_type(MetricType::AlbRequestCountPerTarget)
-            .resource_label(requests_label(id, load_balancer, target_group, resolved)?),
-    }
-    .build()
-    .map_err(|e| AwsError::Unexpected {
-        resource: id.to_owned(),
-        message: e.to_string(),
-    })?;
-    let name = aws.name(id);
-    let out = policy_request(aws, &name, &resource_id, spec.target_value, metric, id)?
-        .send()
-        .await
-        .map_err(|e| call_error(id, "PutScalingPolicy", e))?;
-    Ok(attrs([
-        ("arn", Some(out.policy_arn().to_owned())),
-        ("_name", Some(name)),
-        ("_resource_id", Some(resource_id)),
-    ]))
 }
 
 /// PutScalingPolicy for a target-tracking policy (shared by `up` and `deploy`).
@@ -319,19 +134,141 @@ pub async fn repoint_requests_policy(
     Ok(true)
 }
 
-pub async fn delete_policy(aws: &Aws, id: &str, current: &Attrs) -> Result<(), AwsError> {
-    deleted(
-        aws.autoscaling
-            .delete_scaling_policy()
-            .policy_name(require(current, id, "_name")?)
+impl Provider for super::ScalingPolicy {
+    type Spec = ScalingPolicySpec;
+    const PUT: bool = true;
+
+    fn gone(code: &str) -> bool {
+        matches!(code, "ObjectNotFoundException")
+    }
+
+    async fn observe(scan: &Scan<'_>) -> Result<Vec<Observed>, AwsError> {
+        let by_resource: HashMap<&str, &str> = scan
+            .scalable_targets()
+            .await?
+            .iter()
+            .map(|(id, target)| (target.resource_id(), id.as_str()))
+            .collect();
+        if by_resource.is_empty() {
+            return Ok(Vec::new());
+        }
+        let aws = scan.aws;
+        let policies = aws
+            .autoscaling
+            .describe_scaling_policies()
             .service_namespace(ServiceNamespace::Ecs)
-            .resource_id(require(current, id, "_resource_id")?)
-            .scalable_dimension(DIMENSION)
+            .into_paginator()
+            .page_size(POLICIES_PAGE_SIZE)
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| call_error("scaling", "DescribeScalingPolicies", e))?;
+        let mut found = Vec::new();
+        for policy in &policies {
+            let Some(target) = by_resource.get(policy.resource_id()) else {
+                continue;
+            };
+            let Some(id) = policy.policy_name().strip_prefix(&aws.prefix()) else {
+                continue;
+            };
+            let Some(config) = policy.target_tracking_scaling_policy_configuration() else {
+                continue;
+            };
+            let metric = config.predefined_metric_specification();
+            let live_label = metric.and_then(|m| m.resource_label()).map(str::to_owned);
+            let metric = match metric.map(|m| m.predefined_metric_type()) {
+                Some(MetricType::EcsServiceAverageCpuUtilization) => ScalingMetric::Cpu,
+                Some(MetricType::EcsServiceAverageMemoryUtilization) => ScalingMetric::Memory,
+                _ => {
+                    let label = metric.and_then(|m| m.resource_label()).unwrap_or_default();
+                    let (alb, tg) = label
+                        .split_once("/targetgroup/")
+                        .map(|(a, t)| (a.to_owned(), format!("targetgroup/{t}")))
+                        .unwrap_or_default();
+                    ScalingMetric::AlbRequestsPerTarget {
+                        load_balancer: Ref::physical(alb),
+                        target_group: Ref::physical(tg),
+                    }
+                }
+            };
+            found.push(Observed {
+                id: id.to_owned(),
+                kind: Kind::ScalingPolicy,
+                spec: serde_json::to_value(ScalingPolicySpec {
+                    target: Ref::to(target),
+                    metric,
+                    target_value: config.target_value(),
+                })
+                .expect("specs serialize"),
+                attrs: attrs([
+                    ("arn", Some(policy.policy_arn().to_owned())),
+                    ("_name", Some(policy.policy_name().to_owned())),
+                    ("_resource_id", Some(policy.resource_id().to_owned())),
+                    ("_resource_label", live_label),
+                ]),
+            });
+        }
+        Ok(found)
+    }
+
+    async fn create(
+        aws: &Aws,
+        id: &str,
+        spec: &Self::Spec,
+        resolved: &Resolved,
+        _progress: &dyn Progress,
+    ) -> Result<Attrs, AwsError> {
+        let resource_id = resolved.get(&spec.target, "_resource_id")?;
+        let metric = match &spec.metric {
+            ScalingMetric::Cpu => PredefinedMetricSpecification::builder()
+                .predefined_metric_type(MetricType::EcsServiceAverageCpuUtilization),
+            ScalingMetric::Memory => PredefinedMetricSpecification::builder()
+                .predefined_metric_type(MetricType::EcsServiceAverageMemoryUtilization),
+            ScalingMetric::AlbRequestsPerTarget {
+                load_balancer,
+                target_group,
+            } => PredefinedMetricSpecification::builder()
+                .predefined_metric_type(MetricType::AlbRequestCountPerTarget)
+                .resource_label(requests_label(id, load_balancer, target_group, resolved)?),
+        }
+        .build()
+        .map_err(|e| AwsError::Unexpected {
+            resource: id.to_owned(),
+            message: e.to_string(),
+        })?;
+        let name = aws.name(id);
+        let out = policy_request(aws, &name, &resource_id, spec.target_value, metric, id)?
             .send()
             .await
-            .map_err(|e| call_error(id, "DeleteScalingPolicy", e)),
-        &["ObjectNotFoundException"],
-    )
+            .map_err(|e| call_error(id, "PutScalingPolicy", e))?;
+        Ok(attrs([
+            ("arn", Some(out.policy_arn().to_owned())),
+            ("_name", Some(name)),
+            ("_resource_id", Some(resource_id)),
+        ]))
+    }
+
+    async fn delete(
+        aws: &Aws,
+        id: &str,
+        current: &Attrs,
+        _options: &DeleteOptions,
+        _progress: &dyn Progress,
+    ) -> Result<(), AwsError> {
+        deleted(
+            aws.autoscaling
+                .delete_scaling_policy()
+                .policy_name(require(current, id, "_name")?)
+                .service_namespace(ServiceNamespace::Ecs)
+                .resource_id(require(current, id, "_resource_id")?)
+                .scalable_dimension(DIMENSION)
+                .send()
+                .await
+                .map_err(|e| call_error(id, "DeleteScalingPolicy", e)),
+            Self::gone,
+        )
+    }
 }
 
 /// DescribeScalingPolicies answered in two pages (what AWS does past 10 policies), with
@@ -352,6 +289,12 @@ mod tests {
 
     use super::*;
     use crate::aws::mocked;
+    use crate::resources::observe_kinds;
+
+    /// The scaling kinds' observation, targets and policies.
+    async fn observe(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
+        observe_kinds(aws, &[Kind::ScalableTarget, Kind::ScalingPolicy]).await
+    }
 
     const RESOURCE: &str = "service/voting-dev-cluster/voting-dev-service-vote";
     const OURS: &str = "voting-dev-scaling-vote-requests";
