@@ -208,5 +208,5 @@ fn server_url_must_be_an_absolute_url() {
     assert!(err.to_string().contains("SERVER_URL"), "{err}");
     let config = sums_client::Config::from_env(&Env::default()).unwrap();
     assert_eq!(config.server_url, "http://api:4567");
-    assert_eq!(config.port, 4567);
+    assert_eq!(config.common.port, 4567);
 }
