@@ -2,58 +2,34 @@
 
 use std::time::Duration;
 
-use platform::{Env, Shutdown};
+use platform::Env;
 use serde_json::{json, Value};
-use testkit::TestRedis;
-
-struct TestApp {
-    base: String,
-    client: reqwest::Client,
-    _shutdown: ShutdownOnDrop,
-}
-
-struct ShutdownOnDrop(Shutdown);
-
-impl Drop for ShutdownOnDrop {
-    fn drop(&mut self) {
-        self.0.trigger();
-    }
-}
+use testkit::{AppBuilder, TestApp, TestRedis};
 
 async fn spawn_app(redis: &TestRedis, extra: &[(&str, &str)]) -> TestApp {
     let mut pairs = vec![("PORT", "0".to_owned()), ("REDIS_URL", redis.url())];
     pairs.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
     let config = sums_api::Config::from_env(&Env::from_pairs(pairs)).expect("valid config");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let shutdown = Shutdown::manual(Duration::from_secs(1));
-    tokio::spawn(sums_api::run(config, listener, shutdown.clone()));
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap();
-    let app = TestApp {
-        base,
-        client,
-        _shutdown: ShutdownOnDrop(shutdown),
-    };
+    let app = AppBuilder::new()
+        .client(client)
+        .spawn(|listener, shutdown| sums_api::run(config, listener, shutdown))
+        .await;
     app.wait_ready().await;
     app
 }
 
-impl TestApp {
-    async fn wait_ready(&self) {
-        for _ in 0..100 {
-            if let Ok(response) = self.client.get(format!("{}/ready", self.base)).send().await {
-                if response.status() == 200 {
-                    return;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("sums api never became ready");
-    }
+/// The API's endpoints, as the tests call them.
+trait SumsApi {
+    async fn post_raw(&self, body: &str) -> (u16, Value);
+    fn spawn_post(&self, body: String) -> tokio::task::JoinHandle<u16>;
+    async fn last_sum(&self) -> (u16, Value);
+}
 
+impl SumsApi for TestApp {
     async fn post_raw(&self, body: &str) -> (u16, Value) {
         let response = self
             .client
@@ -321,12 +297,11 @@ async fn api_starts_and_serves_health_while_redis_is_down_at_start() {
         ("REDIS_URL", redis.url()),
     ]))
     .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let shutdown = Shutdown::manual(Duration::from_secs(1));
-    tokio::spawn(sums_api::run(config, listener, shutdown.clone()));
-    let _guard = ShutdownOnDrop(shutdown);
-    let client = reqwest::Client::new();
+    let app = AppBuilder::new()
+        .client(reqwest::Client::new())
+        .spawn(|listener, shutdown| sums_api::run(config, listener, shutdown))
+        .await;
+    let (base, client) = (&app.base, &app.client);
     assert_eq!(
         client
             .get(format!("{base}/health"))
