@@ -3,11 +3,10 @@
 //! StartSession and does not run tasks — and the session-manager-plugin invocation, checked
 //! with a fake plugin that records its argv.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_credential_types::provider::SharedCredentialsProvider;
-use aws_credential_types::Credentials;
 use aws_sdk_cloudwatchlogs::operation::filter_log_events::{
     FilterLogEventsInput, FilterLogEventsOutput,
 };
@@ -30,7 +29,7 @@ use aws_sdk_rds::operation::describe_db_instances::{
     DescribeDbInstancesInput, DescribeDbInstancesOutput,
 };
 use aws_sdk_ssm::operation::start_session::{StartSessionInput, StartSessionOutput};
-use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode};
+use aws_smithy_mocks::{mock, Rule};
 use provisioner::aws::Aws;
 use provisioner::config::{repo_config_dir, DataStore, StackConfig};
 use provisioner::ops::{debug, exec, logs, run, tunnel, PluginContext};
@@ -38,22 +37,14 @@ use provisioner::ops::{debug, exec, logs, run, tunnel, PluginContext};
 const CLUSTER_ARN: &str = "arn:aws:ecs:eu-west-1:123456789012:cluster/shop-dev-cluster";
 const TASK_ARN: &str = "arn:aws:ecs:eu-west-1:123456789012:task/shop-dev-cluster/0f1e2d3c4b5a";
 
+/// The shop's region in these tests.
+const REGION: &str = "eu-west-1";
+
+/// A client of SDK crate `$krate` answering from `$rules`.
 macro_rules! mocked_client {
-    ($krate:ident, $rules:expr) => {{
-        let mut interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
-        for rule in $rules {
-            interceptor = interceptor.with_rule(rule);
-        }
-        $krate::Client::from_conf(
-            $krate::Config::builder()
-                .behavior_version_latest()
-                .region(Region::new("eu-west-1"))
-                .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
-                .http_client(create_mock_http_client())
-                .interceptor(interceptor)
-                .build(),
-        )
-    }};
+    ($krate:ident, $rules:expr) => {
+        common::mocks::client!($krate, REGION, $rules)
+    };
 }
 
 fn shop_aws() -> Aws {
@@ -285,15 +276,7 @@ async fn exec_explains_a_service_without_running_tasks_and_a_wrong_container() {
 }
 
 fn shop_aws_in(env: &str) -> Aws {
-    let sdk = SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("eu-west-1"))
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-            "testing", "testing", None, None, "test",
-        )))
-        .http_client(create_mock_http_client())
-        .build();
-    Aws::new(&sdk, "shop", env)
+    common::mocks::aws(REGION, "shop", env)
 }
 
 fn execute_command_ok() -> ExecuteCommandOutput {
