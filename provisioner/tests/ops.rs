@@ -95,6 +95,42 @@ fn orders_task_with_agent(agent: Option<ManagedAgent>) -> Task {
     )
 }
 
+/// ECS listing one task, the running orders task with its exec agent up; every
+/// ListTasks request recorded.
+fn one_running_orders_task() -> (Arc<Mutex<Vec<ListTasksInput>>>, [Rule; 2]) {
+    let (listed, record_list) = capture::<ListTasksInput>();
+    let list = mock!(aws_sdk_ecs::Client::list_tasks)
+        .match_requests(record_list)
+        .then_output(|| ListTasksOutput::builder().task_arns(TASK_ARN).build());
+    let describe = mock!(aws_sdk_ecs::Client::describe_tasks).then_output(|| {
+        DescribeTasksOutput::builder()
+            .tasks(running_orders_task())
+            .build()
+    });
+    (listed, [list, describe])
+}
+
+/// Where no session-manager-plugin is installed.
+const NO_PLUGIN: &str = "/nonexistent/session-manager-plugin";
+
+/// The plugin at `plugin`, without a profile or endpoint.
+fn plugin_at(plugin: impl Into<std::path::PathBuf>) -> PluginContext {
+    PluginContext {
+        plugin: plugin.into(),
+        profile: None,
+        endpoint_url: None,
+    }
+}
+
+/// ExecuteCommand answered with a session, every request recorded.
+fn recorded_execute() -> (Arc<Mutex<Vec<ExecuteCommandInput>>>, Rule) {
+    let (executed, record_exec) = capture::<ExecuteCommandInput>();
+    let execute = mock!(aws_sdk_ecs::Client::execute_command)
+        .match_requests(record_exec)
+        .then_output(execute_command_ok);
+    (executed, execute)
+}
+
 /// A plugin stand-in that writes each argument on its own line and exits with 7.
 fn fake_plugin(dir: &std::path::Path) -> std::path::PathBuf {
     use std::os::unix::fs::PermissionsExt;
@@ -114,15 +150,7 @@ fn fake_plugin(dir: &std::path::Path) -> std::path::PathBuf {
 
 #[tokio::test]
 async fn exec_opens_an_interactive_shell_and_hands_the_session_to_the_plugin() {
-    let (listed, record_list) = capture::<ListTasksInput>();
-    let list = mock!(aws_sdk_ecs::Client::list_tasks)
-        .match_requests(record_list)
-        .then_output(|| ListTasksOutput::builder().task_arns(TASK_ARN).build());
-    let describe = mock!(aws_sdk_ecs::Client::describe_tasks).then_output(|| {
-        DescribeTasksOutput::builder()
-            .tasks(running_orders_task())
-            .build()
-    });
+    let (listed, [list, describe]) = one_running_orders_task();
     let (executed, record_exec) = capture::<ExecuteCommandInput>();
     let execute = mock!(aws_sdk_ecs::Client::execute_command)
         .match_requests(record_exec)
@@ -145,9 +173,8 @@ async fn exec_opens_an_interactive_shell_and_hands_the_session_to_the_plugin() {
     aws.ecs = mocked_client!(aws_sdk_ecs, [&list, &describe, &execute]);
     let dir = tempfile::tempdir().unwrap();
     let plugin = PluginContext {
-        plugin: fake_plugin(dir.path()),
         profile: Some("ops".into()),
-        endpoint_url: None,
+        ..plugin_at(fake_plugin(dir.path()))
     };
 
     let code = exec::exec(&aws, &plugin, &shop_config(), "orders", None, None, &[])
@@ -196,17 +223,13 @@ async fn exec_into_a_given_task_runs_the_given_command_without_listing() {
                 .tasks(running_orders_task())
                 .build()
         });
-    let (executed, record_exec) = capture::<ExecuteCommandInput>();
-    let execute = mock!(aws_sdk_ecs::Client::execute_command)
-        .match_requests(record_exec)
-        .then_output(execute_command_ok);
+    let (executed, execute) = recorded_execute();
     let mut aws = shop_aws();
     aws.ecs = mocked_client!(aws_sdk_ecs, [&list, &describe, &execute]);
     let dir = tempfile::tempdir().unwrap();
     let plugin = PluginContext {
-        plugin: fake_plugin(dir.path()),
-        profile: None,
         endpoint_url: Some("http://127.0.0.1:4566".into()),
+        ..plugin_at(fake_plugin(dir.path()))
     };
     let command = ["psql".to_owned(), "-c".to_owned(), "select".to_owned()];
     exec::exec(
@@ -240,11 +263,7 @@ async fn exec_explains_a_service_without_running_tasks_and_a_wrong_container() {
         mock!(aws_sdk_ecs::Client::list_tasks).then_output(|| ListTasksOutput::builder().build());
     let mut aws = shop_aws();
     aws.ecs = mocked_client!(aws_sdk_ecs, [&list]);
-    let plugin = PluginContext {
-        plugin: "/nonexistent/session-manager-plugin".into(),
-        profile: None,
-        endpoint_url: None,
-    };
+    let plugin = plugin_at(NO_PLUGIN);
     let err = exec::exec(&aws, &plugin, &shop_config(), "orders", None, None, &[])
         .await
         .unwrap_err()
@@ -301,11 +320,7 @@ async fn exec_error(env: &str, task: Task) -> (String, usize) {
     let execute = mock!(aws_sdk_ecs::Client::execute_command).then_output(execute_command_ok);
     let mut aws = shop_aws_in(env);
     aws.ecs = mocked_client!(aws_sdk_ecs, [&list, &describe, &execute]);
-    let plugin = PluginContext {
-        plugin: "/nonexistent/session-manager-plugin".into(),
-        profile: None,
-        endpoint_url: None,
-    };
+    let plugin = plugin_at(NO_PLUGIN);
     let config = StackConfig::load(&repo_config_dir(), "shop", env).unwrap();
     let err = exec::exec(&aws, &plugin, &config, "orders", None, None, &[])
         .await
@@ -389,18 +404,11 @@ async fn exec_prefers_a_task_whose_exec_agent_runs() {
                 .tasks(running_orders_task())
                 .build()
         });
-    let (executed, record_exec) = capture::<ExecuteCommandInput>();
-    let execute = mock!(aws_sdk_ecs::Client::execute_command)
-        .match_requests(record_exec)
-        .then_output(execute_command_ok);
+    let (executed, execute) = recorded_execute();
     let mut aws = shop_aws();
     aws.ecs = mocked_client!(aws_sdk_ecs, [&list, &describe, &execute]);
     let dir = tempfile::tempdir().unwrap();
-    let plugin = PluginContext {
-        plugin: fake_plugin(dir.path()),
-        profile: None,
-        endpoint_url: None,
-    };
+    let plugin = plugin_at(fake_plugin(dir.path()));
     exec::exec(&aws, &plugin, &shop_config(), "orders", None, None, &[])
         .await
         .unwrap();
@@ -488,20 +496,7 @@ fn run_mocks(run_output: fn() -> RunTaskOutput, stopped: fn() -> Task) -> RunMoc
         })
         .output(move || DescribeTasksOutput::builder().tasks(stopped()).build())
         .build();
-    let subnets = mock!(aws_sdk_ec2::Client::describe_subnets).then_output(|| {
-        DescribeSubnetsOutput::builder()
-            .subnets(Subnet::builder().subnet_id("subnet-pa").build())
-            .subnets(Subnet::builder().subnet_id("subnet-pb").build())
-            .build()
-    });
-    let (group_requests, record_groups) = capture::<DescribeSecurityGroupsInput>();
-    let groups = mock!(aws_sdk_ec2::Client::describe_security_groups)
-        .match_requests(record_groups)
-        .then_output(|| {
-            DescribeSecurityGroupsOutput::builder()
-                .security_groups(SecurityGroup::builder().group_id("sg-orders1").build())
-                .build()
-        });
+    let (ec2, group_requests) = placement_mocks("sg-orders1");
     let (log_requests, record_logs) = capture::<FilterLogEventsInput>();
     let logs = mock!(aws_sdk_cloudwatchlogs::Client::filter_log_events)
         .match_requests(record_logs)
@@ -519,12 +514,34 @@ fn run_mocks(run_output: fn() -> RunTaskOutput, stopped: fn() -> Task) -> RunMoc
         });
     RunMocks {
         ecs: [run, describe],
-        ec2: [subnets, groups],
+        ec2,
         logs,
         run_requests,
         group_requests,
         log_requests,
     }
+}
+
+/// EC2 listing the stack's two private subnets and the security group `group_id`; every
+/// DescribeSecurityGroups request recorded.
+fn placement_mocks(
+    group_id: &'static str,
+) -> ([Rule; 2], Arc<Mutex<Vec<DescribeSecurityGroupsInput>>>) {
+    let subnets = mock!(aws_sdk_ec2::Client::describe_subnets).then_output(|| {
+        DescribeSubnetsOutput::builder()
+            .subnets(Subnet::builder().subnet_id("subnet-pa").build())
+            .subnets(Subnet::builder().subnet_id("subnet-pb").build())
+            .build()
+    });
+    let (group_requests, record_groups) = capture::<DescribeSecurityGroupsInput>();
+    let groups = mock!(aws_sdk_ec2::Client::describe_security_groups)
+        .match_requests(record_groups)
+        .then_output(move || {
+            DescribeSecurityGroupsOutput::builder()
+                .security_groups(SecurityGroup::builder().group_id(group_id).build())
+                .build()
+        });
+    ([subnets, groups], group_requests)
 }
 
 fn mocked_run_aws(mocks: &RunMocks) -> Aws {
@@ -818,23 +835,10 @@ fn debug_mocks(states: Vec<Task>) -> DebugMocks {
             record_stop(input)
         })
         .then_output(|| StopTaskOutput::builder().build());
-    let subnets = mock!(aws_sdk_ec2::Client::describe_subnets).then_output(|| {
-        DescribeSubnetsOutput::builder()
-            .subnets(Subnet::builder().subnet_id("subnet-pa").build())
-            .subnets(Subnet::builder().subnet_id("subnet-pb").build())
-            .build()
-    });
-    let (group_requests, record_groups) = capture::<DescribeSecurityGroupsInput>();
-    let groups = mock!(aws_sdk_ec2::Client::describe_security_groups)
-        .match_requests(record_groups)
-        .then_output(|| {
-            DescribeSecurityGroupsOutput::builder()
-                .security_groups(SecurityGroup::builder().group_id("sg-debug1").build())
-                .build()
-        });
+    let (ec2, group_requests) = placement_mocks("sg-debug1");
     DebugMocks {
         ecs: vec![run, describe, execute, stop],
-        ec2: [subnets, groups],
+        ec2,
         calls,
         run_requests,
         exec_requests,
@@ -870,9 +874,8 @@ async fn debug_starts_a_private_task_execs_into_it_and_stops_it_when_the_session
     let aws = mocked_debug_aws(&mocks);
     let dir = tempfile::tempdir().unwrap();
     let plugin = PluginContext {
-        plugin: fake_plugin(dir.path()),
         profile: Some("ops".into()),
-        endpoint_url: None,
+        ..plugin_at(fake_plugin(dir.path()))
     };
 
     let code = debug::debug(&aws, &plugin, None, &[], POLL, std::future::pending())
@@ -947,11 +950,7 @@ async fn debug_starts_a_private_task_execs_into_it_and_stops_it_when_the_session
 async fn debug_runs_a_given_command_and_stops_the_task_when_the_plugin_fails_to_start() {
     let mocks = debug_mocks(vec![debug_task("RUNNING", "RUNNING")]);
     let aws = mocked_debug_aws(&mocks);
-    let plugin = PluginContext {
-        plugin: "/nonexistent/session-manager-plugin".into(),
-        profile: None,
-        endpoint_url: None,
-    };
+    let plugin = plugin_at(NO_PLUGIN);
     let command = ["redis-cli".to_owned(), "ping".to_owned()];
     let err = debug::debug(&aws, &plugin, None, &command, POLL, std::future::pending())
         .await
@@ -969,11 +968,7 @@ async fn debug_runs_a_given_command_and_stops_the_task_when_the_plugin_fails_to_
 async fn debug_interrupted_while_waiting_stops_the_task_without_a_session() {
     let mocks = debug_mocks(vec![debug_task("PENDING", "PENDING")]);
     let aws = mocked_debug_aws(&mocks);
-    let plugin = PluginContext {
-        plugin: "/nonexistent/session-manager-plugin".into(),
-        profile: None,
-        endpoint_url: None,
-    };
+    let plugin = plugin_at(NO_PLUGIN);
     // Ctrl-C after a few polls of a task that never gets going.
     let interrupted = tokio::time::sleep(std::time::Duration::from_millis(50));
     let code = debug::debug(
@@ -999,11 +994,7 @@ async fn debug_names_why_the_task_stopped_before_the_session() {
         Some("CannotPullContainerError: shop-dev-repo-debug:latest not found".into());
     let mocks = debug_mocks(vec![debug_task("PENDING", "PENDING"), stopped]);
     let aws = mocked_debug_aws(&mocks);
-    let plugin = PluginContext {
-        plugin: "/nonexistent/session-manager-plugin".into(),
-        profile: None,
-        endpoint_url: None,
-    };
+    let plugin = plugin_at(NO_PLUGIN);
     let err = debug::debug(&aws, &plugin, None, &[], POLL, std::future::pending())
         .await
         .unwrap_err()
@@ -1026,15 +1017,7 @@ fn shop_config() -> StackConfig {
 #[tokio::test]
 async fn tunnel_forwards_a_local_port_to_postgres_through_a_consumer_task() {
     let (instances, db_requests) = postgres_instances();
-    let (listed, record_list) = capture::<ListTasksInput>();
-    let list = mock!(aws_sdk_ecs::Client::list_tasks)
-        .match_requests(record_list)
-        .then_output(|| ListTasksOutput::builder().task_arns(TASK_ARN).build());
-    let describe = mock!(aws_sdk_ecs::Client::describe_tasks).then_output(|| {
-        DescribeTasksOutput::builder()
-            .tasks(running_orders_task())
-            .build()
-    });
+    let (listed, [list, describe]) = one_running_orders_task();
     let (sessions, record_session) = capture::<StartSessionInput>();
     let start = mock!(aws_sdk_ssm::Client::start_session)
         .match_requests(record_session)
@@ -1044,11 +1027,7 @@ async fn tunnel_forwards_a_local_port_to_postgres_through_a_consumer_task() {
     aws.ecs = mocked_client!(aws_sdk_ecs, [&list, &describe]);
     aws.ssm = mocked_client!(aws_sdk_ssm, [&start]);
     let dir = tempfile::tempdir().unwrap();
-    let plugin = PluginContext {
-        plugin: fake_plugin(dir.path()),
-        profile: None,
-        endpoint_url: None,
-    };
+    let plugin = plugin_at(fake_plugin(dir.path()));
 
     let code = tunnel::tunnel(
         &aws,
@@ -1231,11 +1210,7 @@ async fn tunnel_refuses_consumers_with_exec_off_and_names_the_alternatives() {
     aws.rds = mocked_client!(aws_sdk_rds, [&instances]);
     aws.ecs = mocked_client!(aws_sdk_ecs, [&list]);
     aws.ssm = mocked_client!(aws_sdk_ssm, [&start]);
-    let plugin = PluginContext {
-        plugin: "/nonexistent/session-manager-plugin".into(),
-        profile: None,
-        endpoint_url: None,
-    };
+    let plugin = plugin_at(NO_PLUGIN);
     let err = tunnel::tunnel(
         &aws,
         &plugin,
@@ -1317,11 +1292,7 @@ async fn tunnel_needs_a_relay_whose_exec_agent_runs() {
     aws.rds = mocked_client!(aws_sdk_rds, [&instances]);
     aws.ecs = mocked_client!(aws_sdk_ecs, [&list, &describe]);
     aws.ssm = mocked_client!(aws_sdk_ssm, [&start]);
-    let plugin = PluginContext {
-        plugin: "/nonexistent/session-manager-plugin".into(),
-        profile: None,
-        endpoint_url: None,
-    };
+    let plugin = plugin_at(NO_PLUGIN);
     let err = tunnel::tunnel(
         &aws,
         &plugin,
@@ -1360,11 +1331,7 @@ async fn tunnel_via_debug_forwards_through_a_debug_task_and_stops_it_afterwards(
     aws.rds = mocked_client!(aws_sdk_rds, [&instances]);
     aws.ssm = mocked_client!(aws_sdk_ssm, [&start]);
     let dir = tempfile::tempdir().unwrap();
-    let plugin = PluginContext {
-        plugin: fake_plugin(dir.path()),
-        profile: None,
-        endpoint_url: None,
-    };
+    let plugin = plugin_at(fake_plugin(dir.path()));
     let prod_like = StackConfig::load(&repo_config_dir(), "shop", "prod").unwrap();
     let code = tunnel::tunnel(
         &aws,
