@@ -177,6 +177,25 @@ impl<D, O> TestApp<D, O> {
         format!("{}{path}", self.base)
     }
 
+    /// `GET path` with the app's client; panics naming the URL when no answer comes.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        let url = self.url(path);
+        self.client
+            .get(&url)
+            .send()
+            .await
+            .unwrap_or_else(|err| panic!("GET {url}: {err}"))
+    }
+
+    /// The body of `GET path` (e.g. `/metrics`) as text, whatever the status.
+    pub async fn text(&self, path: &str) -> String {
+        self.get(path)
+            .await
+            .text()
+            .await
+            .unwrap_or_else(|err| panic!("GET {path}: reading the body: {err}"))
+    }
+
     /// Waits until `/ready` answers 200; panics after [`READY_WITHIN`] with the last
     /// answer.
     pub async fn wait_ready(&self) {

@@ -230,25 +230,9 @@ async fn a_full_queue_answers_503_with_retry_after_at_once() {
 async fn original_healthcheck_and_platform_probes_answer() {
     let redis = TestRedis::start();
     let app = spawn_app(&redis, &[]).await;
-    let text = app
-        .client
-        .get(format!("{}/healthcheck", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.text("/healthcheck").await;
     assert_eq!(text, "OK");
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.text("/metrics").await;
     assert!(metrics.contains("http_requests_total"), "{metrics}");
 }
 
@@ -261,19 +245,9 @@ async fn redis_outage_gives_503_and_unready_then_recovers() {
     let (status, body) = app.post_raw(r#"{"n": 5}"#).await;
     assert_eq!(status, 503, "{body}");
     assert!(body["error"].as_str().unwrap().contains("Redis"), "{body}");
-    let ready = app
-        .client
-        .get(format!("{}/ready", app.base))
-        .send()
-        .await
-        .unwrap();
+    let ready = app.get("/ready").await;
     assert_eq!(ready.status(), 503);
-    let health = app
-        .client
-        .get(format!("{}/health", app.base))
-        .send()
-        .await
-        .unwrap();
+    let health = app.get("/health").await;
     assert_eq!(health.status(), 200);
 
     redis.start_again();

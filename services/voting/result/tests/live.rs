@@ -62,14 +62,7 @@ trait ResultTests {
 
 impl<O> ResultTests for TestApp<Store, O> {
     async fn results(&self) -> serde_json::Value {
-        self.client
-            .get(format!("{}/api/results", self.base))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        self.get("/api/results").await.json().await.unwrap()
     }
 
     async fn wait_for_total(&self, total: i64) {
@@ -123,15 +116,7 @@ impl<O> ResultTests for TestApp<Store, O> {
     }
 
     async fn metric(&self, name: &str) -> f64 {
-        let text = self
-            .client
-            .get(format!("{}/metrics", self.base))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = self.text("/metrics").await;
         text.lines()
             .find_map(|line| line.strip_prefix(&format!("{name} ")))
             .map(|value| value.trim().parse().unwrap())
@@ -303,12 +288,7 @@ async fn postgres_outage_keeps_the_page_up_with_a_stale_marker() {
     assert!(page.contains("5 votes"), "last known counts stay: {page}");
     assert!(page.contains("stale"), "{page}");
     assert_eq!(app.results().await["total"], 5);
-    let ready = app
-        .client
-        .get(format!("{}/ready", app.base))
-        .send()
-        .await
-        .unwrap();
+    let ready = app.get("/ready").await;
     // Serving the last counts is what result is for while Postgres is away: readiness
     // reports the outage but stays 200 (degraded), so neither the load balancer nor ECS
     // takes the task away (see `readiness` in src/lib.rs).

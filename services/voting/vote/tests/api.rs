@@ -85,12 +85,7 @@ async fn page_shows_both_options_and_the_container() {
     )));
     assert!(!page.contains("chosen"), "nothing is chosen before voting");
 
-    let css = app
-        .client
-        .get(format!("{}/static/stylesheets/style.css", app.base))
-        .send()
-        .await
-        .unwrap();
+    let css = app.get("/static/stylesheets/style.css").await;
     assert_eq!(css.status(), StatusCode::OK);
     assert!(css.headers()["content-type"]
         .to_str()
@@ -305,12 +300,7 @@ async fn bad_input_is_rejected_with_a_clear_message_and_nothing_is_queued() {
 #[tokio::test]
 async fn redis_outage_gives_503_quickly_and_readiness_names_redis() {
     let mut app = spawn_app().await;
-    let ready = app
-        .client
-        .get(format!("{}/ready", app.base))
-        .send()
-        .await
-        .unwrap();
+    let ready = app.get("/ready").await;
     assert_eq!(ready.status(), StatusCode::OK);
     let body: serde_json::Value = ready.json().await.unwrap();
     assert_eq!(body["dependencies"]["redis"]["status"], "up");
@@ -337,21 +327,11 @@ async fn redis_outage_gives_503_quickly_and_readiness_names_redis() {
     assert_eq!(form.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(form.text().await.unwrap().contains("try again"));
 
-    let ready = app
-        .client
-        .get(format!("{}/ready", app.base))
-        .send()
-        .await
-        .unwrap();
+    let ready = app.get("/ready").await;
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body: serde_json::Value = ready.json().await.unwrap();
     assert_eq!(body["dependencies"]["redis"]["status"], "down");
-    let health = app
-        .client
-        .get(format!("{}/health", app.base))
-        .send()
-        .await
-        .unwrap();
+    let health = app.get("/health").await;
     assert_eq!(
         health.status(),
         StatusCode::OK,
@@ -383,15 +363,7 @@ async fn redis_outage_gives_503_quickly_and_readiness_names_redis() {
 async fn metrics_count_requests_and_votes() {
     let app = spawn_app().await;
     app.post_form("vote=a").await;
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.text("/metrics").await;
     assert!(metrics.contains("http_requests_total"), "{metrics}");
     assert!(metrics.contains(r#"route="/""#), "{metrics}");
     assert!(
