@@ -171,6 +171,25 @@ where
     AppBuilder::new().spawn(run).await
 }
 
+/// `GET url` with a client of its own bounded by `timeout`; panics naming the URL when no
+/// answer comes.
+pub async fn http_get(url: &str, timeout: Duration) -> reqwest::Response {
+    reqwest::Client::new()
+        .get(url)
+        .timeout(timeout)
+        .send()
+        .await
+        .unwrap_or_else(|err| panic!("GET {url}: {err}"))
+}
+
+/// Header `name` of `response` as text, if it has one.
+pub fn header(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get(name)
+        .map(|value| value.to_str().expect("a text header").to_owned())
+}
+
 impl<D, O> TestApp<D, O> {
     /// `base` followed by `path` (which starts with `/`).
     pub fn url(&self, path: &str) -> String {

@@ -12,7 +12,7 @@ mod postgres;
 mod process;
 mod redis;
 
-pub use app::{default_client, spawn_app, AppBuilder, TestApp, READY_WITHIN};
+pub use app::{default_client, header, http_get, spawn_app, AppBuilder, TestApp, READY_WITHIN};
 pub use moto::TestMoto;
 pub use postgres::TestPostgres;
 pub use process::{free_port, node_script, workspace_binary, ChildGuard};

@@ -148,11 +148,7 @@ impl Shop {
     async fn get(&self, url: &str) -> (u16, String, Value) {
         let response = self.http.get(url).send().await.expect("GET answers");
         let status = response.status().as_u16();
-        let cache = response
-            .headers()
-            .get("x-cache")
-            .map(|v| v.to_str().unwrap().to_owned())
-            .unwrap_or_default();
+        let cache = testkit::header(&response, "x-cache").unwrap_or_default();
         (status, cache, response.json().await.unwrap_or(Value::Null))
     }
 

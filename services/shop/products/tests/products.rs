@@ -40,18 +40,9 @@ async fn spawn_app(config: shop_products::Config) -> TestApp {
 
 /// Status, `X-Cache` header and JSON body.
 async fn get(url: &str) -> (u16, String, Value) {
-    let response = reqwest::Client::new()
-        .get(url)
-        .timeout(Duration::from_secs(10))
-        .send()
-        .await
-        .unwrap_or_else(|err| panic!("GET {url}: {err}"));
+    let response = testkit::http_get(url, Duration::from_secs(10)).await;
     let status = response.status().as_u16();
-    let cache = response
-        .headers()
-        .get("x-cache")
-        .map(|value| value.to_str().unwrap().to_owned())
-        .unwrap_or_default();
+    let cache = testkit::header(&response, "x-cache").unwrap_or_default();
     (status, cache, response.json().await.unwrap_or(Value::Null))
 }
 

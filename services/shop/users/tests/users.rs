@@ -18,12 +18,7 @@ async fn spawn_app(database_url: &str) -> TestApp {
 }
 
 async fn get(url: &str) -> (u16, Value) {
-    let response = reqwest::Client::new()
-        .get(url)
-        .timeout(Duration::from_secs(10))
-        .send()
-        .await
-        .unwrap_or_else(|err| panic!("GET {url}: {err}"));
+    let response = testkit::http_get(url, Duration::from_secs(10)).await;
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
 }

@@ -30,16 +30,8 @@ async fn get(url: &str) -> (u16, String) {
 
 /// Status, `Retry-After` header (if any) and body text.
 async fn get_with_retry_after(url: &str) -> (u16, Option<String>, String) {
-    let response = reqwest::Client::new()
-        .get(url)
-        .timeout(Duration::from_secs(30))
-        .send()
-        .await
-        .unwrap_or_else(|err| panic!("GET {url}: {err}"));
-    let retry_after = response
-        .headers()
-        .get("retry-after")
-        .map(|value| value.to_str().unwrap().to_owned());
+    let response = testkit::http_get(url, Duration::from_secs(30)).await;
+    let retry_after = testkit::header(&response, "retry-after");
     (
         response.status().as_u16(),
         retry_after,
