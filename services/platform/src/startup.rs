@@ -37,8 +37,9 @@ use crate::{CommonConfig, ConfigError, Env, Shutdown};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
+    /// Not a `source`: the message already carries it, so `main`'s report says it once.
     #[error("invalid configuration: {0}")]
-    Config(#[from] crate::ConfigError),
+    Config(crate::ConfigError),
     #[error("cannot reach Redis: {0} — check REDIS_URL and that Redis is running and reachable")]
     Redis(#[from] redis::RedisError),
     #[error("cannot reach Postgres: {0} — check DATABASE_URL and that Postgres is running and reachable")]
@@ -57,6 +58,12 @@ pub enum StartupError {
     },
     #[error("server error: {0}")]
     Serve(std::io::Error),
+}
+
+impl From<ConfigError> for StartupError {
+    fn from(err: ConfigError) -> Self {
+        Self::Config(err)
+    }
 }
 
 impl StartupError {
