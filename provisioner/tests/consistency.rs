@@ -3,21 +3,18 @@
 //! or a NAT gateway's deletion, replayed with aws-smithy-mocks as EC2 sends them on the
 //! wire (HTTP 400 and EC2's XML error document), against the provisioner's own code.
 
+mod common;
+
 use std::collections::BTreeMap;
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_credential_types::provider::SharedCredentialsProvider;
-use aws_credential_types::Credentials;
 use aws_sdk_ec2::types::{Address, NatGateway, NatGatewayState, SecurityGroup, Tag};
-use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode};
+use aws_smithy_mocks::{mock, Rule, RuleMode};
 use provisioner::aws::{self, Aws, Quiet, Resolved};
 use provisioner::model::{InternetGatewaySpec, Kind, Ref, Resource, SecurityGroupSpec, Spec};
 use provisioner::plan::{Attrs, Observed};
 use provisioner::resources;
 
-fn credentials() -> Credentials {
-    Credentials::new("testing", "testing", None, None, "test")
-}
+const REGION: &str = "us-east-1";
 
 /// EC2's error document, as the query protocol returns it with HTTP 400.
 fn ec2_error(code: &str) -> String {
@@ -28,29 +25,11 @@ fn ec2_error(code: &str) -> String {
 }
 
 fn ec2_client(rules: &[&Rule], mode: RuleMode) -> aws_sdk_ec2::Client {
-    let mut interceptor = MockResponseInterceptor::new().rule_mode(mode);
-    for rule in rules {
-        interceptor = interceptor.with_rule(rule);
-    }
-    aws_sdk_ec2::Client::from_conf(
-        aws_sdk_ec2::Config::builder()
-            .behavior_version_latest()
-            .region(Region::new("us-east-1"))
-            .credentials_provider(credentials())
-            .http_client(create_mock_http_client())
-            .interceptor(interceptor)
-            .build(),
-    )
+    common::mocks::client!(aws_sdk_ec2, REGION, rules.iter().copied(), mode)
 }
 
 fn mocked_aws(ec2: aws_sdk_ec2::Client) -> Aws {
-    let sdk = SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(SharedCredentialsProvider::new(credentials()))
-        .http_client(create_mock_http_client())
-        .build();
-    let mut aws = Aws::new(&sdk, "voting", "dev");
+    let mut aws = common::mocks::aws(REGION, "voting", "dev");
     aws.ec2 = ec2;
     aws
 }

@@ -3,11 +3,10 @@
 //! load balancer's advancedConfiguration, and has no service-deployments API, so these
 //! fields are only verifiable on the request.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_credential_types::provider::SharedCredentialsProvider;
-use aws_credential_types::Credentials;
 use aws_sdk_ecs::operation::register_task_definition::{
     RegisterTaskDefinitionInput, RegisterTaskDefinitionOutput,
 };
@@ -19,7 +18,7 @@ use aws_sdk_ecs::types::{
     Compatibility, ContainerDefinition, DeploymentStrategy, KeyValuePair, NetworkMode,
     StopServiceDeploymentStopType, Tag, TaskDefinition,
 };
-use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode};
+use aws_smithy_mocks::{mock, Rule, RuleMode};
 use provisioner::aws::Aws;
 use provisioner::deploy::strategy::live_strategy;
 use provisioner::deploy::{
@@ -28,25 +27,8 @@ use provisioner::deploy::{
 use provisioner::model::Kind;
 use provisioner::plan::Observed;
 
-fn credentials() -> Credentials {
-    Credentials::new("testing", "testing", None, None, "test")
-}
-
-fn interceptor(rules: &[&Rule]) -> MockResponseInterceptor {
-    let mut interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
-    for rule in rules {
-        interceptor = interceptor.with_rule(rule);
-    }
-    interceptor
-}
-
 fn mocked_aws(ecs_rules: &[&Rule], ecr_rules: &[&Rule]) -> Aws {
-    let sdk = SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(SharedCredentialsProvider::new(credentials()))
-        .http_client(create_mock_http_client())
-        .build();
+    let sdk = common::mocks::sdk_config("us-east-1");
     let mut aws = Aws::new(&sdk, "voting", "dev");
     aws.ecs = aws_sdk_ecs::Client::from_conf(
         aws_sdk_ecs::config::Builder::from(&sdk)
@@ -59,6 +41,10 @@ fn mocked_aws(ecs_rules: &[&Rule], ecr_rules: &[&Rule]) -> Aws {
             .build(),
     );
     aws
+}
+
+fn interceptor(rules: &[&Rule]) -> aws_smithy_mocks::MockResponseInterceptor {
+    common::mocks::interceptor(rules.iter().copied(), RuleMode::MatchAny)
 }
 
 const TG: &str =

@@ -4,11 +4,10 @@
 //! the response syntax of the ECS API reference (field names, epoch-seconds timestamps,
 //! enum spellings) goes through the real deserializer into `release::observe`.
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_credential_types::provider::SharedCredentialsProvider;
-use aws_credential_types::Credentials;
+mod common;
+
 use aws_sdk_ecs::operation::describe_service_deployments::DescribeServiceDeploymentsInput;
-use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, RuleMode};
+use aws_smithy_mocks::{mock, RuleMode};
 use aws_smithy_runtime_api::http::{Response, StatusCode};
 use aws_smithy_types::body::SdkBody;
 use provisioner::aws::Aws;
@@ -83,22 +82,11 @@ fn aws_answering(body: &'static str) -> Aws {
                 SdkBody::from(body),
             )
         });
-    let sdk = SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-            "testing", "testing", None, None, "test",
-        )))
-        .http_client(create_mock_http_client())
-        .build();
+    let sdk = common::mocks::sdk_config("us-east-1");
     let mut aws = Aws::new(&sdk, "voting", "dev");
     aws.ecs = aws_sdk_ecs::Client::from_conf(
         aws_sdk_ecs::config::Builder::from(&sdk)
-            .interceptor(
-                MockResponseInterceptor::new()
-                    .rule_mode(RuleMode::MatchAny)
-                    .with_rule(&rule),
-            )
+            .interceptor(common::mocks::interceptor([&rule], RuleMode::MatchAny))
             .build(),
     );
     aws

@@ -3,11 +3,10 @@
 //! StartSession and does not run tasks — and the session-manager-plugin invocation, checked
 //! with a fake plugin that records its argv.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_credential_types::provider::SharedCredentialsProvider;
-use aws_credential_types::Credentials;
 use aws_sdk_cloudwatchlogs::operation::filter_log_events::{
     FilterLogEventsInput, FilterLogEventsOutput,
 };
@@ -30,7 +29,7 @@ use aws_sdk_rds::operation::describe_db_instances::{
     DescribeDbInstancesInput, DescribeDbInstancesOutput,
 };
 use aws_sdk_ssm::operation::start_session::{StartSessionInput, StartSessionOutput};
-use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode};
+use aws_smithy_mocks::{mock, Rule};
 use provisioner::aws::Aws;
 use provisioner::config::{repo_config_dir, DataStore, StackConfig};
 use provisioner::ops::{debug, exec, logs, run, tunnel, PluginContext};
@@ -38,22 +37,14 @@ use provisioner::ops::{debug, exec, logs, run, tunnel, PluginContext};
 const CLUSTER_ARN: &str = "arn:aws:ecs:eu-west-1:123456789012:cluster/shop-dev-cluster";
 const TASK_ARN: &str = "arn:aws:ecs:eu-west-1:123456789012:task/shop-dev-cluster/0f1e2d3c4b5a";
 
+/// The shop's region in these tests.
+const REGION: &str = "eu-west-1";
+
+/// A client of SDK crate `$krate` answering from `$rules`.
 macro_rules! mocked_client {
-    ($krate:ident, $rules:expr) => {{
-        let mut interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
-        for rule in $rules {
-            interceptor = interceptor.with_rule(rule);
-        }
-        $krate::Client::from_conf(
-            $krate::Config::builder()
-                .behavior_version_latest()
-                .region(Region::new("eu-west-1"))
-                .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
-                .http_client(create_mock_http_client())
-                .interceptor(interceptor)
-                .build(),
-        )
-    }};
+    ($krate:ident, $rules:expr) => {
+        common::mocks::client!($krate, REGION, $rules)
+    };
 }
 
 fn shop_aws() -> Aws {
@@ -104,6 +95,42 @@ fn orders_task_with_agent(agent: Option<ManagedAgent>) -> Task {
     )
 }
 
+/// ECS listing one task, the running orders task with its exec agent up; every
+/// ListTasks request recorded.
+fn one_running_orders_task() -> (Arc<Mutex<Vec<ListTasksInput>>>, [Rule; 2]) {
+    let (listed, record_list) = capture::<ListTasksInput>();
+    let list = mock!(aws_sdk_ecs::Client::list_tasks)
+        .match_requests(record_list)
+        .then_output(|| ListTasksOutput::builder().task_arns(TASK_ARN).build());
+    let describe = mock!(aws_sdk_ecs::Client::describe_tasks).then_output(|| {
+        DescribeTasksOutput::builder()
+            .tasks(running_orders_task())
+            .build()
+    });
+    (listed, [list, describe])
+}
+
+/// Where no session-manager-plugin is installed.
+const NO_PLUGIN: &str = "/nonexistent/session-manager-plugin";
+
+/// The plugin at `plugin`, without a profile or endpoint.
+fn plugin_at(plugin: impl Into<std::path::PathBuf>) -> PluginContext {
+    PluginContext {
+        plugin: plugin.into(),
+        profile: None,
+        endpoint_url: None,
+    }
+}
+
+/// ExecuteCommand answered with a session, every request recorded.
+fn recorded_execute() -> (Arc<Mutex<Vec<ExecuteCommandInput>>>, Rule) {
+    let (executed, record_exec) = capture::<ExecuteCommandInput>();
+    let execute = mock!(aws_sdk_ecs::Client::execute_command)
+        .match_requests(record_exec)
+        .then_output(execute_command_ok);
+    (executed, execute)
+}
+
 /// A plugin stand-in that writes each argument on its own line and exits with 7.
 fn fake_plugin(dir: &std::path::Path) -> std::path::PathBuf {
     use std::os::unix::fs::PermissionsExt;
@@ -123,15 +150,7 @@ fn fake_plugin(dir: &std::path::Path) -> std::path::PathBuf {
 
 #[tokio::test]
 async fn exec_opens_an_interactive_shell_and_hands_the_session_to_the_plugin() {
-    let (listed, record_list) = capture::<ListTasksInput>();
-    let list = mock!(aws_sdk_ecs::Client::list_tasks)
-        .match_requests(record_list)
-        .then_output(|| ListTasksOutput::builder().task_arns(TASK_ARN).build());
-    let describe = mock!(aws_sdk_ecs::Client::describe_tasks).then_output(|| {
-        DescribeTasksOutput::builder()
-            .tasks(running_orders_task())
-            .build()
-    });
+    let (listed, [list, describe]) = one_running_orders_task();
     let (executed, record_exec) = capture::<ExecuteCommandInput>();
     let execute = mock!(aws_sdk_ecs::Client::execute_command)
         .match_requests(record_exec)
@@ -154,9 +173,8 @@ async fn exec_opens_an_interactive_shell_and_hands_the_session_to_the_plugin() {
     aws.ecs = mocked_client!(aws_sdk_ecs, [&list, &describe, &execute]);
     let dir = tempfile::tempdir().unwrap();
     let plugin = PluginContext {
-        plugin: fake_plugin(dir.path()),
         profile: Some("ops".into()),
-        endpoint_url: None,
+        ..plugin_at(fake_plugin(dir.path()))
     };
 
     let code = exec::exec(&aws, &plugin, &shop_config(), "orders", None, None, &[])
@@ -205,17 +223,13 @@ async fn exec_into_a_given_task_runs_the_given_command_without_listing() {
                 .tasks(running_orders_task())
                 .build()
         });
-    let (executed, record_exec) = capture::<ExecuteCommandInput>();
-    let execute = mock!(aws_sdk_ecs::Client::execute_command)
-        .match_requests(record_exec)
-        .then_output(execute_command_ok);
+    let (executed, execute) = recorded_execute();
     let mut aws = shop_aws();
     aws.ecs = mocked_client!(aws_sdk_ecs, [&list, &describe, &execute]);
     let dir = tempfile::tempdir().unwrap();
     let plugin = PluginContext {
-        plugin: fake_plugin(dir.path()),
-        profile: None,
         endpoint_url: Some("http://127.0.0.1:4566".into()),
+        ..plugin_at(fake_plugin(dir.path()))
     };
     let command = ["psql".to_owned(), "-c".to_owned(), "select".to_owned()];
     exec::exec(
@@ -249,11 +263,7 @@ async fn exec_explains_a_service_without_running_tasks_and_a_wrong_container() {
         mock!(aws_sdk_ecs::Client::list_tasks).then_output(|| ListTasksOutput::builder().build());
     let mut aws = shop_aws();
     aws.ecs = mocked_client!(aws_sdk_ecs, [&list]);
-    let plugin = PluginContext {
-        plugin: "/nonexistent/session-manager-plugin".into(),
-        profile: None,
-        endpoint_url: None,
-    };
+    let plugin = plugin_at(NO_PLUGIN);
     let err = exec::exec(&aws, &plugin, &shop_config(), "orders", None, None, &[])
         .await
         .unwrap_err()
@@ -285,15 +295,7 @@ async fn exec_explains_a_service_without_running_tasks_and_a_wrong_container() {
 }
 
 fn shop_aws_in(env: &str) -> Aws {
-    let sdk = SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("eu-west-1"))
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-            "testing", "testing", None, None, "test",
-        )))
-        .http_client(create_mock_http_client())
-        .build();
-    Aws::new(&sdk, "shop", env)
+    common::mocks::aws(REGION, "shop", env)
 }
 
 fn execute_command_ok() -> ExecuteCommandOutput {
@@ -318,11 +320,7 @@ async fn exec_error(env: &str, task: Task) -> (String, usize) {
     let execute = mock!(aws_sdk_ecs::Client::execute_command).then_output(execute_command_ok);
     let mut aws = shop_aws_in(env);
     aws.ecs = mocked_client!(aws_sdk_ecs, [&list, &describe, &execute]);
-    let plugin = PluginContext {
-        plugin: "/nonexistent/session-manager-plugin".into(),
-        profile: None,
-        endpoint_url: None,
-    };
+    let plugin = plugin_at(NO_PLUGIN);
     let config = StackConfig::load(&repo_config_dir(), "shop", env).unwrap();
     let err = exec::exec(&aws, &plugin, &config, "orders", None, None, &[])
         .await
@@ -406,18 +404,11 @@ async fn exec_prefers_a_task_whose_exec_agent_runs() {
                 .tasks(running_orders_task())
                 .build()
         });
-    let (executed, record_exec) = capture::<ExecuteCommandInput>();
-    let execute = mock!(aws_sdk_ecs::Client::execute_command)
-        .match_requests(record_exec)
-        .then_output(execute_command_ok);
+    let (executed, execute) = recorded_execute();
     let mut aws = shop_aws();
     aws.ecs = mocked_client!(aws_sdk_ecs, [&list, &describe, &execute]);
     let dir = tempfile::tempdir().unwrap();
-    let plugin = PluginContext {
-        plugin: fake_plugin(dir.path()),
-        profile: None,
-        endpoint_url: None,
-    };
+    let plugin = plugin_at(fake_plugin(dir.path()));
     exec::exec(&aws, &plugin, &shop_config(), "orders", None, None, &[])
         .await
         .unwrap();
@@ -505,20 +496,7 @@ fn run_mocks(run_output: fn() -> RunTaskOutput, stopped: fn() -> Task) -> RunMoc
         })
         .output(move || DescribeTasksOutput::builder().tasks(stopped()).build())
         .build();
-    let subnets = mock!(aws_sdk_ec2::Client::describe_subnets).then_output(|| {
-        DescribeSubnetsOutput::builder()
-            .subnets(Subnet::builder().subnet_id("subnet-pa").build())
-            .subnets(Subnet::builder().subnet_id("subnet-pb").build())
-            .build()
-    });
-    let (group_requests, record_groups) = capture::<DescribeSecurityGroupsInput>();
-    let groups = mock!(aws_sdk_ec2::Client::describe_security_groups)
-        .match_requests(record_groups)
-        .then_output(|| {
-            DescribeSecurityGroupsOutput::builder()
-                .security_groups(SecurityGroup::builder().group_id("sg-orders1").build())
-                .build()
-        });
+    let (ec2, group_requests) = placement_mocks("sg-orders1");
     let (log_requests, record_logs) = capture::<FilterLogEventsInput>();
     let logs = mock!(aws_sdk_cloudwatchlogs::Client::filter_log_events)
         .match_requests(record_logs)
@@ -536,12 +514,34 @@ fn run_mocks(run_output: fn() -> RunTaskOutput, stopped: fn() -> Task) -> RunMoc
         });
     RunMocks {
         ecs: [run, describe],
-        ec2: [subnets, groups],
+        ec2,
         logs,
         run_requests,
         group_requests,
         log_requests,
     }
+}
+
+/// EC2 listing the stack's two private subnets and the security group `group_id`; every
+/// DescribeSecurityGroups request recorded.
+fn placement_mocks(
+    group_id: &'static str,
+) -> ([Rule; 2], Arc<Mutex<Vec<DescribeSecurityGroupsInput>>>) {
+    let subnets = mock!(aws_sdk_ec2::Client::describe_subnets).then_output(|| {
+        DescribeSubnetsOutput::builder()
+            .subnets(Subnet::builder().subnet_id("subnet-pa").build())
+            .subnets(Subnet::builder().subnet_id("subnet-pb").build())
+            .build()
+    });
+    let (group_requests, record_groups) = capture::<DescribeSecurityGroupsInput>();
+    let groups = mock!(aws_sdk_ec2::Client::describe_security_groups)
+        .match_requests(record_groups)
+        .then_output(move || {
+            DescribeSecurityGroupsOutput::builder()
+                .security_groups(SecurityGroup::builder().group_id(group_id).build())
+                .build()
+        });
+    ([subnets, groups], group_requests)
 }
 
 fn mocked_run_aws(mocks: &RunMocks) -> Aws {
@@ -835,23 +835,10 @@ fn debug_mocks(states: Vec<Task>) -> DebugMocks {
             record_stop(input)
         })
         .then_output(|| StopTaskOutput::builder().build());
-    let subnets = mock!(aws_sdk_ec2::Client::describe_subnets).then_output(|| {
-        DescribeSubnetsOutput::builder()
-            .subnets(Subnet::builder().subnet_id("subnet-pa").build())
-            .subnets(Subnet::builder().subnet_id("subnet-pb").build())
-            .build()
-    });
-    let (group_requests, record_groups) = capture::<DescribeSecurityGroupsInput>();
-    let groups = mock!(aws_sdk_ec2::Client::describe_security_groups)
-        .match_requests(record_groups)
-        .then_output(|| {
-            DescribeSecurityGroupsOutput::builder()
-                .security_groups(SecurityGroup::builder().group_id("sg-debug1").build())
-                .build()
-        });
+    let (ec2, group_requests) = placement_mocks("sg-debug1");
     DebugMocks {
         ecs: vec![run, describe, execute, stop],
-        ec2: [subnets, groups],
+        ec2,
         calls,
         run_requests,
         exec_requests,
@@ -887,9 +874,8 @@ async fn debug_starts_a_private_task_execs_into_it_and_stops_it_when_the_session
     let aws = mocked_debug_aws(&mocks);
     let dir = tempfile::tempdir().unwrap();
     let plugin = PluginContext {
-        plugin: fake_plugin(dir.path()),
         profile: Some("ops".into()),
-        endpoint_url: None,
+        ..plugin_at(fake_plugin(dir.path()))
     };
 
     let code = debug::debug(&aws, &plugin, None, &[], POLL, std::future::pending())
@@ -964,11 +950,7 @@ async fn debug_starts_a_private_task_execs_into_it_and_stops_it_when_the_session
 async fn debug_runs_a_given_command_and_stops_the_task_when_the_plugin_fails_to_start() {
     let mocks = debug_mocks(vec![debug_task("RUNNING", "RUNNING")]);
     let aws = mocked_debug_aws(&mocks);
-    let plugin = PluginContext {
-        plugin: "/nonexistent/session-manager-plugin".into(),
-        profile: None,
-        endpoint_url: None,
-    };
+    let plugin = plugin_at(NO_PLUGIN);
     let command = ["redis-cli".to_owned(), "ping".to_owned()];
     let err = debug::debug(&aws, &plugin, None, &command, POLL, std::future::pending())
         .await
@@ -986,11 +968,7 @@ async fn debug_runs_a_given_command_and_stops_the_task_when_the_plugin_fails_to_
 async fn debug_interrupted_while_waiting_stops_the_task_without_a_session() {
     let mocks = debug_mocks(vec![debug_task("PENDING", "PENDING")]);
     let aws = mocked_debug_aws(&mocks);
-    let plugin = PluginContext {
-        plugin: "/nonexistent/session-manager-plugin".into(),
-        profile: None,
-        endpoint_url: None,
-    };
+    let plugin = plugin_at(NO_PLUGIN);
     // Ctrl-C after a few polls of a task that never gets going.
     let interrupted = tokio::time::sleep(std::time::Duration::from_millis(50));
     let code = debug::debug(
@@ -1016,11 +994,7 @@ async fn debug_names_why_the_task_stopped_before_the_session() {
         Some("CannotPullContainerError: shop-dev-repo-debug:latest not found".into());
     let mocks = debug_mocks(vec![debug_task("PENDING", "PENDING"), stopped]);
     let aws = mocked_debug_aws(&mocks);
-    let plugin = PluginContext {
-        plugin: "/nonexistent/session-manager-plugin".into(),
-        profile: None,
-        endpoint_url: None,
-    };
+    let plugin = plugin_at(NO_PLUGIN);
     let err = debug::debug(&aws, &plugin, None, &[], POLL, std::future::pending())
         .await
         .unwrap_err()
@@ -1043,15 +1017,7 @@ fn shop_config() -> StackConfig {
 #[tokio::test]
 async fn tunnel_forwards_a_local_port_to_postgres_through_a_consumer_task() {
     let (instances, db_requests) = postgres_instances();
-    let (listed, record_list) = capture::<ListTasksInput>();
-    let list = mock!(aws_sdk_ecs::Client::list_tasks)
-        .match_requests(record_list)
-        .then_output(|| ListTasksOutput::builder().task_arns(TASK_ARN).build());
-    let describe = mock!(aws_sdk_ecs::Client::describe_tasks).then_output(|| {
-        DescribeTasksOutput::builder()
-            .tasks(running_orders_task())
-            .build()
-    });
+    let (listed, [list, describe]) = one_running_orders_task();
     let (sessions, record_session) = capture::<StartSessionInput>();
     let start = mock!(aws_sdk_ssm::Client::start_session)
         .match_requests(record_session)
@@ -1061,11 +1027,7 @@ async fn tunnel_forwards_a_local_port_to_postgres_through_a_consumer_task() {
     aws.ecs = mocked_client!(aws_sdk_ecs, [&list, &describe]);
     aws.ssm = mocked_client!(aws_sdk_ssm, [&start]);
     let dir = tempfile::tempdir().unwrap();
-    let plugin = PluginContext {
-        plugin: fake_plugin(dir.path()),
-        profile: None,
-        endpoint_url: None,
-    };
+    let plugin = plugin_at(fake_plugin(dir.path()));
 
     let code = tunnel::tunnel(
         &aws,
@@ -1248,11 +1210,7 @@ async fn tunnel_refuses_consumers_with_exec_off_and_names_the_alternatives() {
     aws.rds = mocked_client!(aws_sdk_rds, [&instances]);
     aws.ecs = mocked_client!(aws_sdk_ecs, [&list]);
     aws.ssm = mocked_client!(aws_sdk_ssm, [&start]);
-    let plugin = PluginContext {
-        plugin: "/nonexistent/session-manager-plugin".into(),
-        profile: None,
-        endpoint_url: None,
-    };
+    let plugin = plugin_at(NO_PLUGIN);
     let err = tunnel::tunnel(
         &aws,
         &plugin,
@@ -1334,11 +1292,7 @@ async fn tunnel_needs_a_relay_whose_exec_agent_runs() {
     aws.rds = mocked_client!(aws_sdk_rds, [&instances]);
     aws.ecs = mocked_client!(aws_sdk_ecs, [&list, &describe]);
     aws.ssm = mocked_client!(aws_sdk_ssm, [&start]);
-    let plugin = PluginContext {
-        plugin: "/nonexistent/session-manager-plugin".into(),
-        profile: None,
-        endpoint_url: None,
-    };
+    let plugin = plugin_at(NO_PLUGIN);
     let err = tunnel::tunnel(
         &aws,
         &plugin,
@@ -1377,11 +1331,7 @@ async fn tunnel_via_debug_forwards_through_a_debug_task_and_stops_it_afterwards(
     aws.rds = mocked_client!(aws_sdk_rds, [&instances]);
     aws.ssm = mocked_client!(aws_sdk_ssm, [&start]);
     let dir = tempfile::tempdir().unwrap();
-    let plugin = PluginContext {
-        plugin: fake_plugin(dir.path()),
-        profile: None,
-        endpoint_url: None,
-    };
+    let plugin = plugin_at(fake_plugin(dir.path()));
     let prod_like = StackConfig::load(&repo_config_dir(), "shop", "prod").unwrap();
     let code = tunnel::tunnel(
         &aws,

@@ -3,12 +3,11 @@
 //! own create/update code runs against mocked ECS and ECR clients and the request it
 //! sends is captured.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_credential_types::provider::SharedCredentialsProvider;
-use aws_credential_types::Credentials;
 use aws_sdk_ecs::operation::create_service::{CreateServiceInput, CreateServiceOutput};
 use aws_sdk_ecs::operation::describe_task_definition::DescribeTaskDefinitionOutput;
 use aws_sdk_ecs::operation::update_service::{UpdateServiceInput, UpdateServiceOutput};
@@ -17,7 +16,7 @@ use aws_sdk_ecs::types::{
     DeploymentConfiguration, DeploymentStrategy, LaunchType, PropagateTags, Service,
     TaskDefinition,
 };
-use aws_smithy_mocks::{create_mock_http_client, mock, MockResponseInterceptor, Rule, RuleMode};
+use aws_smithy_mocks::{mock, Rule, RuleMode};
 use provisioner::aws::{self, Aws, Quiet, Resolved};
 use provisioner::config::{repo_config_dir, StackConfig};
 use provisioner::constructs::expand;
@@ -29,24 +28,10 @@ const NAMESPACE_ARN: &str = "arn:aws:servicediscovery:us-east-1:123456789012:nam
 const TG_ARN: &str =
     "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/sums-dev-tg-client/1";
 
-fn credentials() -> Credentials {
-    Credentials::new("testing", "testing", None, None, "test")
-}
+const REGION: &str = "us-east-1";
 
 fn ecs_client(rules: &[&Rule]) -> aws_sdk_ecs::Client {
-    let mut interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
-    for rule in rules {
-        interceptor = interceptor.with_rule(rule);
-    }
-    aws_sdk_ecs::Client::from_conf(
-        aws_sdk_ecs::Config::builder()
-            .behavior_version_latest()
-            .region(Region::new("us-east-1"))
-            .credentials_provider(credentials())
-            .http_client(create_mock_http_client())
-            .interceptor(interceptor)
-            .build(),
-    )
+    common::mocks::client!(aws_sdk_ecs, REGION, rules.iter().copied())
 }
 
 /// ECR answering "no such image": the provisioner then skips waiting for tasks.
@@ -64,29 +49,12 @@ fn ecr_without_images() -> (aws_sdk_ecr::Client, Rule) {
                 .build(),
         )
     });
-    let interceptor = MockResponseInterceptor::new()
-        .rule_mode(RuleMode::MatchAny)
-        .with_rule(&rule);
-    let client = aws_sdk_ecr::Client::from_conf(
-        aws_sdk_ecr::Config::builder()
-            .behavior_version_latest()
-            .region(Region::new("us-east-1"))
-            .credentials_provider(credentials())
-            .http_client(create_mock_http_client())
-            .interceptor(interceptor)
-            .build(),
-    );
+    let client = common::mocks::client!(aws_sdk_ecr, REGION, [&rule]);
     (client, rule)
 }
 
 fn mocked_aws(ecs: aws_sdk_ecs::Client, ecr: aws_sdk_ecr::Client) -> Aws {
-    let sdk = SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(SharedCredentialsProvider::new(credentials()))
-        .http_client(create_mock_http_client())
-        .build();
-    let mut aws = Aws::new(&sdk, "sums", "dev");
+    let mut aws = common::mocks::aws(REGION, "sums", "dev");
     aws.ecs = ecs;
     aws.ecr = ecr;
     aws
@@ -441,17 +409,7 @@ async fn deletion_waits_while_aws_still_reports_the_resource_in_use() {
     let done = mock!(aws_sdk_ecs::Client::delete_cluster).then_output(|| {
         aws_sdk_ecs::operation::delete_cluster::DeleteClusterOutput::builder().build()
     });
-    let mut interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::Sequential);
-    interceptor = interceptor.with_rule(&busy).with_rule(&done);
-    let ecs = aws_sdk_ecs::Client::from_conf(
-        aws_sdk_ecs::Config::builder()
-            .behavior_version_latest()
-            .region(Region::new("us-east-1"))
-            .credentials_provider(credentials())
-            .http_client(create_mock_http_client())
-            .interceptor(interceptor)
-            .build(),
-    );
+    let ecs = common::mocks::client!(aws_sdk_ecs, REGION, [&busy, &done], RuleMode::Sequential);
     let (ecr, _) = ecr_without_images();
     let aws = mocked_aws(ecs, ecr);
     let cluster = provisioner::plan::Observed {
@@ -522,22 +480,12 @@ async fn redis_update_calls(
                 )
                 .build()
         });
-    let interceptor = MockResponseInterceptor::new()
-        .rule_mode(RuleMode::MatchAny)
-        .with_rule(&increase)
-        .with_rule(&modify)
-        .with_rule(&decrease)
-        .with_rule(&describe);
     let (ecr, _) = ecr_without_images();
     let mut aws = mocked_aws(ecs_client(&[]), ecr);
-    aws.elasticache = aws_sdk_elasticache::Client::from_conf(
-        aws_sdk_elasticache::Config::builder()
-            .behavior_version_latest()
-            .region(Region::new("us-east-1"))
-            .credentials_provider(credentials())
-            .http_client(create_mock_http_client())
-            .interceptor(interceptor)
-            .build(),
+    aws.elasticache = common::mocks::client!(
+        aws_sdk_elasticache,
+        REGION,
+        [&increase, &modify, &decrease, &describe]
     );
     let mut config = StackConfig::load(&repo_config_dir(), "voting", "dev").unwrap();
     let redis = config.redis.as_mut().unwrap();

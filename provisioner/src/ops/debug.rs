@@ -5,13 +5,14 @@
 //! runs a task, so the requests are tested with aws-smithy-mocks.)
 
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use aws_sdk_ecs::types::{ManagedAgentName, Tag, TaskDefinitionField};
+use aws_sdk_ecs::types::{Container, ManagedAgentName, Tag, Task, TaskDefinitionField};
 
 use super::exec::{self, last_segment, ExecTarget};
 use super::run::{self, Placement};
+use super::tasks::{self, stopped_reason, Watch};
 use super::{cluster_name, PluginContext};
 use crate::aws::{call_error, Aws};
 use crate::constructs::DEBUG;
@@ -21,7 +22,7 @@ use crate::model::ids;
 pub const STOP_REASON: &str = "provision debug session ended";
 
 /// How often the starting task is described while waiting for it and its exec agent.
-pub const POLL_INTERVAL: Duration = Duration::from_secs(3);
+pub const POLL_INTERVAL: Duration = tasks::POLL_INTERVAL;
 
 /// Logical id of the temporary revision `--image` registers (see [`ids::CUSTOM_IMAGE_ID`]).
 pub use crate::model::ids::CUSTOM_IMAGE_ID;
@@ -135,59 +136,55 @@ pub async fn discard_revision(aws: &Aws, arn: &str) -> Result<()> {
 pub async fn wait_until_ready(aws: &Aws, task_arn: &str, poll: Duration) -> Result<ExecTarget> {
     let cluster = cluster_name(aws);
     let task_id = last_segment(task_arn);
-    let started = Instant::now();
-    let mut last_state = String::new();
-    loop {
-        let out = aws
-            .ecs
-            .describe_tasks()
-            .cluster(&cluster)
-            .tasks(task_arn)
-            .send()
-            .await
-            .map_err(|e| call_error(task_id, "DescribeTasks", e))?;
-        let task = out
-            .tasks()
-            .first()
-            .with_context(|| format!("task {task_id} disappeared from {cluster}"))?;
-        let status = task.last_status().unwrap_or("UNKNOWN");
-        let container = task.containers().iter().find(|c| c.name() == Some(DEBUG));
-        let agent = container
-            .into_iter()
-            .flat_map(|c| c.managed_agents())
-            .find(|a| a.name() == Some(&ManagedAgentName::ExecuteCommandAgent))
-            .and_then(|a| a.last_status())
-            .unwrap_or("PENDING");
-        let state = format!("task {status}, exec agent {agent}");
-        if state != last_state {
-            eprintln!("debug: {state}");
-            last_state = state;
-        }
-        if status == "STOPPED" {
-            let container_reason = container.and_then(|c| c.reason()).unwrap_or("");
-            bail!(
-                "debug task {task_id} stopped before a session could start: {}{}{} \
-                 (is the debug image pushed? an operator pushes it with ci/push-debug-image.sh)",
-                task.stopped_reason().unwrap_or("no reason given"),
-                if container_reason.is_empty() {
-                    ""
-                } else {
-                    "; "
-                },
-                container_reason
-            );
-        }
-        if status == "RUNNING" && agent == "RUNNING" {
-            return Ok(exec::target_of(&cluster, task, DEBUG)?);
-        }
-        if started.elapsed() > aws.wait_limit {
-            bail!(
-                "debug task {task_id} is still {last_state} after {:?}",
-                aws.wait_limit
-            );
-        }
-        tokio::time::sleep(poll).await;
-    }
+    let watch = Watch {
+        aws,
+        task_arn,
+        label: task_id,
+        prefix: "debug",
+        poll,
+    };
+    let target = watch
+        .until(
+            |task| {
+                format!(
+                    "task {}, exec agent {}",
+                    task.last_status().unwrap_or("UNKNOWN"),
+                    exec_agent_status(task)
+                )
+            },
+            async |task| {
+                let status = task.last_status().unwrap_or("UNKNOWN");
+                if status == "STOPPED" {
+                    bail!(
+                        "debug task {task_id} stopped before a session could start: {} \
+                         (is the debug image pushed? an operator pushes it with ci/push-debug-image.sh)",
+                        stopped_reason(task, debug_container(task))
+                    );
+                }
+                if status == "RUNNING" && exec_agent_status(task) == "RUNNING" {
+                    return Ok(Some(exec::target_of(&cluster, task, DEBUG)?));
+                }
+                Ok(None)
+            },
+            tasks::never,
+            |state, limit| format!("debug task {task_id} is still {state} after {limit:?}"),
+        )
+        .await?;
+    target.context("waiting for the debug task ended without a target")
+}
+
+fn debug_container(task: &Task) -> Option<&Container> {
+    task.containers().iter().find(|c| c.name() == Some(DEBUG))
+}
+
+/// The last status of the debug container's ExecuteCommandAgent (`PENDING` before it has one).
+fn exec_agent_status(task: &Task) -> &str {
+    debug_container(task)
+        .into_iter()
+        .flat_map(|c| c.managed_agents())
+        .find(|a| a.name() == Some(&ManagedAgentName::ExecuteCommandAgent))
+        .and_then(|a| a.last_status())
+        .unwrap_or("PENDING")
 }
 
 /// StopTask with [`STOP_REASON`].

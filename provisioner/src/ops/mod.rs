@@ -18,6 +18,7 @@ pub mod exec;
 pub mod logs;
 pub mod run;
 pub mod session;
+pub mod tasks;
 pub mod tunnel;
 
 #[derive(Debug, Subcommand)]

@@ -2,7 +2,7 @@
 //! private subnets with its service's security group; its logs are streamed and its
 //! container's exit code becomes ours.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use aws_sdk_ec2::types::Filter;
@@ -12,12 +12,13 @@ use aws_sdk_ecs::types::{
 
 use super::exec::last_segment;
 use super::logs::Cursor;
+use super::tasks::{stopped_reason, Watch};
 use super::{cluster_name, print_line};
 use crate::aws::{call_error, tags, Aws};
 use crate::model::ids;
 
 /// How often a started task's state and logs are read while waiting for it to stop.
-pub const POLL_INTERVAL: Duration = Duration::from_secs(3);
+pub const POLL_INTERVAL: Duration = super::tasks::POLL_INTERVAL;
 
 /// Where a one-off task runs: subnet ids and security group ids.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,17 +148,10 @@ pub fn exit_code(task: &Task, container: &str) -> Result<u8> {
         // Codes outside 0..=255 (or negative) still mean failure.
         return Ok(u8::try_from(code).unwrap_or(1));
     }
-    let container_reason = found.and_then(|c| c.reason()).unwrap_or("");
     bail!(
-        "task {} stopped before {container} exited: {}{}{}",
+        "task {} stopped before {container} exited: {}",
         last_segment(task.task_arn().unwrap_or_default()),
-        task.stopped_reason().unwrap_or("no reason given"),
-        if container_reason.is_empty() {
-            ""
-        } else {
-            "; "
-        },
-        container_reason
+        stopped_reason(task, found)
     )
 }
 
@@ -169,54 +163,47 @@ pub async fn wait_stopped(
     log_group: &str,
     poll: Duration,
 ) -> Result<u8> {
-    let cluster = cluster_name(aws);
     // awslogs streams are `<prefix>/<container>/<task id>`; the prefix is the container name.
     let stream = format!("{container}/{container}/{}", last_segment(task_arn));
     let mut cursor = Cursor::new(super::logs::start_time_ms(Duration::from_secs(60)));
-    let started = Instant::now();
-    let mut last_status = String::new();
-    loop {
-        let out = aws
-            .ecs
-            .describe_tasks()
-            .cluster(&cluster)
-            .tasks(task_arn)
-            .send()
-            .await
-            .map_err(|e| call_error(container, "DescribeTasks", e))?;
-        let task = out
-            .tasks()
-            .first()
-            .with_context(|| format!("task {task_arn} disappeared from {cluster}"))?;
-        let status = task.last_status().unwrap_or("UNKNOWN");
-        if status != last_status {
-            eprintln!("{container}: {status}");
-            last_status = status.to_owned();
-        }
-        for line in cursor.poll(aws, log_group, Some(&stream)).await? {
-            print_line(&line.render());
-        }
-        if status == "STOPPED" {
-            return exit_code(task, container);
-        }
-        if started.elapsed() > aws.wait_limit {
-            bail!(
-                "{container}: still {status} after {:?}; the task keeps running (stop it in the console or wait)",
-                aws.wait_limit
-            );
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(poll) => {}
-            _ = tokio::signal::ctrl_c() => {
-                // A half-run migration is worse than a finished one: the task is left alone.
-                eprintln!(
-                    "{container}: interrupted; task {} keeps running (its logs: `provision logs`, stop it in the ECS console)",
-                    last_segment(task_arn)
-                );
-                return Ok(130);
-            }
-        }
-    }
+    let watch = Watch {
+        aws,
+        task_arn,
+        label: container,
+        prefix: container,
+        poll,
+    };
+    let stopped = watch
+        .until(
+            |task| task.last_status().unwrap_or("UNKNOWN").to_owned(),
+            async |task| {
+                for line in cursor.poll(aws, log_group, Some(&stream)).await? {
+                    print_line(&line.render());
+                }
+                match task.last_status() {
+                    Some("STOPPED") => exit_code(task, container).map(Some),
+                    _ => Ok(None),
+                }
+            },
+            || async {
+                let _ = tokio::signal::ctrl_c().await;
+            },
+            |status, limit| {
+                format!(
+                    "{container}: still {status} after {limit:?}; the task keeps running (stop it in the console or wait)"
+                )
+            },
+        )
+        .await?;
+    // A half-run migration is worse than a finished one: an interrupted wait leaves the
+    // task alone.
+    Ok(stopped.unwrap_or_else(|| {
+        eprintln!(
+            "{container}: interrupted; task {} keeps running (its logs: `provision logs`, stop it in the ECS console)",
+            last_segment(task_arn)
+        );
+        130
+    }))
 }
 
 /// `provision run TASK`: runs `task` (declared in config for `service`) to completion.

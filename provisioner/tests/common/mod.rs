@@ -12,6 +12,8 @@ use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::Credentials;
 use provisioner::aws::Aws;
 
+pub mod mocks;
+
 pub const REGION: &str = "us-east-1";
 
 /// A moto server of our own (with CloudWatch's CBOR protocol translated, see

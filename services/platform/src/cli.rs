@@ -3,6 +3,11 @@
 //! start, so that several replicas never race a schema change and a deployment decides when
 //! it happens (a one-off task before the new version serves).
 
+use tokio::net::TcpListener;
+
+use crate::startup;
+use crate::{CommonConfig, ConfigError, Env, Shutdown, StartupError};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Subcommand)]
 pub enum DatabaseCommand {
     /// Serve HTTP (the default).
@@ -31,6 +36,30 @@ impl DatabaseCli {
             .unwrap_or_else(|err| err.exit())
             .command
             .unwrap_or(DatabaseCommand::Serve)
+    }
+}
+
+/// The whole `main` of a service that owns tables: `db-roles` and `--probe` (each runs and
+/// exits; see [`crate::startup::main`] for `default_port` and `from_env`), then the subcommand: `serve` runs `run` on `PORT` until SIGTERM ([`startup::serve`]),
+/// `migrate` and `seed` run their step once. The binary `name` and `about` are what
+/// `--help` shows.
+pub async fn database_main<C: AsRef<CommonConfig>>(
+    name: &'static str,
+    about: &'static str,
+    default_port: u16,
+    from_env: impl FnOnce(&Env) -> Result<C, ConfigError>,
+    run: impl AsyncFnOnce(C, TcpListener, Shutdown) -> Result<(), StartupError>,
+    migrate: impl AsyncFnOnce(&C) -> Result<(), StartupError>,
+    seed: impl AsyncFnOnce(&C) -> Result<(), StartupError>,
+) -> Result<(), StartupError> {
+    crate::db::roles::exit_if_requested().await;
+    crate::probe::exit_if_requested(default_port);
+    let command = DatabaseCli::command_from_args(name, about);
+    let config = startup::load(from_env)?;
+    match command {
+        DatabaseCommand::Serve => startup::serve(config, run).await,
+        DatabaseCommand::Migrate => migrate(&config).await,
+        DatabaseCommand::Seed => seed(&config).await,
     }
 }
 

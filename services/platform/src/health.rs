@@ -79,21 +79,58 @@ impl Readiness {
         self
     }
 
+    /// Postgres, required: `SELECT 1` on the pool.
     pub fn with_postgres(self, name: &str, pool: PgPool) -> Self {
+        self.with_check(name, postgres_probe(pool))
+    }
+
+    /// Postgres the service can do without for a while: `SELECT 1`, reported, never
+    /// required.
+    pub fn with_optional_postgres(self, name: &str, pool: PgPool) -> Self {
+        self.with_optional_check(name, postgres_probe(pool))
+    }
+
+    /// A required state of the service itself (migrations applied, first data loaded):
+    /// up while `is_met` says so, otherwise down with `unmet` as the reason.
+    pub fn with_condition<F>(self, name: &str, is_met: F, unmet: &'static str) -> Self
+    where
+        F: Fn() -> bool + Send + Sync + 'static,
+    {
         self.with_check(name, move || {
-            let pool = pool.clone();
-            async move { crate::db::ping(&pool).await.map_err(|err| err.to_string()) }
+            let met = is_met();
+            async move {
+                if met {
+                    Ok(())
+                } else {
+                    Err(unmet.to_owned())
+                }
+            }
         })
     }
 
+    /// Redis, required: `PING` through the handle.
     pub fn with_redis(self, name: &str, redis: crate::cache::RedisHandle) -> Self {
-        self.with_check(name, move || {
-            let redis = redis.clone();
-            async move {
-                crate::cache::ping(&redis)
-                    .await
-                    .map_err(|err| err.to_string())
-            }
+        self.with_check(name, redis_probe(redis))
+    }
+
+    /// Redis the service can do without (a cache): `PING`, reported, never required.
+    pub fn with_optional_redis(self, name: &str, redis: crate::cache::RedisHandle) -> Self {
+        self.with_optional_check(name, redis_probe(redis))
+    }
+
+    /// Another HTTP service the service can do without: `GET url` must answer 2xx within
+    /// `timeout` (see [`http_ok`]); reported, never required.
+    pub fn with_optional_http(
+        self,
+        name: &str,
+        client: reqwest::Client,
+        url: String,
+        timeout: Duration,
+    ) -> Self {
+        self.with_optional_check(name, move || {
+            let client = client.clone();
+            let url = url.clone();
+            async move { http_ok(&client, &url, timeout).await }
         })
     }
 
@@ -136,6 +173,43 @@ impl Readiness {
                 "dependencies": dependencies,
             }),
         }
+    }
+}
+
+fn postgres_probe(
+    pool: PgPool,
+) -> impl Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync + 'static {
+    move || {
+        let pool = pool.clone();
+        Box::pin(async move { crate::db::ping(&pool).await.map_err(|err| err.to_string()) })
+    }
+}
+
+fn redis_probe(
+    redis: crate::cache::RedisHandle,
+) -> impl Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync + 'static {
+    move || {
+        let redis = redis.clone();
+        Box::pin(async move {
+            crate::cache::ping(&redis)
+                .await
+                .map_err(|err| err.to_string())
+        })
+    }
+}
+
+/// `GET url` answered 2xx within `timeout`; otherwise the URL with the error or status.
+pub async fn http_ok(client: &reqwest::Client, url: &str, timeout: Duration) -> Result<(), String> {
+    let response = client
+        .get(url)
+        .timeout(timeout)
+        .send()
+        .await
+        .map_err(|err| format!("{url}: {err}"))?;
+    if response.status().is_success() {
+        Ok(())
+    } else {
+        Err(format!("{url} answered {}", response.status()))
     }
 }
 

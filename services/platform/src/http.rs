@@ -111,6 +111,53 @@ pub fn json_error(status: StatusCode, message: String) -> Response {
     (status, Json(serde_json::json!({ "error": message }))).into_response()
 }
 
+/// Why `GET /<resources>/{id}` has no resource to answer with: a bad id (400), no such
+/// resource (404) or its database unavailable (503, the connection failure logged so that
+/// the password refresher re-reads its secret). `what` names the resource (`"user"`).
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    #[error("{what} id must be a positive integer, got {raw:?}")]
+    BadId { what: &'static str, raw: String },
+    #[error("{what} {id} does not exist")]
+    NotFound { what: &'static str, id: i64 },
+    #[error("the {what}s database is unavailable ({source}); retry shortly")]
+    Database {
+        what: &'static str,
+        source: sqlx::Error,
+    },
+}
+
+impl LookupError {
+    /// The id in `raw` ([`parse_positive_id`]), or [`LookupError::BadId`].
+    pub fn id(what: &'static str, raw: String) -> Result<i64, Self> {
+        parse_positive_id(&raw).ok_or(Self::BadId { what, raw })
+    }
+
+    /// For `map_err` on the lookup's query.
+    pub fn database(what: &'static str) -> impl FnOnce(sqlx::Error) -> Self {
+        move |source| Self::Database { what, source }
+    }
+
+    /// For `ok_or` on the lookup's row.
+    pub fn not_found(what: &'static str, id: i64) -> Self {
+        Self::NotFound { what, id }
+    }
+}
+
+impl IntoResponse for LookupError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            Self::BadId { .. } => StatusCode::BAD_REQUEST,
+            Self::NotFound { .. } => StatusCode::NOT_FOUND,
+            Self::Database { source, .. } => {
+                crate::db::log_connection_failure(source);
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+        };
+        json_error(status, self.to_string())
+    }
+}
+
 /// A resource id from a path segment: ASCII digits only, positive, within Postgres BIGINT.
 pub fn parse_positive_id(raw: &str) -> Option<i64> {
     if raw.is_empty() || !raw.bytes().all(|byte| byte.is_ascii_digit()) {

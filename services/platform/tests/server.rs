@@ -5,23 +5,19 @@ use std::time::{Duration, Instant};
 
 use axum::routing::get;
 use axum::Router;
-use platform::{Readiness, Shutdown};
+use platform::Readiness;
+use testkit::{AppBuilder, TestApp};
 
 async fn serve(
     app: Router,
     readiness: Readiness,
     drain: Duration,
-) -> (
-    String,
-    Shutdown,
-    tokio::task::JoinHandle<std::io::Result<()>>,
-) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let shutdown = Shutdown::manual(drain);
+) -> TestApp<(), std::io::Result<()>> {
     let app = platform::http::with_platform(app, readiness);
-    let server = tokio::spawn(platform::http::serve(listener, app, shutdown.clone()));
-    (base, shutdown, server)
+    AppBuilder::new()
+        .drain(drain)
+        .spawn(|listener, shutdown| platform::http::serve(listener, app, shutdown))
+        .await
 }
 
 fn slow_app() -> Router {
@@ -41,8 +37,8 @@ async fn ready_names_each_dependency_and_fails_when_one_is_down() {
         .with_check("database", || async {
             Err("connection refused".to_owned())
         });
-    let (base, _shutdown, _server) = serve(Router::new(), readiness, Duration::from_secs(1)).await;
-    let response = reqwest::get(format!("{base}/ready")).await.unwrap();
+    let app = serve(Router::new(), readiness, Duration::from_secs(1)).await;
+    let response = reqwest::get(format!("{app}/ready")).await.unwrap();
     assert_eq!(response.status(), 503);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["dependencies"]["queue"]["status"], "up");
@@ -51,24 +47,24 @@ async fn ready_names_each_dependency_and_fails_when_one_is_down() {
         body["dependencies"]["database"]["error"],
         "connection refused"
     );
-    let health = reqwest::get(format!("{base}/health")).await.unwrap();
+    let health = reqwest::get(format!("{app}/health")).await.unwrap();
     assert_eq!(health.status(), 200);
 }
 
 #[tokio::test]
 async fn shutdown_lets_in_flight_requests_finish() {
-    let (base, shutdown, server) =
-        serve(slow_app(), Readiness::new(), Duration::from_secs(5)).await;
+    let app = serve(slow_app(), Readiness::new(), Duration::from_secs(5)).await;
+    let base = app.base.clone();
     let in_flight =
         tokio::spawn(async move { reqwest::get(format!("{base}/slow")).await?.text().await });
     tokio::time::sleep(Duration::from_millis(100)).await;
-    shutdown.trigger();
+    app.shutdown.trigger();
     assert_eq!(
         in_flight.await.unwrap().unwrap(),
         "done",
         "the in-flight request completes"
     );
-    server.await.unwrap().unwrap();
+    app.server.await.unwrap().unwrap();
 }
 
 #[tokio::test]
@@ -80,12 +76,13 @@ async fn drain_is_bounded() {
             "never"
         }),
     );
-    let (base, shutdown, server) = serve(app, Readiness::new(), Duration::from_millis(300)).await;
+    let app = serve(app, Readiness::new(), Duration::from_millis(300)).await;
+    let base = app.base.clone();
     let _stuck = tokio::spawn(async move { reqwest::get(format!("{base}/stuck")).await });
     tokio::time::sleep(Duration::from_millis(100)).await;
     let started = Instant::now();
-    shutdown.trigger();
-    server.await.unwrap().unwrap();
+    app.shutdown.trigger();
+    app.server.await.unwrap().unwrap();
     assert!(
         started.elapsed() < Duration::from_secs(2),
         "{:?}",
@@ -95,15 +92,20 @@ async fn drain_is_bounded() {
 
 #[tokio::test]
 async fn probe_reports_readiness_of_a_local_port() {
-    let (base, _shutdown, _server) =
-        serve(Router::new(), Readiness::new(), Duration::from_secs(1)).await;
-    let port: u16 = base.rsplit(':').next().unwrap().parse().unwrap();
+    let app = serve(Router::new(), Readiness::new(), Duration::from_secs(1)).await;
+    let port: u16 = app.base.rsplit(':').next().unwrap().parse().unwrap();
     let probe = tokio::task::spawn_blocking(move || platform::probe::check(port, "/ready"));
     assert_eq!(probe.await.unwrap(), Ok(()));
 
     let failing = Readiness::new().with_check("db", || async { Err("down".to_owned()) });
-    let (base, _shutdown2, _server2) = serve(Router::new(), failing, Duration::from_secs(1)).await;
-    let port: u16 = base.rsplit(':').next().unwrap().parse().unwrap();
+    let failing_app = serve(Router::new(), failing, Duration::from_secs(1)).await;
+    let port: u16 = failing_app
+        .base
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     let probe = tokio::task::spawn_blocking(move || platform::probe::check(port, "/ready"));
     assert!(probe.await.unwrap().unwrap_err().contains("503"));
     let closed = testkit::free_port();

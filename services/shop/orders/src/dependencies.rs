@@ -2,8 +2,6 @@
 //! product exist. Every call is bounded by the client's timeouts; anything but a clear
 //! 200/404 counts as the dependency being down.
 
-use std::future::Future;
-
 use reqwest::StatusCode;
 
 #[derive(Debug, thiserror::Error)]
@@ -23,7 +21,8 @@ pub enum Service {
 }
 
 impl Service {
-    fn name(self) -> &'static str {
+    /// The service's name, also its path prefix.
+    pub fn name(self) -> &'static str {
         match self {
             Self::Users => "users",
             Self::Products => "products",
@@ -92,31 +91,8 @@ impl Dependencies {
         }
     }
 
-    /// A readiness probe asking the service's own `/<name>/ready`.
-    pub fn readiness_check(
-        &self,
-        service: Service,
-    ) -> impl Fn() -> std::pin::Pin<Box<dyn Future<Output = Result<(), String>> + Send>>
-           + Send
-           + Sync
-           + 'static {
-        let http = self.http.clone();
-        let url = format!("{}/{}/ready", self.base(service), service.name());
-        move || {
-            let http = http.clone();
-            let url = url.clone();
-            Box::pin(async move {
-                let response = http
-                    .get(&url)
-                    .send()
-                    .await
-                    .map_err(|err| format!("{url}: {err}"))?;
-                if response.status().is_success() {
-                    Ok(())
-                } else {
-                    Err(format!("{url} answered {}", response.status()))
-                }
-            })
-        }
+    /// The service's own readiness endpoint, `/<name>/ready` under its base URL.
+    pub fn ready_url(&self, service: Service) -> String {
+        format!("{}/{}/ready", self.base(service), service.name())
     }
 }

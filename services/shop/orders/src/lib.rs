@@ -19,13 +19,12 @@ use axum::{Json, Router};
 use platform::cache::{RedisHandle, RedisSettings};
 use platform::db::SchemaDatabase;
 use platform::outbound::ClientSettings;
-use platform::telemetry::LogFormat;
-use platform::{ConfigError, Env, Readiness, Shutdown, StartupError};
+use platform::{CommonConfig, ConfigError, Env, Readiness, Shutdown, StartupError};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 
-use crate::dependencies::{Dependencies, DependencyError};
+use crate::dependencies::{Dependencies, DependencyError, Service};
 
 pub const DEFAULT_PORT: u16 = 3003;
 /// The Postgres schema holding this service's tables and migration history.
@@ -36,8 +35,7 @@ const NUMERIC_OUT_OF_RANGE: &str = "22003";
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub port: u16,
-    pub log_format: LogFormat,
+    pub common: CommonConfig,
     pub database: SchemaDatabase,
     pub redis: redis::Client,
     pub users_url: String,
@@ -48,11 +46,12 @@ pub struct Config {
     pub idempotency_retention: Duration,
 }
 
+platform::common_config!(Config);
+
 impl Config {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {
-            port: env.port(DEFAULT_PORT)?,
-            log_format: env.log_format()?,
+            common: CommonConfig::from_env(env, DEFAULT_PORT)?,
             database: SchemaDatabase::from_env(env, SCHEMA)?,
             redis: env.redis_url("REDIS_URL", "redis://redis:6379/0")?,
             users_url: env.http_url("USERS_URL", "http://shop-users:3001")?,
@@ -109,14 +108,6 @@ struct AppState {
     idempotency_retention: Duration,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error(transparent)]
-    Platform(#[from] StartupError),
-    #[error("cannot set up the HTTP client for the users/products services: {0}")]
-    HttpClient(#[from] reqwest::Error),
-}
-
 /// The routes with the platform's probes and metrics, plus `/orders/health` and
 /// `/orders/ready` for a load balancer routing by path prefix. Postgres is required; the
 /// users and products services and Redis are reported but optional (orders then answer
@@ -137,28 +128,21 @@ pub fn app(config: &Config) -> Result<Router, reqwest::Error> {
             request_timeout: config.dependency_timeout,
         },
     )?;
-    let dependencies = Dependencies::new(http, &config.users_url, &config.products_url);
+    let dependencies = Dependencies::new(http.clone(), &config.users_url, &config.products_url);
     let readiness = Readiness::new()
         .with_postgres("postgres", pool.clone())
-        .with_optional_check("redis", {
-            let cache = cache.clone();
-            move || {
-                let cache = cache.clone();
-                async move {
-                    platform::cache::ping(&cache)
-                        .await
-                        .map_err(|err| err.to_string())
-                }
-            }
-        })
-        .with_optional_check(
-            "users",
-            dependencies.readiness_check(dependencies::Service::Users),
-        )
-        .with_optional_check(
-            "products",
-            dependencies.readiness_check(dependencies::Service::Products),
-        );
+        .with_optional_redis("redis", cache.clone());
+    let readiness =
+        [Service::Users, Service::Products]
+            .into_iter()
+            .fold(readiness, |readiness, service| {
+                readiness.with_optional_http(
+                    service.name(),
+                    http.clone(),
+                    dependencies.ready_url(service),
+                    config.dependency_timeout,
+                )
+            });
     let state = AppState {
         pool,
         cache,
@@ -178,14 +162,14 @@ pub async fn run(
     config: Config,
     listener: TcpListener,
     shutdown: Shutdown,
-) -> Result<(), StartError> {
-    let app = app(&config)?;
+) -> Result<(), StartupError> {
+    let app = app(&config).map_err(StartupError::http_client("the users/products services"))?;
     tokio::spawn(purge_expired_keys(
         config.database.pool(),
         config.idempotency_retention,
         shutdown.clone(),
     ));
-    Ok(platform::http::serve_service("shop-orders", listener, app, shutdown).await?)
+    platform::http::serve_service("shop-orders", listener, app, shutdown).await
 }
 
 /// How often expired idempotency keys are deleted (by every replica; the deletes are

@@ -1,26 +1,24 @@
-use anyhow::Context;
-use platform::cli::{DatabaseCli, DatabaseCommand};
+use shop_orders::Config;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    platform::db::roles::exit_if_requested().await;
-    platform::probe::exit_if_requested(shop_orders::DEFAULT_PORT);
-    let command = DatabaseCli::command_from_args("shop-orders", "Shop orders service");
-    let config = shop_orders::Config::from_env(&platform::Env::from_process())
-        .context("invalid configuration")?;
-    platform::telemetry::init(config.log_format);
-    match command {
-        DatabaseCommand::Serve => {
-            let listener = platform::http::listen(config.port).await?;
-            let shutdown = platform::Shutdown::on_signals(platform::shutdown::DEFAULT_DRAIN);
-            shop_orders::run(config, listener, shutdown).await?;
-        }
-        DatabaseCommand::Migrate => shop_orders::migrate(&config).await?,
-        // Orders are data users create; there is no demo data to load. The subcommand
-        // exists so that every shop service answers the same setup commands.
-        DatabaseCommand::Seed => tracing::info!(
+    // Orders are data users create; there is no demo data to load. The subcommand exists
+    // so that every shop service answers the same setup commands.
+    let seed = async |_: &Config| {
+        tracing::info!(
             "orders have no demo data: they are created through POST /orders; nothing to do"
-        ),
-    }
+        );
+        Ok(())
+    };
+    platform::cli::database_main(
+        "shop-orders",
+        "Shop orders service",
+        shop_orders::DEFAULT_PORT,
+        Config::from_env,
+        shop_orders::run,
+        shop_orders::migrate,
+        seed,
+    )
+    .await?;
     Ok(())
 }

@@ -6,25 +6,9 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use platform::{Env, Shutdown};
+use platform::Env;
 use serde_json::{json, Value};
-use testkit::{free_port, workspace_binary, TestPostgres, TestRedis};
-
-struct Stopper(Vec<Shutdown>);
-
-impl Drop for Stopper {
-    fn drop(&mut self) {
-        for shutdown in &self.0 {
-            shutdown.trigger();
-        }
-    }
-}
-
-async fn listener() -> (tokio::net::TcpListener, String, Shutdown) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    (listener, base, Shutdown::manual(Duration::from_secs(1)))
-}
+use testkit::{free_port, spawn_app, workspace_binary, TestApp, TestPostgres, TestRedis};
 
 struct Shop {
     postgres: TestPostgres,
@@ -33,7 +17,8 @@ struct Shop {
     users: String,
     products: String,
     orders: String,
-    stopper: Stopper,
+    /// users, products and every orders service started, running until the shop drops.
+    apps: Vec<TestApp>,
     http: reqwest::Client,
 }
 
@@ -63,29 +48,19 @@ impl Shop {
         shop_users::seed(&users_config).await.unwrap();
         shop_products::seed(&products_config).await.unwrap();
 
-        let mut stopper = Stopper(Vec::new());
-        let (users_listener, users, shutdown) = listener().await;
-        tokio::spawn(shop_users::run(
-            users_config,
-            users_listener,
-            shutdown.clone(),
-        ));
-        stopper.0.push(shutdown);
-        let (products_listener, products, shutdown) = listener().await;
-        tokio::spawn(shop_products::run(
-            products_config,
-            products_listener,
-            shutdown.clone(),
-        ));
-        stopper.0.push(shutdown);
+        let users =
+            spawn_app(|listener, shutdown| shop_users::run(users_config, listener, shutdown)).await;
+        let products =
+            spawn_app(|listener, shutdown| shop_products::run(products_config, listener, shutdown))
+                .await;
         let mut shop = Self {
             orders: String::new(),
             database_url,
-            users,
-            products,
+            users: users.base.clone(),
+            products: products.base.clone(),
             postgres,
             redis,
-            stopper,
+            apps: vec![users, products],
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .pool_max_idle_per_host(256)
@@ -110,10 +85,11 @@ impl Shop {
             products.unwrap_or(&self.products),
             extra,
         );
-        let (orders_listener, orders, shutdown) = listener().await;
-        tokio::spawn(shop_orders::run(config, orders_listener, shutdown.clone()));
-        self.stopper.0.push(shutdown);
-        orders
+        let orders =
+            spawn_app(|listener, shutdown| shop_orders::run(config, listener, shutdown)).await;
+        let base = orders.base.clone();
+        self.apps.push(orders);
+        base
     }
 
     async fn order(&self, orders: &str, body: &str) -> (u16, Value) {
@@ -172,11 +148,7 @@ impl Shop {
     async fn get(&self, url: &str) -> (u16, String, Value) {
         let response = self.http.get(url).send().await.expect("GET answers");
         let status = response.status().as_u16();
-        let cache = response
-            .headers()
-            .get("x-cache")
-            .map(|v| v.to_str().unwrap().to_owned())
-            .unwrap_or_default();
+        let cache = testkit::header(&response, "x-cache").unwrap_or_default();
         (status, cache, response.json().await.unwrap_or(Value::Null))
     }
 

@@ -8,14 +8,14 @@ pub mod cache;
 use std::time::Duration;
 
 use axum::extract::{Path, State};
-use axum::http::{header, StatusCode};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use platform::cache::{RedisHandle, RedisSettings};
 use platform::db::SchemaDatabase;
-use platform::telemetry::LogFormat;
-use platform::{ConfigError, Env, Readiness, Shutdown, StartupError};
+use platform::http::LookupError;
+use platform::{CommonConfig, ConfigError, Env, Readiness, Shutdown, StartupError};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
@@ -30,8 +30,7 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub port: u16,
-    pub log_format: LogFormat,
+    pub common: CommonConfig,
     pub database: SchemaDatabase,
     pub redis: redis::Client,
     /// How long a cached product may be served before it is read from Postgres again.
@@ -40,11 +39,12 @@ pub struct Config {
     pub cache_timeout: Duration,
 }
 
+platform::common_config!(Config);
+
 impl Config {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {
-            port: env.port(DEFAULT_PORT)?,
-            log_format: env.log_format()?,
+            common: CommonConfig::from_env(env, DEFAULT_PORT)?,
             database: SchemaDatabase::from_env(env, SCHEMA)?,
             redis: env.redis_url("REDIS_URL", "redis://redis:6379/0")?,
             cache_ttl: Duration::from_secs(env.bounded("CACHE_TTL_SECS", 60u64, 1..=86_400)?),
@@ -135,17 +135,7 @@ pub fn app(config: &Config) -> Router {
     let cache = config.cache();
     let readiness = Readiness::new()
         .with_postgres("postgres", pool.clone())
-        .with_optional_check("redis", {
-            let cache = cache.clone();
-            move || {
-                let cache = cache.clone();
-                async move {
-                    platform::cache::ping(&cache)
-                        .await
-                        .map_err(|err| err.to_string())
-                }
-            }
-        });
+        .with_optional_redis("redis", cache.clone());
     let state = AppState {
         pool,
         cache,
@@ -171,30 +161,8 @@ pub async fn run(
     platform::http::serve_service("shop-products", listener, app, shutdown).await
 }
 
-#[derive(Debug, thiserror::Error)]
-enum ApiError {
-    #[error("product id must be a positive integer, got {0:?}")]
-    BadId(String),
-    #[error("product {0} does not exist")]
-    NotFound(i64),
-    #[error("the products database is unavailable ({0}); retry shortly")]
-    Database(#[from] sqlx::Error),
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let status = match &self {
-            Self::BadId(_) => StatusCode::BAD_REQUEST,
-            Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::Database(err) => {
-                // A refused login makes the password refresher re-read its secret.
-                platform::db::log_connection_failure(err);
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-        };
-        platform::http::json_error(status, self.to_string())
-    }
-}
+/// What `GET /products/{id}` looks up.
+const PRODUCT: &str = "product";
 
 fn json_with_cache_header(body: String, outcome: &'static str) -> Response {
     (
@@ -210,8 +178,8 @@ fn json_with_cache_header(body: String, outcome: &'static str) -> Response {
 async fn get_product(
     State(state): State<AppState>,
     Path(raw_id): Path<String>,
-) -> Result<Response, ApiError> {
-    let id = platform::http::parse_positive_id(&raw_id).ok_or(ApiError::BadId(raw_id))?;
+) -> Result<Response, LookupError> {
+    let id = LookupError::id(PRODUCT, raw_id)?;
     if let Some(cached) = cache::read(&state.cache, id).await {
         return Ok(json_with_cache_header(cached, "hit"));
     }
@@ -220,8 +188,9 @@ async fn get_product(
     )
     .bind(id)
     .fetch_optional(&state.pool)
-    .await?
-    .ok_or(ApiError::NotFound(id))?;
+    .await
+    .map_err(LookupError::database(PRODUCT))?
+    .ok_or(LookupError::not_found(PRODUCT, id))?;
     let body = serde_json::to_string(&product).expect("a product serialises to JSON");
     cache::write(&state.cache, id, &body, state.cache_ttl).await;
     Ok(json_with_cache_header(body, "miss"))

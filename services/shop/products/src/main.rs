@@ -1,25 +1,21 @@
-use anyhow::Context;
-use platform::cli::{DatabaseCli, DatabaseCommand};
+use shop_products::Config;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    platform::db::roles::exit_if_requested().await;
-    platform::probe::exit_if_requested(shop_products::DEFAULT_PORT);
-    let command = DatabaseCli::command_from_args("shop-products", "Shop products service");
-    let config = shop_products::Config::from_env(&platform::Env::from_process())
-        .context("invalid configuration")?;
-    platform::telemetry::init(config.log_format);
-    match command {
-        DatabaseCommand::Serve => {
-            let listener = platform::http::listen(config.port).await?;
-            let shutdown = platform::Shutdown::on_signals(platform::shutdown::DEFAULT_DRAIN);
-            shop_products::run(config, listener, shutdown).await?;
-        }
-        DatabaseCommand::Migrate => shop_products::migrate(&config).await?,
-        DatabaseCommand::Seed => {
-            let inserted = shop_products::seed(&config).await?;
-            tracing::info!(inserted, "demo products seeded");
-        }
-    }
+    let seed = async |config: &Config| {
+        let inserted = shop_products::seed(config).await?;
+        tracing::info!(inserted, "demo products seeded");
+        Ok(())
+    };
+    platform::cli::database_main(
+        "shop-products",
+        "Shop products service",
+        shop_products::DEFAULT_PORT,
+        Config::from_env,
+        shop_products::run,
+        shop_products::migrate,
+        seed,
+    )
+    .await?;
     Ok(())
 }

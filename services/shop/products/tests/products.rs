@@ -4,17 +4,9 @@
 use std::process::Command;
 use std::time::Duration;
 
-use platform::{Env, Shutdown};
+use platform::Env;
 use serde_json::{json, Value};
-use testkit::{workspace_binary, TestPostgres, TestRedis};
-
-struct ShutdownOnDrop(Shutdown);
-
-impl Drop for ShutdownOnDrop {
-    fn drop(&mut self) {
-        self.0.trigger();
-    }
-}
+use testkit::{workspace_binary, TestApp, TestPostgres, TestRedis};
 
 fn config(database_url: &str, redis_url: &str, extra: &[(&str, &str)]) -> shop_products::Config {
     let mut pairs = vec![("DATABASE_URL", database_url), ("REDIS_URL", redis_url)];
@@ -42,28 +34,15 @@ async fn setup() -> Setup {
     }
 }
 
-async fn spawn_app(config: shop_products::Config) -> (String, ShutdownOnDrop) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let shutdown = Shutdown::manual(Duration::from_secs(1));
-    tokio::spawn(shop_products::run(config, listener, shutdown.clone()));
-    (base, ShutdownOnDrop(shutdown))
+async fn spawn_app(config: shop_products::Config) -> TestApp {
+    testkit::spawn_app(|listener, shutdown| shop_products::run(config, listener, shutdown)).await
 }
 
 /// Status, `X-Cache` header and JSON body.
 async fn get(url: &str) -> (u16, String, Value) {
-    let response = reqwest::Client::new()
-        .get(url)
-        .timeout(Duration::from_secs(10))
-        .send()
-        .await
-        .unwrap_or_else(|err| panic!("GET {url}: {err}"));
+    let response = testkit::http_get(url, Duration::from_secs(10)).await;
     let status = response.status().as_u16();
-    let cache = response
-        .headers()
-        .get("x-cache")
-        .map(|value| value.to_str().unwrap().to_owned())
-        .unwrap_or_default();
+    let cache = testkit::header(&response, "x-cache").unwrap_or_default();
     (status, cache, response.json().await.unwrap_or(Value::Null))
 }
 
@@ -74,35 +53,35 @@ fn widget(stock: i64) -> Value {
 #[tokio::test]
 async fn first_read_misses_then_hits_and_bad_ids_are_rejected() {
     let setup = setup().await;
-    let (base, _guard) = spawn_app(config(&setup.url, &setup.redis.url(), &[])).await;
+    let app = spawn_app(config(&setup.url, &setup.redis.url(), &[])).await;
 
     assert_eq!(
-        get(&format!("{base}/products/1")).await,
+        get(&format!("{app}/products/1")).await,
         (200, "miss".into(), widget(1_000_000))
     );
     assert_eq!(
-        get(&format!("{base}/products/1")).await,
+        get(&format!("{app}/products/1")).await,
         (200, "hit".into(), widget(1_000_000))
     );
     let ttl: i64 = setup.redis.cli(&["TTL", "shop:product:1"]).parse().unwrap();
     assert!((1..=60).contains(&ttl), "ttl {ttl}");
 
-    let (status, _, body) = get(&format!("{base}/products/777")).await;
+    let (status, _, body) = get(&format!("{app}/products/777")).await;
     assert_eq!(
         (status, body),
         (404, json!({"error": "product 777 does not exist"}))
     );
     for bad in ["widget", "0", "-2", "3.0"] {
-        let (status, _, body) = get(&format!("{base}/products/{bad}")).await;
+        let (status, _, body) = get(&format!("{app}/products/{bad}")).await;
         assert_eq!(status, 400, "id {bad:?}: {body}");
     }
-    let (status, _, body) = get(&format!("{base}/products/ready")).await;
+    let (status, _, body) = get(&format!("{app}/products/ready")).await;
     assert_eq!(
         (status, body["status"].clone()),
         (200, json!("ready")),
         "{body}"
     );
-    let metrics = reqwest::get(format!("{base}/metrics"))
+    let metrics = reqwest::get(format!("{app}/metrics"))
         .await
         .unwrap()
         .text()
@@ -116,9 +95,9 @@ async fn invalidation_and_ttl_bring_the_new_stock() {
     let setup = setup().await;
     let config = config(&setup.url, &setup.redis.url(), &[("CACHE_TTL_SECS", "1")]);
     let cache = config.cache();
-    let (base, _guard) = spawn_app(config).await;
+    let app = spawn_app(config).await;
 
-    get(&format!("{base}/products/1")).await;
+    get(&format!("{app}/products/1")).await;
     setup
         .postgres
         .psql(
@@ -127,13 +106,10 @@ async fn invalidation_and_ttl_bring_the_new_stock() {
         )
         .unwrap();
     // Still the cached copy until invalidated...
-    assert_eq!(
-        get(&format!("{base}/products/1")).await.2,
-        widget(1_000_000)
-    );
+    assert_eq!(get(&format!("{app}/products/1")).await.2, widget(1_000_000));
     shop_products::invalidate(&cache, 1).await.unwrap();
     assert_eq!(
-        get(&format!("{base}/products/1")).await,
+        get(&format!("{app}/products/1")).await,
         (200, "miss".into(), widget(7))
     );
 
@@ -147,7 +123,7 @@ async fn invalidation_and_ttl_bring_the_new_stock() {
         .unwrap();
     tokio::time::sleep(Duration::from_millis(2100)).await;
     assert_eq!(
-        get(&format!("{base}/products/1")).await,
+        get(&format!("{app}/products/1")).await,
         (200, "miss".into(), widget(6))
     );
 }
@@ -155,17 +131,17 @@ async fn invalidation_and_ttl_bring_the_new_stock() {
 #[tokio::test]
 async fn redis_outage_is_served_from_postgres_and_the_cache_returns_after() {
     let mut setup = setup().await;
-    let (base, _guard) = spawn_app(config(&setup.url, &setup.redis.url(), &[])).await;
-    get(&format!("{base}/products/2")).await;
-    assert_eq!(get(&format!("{base}/products/2")).await.1, "hit");
+    let app = spawn_app(config(&setup.url, &setup.redis.url(), &[])).await;
+    get(&format!("{app}/products/2")).await;
+    assert_eq!(get(&format!("{app}/products/2")).await.1, "hit");
 
     setup.redis.stop();
     for _ in 0..3 {
-        let (status, cache, body) = get(&format!("{base}/products/2")).await;
+        let (status, cache, body) = get(&format!("{app}/products/2")).await;
         assert_eq!((status, cache.as_str()), (200, "miss"), "{body}");
         assert_eq!(body["name"], "Harbour crane model");
     }
-    let (status, _, body) = get(&format!("{base}/products/ready")).await;
+    let (status, _, body) = get(&format!("{app}/products/ready")).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["status"], "degraded", "{body}");
     assert_eq!(body["dependencies"]["redis"]["status"], "down", "{body}");
@@ -173,7 +149,7 @@ async fn redis_outage_is_served_from_postgres_and_the_cache_returns_after() {
     setup.redis.start_again();
     let mut cached_again = false;
     for _ in 0..50 {
-        if get(&format!("{base}/products/2")).await.1 == "hit" {
+        if get(&format!("{app}/products/2")).await.1 == "hit" {
             cached_again = true;
             break;
         }
@@ -189,8 +165,8 @@ async fn redis_outage_is_served_from_postgres_and_the_cache_returns_after() {
 async fn starts_and_serves_while_redis_is_down_from_the_start() {
     let mut setup = setup().await;
     setup.redis.stop();
-    let (base, _guard) = spawn_app(config(&setup.url, &setup.redis.url(), &[])).await;
-    let (status, cache, body) = get(&format!("{base}/products/3")).await;
+    let app = spawn_app(config(&setup.url, &setup.redis.url(), &[])).await;
+    let (status, cache, body) = get(&format!("{app}/products/3")).await;
     assert_eq!((status, cache.as_str()), (200, "miss"), "{body}");
     assert_eq!(body["stock"], 500);
 }
@@ -198,11 +174,11 @@ async fn starts_and_serves_while_redis_is_down_from_the_start() {
 #[tokio::test]
 async fn postgres_outage_gives_503_for_uncached_products() {
     let mut setup = setup().await;
-    let (base, _guard) = spawn_app(config(&setup.url, &setup.redis.url(), &[])).await;
+    let app = spawn_app(config(&setup.url, &setup.redis.url(), &[])).await;
     setup.postgres.stop();
-    let (status, _, body) = get(&format!("{base}/products/4")).await;
+    let (status, _, body) = get(&format!("{app}/products/4")).await;
     assert_eq!(status, 503, "{body}");
-    assert_eq!(get(&format!("{base}/products/ready")).await.0, 503);
+    assert_eq!(get(&format!("{app}/products/ready")).await.0, 503);
 }
 
 #[tokio::test]

@@ -3,13 +3,11 @@
 //! subcommands.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use platform::db::SchemaDatabase;
-use platform::telemetry::LogFormat;
-use platform::{ConfigError, Env, Readiness, Shutdown, StartupError};
+use platform::http::LookupError;
+use platform::{CommonConfig, ConfigError, Env, Readiness, Shutdown, StartupError};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
@@ -21,16 +19,16 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub port: u16,
-    pub log_format: LogFormat,
+    pub common: CommonConfig,
     pub database: SchemaDatabase,
 }
+
+platform::common_config!(Config);
 
 impl Config {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {
-            port: env.port(DEFAULT_PORT)?,
-            log_format: env.log_format()?,
+            common: CommonConfig::from_env(env, DEFAULT_PORT)?,
             database: SchemaDatabase::from_env(env, SCHEMA)?,
         })
     }
@@ -113,40 +111,19 @@ pub async fn run(
     platform::http::serve_service("shop-users", listener, app, shutdown).await
 }
 
-#[derive(Debug, thiserror::Error)]
-enum ApiError {
-    #[error("user id must be a positive integer, got {0:?}")]
-    BadId(String),
-    #[error("user {0} does not exist")]
-    NotFound(i64),
-    #[error("the users database is unavailable ({0}); retry shortly")]
-    Database(#[from] sqlx::Error),
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let status = match &self {
-            Self::BadId(_) => StatusCode::BAD_REQUEST,
-            Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::Database(err) => {
-                // A refused login makes the password refresher re-read its secret.
-                platform::db::log_connection_failure(err);
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-        };
-        platform::http::json_error(status, self.to_string())
-    }
-}
+/// What `GET /users/{id}` looks up.
+const USER: &str = "user";
 
 async fn get_user(
     State(state): State<AppState>,
     Path(raw_id): Path<String>,
-) -> Result<Json<User>, ApiError> {
-    let id = platform::http::parse_positive_id(&raw_id).ok_or(ApiError::BadId(raw_id))?;
+) -> Result<Json<User>, LookupError> {
+    let id = LookupError::id(USER, raw_id)?;
     let user = sqlx::query_as::<_, User>("SELECT id, name, email FROM users WHERE id = $1")
         .bind(id)
         .fetch_optional(&state.pool)
-        .await?
-        .ok_or(ApiError::NotFound(id))?;
+        .await
+        .map_err(LookupError::database(USER))?
+        .ok_or(LookupError::not_found(USER, id))?;
     Ok(Json(user))
 }

@@ -4,41 +4,21 @@
 use std::process::Command;
 use std::time::Duration;
 
-use platform::{Env, Shutdown};
+use platform::Env;
 use serde_json::{json, Value};
-use testkit::{workspace_binary, TestPostgres};
-
-struct ShutdownOnDrop(Shutdown);
-
-impl Drop for ShutdownOnDrop {
-    fn drop(&mut self) {
-        self.0.trigger();
-    }
-}
+use testkit::{workspace_binary, TestApp, TestPostgres};
 
 fn config(database_url: &str) -> shop_users::Config {
     shop_users::Config::from_env(&Env::from_pairs([("DATABASE_URL", database_url)])).unwrap()
 }
 
-async fn spawn_app(database_url: &str) -> (String, ShutdownOnDrop) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let shutdown = Shutdown::manual(Duration::from_secs(1));
-    tokio::spawn(shop_users::run(
-        config(database_url),
-        listener,
-        shutdown.clone(),
-    ));
-    (base, ShutdownOnDrop(shutdown))
+async fn spawn_app(database_url: &str) -> TestApp {
+    let config = config(database_url);
+    testkit::spawn_app(|listener, shutdown| shop_users::run(config, listener, shutdown)).await
 }
 
 async fn get(url: &str) -> (u16, Value) {
-    let response = reqwest::Client::new()
-        .get(url)
-        .timeout(Duration::from_secs(10))
-        .send()
-        .await
-        .unwrap_or_else(|err| panic!("GET {url}: {err}"));
+    let response = testkit::http_get(url, Duration::from_secs(10)).await;
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
 }
@@ -49,30 +29,30 @@ async fn seeded_user_is_served_and_bad_ids_are_rejected() {
     let url = postgres.create_database("shop");
     shop_users::migrate(&config(&url)).await.unwrap();
     assert_eq!(shop_users::seed(&config(&url)).await.unwrap(), 5);
-    let (base, _guard) = spawn_app(&url).await;
+    let app = spawn_app(&url).await;
 
     assert_eq!(
-        get(&format!("{base}/users/1")).await,
+        get(&format!("{app}/users/1")).await,
         (
             200,
             json!({"id": 1, "name": "Ada Lovelace", "email": "ada@example.com"})
         )
     );
     assert_eq!(
-        get(&format!("{base}/users/999")).await,
+        get(&format!("{app}/users/999")).await,
         (404, json!({"error": "user 999 does not exist"}))
     );
     for bad in ["abc", "0", "-1", "1.5", "99999999999999999999"] {
-        let (status, body) = get(&format!("{base}/users/{bad}")).await;
+        let (status, body) = get(&format!("{app}/users/{bad}")).await;
         assert_eq!(status, 400, "id {bad:?}: {body}");
         assert!(
             body["error"].as_str().unwrap().contains("positive integer"),
             "{body}"
         );
     }
-    assert_eq!(get(&format!("{base}/users/ready")).await.0, 200);
-    assert_eq!(get(&format!("{base}/users/health")).await.0, 200);
-    assert_eq!(get(&format!("{base}/ready")).await.0, 200);
+    assert_eq!(get(&format!("{app}/users/ready")).await.0, 200);
+    assert_eq!(get(&format!("{app}/users/health")).await.0, 200);
+    assert_eq!(get(&format!("{app}/ready")).await.0, 200);
 }
 
 #[tokio::test]
@@ -158,24 +138,24 @@ async fn database_outage_gives_503_and_unready_then_recovers() {
     let url = postgres.create_database("shop");
     shop_users::migrate(&config(&url)).await.unwrap();
     shop_users::seed(&config(&url)).await.unwrap();
-    let (base, _guard) = spawn_app(&url).await;
-    assert_eq!(get(&format!("{base}/users/2")).await.0, 200);
+    let app = spawn_app(&url).await;
+    assert_eq!(get(&format!("{app}/users/2")).await.0, 200);
 
     postgres.stop();
     let started = std::time::Instant::now();
-    let (status, body) = get(&format!("{base}/users/2")).await;
+    let (status, body) = get(&format!("{app}/users/2")).await;
     assert_eq!(status, 503, "{body}");
     assert!(
         body["error"].as_str().unwrap().contains("unavailable"),
         "{body}"
     );
     assert!(started.elapsed() < Duration::from_secs(5));
-    assert_eq!(get(&format!("{base}/users/ready")).await.0, 503);
+    assert_eq!(get(&format!("{app}/users/ready")).await.0, 503);
 
     postgres.start_again();
     let mut recovered = false;
     for _ in 0..100 {
-        if get(&format!("{base}/users/2")).await.0 == 200 {
+        if get(&format!("{app}/users/2")).await.0 == 200 {
             recovered = true;
             break;
         }

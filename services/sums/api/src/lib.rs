@@ -22,8 +22,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use platform::cache::{RedisHandle, RedisSettings};
-use platform::telemetry::LogFormat;
-use platform::{ConfigError, Env, Readiness, Shutdown, StartupError};
+use platform::{CommonConfig, ConfigError, Env, Readiness, Shutdown, StartupError};
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -40,8 +39,7 @@ pub const RETRY_AFTER_SECS: u64 = 1;
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub port: u16,
-    pub log_format: LogFormat,
+    pub common: CommonConfig,
     pub redis: redis::Client,
     /// `n` that makes the process exit abnormally (game-day fault injection). Off unless
     /// `CRASH_ON_N` is set: the API sits behind a public client that forwards any `n`.
@@ -53,6 +51,8 @@ pub struct Config {
     /// The longest one sum may take from arrival (waiting included) before it is stopped.
     pub sum_deadline: Duration,
 }
+
+platform::common_config!(Config);
 
 impl Config {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
@@ -68,8 +68,7 @@ impl Config {
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
         let sum_workers = env.bounded("SUM_WORKERS", cores, 1..=256)?;
         Ok(Self {
-            port: env.port(DEFAULT_PORT)?,
-            log_format: env.log_format()?,
+            common: CommonConfig::from_env(env, DEFAULT_PORT)?,
             redis: env.redis_url("REDIS_URL", "redis://redis:6379/0")?,
             crash_on_n,
             sum_workers,

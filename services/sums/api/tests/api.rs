@@ -4,10 +4,10 @@ use std::time::Duration;
 
 mod common;
 
-use common::{full_queue, spawn_app, ShutdownOnDrop};
-use platform::{Env, Shutdown};
+use common::{full_queue, spawn_app, SumsApi};
+use platform::Env;
 use serde_json::{json, Value};
-use testkit::TestRedis;
+use testkit::{AppBuilder, TestRedis};
 
 #[tokio::test]
 async fn sum_is_returned_and_remembered_as_last_sum() {
@@ -161,25 +161,9 @@ async fn a_full_queue_answers_503_with_retry_after_at_once() {
 async fn original_healthcheck_and_platform_probes_answer() {
     let redis = TestRedis::start();
     let app = spawn_app(&redis, &[]).await;
-    let text = app
-        .client
-        .get(format!("{}/healthcheck", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.text("/healthcheck").await;
     assert_eq!(text, "OK");
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.text("/metrics").await;
     assert!(metrics.contains("http_requests_total"), "{metrics}");
 }
 
@@ -192,19 +176,9 @@ async fn redis_outage_gives_503_and_unready_then_recovers() {
     let (status, body) = app.post_raw(r#"{"n": 5}"#).await;
     assert_eq!(status, 503, "{body}");
     assert!(body["error"].as_str().unwrap().contains("Redis"), "{body}");
-    let ready = app
-        .client
-        .get(format!("{}/ready", app.base))
-        .send()
-        .await
-        .unwrap();
+    let ready = app.get("/ready").await;
     assert_eq!(ready.status(), 503);
-    let health = app
-        .client
-        .get(format!("{}/health", app.base))
-        .send()
-        .await
-        .unwrap();
+    let health = app.get("/health").await;
     assert_eq!(health.status(), 200);
 
     redis.start_again();
@@ -228,12 +202,11 @@ async fn api_starts_and_serves_health_while_redis_is_down_at_start() {
         ("REDIS_URL", redis.url()),
     ]))
     .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let shutdown = Shutdown::manual(Duration::from_secs(1));
-    tokio::spawn(sums_api::run(config, listener, shutdown.clone()));
-    let _guard = ShutdownOnDrop(shutdown);
-    let client = reqwest::Client::new();
+    let app = AppBuilder::new()
+        .client(reqwest::Client::new())
+        .spawn(|listener, shutdown| sums_api::run(config, listener, shutdown))
+        .await;
+    let (base, client) = (&app.base, &app.client);
     assert_eq!(
         client
             .get(format!("{base}/health"))

@@ -5,8 +5,8 @@
 #[allow(dead_code)] // api.rs uses the rest of the harness
 mod common;
 
-use common::{full_queue, TestApp};
-use testkit::TestRedis;
+use common::full_queue;
+use testkit::{TestApp, TestRedis};
 
 fn gauge(metrics: &str, name: &str) -> Option<f64> {
     metrics

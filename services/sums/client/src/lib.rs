@@ -12,8 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use platform::outbound::ClientSettings;
-use platform::telemetry::LogFormat;
-use platform::{ConfigError, Env, Readiness, Shutdown, StartupError};
+use platform::{CommonConfig, ConfigError, Env, Readiness, Shutdown, StartupError};
 use serde::Deserialize;
 use tokio::net::TcpListener;
 
@@ -21,8 +20,7 @@ pub const DEFAULT_PORT: u16 = 4567;
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub port: u16,
-    pub log_format: LogFormat,
+    pub common: CommonConfig,
     /// Base URL of the sums API, without a trailing slash.
     pub server_url: String,
     /// Bound on one API call. Big sums take seconds (n = 999,999,999 ≈ 1 s), so the
@@ -30,12 +28,13 @@ pub struct Config {
     pub server_timeout: Duration,
 }
 
+platform::common_config!(Config);
+
 impl Config {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let timeout_secs = env.bounded("SERVER_TIMEOUT_SECS", 30u64, 1..=600)?;
         Ok(Self {
-            port: env.port(DEFAULT_PORT)?,
-            log_format: env.log_format()?,
+            common: CommonConfig::from_env(env, DEFAULT_PORT)?,
             server_url: env.http_url("SERVER_URL", "http://api:4567")?,
             server_timeout: Duration::from_secs(timeout_secs),
         })
@@ -47,14 +46,6 @@ struct AppState {
     http: reqwest::Client,
     server_url: String,
     server_timeout: Duration,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error(transparent)]
-    Platform(#[from] StartupError),
-    #[error("cannot set up the HTTP client for the sums API: {0}")]
-    HttpClient(#[from] reqwest::Error),
 }
 
 /// The service's routes with the platform's probes and metrics (readiness asks the API).
@@ -71,26 +62,14 @@ pub fn app(config: &Config) -> Result<Router, reqwest::Error> {
         server_url: config.server_url.clone(),
         server_timeout: config.server_timeout,
     };
-    let healthcheck_url = format!("{}/healthcheck", config.server_url);
     // Optional: when the API is down the client still answers (502s that say so), and
     // replacing it would not bring the API back; readiness reports `degraded`.
-    let readiness = Readiness::new().with_optional_check("sums_api", move || {
-        let http = http.clone();
-        let url = healthcheck_url.clone();
-        async move {
-            let response = http
-                .get(&url)
-                .timeout(Duration::from_secs(1))
-                .send()
-                .await
-                .map_err(|err| format!("{url}: {err}"))?;
-            if response.status().is_success() {
-                Ok(())
-            } else {
-                Err(format!("{url} answered {}", response.status()))
-            }
-        }
-    });
+    let readiness = Readiness::new().with_optional_http(
+        "sums_api",
+        http,
+        format!("{}/healthcheck", config.server_url),
+        Duration::from_secs(1),
+    );
     Ok(platform::http::with_platform(router(state), readiness))
 }
 
@@ -99,9 +78,9 @@ pub async fn run(
     config: Config,
     listener: TcpListener,
     shutdown: Shutdown,
-) -> Result<(), StartError> {
-    let app = app(&config)?;
-    Ok(platform::http::serve_service("sums-client", listener, app, shutdown).await?)
+) -> Result<(), StartupError> {
+    let app = app(&config).map_err(StartupError::http_client("the sums API"))?;
+    platform::http::serve_service("sums-client", listener, app, shutdown).await
 }
 
 fn router(state: AppState) -> Router {

@@ -3,44 +3,24 @@
 
 use std::time::{Duration, Instant};
 
-use platform::{Env, Shutdown};
-use testkit::{free_port, TestRedis};
+use platform::Env;
+use testkit::{free_port, TestApp, TestRedis};
 
-struct Stopper(Vec<Shutdown>);
-
-impl Drop for Stopper {
-    fn drop(&mut self) {
-        for shutdown in &self.0 {
-            shutdown.trigger();
-        }
-    }
-}
-
-async fn spawn_api(redis: &TestRedis, extra: &[(&str, &str)], stopper: &mut Stopper) -> String {
+async fn spawn_api(redis: &TestRedis, extra: &[(&str, &str)]) -> TestApp {
     let mut pairs = vec![("PORT", "0".to_owned()), ("REDIS_URL", redis.url())];
     pairs.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
     let config = sums_api::Config::from_env(&Env::from_pairs(pairs)).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let shutdown = Shutdown::manual(Duration::from_secs(1));
-    tokio::spawn(sums_api::run(config, listener, shutdown.clone()));
-    stopper.0.push(shutdown);
-    base
+    testkit::spawn_app(|listener, shutdown| sums_api::run(config, listener, shutdown)).await
 }
 
-async fn spawn_client(server_url: &str, extra: &[(&str, &str)], stopper: &mut Stopper) -> String {
+async fn spawn_client(server_url: &str, extra: &[(&str, &str)]) -> TestApp {
     let mut pairs = vec![
         ("PORT", "0".to_owned()),
         ("SERVER_URL", server_url.to_owned()),
     ];
     pairs.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
     let config = sums_client::Config::from_env(&Env::from_pairs(pairs)).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let shutdown = Shutdown::manual(Duration::from_secs(1));
-    tokio::spawn(sums_client::run(config, listener, shutdown.clone()));
-    stopper.0.push(shutdown);
-    base
+    testkit::spawn_app(|listener, shutdown| sums_client::run(config, listener, shutdown)).await
 }
 
 async fn get(url: &str) -> (u16, String) {
@@ -50,16 +30,8 @@ async fn get(url: &str) -> (u16, String) {
 
 /// Status, `Retry-After` header (if any) and body text.
 async fn get_with_retry_after(url: &str) -> (u16, Option<String>, String) {
-    let response = reqwest::Client::new()
-        .get(url)
-        .timeout(Duration::from_secs(30))
-        .send()
-        .await
-        .unwrap_or_else(|err| panic!("GET {url}: {err}"));
-    let retry_after = response
-        .headers()
-        .get("retry-after")
-        .map(|value| value.to_str().unwrap().to_owned());
+    let response = testkit::http_get(url, Duration::from_secs(30)).await;
+    let retry_after = testkit::header(&response, "retry-after");
     (
         response.status().as_u16(),
         retry_after,
@@ -70,9 +42,8 @@ async fn get_with_retry_after(url: &str) -> (u16, Option<String>, String) {
 #[tokio::test]
 async fn sums_and_last_sum_through_the_api() {
     let redis = TestRedis::start();
-    let mut stopper = Stopper(Vec::new());
-    let api = spawn_api(&redis, &[], &mut stopper).await;
-    let client = spawn_client(&api, &[], &mut stopper).await;
+    let api = spawn_api(&redis, &[]).await;
+    let client = spawn_client(&api.base, &[]).await;
 
     assert_eq!(
         get(&format!("{client}/")).await,
@@ -102,9 +73,8 @@ async fn sums_and_last_sum_through_the_api() {
 #[tokio::test]
 async fn bad_n_shows_the_api_message_and_keeps_the_last_sum() {
     let redis = TestRedis::start();
-    let mut stopper = Stopper(Vec::new());
-    let api = spawn_api(&redis, &[], &mut stopper).await;
-    let client = spawn_client(&api, &[], &mut stopper).await;
+    let api = spawn_api(&redis, &[]).await;
+    let client = spawn_client(&api.base, &[]).await;
     get(&format!("{client}/?n=3")).await;
 
     let cases = [
@@ -133,14 +103,13 @@ async fn bad_n_shows_the_api_message_and_keeps_the_last_sum() {
 #[tokio::test]
 async fn a_busy_api_gives_503_with_retry_after_and_a_stopped_sum_504() {
     let redis = TestRedis::start();
-    let mut stopper = Stopper(Vec::new());
     let settings = [
         ("SUM_WORKERS", "1"),
         ("SUM_QUEUE", "0"),
         ("SUM_DEADLINE_MS", "1500"),
     ];
-    let api = spawn_api(&redis, &settings, &mut stopper).await;
-    let client = spawn_client(&api, &[], &mut stopper).await;
+    let api = spawn_api(&redis, &settings).await;
+    let client = spawn_client(&api.base, &[]).await;
     let huge_url = format!("{client}/?n={}", sums_api::input::MAX_N);
     let huge = tokio::spawn(async move { get_with_retry_after(&huge_url).await });
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -161,9 +130,8 @@ async fn a_busy_api_gives_503_with_retry_after_and_a_stopped_sum_504() {
 
 #[tokio::test]
 async fn unreachable_api_gives_502_promptly_and_degraded_readiness() {
-    let mut stopper = Stopper(Vec::new());
     let nothing_there = format!("http://127.0.0.1:{}", free_port());
-    let client = spawn_client(&nothing_there, &[], &mut stopper).await;
+    let client = spawn_client(&nothing_there, &[]).await;
     let started = Instant::now();
     let (status, text) = get(&format!("{client}/?n=5")).await;
     assert_eq!(status, 502, "{text}");
@@ -188,8 +156,7 @@ async fn api_that_never_answers_gives_502_after_the_timeout() {
             held.push(socket);
         }
     });
-    let mut stopper = Stopper(Vec::new());
-    let client = spawn_client(&silent_url, &[("SERVER_TIMEOUT_SECS", "1")], &mut stopper).await;
+    let client = spawn_client(&silent_url, &[("SERVER_TIMEOUT_SECS", "1")]).await;
     let started = Instant::now();
     let (status, text) = get(&format!("{client}/?n=5")).await;
     assert_eq!(status, 502, "{text}");
@@ -208,5 +175,5 @@ fn server_url_must_be_an_absolute_url() {
     assert!(err.to_string().contains("SERVER_URL"), "{err}");
     let config = sums_client::Config::from_env(&Env::default()).unwrap();
     assert_eq!(config.server_url, "http://api:4567");
-    assert_eq!(config.port, 4567);
+    assert_eq!(config.common.port, 4567);
 }

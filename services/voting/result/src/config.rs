@@ -14,6 +14,8 @@ pub struct Config {
     pub fallback_poll: Duration,
 }
 
+platform::common_config!(Config);
+
 impl Config {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {

@@ -76,24 +76,12 @@ pub async fn run(
 /// balancer nor makes ECS replace its tasks (which would lose those counts).
 fn readiness(scores: Scores, pool: sqlx::PgPool) -> Readiness {
     Readiness::new()
-        .with_check("counts", move || {
-            let loaded = scores.snapshot().loaded;
-            async move {
-                if loaded {
-                    Ok(())
-                } else {
-                    Err("no totals loaded from Postgres yet".to_owned())
-                }
-            }
-        })
-        .with_optional_check("postgres", move || {
-            let pool = pool.clone();
-            async move {
-                platform::db::ping(&pool)
-                    .await
-                    .map_err(|err| err.to_string())
-            }
-        })
+        .with_condition(
+            "counts",
+            move || scores.snapshot().loaded,
+            "no totals loaded from Postgres yet",
+        )
+        .with_optional_postgres("postgres", pool)
 }
 
 fn router(state: AppState) -> Router {

@@ -1,14 +1,8 @@
-use anyhow::Context;
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     platform::db::roles::exit_if_requested().await;
-    platform::probe::exit_if_requested(result::DEFAULT_PORT);
-    let config = result::Config::from_env(&platform::Env::from_process())
-        .context("invalid configuration")?;
-    platform::telemetry::init(config.common.log_format);
-    let shutdown = platform::Shutdown::on_signals(platform::shutdown::DEFAULT_DRAIN);
-    let listener = platform::http::listen(config.common.port).await?;
-    result::run(config, listener, shutdown).await?;
-    Ok(())
+    Ok(
+        platform::startup::main(result::DEFAULT_PORT, result::Config::from_env, result::run)
+            .await?,
+    )
 }

@@ -7,45 +7,37 @@ use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use platform::{Env, Shutdown};
+use platform::Env;
 use reqwest::StatusCode;
-use testkit::{ChildGuard, TestPostgres};
+use testkit::{AppBuilder, ChildGuard, TestApp, TestPostgres};
 use voting_store::{apply_batch, Ballot};
 
-struct TestApp {
-    base: String,
+/// What a result app's test keeps: its Postgres and a pool on it.
+struct Store {
     postgres: TestPostgres,
     pool: sqlx::PgPool,
-    client: reqwest::Client,
-    _shutdown: Shutdown,
 }
 
-async fn spawn_app() -> TestApp {
+async fn store() -> Store {
     let postgres = TestPostgres::start();
     let pool = sqlx::PgPool::connect(&postgres.url()).await.unwrap();
     voting_store::migrate(&pool).await.unwrap();
+    Store { postgres, pool }
+}
+
+async fn spawn_app() -> TestApp<Store> {
+    let store = store().await;
     let env = Env::from_pairs([
-        ("DATABASE_URL", postgres.url()),
+        ("DATABASE_URL", store.postgres.url()),
         ("OPTION_A", "Tea".to_owned()),
         ("OPTION_B", "Coffee".to_owned()),
         ("FALLBACK_POLL_MS", "60000".to_owned()),
     ]);
     let config = result::Config::from_env(&env).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let shutdown = Shutdown::manual(Duration::from_secs(1));
-    tokio::spawn(result::run(config, listener, shutdown.clone()));
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
-    let app = TestApp {
-        base,
-        postgres,
-        pool,
-        client,
-        _shutdown: shutdown,
-    };
+    let app = AppBuilder::new()
+        .deps(store)
+        .spawn(|listener, shutdown| result::run(config, listener, shutdown))
+        .await;
     app.wait_until_loaded().await;
     app
 }
@@ -59,16 +51,18 @@ fn ballots(voters: std::ops::Range<u32>, vote: &str) -> Vec<Ballot> {
         .collect()
 }
 
-impl TestApp {
+/// The page, the API and the metrics, as the tests read them.
+trait ResultTests {
+    async fn results(&self) -> serde_json::Value;
+    async fn wait_for_total(&self, total: i64);
+    async fn wait_until_loaded(&self);
+    async fn page(&self) -> String;
+    async fn metric(&self, name: &str) -> f64;
+}
+
+impl<O> ResultTests for TestApp<Store, O> {
     async fn results(&self) -> serde_json::Value {
-        self.client
-            .get(format!("{}/api/results", self.base))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        self.get("/api/results").await.json().await.unwrap()
     }
 
     async fn wait_for_total(&self, total: i64) {
@@ -122,15 +116,7 @@ impl TestApp {
     }
 
     async fn metric(&self, name: &str) -> f64 {
-        let text = self
-            .client
-            .get(format!("{}/metrics", self.base))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = self.text("/metrics").await;
         text.lines()
             .find_map(|line| line.strip_prefix(&format!("{name} ")))
             .map(|value| value.trim().parse().unwrap())
@@ -153,14 +139,14 @@ async fn page_and_api_follow_committed_batches() {
     );
     assert!(page.contains("/static/socket.io.min.js"));
 
-    apply_batch(&app.pool, &ballots(0..1, "a"), 1)
+    apply_batch(&app.deps.pool, &ballots(0..1, "a"), 1)
         .await
         .unwrap();
     app.wait_for_total(1).await;
     assert!(app.page().await.contains("1 vote"));
     assert!(app.page().await.contains("100%"));
 
-    apply_batch(&app.pool, &ballots(1..3, "b"), 2)
+    apply_batch(&app.deps.pool, &ballots(1..3, "b"), 2)
         .await
         .unwrap();
     app.wait_for_total(3).await;
@@ -190,24 +176,19 @@ async fn page_and_api_follow_committed_batches() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changes_cost_no_query_per_change_or_per_client() {
     // The binary, so that its metrics are not mixed with other tests' in this process.
-    let postgres = TestPostgres::start();
-    let pool = sqlx::PgPool::connect(&postgres.url()).await.unwrap();
-    voting_store::migrate(&pool).await.unwrap();
+    let store = store().await;
     let port = testkit::free_port();
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_result"));
     command
         .env("PORT", port.to_string())
-        .env("DATABASE_URL", postgres.url())
+        .env("DATABASE_URL", store.postgres.url())
         .env("FALLBACK_POLL_MS", "60000")
         .stdout(Stdio::null());
     let _server = ChildGuard::spawn("result", &mut command);
-    let app = TestApp {
-        base: format!("http://127.0.0.1:{port}"),
-        postgres,
-        pool,
-        client: reqwest::Client::new(),
-        _shutdown: Shutdown::manual(Duration::from_secs(1)),
-    };
+    let app = AppBuilder::new()
+        .client(reqwest::Client::new())
+        .deps(store)
+        .attach(format!("http://127.0.0.1:{port}"));
     let started = Instant::now();
     while app
         .client
@@ -229,7 +210,7 @@ async fn changes_cost_no_query_per_change_or_per_client() {
     assert!(queries_before >= 1.0, "the initial read is counted");
     for batch in 0..40u32 {
         apply_batch(
-            &app.pool,
+            &app.deps.pool,
             &ballots(batch * 10..batch * 10 + 10, "a"),
             i64::from(batch) + 1,
         )
@@ -248,7 +229,7 @@ async fn changes_cost_no_query_per_change_or_per_client() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn original_socket_io_client_receives_scores_as_a_json_string() {
     let app = spawn_app().await;
-    apply_batch(&app.pool, &ballots(0..2, "a"), 1)
+    apply_batch(&app.deps.pool, &ballots(0..2, "a"), 1)
         .await
         .unwrap();
     app.wait_for_total(2).await;
@@ -277,7 +258,7 @@ async fn original_socket_io_client_receives_scores_as_a_json_string() {
     // Right after connecting: the current totals, as a JSON *string*.
     assert_eq!(next_scores(&lines), r#"string {"a":2,"b":0}"#);
     // And on every change, without asking.
-    apply_batch(&app.pool, &ballots(10..11, "b"), 2)
+    apply_batch(&app.deps.pool, &ballots(10..11, "b"), 2)
         .await
         .unwrap();
     assert_eq!(next_scores(&lines), r#"string {"a":2,"b":1}"#);
@@ -287,12 +268,12 @@ async fn original_socket_io_client_receives_scores_as_a_json_string() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_outage_keeps_the_page_up_with_a_stale_marker() {
     let mut app = spawn_app().await;
-    apply_batch(&app.pool, &ballots(0..5, "b"), 1)
+    apply_batch(&app.deps.pool, &ballots(0..5, "b"), 1)
         .await
         .unwrap();
     app.wait_for_total(5).await;
 
-    app.postgres.stop();
+    app.deps.postgres.stop();
     let started = Instant::now();
     let mut stale_page = None;
     while started.elapsed() < Duration::from_secs(15) {
@@ -307,12 +288,7 @@ async fn postgres_outage_keeps_the_page_up_with_a_stale_marker() {
     assert!(page.contains("5 votes"), "last known counts stay: {page}");
     assert!(page.contains("stale"), "{page}");
     assert_eq!(app.results().await["total"], 5);
-    let ready = app
-        .client
-        .get(format!("{}/ready", app.base))
-        .send()
-        .await
-        .unwrap();
+    let ready = app.get("/ready").await;
     // Serving the last counts is what result is for while Postgres is away: readiness
     // reports the outage but stays 200 (degraded), so neither the load balancer nor ECS
     // takes the task away (see `readiness` in src/lib.rs).
@@ -323,8 +299,10 @@ async fn postgres_outage_keeps_the_page_up_with_a_stale_marker() {
     assert_eq!(body["dependencies"]["postgres"]["required"], false);
     assert_eq!(body["dependencies"]["counts"]["status"], "up");
 
-    app.postgres.start_again();
-    let pool = sqlx::PgPool::connect(&app.postgres.url()).await.unwrap();
+    app.deps.postgres.start_again();
+    let pool = sqlx::PgPool::connect(&app.deps.postgres.url())
+        .await
+        .unwrap();
     apply_batch(&pool, &ballots(5..6, "a"), 2).await.unwrap();
     app.wait_for_total(6).await;
     let started = Instant::now();
@@ -343,14 +321,13 @@ async fn postgres_outage_keeps_the_page_up_with_a_stale_marker() {
 async fn replicas_share_no_state_and_each_follow_postgres() {
     let first = spawn_app().await;
     // A second replica on the same database, as behind a load balancer.
-    let env = Env::from_pairs([("DATABASE_URL", first.postgres.url())]);
+    let env = Env::from_pairs([("DATABASE_URL", first.deps.postgres.url())]);
     let config = result::Config::from_env(&env).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let second_base = format!("http://{}", listener.local_addr().unwrap());
-    let shutdown = Shutdown::manual(Duration::from_secs(1));
-    tokio::spawn(result::run(config, listener, shutdown.clone()));
+    let replica =
+        testkit::spawn_app(|listener, shutdown| result::run(config, listener, shutdown)).await;
+    let second_base = &replica.base;
 
-    apply_batch(&first.pool, &ballots(0..4, "a"), 1)
+    apply_batch(&first.deps.pool, &ballots(0..4, "a"), 1)
         .await
         .unwrap();
     first.wait_for_total(4).await;
@@ -374,5 +351,5 @@ async fn replicas_share_no_state_and_each_follow_postgres() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    shutdown.trigger();
+    replica.shutdown.trigger();
 }

@@ -18,6 +18,8 @@ pub struct Config {
     pub replication: Option<crate::queue::Replication>,
 }
 
+platform::common_config!(Config);
+
 impl Config {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let queue_timeout = Duration::from_millis(env.bounded(

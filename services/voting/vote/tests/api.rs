@@ -5,17 +5,12 @@ use std::time::{Duration, Instant};
 
 use platform::{Env, Shutdown};
 use reqwest::StatusCode;
-use testkit::TestRedis;
+use testkit::{AppBuilder, TestApp, TestRedis};
 
-struct TestApp {
-    base: String,
-    redis: TestRedis,
-    shutdown: Shutdown,
-    server: tokio::task::JoinHandle<Result<(), platform::StartupError>>,
-    client: reqwest::Client,
-}
+/// vote with its own Redis.
+type VoteApp = TestApp<TestRedis>;
 
-async fn spawn_app() -> TestApp {
+async fn spawn_app() -> VoteApp {
     let redis = TestRedis::start();
     let env = Env::from_pairs([
         ("REDIS_URL", redis.url()),
@@ -24,34 +19,31 @@ async fn spawn_app() -> TestApp {
         ("QUEUE_TIMEOUT_MS", "500".to_owned()),
     ]);
     let config = vote::Config::from_env(&env).expect("valid test config");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let shutdown = Shutdown::manual(Duration::from_secs(2));
-    let server = tokio::spawn(vote::run(config, listener, shutdown.clone()));
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
+    let app = AppBuilder::new()
+        .drain(Duration::from_secs(2))
+        .client(client)
+        .deps(redis)
+        .spawn(|listener, shutdown| vote::run(config, listener, shutdown))
+        .await;
     // run() connects to Redis before it serves; wait until it does.
-    for _ in 0..200 {
-        if client.get(format!("{base}/health")).send().await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    TestApp {
-        base,
-        redis,
-        shutdown,
-        server,
-        client,
-    }
+    app.wait_serving().await;
+    app
 }
 
-impl TestApp {
+/// What the tests read and send beyond plain requests.
+trait VoteTests {
+    fn queued(&self) -> Vec<serde_json::Value>;
+    async fn post_form(&self, body: &str) -> reqwest::Response;
+}
+
+impl VoteTests for VoteApp {
     fn queued(&self) -> Vec<serde_json::Value> {
-        let raw = self.redis.cli(&["LRANGE", "votes", "0", "-1"]);
+        let raw = self.deps.cli(&["LRANGE", "votes", "0", "-1"]);
         raw.lines()
             .filter(|line| !line.is_empty())
             .map(|line| serde_json::from_str(line).expect("queued votes are JSON"))
@@ -93,12 +85,7 @@ async fn page_shows_both_options_and_the_container() {
     )));
     assert!(!page.contains("chosen"), "nothing is chosen before voting");
 
-    let css = app
-        .client
-        .get(format!("{}/static/stylesheets/style.css", app.base))
-        .send()
-        .await
-        .unwrap();
+    let css = app.get("/static/stylesheets/style.css").await;
     assert_eq!(css.status(), StatusCode::OK);
     assert!(css.headers()["content-type"]
         .to_str()
@@ -150,7 +137,7 @@ async fn form_vote_sets_cookie_queues_original_payload_and_marks_choice() {
         ]
     );
     // Byte-for-byte the original payload shape.
-    let raw = app.redis.cli(&["LINDEX", "votes", "0"]);
+    let raw = app.deps.cli(&["LINDEX", "votes", "0"]);
     assert_eq!(raw, format!(r#"{{"voter_id":"{voter_id}","vote":"a"}}"#));
 }
 
@@ -313,17 +300,12 @@ async fn bad_input_is_rejected_with_a_clear_message_and_nothing_is_queued() {
 #[tokio::test]
 async fn redis_outage_gives_503_quickly_and_readiness_names_redis() {
     let mut app = spawn_app().await;
-    let ready = app
-        .client
-        .get(format!("{}/ready", app.base))
-        .send()
-        .await
-        .unwrap();
+    let ready = app.get("/ready").await;
     assert_eq!(ready.status(), StatusCode::OK);
     let body: serde_json::Value = ready.json().await.unwrap();
     assert_eq!(body["dependencies"]["redis"]["status"], "up");
 
-    app.redis.stop();
+    app.deps.stop();
     for attempt in 0..3 {
         let started = Instant::now();
         let response = app
@@ -345,21 +327,11 @@ async fn redis_outage_gives_503_quickly_and_readiness_names_redis() {
     assert_eq!(form.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(form.text().await.unwrap().contains("try again"));
 
-    let ready = app
-        .client
-        .get(format!("{}/ready", app.base))
-        .send()
-        .await
-        .unwrap();
+    let ready = app.get("/ready").await;
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body: serde_json::Value = ready.json().await.unwrap();
     assert_eq!(body["dependencies"]["redis"]["status"], "down");
-    let health = app
-        .client
-        .get(format!("{}/health", app.base))
-        .send()
-        .await
-        .unwrap();
+    let health = app.get("/health").await;
     assert_eq!(
         health.status(),
         StatusCode::OK,
@@ -367,7 +339,7 @@ async fn redis_outage_gives_503_quickly_and_readiness_names_redis() {
     );
 
     // Redis comes back: votes flow again without a restart of vote.
-    app.redis.start_again();
+    app.deps.start_again();
     let mut recovered = false;
     for _ in 0..50 {
         let response = app
@@ -391,15 +363,7 @@ async fn redis_outage_gives_503_quickly_and_readiness_names_redis() {
 async fn metrics_count_requests_and_votes() {
     let app = spawn_app().await;
     app.post_form("vote=a").await;
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.text("/metrics").await;
     assert!(metrics.contains("http_requests_total"), "{metrics}");
     assert!(metrics.contains(r#"route="/""#), "{metrics}");
     assert!(

@@ -6,9 +6,9 @@
 
 use std::time::{Duration, Instant};
 
-use platform::{Env, Shutdown};
+use platform::Env;
 use reqwest::StatusCode;
-use testkit::TestRedis;
+use testkit::{AppBuilder, TestApp, TestRedis};
 
 /// A primary and a replica of it (`REPLICAOF`), in sync.
 fn primary_and_replica() -> (TestRedis, TestRedis) {
@@ -29,7 +29,7 @@ fn primary_and_replica() -> (TestRedis, TestRedis) {
     (primary, replica)
 }
 
-async fn serve(primary: &TestRedis, extra: &[(&str, &str)]) -> (String, Shutdown) {
+async fn serve(primary: &TestRedis, extra: &[(&str, &str)]) -> TestApp {
     let mut pairs = vec![
         ("REDIS_URL".to_owned(), primary.url()),
         ("QUEUE_TIMEOUT_MS".to_owned(), "1000".to_owned()),
@@ -40,18 +40,12 @@ async fn serve(primary: &TestRedis, extra: &[(&str, &str)]) -> (String, Shutdown
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
     );
     let config = vote::Config::from_env(&Env::from_pairs(pairs)).expect("valid test config");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let shutdown = Shutdown::manual(Duration::from_secs(2));
-    tokio::spawn(vote::run(config, listener, shutdown.clone()));
-    let client = reqwest::Client::new();
-    for _ in 0..200 {
-        if client.get(format!("{base}/health")).send().await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    (base, shutdown)
+    let app = AppBuilder::new()
+        .drain(Duration::from_secs(2))
+        .spawn(|listener, shutdown| vote::run(config, listener, shutdown))
+        .await;
+    app.wait_serving().await;
+    app
 }
 
 async fn cast(base: &str, voter: &str) -> (StatusCode, String, Duration) {
@@ -70,13 +64,13 @@ async fn cast(base: &str, voter: &str) -> (StatusCode, String, Duration) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_a_replica_a_vote_is_acknowledged_only_once_the_replica_has_it() {
     let (primary, mut replica) = primary_and_replica();
-    let (base, shutdown) = serve(
+    let app = serve(
         &primary,
         &[("REDIS_REPLICAS", "1"), ("REDIS_WAIT_TIMEOUT_MS", "300")],
     )
     .await;
     for n in 0..20 {
-        let (status, body, _) = cast(&base, &format!("voter-{n}")).await;
+        let (status, body, _) = cast(&app.base, &format!("voter-{n}")).await;
         assert_eq!(status, StatusCode::ACCEPTED, "{body}");
         // Read at once, no polling: the acknowledgement came after the replica had it.
         assert_eq!(
@@ -87,22 +81,22 @@ async fn with_a_replica_a_vote_is_acknowledged_only_once_the_replica_has_it() {
     }
 
     replica.stop();
-    let (status, body, took) = cast(&base, "after-replica-loss").await;
+    let (status, body, took) = cast(&app.base, "after-replica-loss").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert!(body.contains("please vote again"), "{body}");
     assert!(took < Duration::from_millis(1000), "{took:?}");
-    shutdown.trigger();
+    app.shutdown.trigger();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_replicas_configured_the_primary_alone_acknowledges() {
     let (primary, mut replica) = primary_and_replica();
     replica.stop();
-    let (base, shutdown) = serve(&primary, &[]).await;
-    let (status, body, _) = cast(&base, "dev-voter").await;
+    let app = serve(&primary, &[]).await;
+    let (status, body, _) = cast(&app.base, "dev-voter").await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     assert_eq!(primary.cli(&["LLEN", "votes"]), "1");
-    shutdown.trigger();
+    app.shutdown.trigger();
 }
 
 #[test]

@@ -26,6 +26,8 @@ pub struct Config {
     pub queue_metrics: Option<crate::emf::Settings>,
 }
 
+platform::common_config!(Config);
+
 impl Config {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {

@@ -67,16 +67,11 @@ fn readiness(status: &Arc<Status>, pool: &PgPool) -> Readiness {
             }
         })
         .with_postgres("postgres", pool.clone())
-        .with_check("schema", move || {
-            let ready = schema_status.schema_ready.load(Ordering::Relaxed);
-            async move {
-                if ready {
-                    Ok(())
-                } else {
-                    Err("migrations not applied yet".to_owned())
-                }
-            }
-        })
+        .with_condition(
+            "schema",
+            move || schema_status.schema_ready.load(Ordering::Relaxed),
+            "migrations not applied yet",
+        )
 }
 
 /// Runs `operation` with backoff until it succeeds; `None` if shutdown came first.

@@ -3,6 +3,8 @@
 //! instants while it drains 10,000 votes, a vote Postgres rejects among 10,000 good ones
 //! drained by two workers, and a session that holds the writers' locks.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -16,13 +18,8 @@ struct Worker {
 
 fn start_worker(redis: &TestRedis, postgres: &TestPostgres, extra: &[(&str, &str)]) -> Worker {
     let port = free_port();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_worker"));
+    let mut command = common::worker_command(redis, postgres, port, "test-worker");
     command
-        .env("PORT", port.to_string())
-        .env("REDIS_URL", redis.url())
-        .env("DATABASE_URL", postgres.url())
-        .env("LOG_FORMAT", "json")
-        .env("WORKER_ID", "test-worker")
         .stdout(if std::env::var_os("WORKER_LOGS").is_some() {
             Stdio::inherit()
         } else {

@@ -3,8 +3,10 @@
 //! specification's structure), and while Postgres is down (SIGKILL) the reported depth
 //! counts both the votes still queued and the batch the worker holds, and the age grows.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -153,13 +155,8 @@ fn emits_valid_emf_lines_with_depth_and_age_of_the_queue_while_postgres_is_down(
     let redis = TestRedis::start();
     let mut postgres = TestPostgres::start();
     let port = free_port();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_worker"));
+    let mut command = common::worker_command(&redis, &postgres, port, "emf-worker");
     command
-        .env("PORT", port.to_string())
-        .env("REDIS_URL", redis.url())
-        .env("DATABASE_URL", postgres.url())
-        .env("LOG_FORMAT", "json")
-        .env("WORKER_ID", "emf-worker")
         .env("METRICS_NAMESPACE", NAMESPACE)
         .env("METRICS_INTERVAL_SECS", "1")
         .stdout(Stdio::piped())

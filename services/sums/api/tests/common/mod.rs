@@ -1,60 +1,37 @@
-//! The sums API spawned in-process on port 0 against a real Redis, for the test binaries.
+//! The sums API spawned in-process on port 0 against a real Redis (testkit's `TestApp`),
+//! for the test binaries.
 
 use std::time::Duration;
 
-use platform::{Env, Shutdown};
+use platform::Env;
 use serde_json::Value;
-use testkit::TestRedis;
-
-pub struct TestApp {
-    pub base: String,
-    pub client: reqwest::Client,
-    _shutdown: ShutdownOnDrop,
-}
-
-pub struct ShutdownOnDrop(pub Shutdown);
-
-impl Drop for ShutdownOnDrop {
-    fn drop(&mut self) {
-        self.0.trigger();
-    }
-}
+use testkit::{AppBuilder, TestApp, TestRedis};
 
 pub async fn spawn_app(redis: &TestRedis, extra: &[(&str, &str)]) -> TestApp {
     let mut pairs = vec![("PORT", "0".to_owned()), ("REDIS_URL", redis.url())];
     pairs.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
     let config = sums_api::Config::from_env(&Env::from_pairs(pairs)).expect("valid config");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let shutdown = Shutdown::manual(Duration::from_secs(1));
-    tokio::spawn(sums_api::run(config, listener, shutdown.clone()));
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap();
-    let app = TestApp {
-        base,
-        client,
-        _shutdown: ShutdownOnDrop(shutdown),
-    };
+    let app = AppBuilder::new()
+        .client(client)
+        .spawn(|listener, shutdown| sums_api::run(config, listener, shutdown))
+        .await;
     app.wait_ready().await;
     app
 }
 
-impl TestApp {
-    pub async fn wait_ready(&self) {
-        for _ in 0..100 {
-            if let Ok(response) = self.client.get(format!("{}/ready", self.base)).send().await {
-                if response.status() == 200 {
-                    return;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("sums api never became ready");
-    }
+/// The API's endpoints, as the tests call them.
+pub trait SumsApi {
+    async fn post_raw(&self, body: &str) -> (u16, Value);
+    fn spawn_post(&self, body: String) -> tokio::task::JoinHandle<u16>;
+    async fn last_sum(&self) -> (u16, Value);
+}
 
-    pub async fn post_raw(&self, body: &str) -> (u16, Value) {
+impl SumsApi for TestApp {
+    async fn post_raw(&self, body: &str) -> (u16, Value) {
         let response = self
             .client
             .post(format!("{}/sum", self.base))
@@ -68,7 +45,7 @@ impl TestApp {
     }
 
     /// `POST /sum` in the background; the task yields the status.
-    pub fn spawn_post(&self, body: String) -> tokio::task::JoinHandle<u16> {
+    fn spawn_post(&self, body: String) -> tokio::task::JoinHandle<u16> {
         let request = self
             .client
             .post(format!("{}/sum", self.base))
@@ -77,7 +54,7 @@ impl TestApp {
         tokio::spawn(async move { request.send().await.unwrap().status().as_u16() })
     }
 
-    pub async fn last_sum(&self) -> (u16, Value) {
+    async fn last_sum(&self) -> (u16, Value) {
         let response = self
             .client
             .get(&self.base)
