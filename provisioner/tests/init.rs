@@ -274,8 +274,10 @@ fn newapp_config_dir() -> tempfile::TempDir {
     let stdout = text(&out.stdout);
     assert!(stdout.contains("Wrote config/newapp.toml"), "{stdout}");
     for expected in [
-        "services.api.environment.JWT_SECRET: looks like a credential",
+        "services.api.environment.{JWT_SECRET, SENTRY_DSN}: looks like a credential",
         "services.api.environment.STRIPE_API_KEY: looks like a credential",
+        "services.worker: no health check: the container check always passes (set",
+        "services.api.depends_on: waits for the one-off job `migrate`: run it with `provision run migrate`",
         "services.web.volumes: not mapped",
         "services.postgres.volumes: not carried over",
         "services.worker.command: not translated",

@@ -612,33 +612,16 @@ fn app_service(name: &str, service: &Mapping, ctx: &Context) -> ServiceDraft {
         notes.push(note(&at, &format!("named `{}` in the stack (names are at most {NAME_MAX} lowercase letters, digits and `-`; the stack's name is not repeated)", draft.name)));
     }
     // Build and image.
-    match service.get("build") {
-        Some(Value::Mapping(build)) => {
-            let get = |k: &str| build.get(k).and_then(scalar).map(|v| interpolate(&v).0);
-            let mut parts = vec![format!(
-                "context \"{}\"",
-                get("context").unwrap_or_else(|| ".".into())
-            )];
-            if let Some(target) = get("target") {
-                parts.push(format!("target \"{target}\""));
-            }
-            if let Some(dockerfile) = get("dockerfile") {
-                parts.push(format!("dockerfile \"{dockerfile}\""));
-            }
-            draft.build = Some(parts.join(", "));
-            for key in build.keys().filter_map(Value::as_str) {
-                if !matches!(key, "context" | "target" | "dockerfile") {
-                    notes.push(note(
-                        &format!("{at}.build.{key}"),
-                        "not translated: pass it to `docker buildx build` when you build the image",
-                    ));
-                }
+    draft.build = build_description(service);
+    if let Some(Value::Mapping(build)) = service.get("build") {
+        for key in build.keys().filter_map(Value::as_str) {
+            if !matches!(key, "context" | "target" | "dockerfile") {
+                notes.push(note(
+                    &format!("{at}.build.{key}"),
+                    "not translated: pass it to `docker buildx build` when you build the image",
+                ));
             }
         }
-        Some(other) => {
-            draft.build = scalar(other).map(|c| format!("context \"{}\"", interpolate(&c).0))
-        }
-        None => {}
     }
     draft.image = service
         .get("image")
@@ -705,7 +688,8 @@ fn app_service(name: &str, service: &Mapping, ctx: &Context) -> ServiceDraft {
             draft.uses.insert(store.kind);
         } else if !ctx.apps.contains(&dependency) {
             let text = if condition == "service_completed_successfully" {
-                format!("waits for the one-off job `{dependency}`: run it with `provision run <task>` before the service's first deploy (see [tasks])")
+                let task = ctx.renamed.get(&dependency).unwrap_or(&dependency);
+                format!("waits for the one-off job `{dependency}`: run it with `provision run {task}` before the service's first deploy")
             } else {
                 format!("depends on `{dependency}`, which is not a service of the stack")
             };
@@ -733,6 +717,28 @@ fn app_service(name: &str, service: &Mapping, ctx: &Context) -> ServiceDraft {
     draft
 }
 
+/// `build:` as a comment names it (`context ".", target "vote"`), interpolated; services
+/// built the same way share an image.
+fn build_description(service: &Mapping) -> Option<String> {
+    match service.get("build")? {
+        Value::Mapping(build) => {
+            let get = |k: &str| build.get(k).and_then(scalar).map(|v| interpolate(&v).0);
+            let mut parts = vec![format!(
+                "context \"{}\"",
+                get("context").unwrap_or_else(|| ".".into())
+            )];
+            if let Some(target) = get("target") {
+                parts.push(format!("target \"{target}\""));
+            }
+            if let Some(dockerfile) = get("dockerfile") {
+                parts.push(format!("dockerfile \"{dockerfile}\""));
+            }
+            Some(parts.join(", "))
+        }
+        other => scalar(other).map(|c| format!("context \"{}\"", interpolate(&c).0)),
+    }
+}
+
 /// The health check as the container's liveness check, and the load balancer's path.
 fn health(service: &Mapping, draft: &mut ServiceDraft, notes: &mut Vec<Note>, at: &str) {
     let check = service.get("healthcheck").and_then(Value::as_mapping);
@@ -747,7 +753,11 @@ fn health(service: &Mapping, draft: &mut ServiceDraft, notes: &mut Vec<Note>, at
             draft.health = vec!["CMD-SHELL".into(), "exit 0".into()];
             draft.health_comment = Some("No health check in compose: this one always passes (ECS then judges the task by its process only). Write a real liveness check.".into());
             draft.health_path = Some("/".into());
-            notes.push(note(at, "no health check: the container check always passes and the load balancer asks `/` (set `health_command` and `public.health_path`)"));
+            notes.push(note(at, if draft.public {
+                "no health check: the container check always passes and the load balancer asks `/` (set `health_command` and `public.health_path`)"
+            } else {
+                "no health check: the container check always passes (set `health_command`)"
+            }));
             return;
         }
     };
@@ -885,6 +895,7 @@ fn credential_name(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();
     [
         "PASSWORD",
+        "DSN",
         "PASSWD",
         "SECRET",
         "TOKEN",
@@ -1006,25 +1017,7 @@ fn environment_of(
 fn job(draft: &mut Draft, name: &str, service: &Mapping, renamed: &BTreeMap<String, String>) {
     let at = format!("services.{name}");
     let same_build = |other: &ServiceDraft| {
-        let build = service.get("build");
-        let ours = match build {
-            Some(Value::Mapping(b)) => {
-                let get = |k: &str| b.get(k).and_then(scalar).map(|v| interpolate(&v).0);
-                let mut parts = vec![format!(
-                    "context \"{}\"",
-                    get("context").unwrap_or_else(|| ".".into())
-                )];
-                if let Some(target) = get("target") {
-                    parts.push(format!("target \"{target}\""));
-                }
-                if let Some(dockerfile) = get("dockerfile") {
-                    parts.push(format!("dockerfile \"{dockerfile}\""));
-                }
-                Some(parts.join(", "))
-            }
-            Some(other) => scalar(other).map(|c| format!("context \"{}\"", interpolate(&c).0)),
-            None => None,
-        };
+        let ours = build_description(service);
         let image = service
             .get("image")
             .and_then(scalar)
@@ -1165,6 +1158,7 @@ mod tests {
             "GITHUB_TOKEN",
             "STRIPE_API_KEY",
             "SIGNING_KEY",
+            "SENTRY_DSN",
         ] {
             assert!(credential_name(name), "{name}");
         }
