@@ -30,8 +30,16 @@ pub enum SynthFormat {
 #[derive(Debug, Parser)]
 #[command(name = "provision", version)]
 pub struct Cli {
-    /// Stack to work on (config/<stack>.toml).
-    #[arg(long, global = true, default_value = "voting", env = "SLIPWAY_STACK")]
+    /// Stack to work on (config/<stack>.toml). Required unless the config directory
+    /// holds exactly one stack file (there is no default stack). For `init`: the new
+    /// stack's name.
+    #[arg(
+        long,
+        global = true,
+        default_value = "",
+        hide_default_value = true,
+        env = "SLIPWAY_STACK"
+    )]
     pub stack: String,
     /// Environment (selects [env.<name>] overrides; part of every AWS name).
     #[arg(long, global = true, default_value = "dev", env = "SLIPWAY_ENV")]
@@ -126,6 +134,9 @@ pub enum Command {
         #[arg(long = "out", short = 'o', value_name = "FILE")]
         out: Option<PathBuf>,
     },
+    /// Write a stack file from a Compose file (docker-compose.yml / compose.yaml) and
+    /// list what it could not translate.
+    Init(crate::init::cli::InitArgs),
     #[command(flatten)]
     Ops(crate::ops::OpsCommand),
     #[command(flatten)]
@@ -158,9 +169,14 @@ impl Cli {
 }
 
 /// Runs the CLI; the returned code is the process exit code.
-pub async fn run(cli: Cli) -> Result<u8> {
+pub async fn run(mut cli: Cli) -> Result<u8> {
+    // `init` names a new stack; every other command needs one that exists.
+    if cli.stack.is_empty() && !matches!(cli.command, Command::Init(_)) {
+        cli.stack = crate::stack_choice::default_stack(&cli.config_dir)?;
+    }
     let session = cli.session();
     match &cli.command {
+        Command::Init(args) => crate::init::cli::run(&session, args),
         Command::Plan { offline } => cmd_plan(&session, *offline).await,
         Command::Up { allow_data_loss } => cmd_up(&session, allow_data_loss).await,
         Command::Down {

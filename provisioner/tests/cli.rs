@@ -135,13 +135,13 @@ fn bad_config_reports_file_line_and_expected_keys() {
 
 #[test]
 fn missing_region_and_credentials_are_explained() {
-    let out = provision_bare(&["plan"]);
+    let out = provision_bare(&["--stack", "voting", "plan"]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         text(&out.stderr).trim(),
         "error: no AWS region: pass --region or set AWS_REGION"
     );
-    let out = provision_bare(&["--region", "eu-west-1", "status"]);
+    let out = provision_bare(&["--stack", "voting", "--region", "eu-west-1", "status"]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
     assert!(
@@ -206,7 +206,13 @@ fn synth_writes_a_cloudformation_template_without_an_account() {
     assert!(text(&out.stderr).contains("sums-prod.json"));
 
     let missing = dir.path().join("no/such/dir/t.json");
-    let out = provision_bare(&["synth", "--out", missing.to_str().unwrap()]);
+    let out = provision_bare(&[
+        "--stack",
+        "voting",
+        "synth",
+        "--out",
+        missing.to_str().unwrap(),
+    ]);
     assert!(!out.status.success());
     assert!(
         text(&out.stderr).contains("check the directory exists"),
