@@ -5,6 +5,7 @@
 //! server is a one-off cost measured in milliseconds.
 
 pub mod compose;
+pub mod emf;
 mod moto;
 mod postgres;
 mod process;

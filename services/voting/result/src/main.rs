@@ -4,10 +4,12 @@ use anyhow::Context;
 async fn main() -> anyhow::Result<()> {
     platform::db::roles::exit_if_requested().await;
     platform::probe::exit_if_requested(result::DEFAULT_PORT);
-    let config = result::Config::from_env(&platform::Env::from_process())
-        .context("invalid configuration")?;
+    let env = platform::Env::from_process();
+    let config = result::Config::from_env(&env).context("invalid configuration")?;
     platform::telemetry::init(config.common.log_format);
     let shutdown = platform::Shutdown::on_signals(platform::shutdown::DEFAULT_DRAIN);
+    // CloudWatch metrics (EMF lines on stdout) when METRICS_NAMESPACE is set.
+    platform::emf::start(&env, "result", &shutdown).context("invalid configuration")?;
     let listener = platform::http::listen(config.common.port).await?;
     result::run(config, listener, shutdown).await?;
     Ok(())
