@@ -876,18 +876,22 @@ fn container(
 /// - `REDIS_REPLICAS`: how many replicas its Redis has (only where it has some). vote
 ///   then acknowledges a vote only after one replica has it (Redis `WAIT`); without a
 ///   replica there is nothing to wait for and the runbook says what that costs.
-/// - `METRICS_NAMESPACE`: for services reporting queues, the CloudWatch namespace of the
-///   Embedded Metric Format lines they log (the alarms of `observability` read them).
-fn runtime_environment(config: &StackConfig, service: &ServiceConfig) -> BTreeMap<String, String> {
+/// - `METRICS_NAMESPACE` and `METRICS_SERVICE`: the CloudWatch namespace and the
+///   `Service` dimension of the Embedded Metric Format lines every service logs
+///   (platform::emf; the dashboard and alarms of `observability` read them).
+fn runtime_environment(
+    config: &StackConfig,
+    name: &str,
+    service: &ServiceConfig,
+) -> BTreeMap<String, String> {
     let mut environment = BTreeMap::new();
     if let Some(redis) = &config.redis {
         if redis.replicas > 0 && service.uses.contains(&DataStore::Redis) {
             environment.insert("REDIS_REPLICAS".into(), redis.replicas.to_string());
         }
     }
-    if !service.queues.is_empty() {
-        environment.insert("METRICS_NAMESPACE".into(), observability::namespace(config));
-    }
+    environment.insert("METRICS_NAMESPACE".into(), observability::namespace(config));
+    environment.insert("METRICS_SERVICE".into(), name.to_owned());
     environment
 }
 
@@ -946,7 +950,7 @@ fn ecs_service(stack: &mut Builder, config: &StackConfig, name: &str, service: &
             container: {
                 let mut main = container(config, name, service, !exec);
                 main.environment
-                    .extend(runtime_environment(config, service));
+                    .extend(runtime_environment(config, name, service));
                 main
             },
         }),
@@ -1504,7 +1508,13 @@ mod tests {
             environment("dev", "worker")["METRICS_NAMESPACE"],
             "Slipway/voting-dev"
         );
-        assert!(!environment("dev", "vote").contains_key("METRICS_NAMESPACE"));
+        // Every service reports its own metrics, under its name.
+        assert_eq!(
+            environment("dev", "vote")["METRICS_NAMESPACE"],
+            "Slipway/voting-dev"
+        );
+        assert_eq!(environment("dev", "vote")["METRICS_SERVICE"], "vote");
+        assert_eq!(environment("prod", "result")["METRICS_SERVICE"], "result");
     }
 
     #[test]

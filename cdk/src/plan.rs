@@ -805,7 +805,9 @@ mod tests {
         // No service reports the votes queue any more: its alarms go too.
         assert!(deleted.iter().any(|d| d == "alarm-queue-votes-depth"));
         assert!(deleted.iter().any(|d| d == "alarm-queue-votes-age"));
-        assert_eq!(deleted.len(), 16, "{deleted:?}");
+        // And its dependency-failure alarm (every service with data stores has one).
+        assert!(pos("alarm-worker-dependencies") < pos("service-worker"));
+        assert_eq!(deleted.len(), 17, "{deleted:?}");
         // The data stores stop accepting the worker's security group; the dashboard and
         // the Postgres connection alarm stop showing it.
         let updated: Vec<&str> = plan

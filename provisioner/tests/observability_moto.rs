@@ -1,5 +1,6 @@
-//! End to end against moto: `up` creates the stack's dashboard, alarms, log metric
-//! filters and SNS topic; `plan` then has nothing to do; `status` shows the dashboard and
+//! End to end against moto: `up` creates the stack's dashboard (with panels on the
+//! services' own EMF metrics), alarms (dependency failures as the services report them
+//! included), log metric filters and SNS topic; `plan` then has nothing to do; `status` shows the dashboard and
 //! what is firing; `down` removes them all. CloudWatch reaches moto through
 //! `tests/moto_cbor.py` (moto has no RPC v2 CBOR, the SDK's only CloudWatch protocol).
 
@@ -92,6 +93,23 @@ async fn up_creates_dashboard_alarms_filters_and_topic_and_down_removes_them() {
     assert!(text.contains("\"app/shop-dev-alb/"), "{text}");
     assert!(text.contains("\"shop-dev-service-orders\""), "{text}");
     assert!(text.contains("\"shop-dev-postgres\""), "{text}");
+    // The services' own metrics (EMF lines): namespace, metric names as the services'
+    // lines carry them, and the `Service` dimension.
+    for title in [
+        "orders: created / rejected per minute",
+        "products: cache hits / misses / errors per minute",
+        "users: dependency checks",
+    ] {
+        assert!(titles.contains(title), "no `{title}` in {titles:?}");
+    }
+    let cache = widgets
+        .iter()
+        .find(|w| w["properties"]["title"] == "products: cache hits / misses / errors per minute")
+        .unwrap();
+    assert_eq!(
+        cache["properties"]["metrics"][0],
+        serde_json::json!(["Slipway/shop-dev", "products_cache_total{result=hit}", "Service", "products", {"stat": "Sum", "label": "hit"}])
+    );
 
     // Alarms: per service, plus Postgres connection failures; all notify the topic.
     let alarms = aws
@@ -108,7 +126,7 @@ async fn up_creates_dashboard_alarms_filters_and_topic_and_down_removes_them() {
         .collect();
     let mut expected: BTreeSet<String> = ["shop-dev-alarm-db-connections".to_owned()].into();
     for service in ["users", "products", "orders"] {
-        for suffix in ["5xx", "p95", "unhealthy", "tasks", "cpu"] {
+        for suffix in ["5xx", "p95", "unhealthy", "tasks", "cpu", "dependencies"] {
             expected.insert(format!("shop-dev-alarm-{service}-{suffix}"));
         }
     }
@@ -224,6 +242,35 @@ async fn up_creates_dashboard_alarms_filters_and_topic_and_down_removes_them() {
             Some("DbConnectionFailures"),
             Some("Sum")
         )
+    );
+
+    // Dependency failures as the orders service reports them (its EMF lines).
+    let dependencies = by_name["shop-dev-alarm-orders-dependencies"];
+    let stat = dependencies.metrics()[0].metric_stat().unwrap();
+    let metric = stat.metric().unwrap();
+    assert_eq!(
+        (metric.namespace(), metric.metric_name(), stat.stat()),
+        (
+            Some("Slipway/shop-dev"),
+            Some("dependency_check_failures_total"),
+            Some("Sum")
+        )
+    );
+    assert_eq!(
+        metric
+            .dimensions()
+            .iter()
+            .map(|d| (d.name().unwrap(), d.value().unwrap()))
+            .collect::<Vec<_>>(),
+        [("Service", "orders")]
+    );
+    assert_eq!(
+        (
+            dependencies.threshold(),
+            dependencies.datapoints_to_alarm(),
+            dependencies.evaluation_periods()
+        ),
+        (Some(1.0), Some(2), Some(3))
     );
 
     // Metric filters: every Postgres consumer's log group, the exact platform marker.

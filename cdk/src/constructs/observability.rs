@@ -26,6 +26,16 @@ pub const QUEUE_DEPTH_METRIC: &str = "QueueDepth";
 pub const QUEUE_AGE_METRIC: &str = "QueueOldestAgeSeconds";
 /// The dimension naming the queue.
 pub const QUEUE_DIMENSION: &str = "Queue";
+/// The dimension of every service's own metrics (the EMF lines of platform::emf, in
+/// [`namespace`]): the service's name, from `METRICS_SERVICE`.
+pub const SERVICE_DIMENSION: &str = "Service";
+/// Failed readiness checks of a service's dependencies, all dependencies together
+/// (platform::metrics::names::DEPENDENCY_FAILURES; one per failed check, and the services
+/// check once per report as well as whenever the load balancer asks `/ready`).
+pub const DEPENDENCY_FAILURES_METRIC: &str = "dependency_check_failures_total";
+/// 1 while a dependency answers its check, 0 while not; one series per dependency,
+/// named `dependency_up{dependency=<name>}` (platform::emf::series_name).
+pub const DEPENDENCY_UP_METRIC: &str = "dependency_up";
 /// Logical id of the SNS topic `[alarms] topic = "…"` creates.
 pub const TOPIC_ID: &str = "alarm-topic";
 /// Logical id of the dashboard (its AWS name is `<stack>-<env>`).
@@ -197,6 +207,40 @@ pub(crate) fn observability(stack: &mut Builder, config: &StackConfig) {
             ),
         );
     }
+    // Dependencies as the services see them: a failed readiness check of Postgres, Redis
+    // or another dependency, in 2 of the last 3 minutes.
+    for (name, service) in &config.services {
+        if service.uses.is_empty() {
+            continue;
+        }
+        let dimensions = service_dimensions(name);
+        stack.add(
+            &format!("alarm-{name}-dependencies"),
+            alarm(
+                format!(
+                    "{name}: readiness checks found a dependency ({}) unreachable in 2 of the last 3 minutes",
+                    service
+                        .uses
+                        .iter()
+                        .map(store_name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                vec![returning(query(
+                    "failures",
+                    metric(
+                        &namespace(config),
+                        DEPENDENCY_FAILURES_METRIC,
+                        &dimensions,
+                        "Sum",
+                    ),
+                ))],
+                "GreaterThanOrEqualToThreshold",
+                1.0,
+                (2, 3),
+            ),
+        );
+    }
     let postgres_consumers = if config.postgres.is_some() {
         consumers(config, DataStore::Postgres)
     } else {
@@ -311,6 +355,19 @@ pub fn check_alarm_queries(queries: &[AlarmQuery]) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// A data store as the services name its readiness check (and the `dependency` label).
+pub fn store_name(store: &DataStore) -> &'static str {
+    match store {
+        DataStore::Postgres => "postgres",
+        DataStore::Redis => "redis",
+    }
+}
+
+/// The dimensions of a service's own metrics.
+fn service_dimensions(service: &str) -> BTreeMap<String, Ref> {
+    BTreeMap::from([(SERVICE_DIMENSION.to_owned(), Ref::physical(service))])
 }
 
 fn ecs_dimensions(service: &str) -> BTreeMap<String, Ref> {
@@ -656,6 +713,7 @@ pub fn dashboard_body(config: &StackConfig) -> Value {
             json!({}),
         ));
     }
+    widgets.extend(app_widgets(config));
     for (index, widget) in widgets.iter_mut().enumerate() {
         let object = widget.as_object_mut().expect("widgets are objects");
         object.insert("x".into(), json!((index % 3) * 8));
@@ -664,6 +722,152 @@ pub fn dashboard_body(config: &StackConfig) -> Value {
         object.insert("height".into(), json!(6));
     }
     json!({"widgets": widgets})
+}
+
+/// One line of a panel on the services' own metrics: the dimension (name, value), the
+/// metric as the EMF lines name it, the statistic and the legend.
+type AppLine = ((&'static str, String), String, &'static str, String);
+
+/// Panels on the services' own metrics (platform::emf, in [`namespace`]), for the
+/// services and queues the stack has: votes accepted vs stored, batch write time and the
+/// queues (voting), socket.io clients, orders, the products cache, sum durations, and
+/// every data-store user's dependency checks. The names are those of
+/// platform::metrics::names (the tests compare).
+fn app_panels(config: &StackConfig) -> Vec<(String, Vec<AppLine>)> {
+    let has = |name: &str| config.services.contains_key(name);
+    let of = |service: &str| (SERVICE_DIMENSION, service.to_owned());
+    let line = |service: &str, metric: &str, stat: &'static str, label: &str| -> AppLine {
+        (of(service), metric.to_owned(), stat, label.to_owned())
+    };
+    let mut panels = Vec::new();
+    if has("vote") && has("worker") {
+        panels.push((
+            "votes accepted / stored per minute".to_owned(),
+            vec![
+                line("vote", "votes_queued_total", "Sum", "accepted (vote)"),
+                line("worker", "votes_processed_total", "Sum", "stored (worker)"),
+            ],
+        ));
+    }
+    let queues: std::collections::BTreeSet<&String> =
+        config.services.values().flat_map(|s| &s.queues).collect();
+    for queue in queues {
+        let on = |metric: &str, label: &str| -> AppLine {
+            (
+                (QUEUE_DIMENSION, queue.clone()),
+                metric.to_owned(),
+                "Maximum",
+                label.to_owned(),
+            )
+        };
+        panels.push((
+            format!("queue {queue}: depth / oldest entry age (s)"),
+            vec![
+                on(QUEUE_DEPTH_METRIC, "depth"),
+                on(QUEUE_AGE_METRIC, "oldest age (s)"),
+            ],
+        ));
+    }
+    if has("worker") {
+        let write = "votes_db_write_duration_seconds";
+        panels.push((
+            "worker: batch write time p50 / p95 (s)".to_owned(),
+            vec![
+                line("worker", write, "p50", "p50"),
+                line("worker", write, "p95", "p95"),
+            ],
+        ));
+    }
+    if has("result") {
+        panels.push((
+            "result: socket.io clients (busiest task)".to_owned(),
+            vec![line(
+                "result",
+                "result_socket_clients",
+                "Maximum",
+                "clients",
+            )],
+        ));
+    }
+    if has("orders") {
+        panels.push((
+            "orders: created / rejected per minute".to_owned(),
+            vec![
+                line("orders", "orders_created_total", "Sum", "created"),
+                line("orders", "orders_rejected_total", "Sum", "rejected"),
+            ],
+        ));
+    }
+    if has("products") {
+        panels.push((
+            "products: cache hits / misses / errors per minute".to_owned(),
+            ["hit", "miss", "error"]
+                .iter()
+                .map(|result| {
+                    line(
+                        "products",
+                        &format!("products_cache_total{{result={result}}}"),
+                        "Sum",
+                        result,
+                    )
+                })
+                .collect(),
+        ));
+    }
+    if has("api") {
+        let duration = "sums_compute_duration_seconds";
+        panels.push((
+            "api: sum duration p50 / p95 (s) and sums per minute".to_owned(),
+            vec![
+                line("api", duration, "p50", "p50 (s)"),
+                line("api", duration, "p95", "p95 (s)"),
+                line("api", "sums_computed_total", "Sum", "sums"),
+            ],
+        ));
+    }
+    for (name, service) in &config.services {
+        if service.uses.is_empty() {
+            continue;
+        }
+        let mut lines = vec![line(
+            name,
+            DEPENDENCY_FAILURES_METRIC,
+            "Sum",
+            "failed checks",
+        )];
+        for store in &service.uses {
+            let store = store_name(store);
+            lines.push(line(
+                name,
+                &format!("{DEPENDENCY_UP_METRIC}{{dependency={store}}}"),
+                "Minimum",
+                &format!("{store} up (1) / down (0)"),
+            ));
+        }
+        panels.push((format!("{name}: dependency checks"), lines));
+    }
+    panels
+}
+
+fn app_widgets(config: &StackConfig) -> Vec<Value> {
+    let namespace = namespace(config);
+    app_panels(config)
+        .into_iter()
+        .map(|(title, lines)| {
+            let lines = lines
+                .into_iter()
+                .map(|((key, value), metric, stat, label)| {
+                    line(
+                        &namespace,
+                        &metric,
+                        &[(key, value)],
+                        json!({"stat": stat, "label": label}),
+                    )
+                })
+                .collect();
+            widget(title, lines, json!({}))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -813,6 +1017,64 @@ mod tests {
             "no load balancer, no 5xx alarm"
         );
         assert!(!resources.iter().any(|r| r.kind() == Kind::Topic));
+    }
+
+    #[test]
+    fn data_store_users_get_a_dependency_alarm_and_panel() {
+        let config = load("shop", "dev");
+        let resources = expand(&config);
+        for service in ["users", "products", "orders"] {
+            let Spec::Alarm(alarm) = spec(&resources, &format!("alarm-{service}-dependencies"))
+            else {
+                panic!()
+            };
+            let metric = alarm.queries[0].metric.as_ref().unwrap();
+            assert_eq!(
+                (
+                    metric.namespace.as_str(),
+                    metric.metric.as_str(),
+                    metric.stat.as_str()
+                ),
+                ("Slipway/shop-dev", DEPENDENCY_FAILURES_METRIC, "Sum")
+            );
+            assert_eq!(metric.dimensions["Service"], Ref::physical(service));
+            assert_eq!(
+                (alarm.datapoints_to_alarm, alarm.evaluation_periods),
+                (2, 3)
+            );
+            assert_eq!(alarm.threshold, 1.0);
+        }
+        let body = dashboard_body(&config);
+        let products = body["widgets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["properties"]["title"] == "products: dependency checks")
+            .unwrap();
+        assert_eq!(
+            products["properties"]["metrics"][2],
+            json!(["Slipway/shop-dev", "dependency_up{dependency=redis}", "Service", "products", {"stat": "Minimum", "label": "redis up (1) / down (0)"}])
+        );
+        // sums' client uses no data store: no dependency alarm.
+        let sums = expand(&load("sums", "dev"));
+        assert!(sums.iter().any(|r| r.id == "alarm-api-dependencies"));
+        assert!(!sums.iter().any(|r| r.id == "alarm-client-dependencies"));
+        // The voting dashboard has the queue and votes panels.
+        let voting = dashboard_body(&load("voting", "dev"));
+        let titles: Vec<&str> = voting["widgets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["properties"]["title"].as_str().unwrap())
+            .collect();
+        for title in [
+            "votes accepted / stored per minute",
+            "queue votes: depth / oldest entry age (s)",
+            "worker: batch write time p50 / p95 (s)",
+            "worker: dependency checks",
+        ] {
+            assert!(titles.contains(&title), "{titles:?}");
+        }
     }
 
     #[test]

@@ -57,7 +57,7 @@ pub async fn database_main<C: AsRef<CommonConfig>>(
     let command = DatabaseCli::command_from_args(name, about);
     let config = startup::load(from_env)?;
     match command {
-        DatabaseCommand::Serve => startup::serve(config, run).await,
+        DatabaseCommand::Serve => startup::serve(name, config, run).await,
         DatabaseCommand::Migrate => migrate(&config).await,
         DatabaseCommand::Seed => seed(&config).await,
     }

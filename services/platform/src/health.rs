@@ -1,15 +1,37 @@
 //! Liveness and readiness. `/health` only says the process serves; `/ready` asks every
-//! dependency now (concurrently, each bounded) and names each one with its state.
+//! dependency now (concurrently, each bounded) and names each one with its state. Each
+//! evaluation also records, per dependency, `dependency_up` (1/0) and counts failed
+//! checks in `dependency_check_failures_total` ([`crate::metrics::names`]): how a
+//! dependency outage shows in Prometheus and CloudWatch.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures::future::{join_all, BoxFuture};
 use serde_json::{json, Map, Value};
 use sqlx::PgPool;
 
+use crate::metrics::names;
+
 /// How long one dependency may take to answer before it counts as down.
 pub const CHECK_TIMEOUT: Duration = Duration::from_millis(1500);
+
+/// The readiness the process serves at `/ready` (the last one given to
+/// [`crate::http::with_platform`]), which the EMF reporter evaluates before each report.
+static WATCHED: Mutex<Option<Readiness>> = Mutex::new(None);
+
+/// Makes `readiness` the one [`watched`] returns.
+pub fn watch(readiness: &Readiness) {
+    *WATCHED.lock().unwrap_or_else(PoisonError::into_inner) = Some(readiness.clone());
+}
+
+/// The readiness last passed to [`watch`].
+pub fn watched() -> Option<Readiness> {
+    WATCHED
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone()
+}
 
 type Probe = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
 
@@ -144,6 +166,17 @@ impl Readiness {
             (check, outcome)
         }))
         .await;
+        for (check, outcome) in &outcomes {
+            let labels = [(names::DEPENDENCY_LABEL, check.name.clone())];
+            metrics::gauge!(names::DEPENDENCY_UP, &labels).set(if outcome.is_ok() {
+                1.0
+            } else {
+                0.0
+            });
+            if outcome.is_err() {
+                metrics::counter!(names::DEPENDENCY_FAILURES, &labels).increment(1);
+            }
+        }
         let ready = outcomes
             .iter()
             .all(|(check, outcome)| outcome.is_ok() || !check.required);

@@ -29,6 +29,7 @@ pub fn probes_router(readiness: Readiness) -> Router {
 pub fn with_platform(app: Router, readiness: Readiness) -> Router {
     // Install the recorder now, not at the first scrape, so requests before it are counted.
     crate::metrics::handle();
+    crate::health::watch(&readiness);
     app.merge(ops_router(readiness))
         .layer(axum::middleware::from_fn(crate::metrics::track_http))
         .layer(TraceLayer::new_for_http())

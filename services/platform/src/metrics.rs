@@ -1,5 +1,8 @@
-//! Prometheus metrics: one process-wide recorder (the `metrics` facade), rendered at
-//! `/metrics`, plus the HTTP middleware that counts and times every request.
+//! Metrics: one process-wide recorder (the `metrics` facade) that fans every series out
+//! to Prometheus (rendered at `/metrics`) and to the CloudWatch EMF reporter
+//! ([`crate::emf`]), plus the HTTP middleware that counts and times every request.
+
+pub mod names;
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -8,6 +11,9 @@ use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use metrics_util::layers::FanoutBuilder;
+
+use crate::emf::recorder::EmfRecorder;
 
 /// Latency buckets in seconds: sub-millisecond to ten seconds.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -19,16 +25,30 @@ const SIZE_BUCKETS: &[f64] = &[
 ];
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+static EMF: OnceLock<EmfRecorder> = OnceLock::new();
+
+/// The EMF half of the process-wide recorder (what [`crate::emf`] reports from).
+pub(crate) fn emf_recorder() -> &'static EmfRecorder {
+    EMF.get_or_init(EmfRecorder::new)
+}
 
 /// The process-wide recorder, installed on first use. Tests start many apps in one
 /// process, so this must be idempotent.
 pub fn handle() -> &'static PrometheusHandle {
     HANDLE.get_or_init(|| {
-        let handle = PrometheusBuilder::new()
+        let prometheus = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
             .and_then(|b| b.set_buckets_for_metric(Matcher::Suffix("_size".into()), SIZE_BUCKETS))
             .expect("bucket lists are non-empty constants")
-            .install_recorder()
+            .build_recorder();
+        let handle = prometheus.handle();
+        // The EMF side keeps bounded state (atomics, logarithmic histogram bins), so it
+        // records whether or not this process reports to CloudWatch.
+        let fanout = FanoutBuilder::default()
+            .add_recorder(prometheus)
+            .add_recorder(emf_recorder().clone())
+            .build();
+        metrics::set_global_recorder(fanout)
             .expect("no other metrics recorder is installed in this process");
         let upkeep = handle.clone();
         // Histograms are kept in buckets that need periodic draining; a plain thread keeps
@@ -56,8 +76,8 @@ pub async fn track_http(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let status = response.status().as_u16().to_string();
     let labels = [("method", method), ("route", route), ("status", status)];
-    metrics::counter!("http_requests_total", &labels).increment(1);
-    metrics::histogram!("http_request_duration_seconds", &labels)
+    metrics::counter!(names::HTTP_REQUESTS, &labels).increment(1);
+    metrics::histogram!(names::HTTP_REQUEST_DURATION, &labels)
         .record(started.elapsed().as_secs_f64());
     response
 }

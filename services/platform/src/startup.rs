@@ -27,7 +27,7 @@
 //!
 //! #[tokio::main]
 //! async fn main() -> anyhow::Result<()> {
-//!     Ok(platform::startup::main(DEFAULT_PORT, Config::from_env, run).await?)
+//!     Ok(platform::startup::main("example", DEFAULT_PORT, Config::from_env, run).await?)
 //! }
 //! ```
 
@@ -97,25 +97,30 @@ pub fn load<C: AsRef<CommonConfig>>(
 }
 
 /// Binds `PORT` on all interfaces and runs `run` on it until SIGTERM or SIGINT, then drains
-/// for [`crate::shutdown::DEFAULT_DRAIN`].
+/// for [`crate::shutdown::DEFAULT_DRAIN`]. With `METRICS_NAMESPACE` set, the service's
+/// metrics also go to CloudWatch as EMF lines on stdout ([`crate::emf`]), under the
+/// `Service` dimension `service` unless `METRICS_SERVICE` names another.
 pub async fn serve<C: AsRef<CommonConfig>>(
+    service: &str,
     config: C,
     run: impl AsyncFnOnce(C, TcpListener, Shutdown) -> Result<(), StartupError>,
 ) -> Result<(), StartupError> {
     let shutdown = Shutdown::on_signals(crate::shutdown::DEFAULT_DRAIN);
+    crate::emf::start(&Env::from_process(), service, &shutdown)?;
     let listener = crate::http::listen(config.as_ref().port).await?;
     run(config, listener, shutdown).await
 }
 
-/// The whole `main` of a service without subcommands: `--probe` (runs the container
-/// health check against `default_port` unless `PORT` says otherwise, and exits), then
-/// [`load`] and [`serve`].
+/// The whole `main` of service `service` (its name in logs and metrics) without
+/// subcommands: `--probe` (runs the container health check against `default_port` unless
+/// `PORT` says otherwise, and exits), then [`load`] and [`serve`].
 pub async fn main<C: AsRef<CommonConfig>>(
+    service: &str,
     default_port: u16,
     from_env: impl FnOnce(&Env) -> Result<C, ConfigError>,
     run: impl AsyncFnOnce(C, TcpListener, Shutdown) -> Result<(), StartupError>,
 ) -> Result<(), StartupError> {
     crate::probe::exit_if_requested(default_port);
     let config = load(from_env)?;
-    serve(config, run).await
+    serve(service, config, run).await
 }

@@ -7,6 +7,7 @@
 
 mod app;
 pub mod compose;
+pub mod emf;
 mod moto;
 mod postgres;
 mod process;

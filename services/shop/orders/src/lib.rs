@@ -316,9 +316,10 @@ async fn create_order(
         Ok(Placed { replayed: true, .. }) => {
             metrics::counter!("orders_replayed_total").increment(1)
         }
-        Ok(_) => metrics::counter!("orders_created_total").increment(1),
+        Ok(_) => metrics::counter!(platform::metrics::names::ORDERS_CREATED).increment(1),
         Err(err) => {
-            metrics::counter!("orders_rejected_total", "reason" => err.reason()).increment(1)
+            metrics::counter!(platform::metrics::names::ORDERS_REJECTED, "reason" => err.reason())
+                .increment(1)
         }
     }
     let placed = outcome?;

@@ -17,15 +17,18 @@ pub async fn read(cache: &RedisHandle, id: i64) -> Option<String> {
         .await
     {
         Ok(Some(json)) => {
-            metrics::counter!("products_cache_total", "result" => "hit").increment(1);
+            metrics::counter!(platform::metrics::names::PRODUCTS_CACHE, "result" => "hit")
+                .increment(1);
             Some(json)
         }
         Ok(None) => {
-            metrics::counter!("products_cache_total", "result" => "miss").increment(1);
+            metrics::counter!(platform::metrics::names::PRODUCTS_CACHE, "result" => "miss")
+                .increment(1);
             None
         }
         Err(err) => {
-            metrics::counter!("products_cache_total", "result" => "error").increment(1);
+            metrics::counter!(platform::metrics::names::PRODUCTS_CACHE, "result" => "error")
+                .increment(1);
             tracing::warn!(%err, id, "product cache unavailable; serving from Postgres");
             None
         }

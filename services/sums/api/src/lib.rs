@@ -229,8 +229,9 @@ async fn compute_off_runtime(state: &AppState, n: u64) -> Result<u64, ApiError> 
             SumError::DeadlineExceeded => deadline_exceeded(),
             SumError::Thread(reason) => ApiError::Worker(reason),
         })?;
-    metrics::histogram!("sums_compute_duration_seconds").record(started.elapsed().as_secs_f64());
-    metrics::counter!("sums_computed_total").increment(1);
+    metrics::histogram!(platform::metrics::names::SUMS_COMPUTE_DURATION)
+        .record(started.elapsed().as_secs_f64());
+    metrics::counter!(platform::metrics::names::SUMS_COMPUTED).increment(1);
     Ok(total)
 }
 

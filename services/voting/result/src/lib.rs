@@ -46,8 +46,10 @@ pub async fn run(
     let scores = Scores::new(io.clone());
     let greeting = scores.clone();
     io.ns("/", async move |socket: SocketRef| {
-        metrics::gauge!("result_socket_clients").increment(1.0);
-        socket.on_disconnect(async || metrics::gauge!("result_socket_clients").decrement(1.0));
+        metrics::gauge!(platform::metrics::names::RESULT_SOCKET_CLIENTS).increment(1.0);
+        socket.on_disconnect(async || {
+            metrics::gauge!(platform::metrics::names::RESULT_SOCKET_CLIENTS).decrement(1.0)
+        });
         let snapshot = greeting.snapshot();
         if snapshot.loaded {
             let _ = socket.emit("scores", &scores_payload(snapshot.counts));

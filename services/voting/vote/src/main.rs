@@ -1,4 +1,10 @@
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    Ok(platform::startup::main(vote::DEFAULT_PORT, vote::Config::from_env, vote::run).await?)
+    Ok(platform::startup::main(
+        "vote",
+        vote::DEFAULT_PORT,
+        vote::Config::from_env,
+        vote::run,
+    )
+    .await?)
 }

@@ -121,7 +121,7 @@ async fn vote_from_form(
         })
         .await
         .map_err(|err| VoteError::from_queue(err, Flavor::Text))?;
-    metrics::counter!("votes_queued_total", "vote" => vote).increment(1);
+    metrics::counter!(platform::metrics::names::VOTES_QUEUED, "vote" => vote).increment(1);
     Ok((jar, render(&state, Some(vote))?).into_response())
 }
 
@@ -175,7 +175,7 @@ async fn vote_from_api(
         })
         .await
         .map_err(|err| VoteError::from_queue(err, Flavor::Json))?;
-    metrics::counter!("votes_queued_total", "vote" => vote).increment(1);
+    metrics::counter!(platform::metrics::names::VOTES_QUEUED, "vote" => vote).increment(1);
     Ok((
         StatusCode::ACCEPTED,
         jar,

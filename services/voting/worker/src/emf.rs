@@ -1,12 +1,9 @@
-//! The age of the queue's oldest vote as a Prometheus gauge (`votes_queue_oldest_age_seconds`,
-//! always), and the queue's depth and that age as CloudWatch metrics, without a
-//! Lambda or an agent: every `interval` the worker prints one CloudWatch Embedded Metric
-//! Format (EMF) line on stdout. On ECS stdout goes to CloudWatch Logs (awslogs driver,
-//! PutLogEvents), which extracts the metrics from any JSON event carrying an `_aws`
-//! object — the `x-amzn-logs-format: json/emf` header is optional ("Using the
-//! PutLogEvents API to send manually-created embedded metric format logs", CloudWatch
-//! user guide). The provisioner turns this on (`METRICS_NAMESPACE`) for services whose
-//! config lists `queues` and alarms on the metrics (cdk/src/constructs/
+//! The queue's depth and the age of its oldest vote, sampled every second and recorded
+//! as gauges with the `Queue` dimension label: the platform's CloudWatch Embedded Metric
+//! Format reporter ([`platform::emf`]) puts them in the worker's EMF line under their
+//! own directive (namespace `METRICS_NAMESPACE`, dimension `Queue` = the Redis list key),
+//! and `/metrics` shows them to Prometheus. The provisioner turns this on
+//! (`METRICS_NAMESPACE`) and alarms on the metrics (provisioner/src/constructs/
 //! observability.rs: `QueueDepth`, `QueueOldestAgeSeconds`, dimension `Queue`).
 //!
 //! The age is measured, not read from the entry: a queued vote is the original app's
@@ -16,56 +13,24 @@
 //! two identical entries in a row (one voter's repeated vote) read as one older entry —
 //! both err towards the alarm's side only in that second, harmless case.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use platform::{ConfigError, Env, Shutdown};
-use serde_json::json;
+use platform::metrics::names;
+use platform::Shutdown;
 
 use crate::queue::{Queue, BATCH_PREFIX, QUEUE_KEY};
 
 /// Metric names and the dimension, as the provisioner's alarms read them.
-pub const DEPTH_METRIC: &str = "QueueDepth";
-pub const AGE_METRIC: &str = "QueueOldestAgeSeconds";
-pub const QUEUE_DIMENSION: &str = "Queue";
+pub const DEPTH_METRIC: &str = names::QUEUE_DEPTH;
+pub const AGE_METRIC: &str = names::QUEUE_OLDEST_AGE;
+pub const QUEUE_DIMENSION: &str = platform::emf::QUEUE_DIMENSION;
+/// The same age as an unlabelled Prometheus gauge (seconds) for the local monitoring
+/// profile's dashboards and alerts (monitoring/): set on every sample, kept at its last
+/// value while Redis cannot be sampled.
+pub const AGE_GAUGE: &str = "votes_queue_oldest_age_seconds";
 
 /// How often the head of the queue is sampled (the age's resolution).
 const SAMPLE_EVERY: Duration = Duration::from_secs(1);
-
-/// Where and how often to report.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Settings {
-    /// CloudWatch namespace (`Slipway/<stack>-<env>`).
-    pub namespace: String,
-    /// Time between two EMF lines.
-    pub interval: Duration,
-}
-
-impl Settings {
-    /// `METRICS_NAMESPACE` (unset or empty: no EMF lines, e.g. under Compose) and
-    /// `METRICS_INTERVAL_SECS` (default 60: CloudWatch's standard resolution).
-    pub fn from_env(env: &Env) -> Result<Option<Self>, ConfigError> {
-        let namespace = env.string("METRICS_NAMESPACE", "");
-        let namespace = namespace.trim();
-        if namespace.is_empty() {
-            return Ok(None);
-        }
-        // CloudWatch namespaces: 1-255 ASCII characters, `AWS/` is reserved (PutMetricData
-        // API reference, Namespace).
-        if namespace.len() > 255 || !namespace.is_ascii() || namespace.starts_with("AWS/") {
-            return Err(ConfigError::Invalid {
-                name: "METRICS_NAMESPACE".into(),
-                value: namespace.to_owned(),
-                expected: "a CloudWatch namespace: 1-255 ASCII characters, not starting with AWS/"
-                    .into(),
-                detail: String::new(),
-            });
-        }
-        Ok(Some(Self {
-            namespace: namespace.to_owned(),
-            interval: Duration::from_secs(env.bounded("METRICS_INTERVAL_SECS", 60u64, 1..=3600)?),
-        }))
-    }
-}
 
 /// How long the entry now at the head of the queue has been there.
 #[derive(Debug, Default)]
@@ -90,33 +55,6 @@ impl HeadAge {
             },
         }
     }
-}
-
-/// One EMF event: both metrics of `queue` at `timestamp_ms` (milliseconds since the epoch).
-pub fn line(namespace: &str, queue: &str, depth: u64, age: Duration, timestamp_ms: u64) -> String {
-    json!({
-        "_aws": {
-            "Timestamp": timestamp_ms,
-            "CloudWatchMetrics": [{
-                "Namespace": namespace,
-                "Dimensions": [[QUEUE_DIMENSION]],
-                "Metrics": [
-                    {"Name": DEPTH_METRIC, "Unit": "Count"},
-                    {"Name": AGE_METRIC, "Unit": "Seconds"},
-                ],
-            }],
-        },
-        QUEUE_DIMENSION: queue,
-        DEPTH_METRIC: depth,
-        AGE_METRIC: age.as_secs_f64(),
-    })
-    .to_string()
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// One sample, atomically: entries waiting in the queue plus those claimed by workers and
@@ -146,17 +84,25 @@ end
 return {depth, redis.call('LINDEX', KEYS[1], 0), age}
 "#;
 
-/// Prometheus gauge (seconds) of the same age as [`AGE_METRIC`], set every sample.
-pub const AGE_GAUGE: &str = "votes_queue_oldest_age_seconds";
-
-/// Samples the queue every second until shutdown: sets the [`AGE_GAUGE`] each time and,
-/// given `settings`, prints an EMF line every `settings.interval`. A Redis outage skips
-/// samples (missing data, not a made-up zero; the gauge keeps its last value).
-pub async fn report(settings: Option<Settings>, queue: Queue, shutdown: Shutdown) {
+/// Samples the queue every second until shutdown and records both gauges. A Redis
+/// outage records NaN: missing data in CloudWatch (the reporter leaves non-finite values
+/// out), not a made-up zero or a stale value.
+pub async fn report(queue: Queue, shutdown: Shutdown) {
+    metrics::describe_gauge!(
+        DEPTH_METRIC,
+        metrics::Unit::Count,
+        "entries waiting in the queue or claimed and not yet acknowledged"
+    );
+    metrics::describe_gauge!(
+        AGE_METRIC,
+        metrics::Unit::Seconds,
+        "how long the oldest entry of the queue has been waiting"
+    );
+    let depth_gauge = metrics::gauge!(DEPTH_METRIC, QUEUE_DIMENSION => QUEUE_KEY);
+    let age_gauge = metrics::gauge!(AGE_METRIC, QUEUE_DIMENSION => QUEUE_KEY);
     let script = redis::Script::new(SAMPLE);
     let mut ages = HeadAge::default();
     let mut tick = tokio::time::interval(SAMPLE_EVERY);
-    let mut next_line = Instant::now() + settings.as_ref().map_or(Duration::ZERO, |s| s.interval);
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -172,24 +118,18 @@ pub async fn report(settings: Option<Settings>, queue: Queue, shutdown: Shutdown
         let (depth, head, claimed_micros) = match sampled {
             Ok(sample) => sample,
             Err(err) => {
-                tracing::debug!(%err, "cannot sample the queue's oldest vote");
+                tracing::debug!(%err, "cannot sample the queue");
+                depth_gauge.set(f64::NAN);
+                age_gauge.set(f64::NAN);
                 continue;
             }
         };
-        let now = Instant::now();
         let age = ages
-            .observe(head, now)
+            .observe(head, Instant::now())
             .max(Duration::from_micros(claimed_micros));
+        depth_gauge.set(depth as f64);
+        age_gauge.set(age.as_secs_f64());
         metrics::gauge!(AGE_GAUGE).set(age.as_secs_f64());
-        let Some(settings) = &settings else {
-            continue;
-        };
-        if now >= next_line {
-            next_line = now + settings.interval;
-            let event = line(&settings.namespace, QUEUE_KEY, depth, age, now_ms());
-            // One write of a whole line: CloudWatch Logs takes each line as one event.
-            println!("{event}");
-        }
     }
 }
 
@@ -215,24 +155,5 @@ mod tests {
         );
         assert_eq!(ages.observe(None, at(11)), Duration::ZERO);
         assert_eq!(ages.observe(Some("b".into()), at(12)), Duration::ZERO);
-    }
-
-    #[test]
-    fn settings_come_from_the_environment_and_reject_reserved_namespaces() {
-        let env = |pairs: &[(&str, &str)]| Env::from_pairs(pairs.iter().copied());
-        assert_eq!(Settings::from_env(&env(&[])).unwrap(), None);
-        assert_eq!(
-            Settings::from_env(&env(&[("METRICS_NAMESPACE", "Slipway/voting-dev")])).unwrap(),
-            Some(Settings {
-                namespace: "Slipway/voting-dev".into(),
-                interval: Duration::from_secs(60)
-            })
-        );
-        assert!(Settings::from_env(&env(&[("METRICS_NAMESPACE", "AWS/ECS")])).is_err());
-        assert!(Settings::from_env(&env(&[
-            ("METRICS_NAMESPACE", "Slipway/x"),
-            ("METRICS_INTERVAL_SECS", "0")
-        ]))
-        .is_err());
     }
 }

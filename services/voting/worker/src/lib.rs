@@ -13,6 +13,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::Router;
+use platform::metrics::names;
 use platform::retry::Backoff;
 use platform::{Readiness, Shutdown, StartupError};
 use sqlx::PgPool;
@@ -22,6 +23,8 @@ pub use config::Config;
 use queue::{Batch, DeadLetter, Queue};
 
 pub const DEFAULT_PORT: u16 = 8082;
+/// The service's name: the `Service` dimension of its CloudWatch metrics by default.
+pub const SERVICE: &str = "worker";
 
 /// What readiness reports about the drain loop's own dependencies.
 #[derive(Default)]
@@ -67,11 +70,16 @@ fn readiness(status: &Arc<Status>, pool: &PgPool) -> Readiness {
             }
         })
         .with_postgres("postgres", pool.clone())
-        .with_condition(
-            "schema",
-            move || schema_status.schema_ready.load(Ordering::Relaxed),
-            "migrations not applied yet",
-        )
+        .with_check("schema", move || {
+            let ready = schema_status.schema_ready.load(Ordering::Relaxed);
+            async move {
+                if ready {
+                    Ok(())
+                } else {
+                    Err("migrations not applied yet".to_owned())
+                }
+            }
+        })
 }
 
 /// Runs `operation` with backoff until it succeeds; `None` if shutdown came first.
@@ -100,13 +108,9 @@ async fn drain(config: Config, pool: PgPool, status: Arc<Status>, shutdown: Shut
     let queue = Queue::new(connection, config.worker_id.clone(), config.lease);
     let _ = status.queue.set(queue.clone());
     // Reported from here on, Postgres or not: a database outage is when the queue grows.
-    // The oldest vote's age is always a Prometheus gauge; the EMF lines only where
-    // METRICS_NAMESPACE asks for them.
-    tokio::spawn(emf::report(
-        config.queue_metrics.clone(),
-        queue.clone(),
-        shutdown.clone(),
-    ));
+    // Always sampled (Prometheus shows the gauges); CloudWatch gets them only where
+    // METRICS_NAMESPACE turns the platform's EMF reporter on.
+    tokio::spawn(emf::report(queue.clone(), shutdown.clone()));
     if until_done("applying migrations", &shutdown, || {
         voting_store::migrate(&pool)
     })
@@ -202,8 +206,7 @@ async fn process(
         let Some(rejected) = writer.write(&parsed.ballots, batch.seq).await else {
             return false;
         };
-        metrics::histogram!("votes_db_write_duration_seconds")
-            .record(started.elapsed().as_secs_f64());
+        metrics::histogram!(names::VOTES_DB_WRITE_DURATION).record(started.elapsed().as_secs_f64());
         rejected_count = rejected.len();
         for write::Rejected { index, reason } in rejected {
             let entry = parsed.sources[index].clone();
@@ -224,7 +227,7 @@ async fn process(
     {
         return false;
     }
-    metrics::counter!("votes_processed_total")
+    metrics::counter!(names::VOTES_PROCESSED)
         .increment(parsed.valid_entries.saturating_sub(rejected_count) as u64);
     metrics::counter!("votes_dead_letters_total").increment(dead.len() as u64);
     metrics::counter!("votes_rejected_by_postgres_total").increment(rejected_count as u64);

@@ -1,59 +1,29 @@
 //! The worker's CloudWatch Embedded Metric Format lines, from the real binary against
 //! throwaway Redis and Postgres: every line is a valid EMF event (checked against the
-//! specification's structure), and while Postgres is down (SIGKILL) the reported depth
+//! specification's JSON schema and rules), the queue's directive leads it, and while Postgres is down (SIGKILL) the reported depth
 //! counts both the votes still queued and the batch the worker holds, and the age grows.
 
-mod common;
-
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
-use testkit::{free_port, ChildGuard, TestPostgres, TestRedis};
+use testkit::{free_port, TestPostgres, TestRedis};
 
 const NAMESPACE: &str = "Slipway/voting-test";
 
-/// CloudWatch's metric units (MetricDatum.Unit in the CloudWatch API reference).
-const UNITS: &[&str] = &[
-    "Seconds",
-    "Microseconds",
-    "Milliseconds",
-    "Bytes",
-    "Kilobytes",
-    "Megabytes",
-    "Gigabytes",
-    "Terabytes",
-    "Bits",
-    "Kilobits",
-    "Megabits",
-    "Gigabits",
-    "Terabits",
-    "Percent",
-    "Count",
-    "Bytes/Second",
-    "Kilobytes/Second",
-    "Megabytes/Second",
-    "Gigabytes/Second",
-    "Terabytes/Second",
-    "Bits/Second",
-    "Kilobits/Second",
-    "Megabits/Second",
-    "Gigabits/Second",
-    "Terabits/Second",
-    "Count/Second",
-    "None",
-];
-
 /// Checks `event` against the EMF specification ("Specification: Embedded metric format",
-/// CloudWatch user guide): a root `_aws` with an integer millisecond `Timestamp` and a
-/// `CloudWatchMetrics` array of directives, each with a `Namespace`, `Dimensions` (an
-/// array of arrays of at most 30 names, each a string member of the root) and `Metrics`
-/// (at most 100 definitions with a `Name` — a numeric root member — and a valid `Unit`).
+/// CloudWatch user guide): its JSON schema (`testkit::emf`) and the prose rules
+/// `platform::emf::check` enforces (every dimension a string member of the root, at most
+/// 30 per set, at most 100 metrics per directive each naming a numeric root member — a
+/// number, an array or a histogram — with a valid `Unit`), plus a `Timestamp` in
+/// milliseconds of now.
 fn validate_emf(event: &Value) -> Result<(), String> {
-    let aws = event["_aws"].as_object().ok_or("no _aws object")?;
-    let timestamp = aws["Timestamp"]
+    let errors = testkit::emf::schema_errors(event);
+    if !errors.is_empty() {
+        return Err(errors.join("; "));
+    }
+    platform::emf::check(event)?;
+    let timestamp = event["_aws"]["Timestamp"]
         .as_u64()
         .ok_or("Timestamp is not an integer")?;
     let now_ms = SystemTime::now()
@@ -64,53 +34,6 @@ fn validate_emf(event: &Value) -> Result<(), String> {
         return Err(format!(
             "Timestamp {timestamp} is not milliseconds of now ({now_ms})"
         ));
-    }
-    let directives = aws["CloudWatchMetrics"]
-        .as_array()
-        .ok_or("CloudWatchMetrics is not an array")?;
-    if directives.is_empty() {
-        return Err("no metric directive".into());
-    }
-    for directive in directives {
-        let namespace = directive["Namespace"].as_str().ok_or("no Namespace")?;
-        if namespace.is_empty() || namespace.len() > 255 {
-            return Err(format!("bad Namespace {namespace:?}"));
-        }
-        for set in directive["Dimensions"]
-            .as_array()
-            .ok_or("Dimensions is not an array")?
-        {
-            let set = set.as_array().ok_or("a dimension set is not an array")?;
-            if set.len() > 30 {
-                return Err("more than 30 dimensions in a set".into());
-            }
-            for name in set {
-                let name = name.as_str().ok_or("a dimension name is not a string")?;
-                if !event[name].is_string() {
-                    return Err(format!(
-                        "dimension {name} is not a string member of the root"
-                    ));
-                }
-            }
-        }
-        let metrics = directive["Metrics"]
-            .as_array()
-            .ok_or("Metrics is not an array")?;
-        if metrics.is_empty() || metrics.len() > 100 {
-            return Err(format!("{} metrics in a directive", metrics.len()));
-        }
-        for metric in metrics {
-            let name = metric["Name"].as_str().ok_or("a metric without Name")?;
-            if !event[name].is_number() {
-                return Err(format!("metric {name} has no numeric value at the root"));
-            }
-            if let Some(unit) = metric.get("Unit") {
-                let unit = unit.as_str().ok_or("Unit is not a string")?;
-                if !UNITS.contains(&unit) {
-                    return Err(format!("{unit} is not a CloudWatch unit"));
-                }
-            }
-        }
     }
     Ok(())
 }
@@ -155,28 +78,16 @@ fn emits_valid_emf_lines_with_depth_and_age_of_the_queue_while_postgres_is_down(
     let redis = TestRedis::start();
     let mut postgres = TestPostgres::start();
     let port = free_port();
-    let mut command = common::worker_command(&redis, &postgres, port, "emf-worker");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_worker"));
     command
+        .env("PORT", port.to_string())
+        .env("REDIS_URL", redis.url())
+        .env("DATABASE_URL", postgres.url())
+        .env("LOG_FORMAT", "json")
+        .env("WORKER_ID", "emf-worker")
         .env("METRICS_NAMESPACE", NAMESPACE)
-        .env("METRICS_INTERVAL_SECS", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    let mut worker = ChildGuard::spawn_with_stdout("worker", &mut command);
-    let stdout = worker.take_stdout();
-    let (lines, events) = mpsc::channel::<Value>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            // Every stdout line is one CloudWatch Logs event: each must be JSON.
-            let value: Value = serde_json::from_str(&line)
-                .unwrap_or_else(|err| panic!("not a JSON line ({err}): {line}"));
-            if std::env::var_os("WORKER_LOGS").is_some() {
-                eprintln!("{line}");
-            }
-            if value.get("_aws").is_some() && lines.send(value).is_err() {
-                return;
-            }
-        }
-    });
+        .env("METRICS_INTERVAL_SECS", "1");
+    let (_worker, events) = testkit::emf::spawn_reading_emf("worker", &mut command, "WORKER_LOGS");
     // Waits for an EMF event satisfying `want`, validating every one on the way.
     let wait_for = |what: &str, want: &dyn Fn(u64, f64) -> bool| -> Value {
         let started = Instant::now();
