@@ -104,4 +104,3 @@ fn every_app_metric_of_the_dashboard_and_alarms_is_one_the_services_emit() {
     assert_eq!(SERVICE_DIMENSION, platform::emf::SERVICE_DIMENSION);
     assert_eq!(QUEUE_DIMENSION, platform::emf::QUEUE_DIMENSION);
 }
-
