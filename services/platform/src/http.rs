@@ -55,7 +55,7 @@ async fn render_metrics() -> impl IntoResponse {
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        crate::metrics::handle().render(),
+        crate::metrics::handle().render() + &crate::metrics::process::render(),
     )
 }
 

@@ -3,6 +3,7 @@
 //! ([`crate::emf`]), plus the HTTP middleware that counts and times every request.
 
 pub mod names;
+pub mod process;
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};

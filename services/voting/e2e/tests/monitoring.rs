@@ -113,6 +113,22 @@ fn prometheus_scrapes_the_voting_stack_with_the_compose_configuration() {
         "{batches:?}"
     );
 
+    // Each service's own process metrics (the Services dashboard's CPU, memory and
+    // restart panels; platform::metrics::process).
+    for series in [
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_start_time_seconds",
+    ] {
+        let samples = prometheus.query(&format!(r#"{series}{{job="slipway"}}"#));
+        show(series, &samples);
+        assert_eq!(samples.len(), 3, "{series}: {samples:?}");
+        assert!(
+            samples.iter().all(|s| s.value > 0.0),
+            "{series}: {samples:?}"
+        );
+    }
+
     // Every alert rule of monitoring/prometheus/rules loaded and evaluates without error
     // on these real series, and none fires or is pending on a healthy stack.
     let wait = Instant::now();
