@@ -46,6 +46,10 @@ SIGNING_ALIASES = {
 _session = botocore.session.get_session()
 _models = {}
 _models_lock = threading.Lock()
+# moto's server answers requests on several threads, and botocore's shape objects build
+# their members lazily without locking: checking two requests at once has failed with a
+# spurious KeyError inside botocore. Checks run one at a time.
+_check_lock = threading.Lock()
 
 
 def service_model(name):
@@ -619,13 +623,14 @@ class RequestCheck:
         if "CONTENT_TYPE" in environ:
             headers["content-type"] = environ["CONTENT_TYPE"]
         try:
-            items = check_request(
-                environ.get("REQUEST_METHOD", ""),
-                environ.get("PATH_INFO", ""),
-                environ.get("QUERY_STRING", ""),
-                headers,
-                body,
-            )
+            with _check_lock:
+                items = check_request(
+                    environ.get("REQUEST_METHOD", ""),
+                    environ.get("PATH_INFO", ""),
+                    environ.get("QUERY_STRING", ""),
+                    headers,
+                    body,
+                )
         except Exception:  # the checker's own failure must show, not pass silently
             items = [
                 {
