@@ -8,33 +8,12 @@ use std::collections::BTreeMap;
 
 use common::Moto;
 
-/// `%XX` and `+` decoding of a form-encoded query-protocol body.
+/// `%XX` and `+` decoding of a form-encoded query-protocol body (a `%` without two hex
+/// digits stays as it is).
 fn form_decode(raw: &str) -> String {
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                // A `%` without two hex digits is not an escape (the recorder also holds
-                // JSON bodies of other services, whose text may carry a plain `%`).
-                match std::str::from_utf8(&bytes[i + 1..i + 3])
-                    .ok()
-                    .and_then(|hex| u8::from_str_radix(hex, 16).ok())
-                {
-                    Some(byte) => {
-                        out.push(byte);
-                        i += 2;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            byte => out.push(byte),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(&raw.replace('+', " "))
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// The form parameters of every recorded ELB request with `Action=<action>`.
