@@ -22,9 +22,6 @@ pub struct Config {
     /// Times a single vote that Postgres rejects as invalid (SQLSTATE class 22, 23 or 54)
     /// is tried before it goes to the dead-letter list.
     pub rejected_attempts: u32,
-    /// Where the EMF reporter sends metrics (`METRICS_NAMESPACE`); when set, the worker
-    /// also samples its queue's depth and oldest-vote age (see [`crate::emf`]).
-    pub queue_metrics: Option<platform::emf::Settings>,
 }
 
 platform::common_config!(Config);
@@ -48,7 +45,6 @@ impl Config {
             idle_poll: Duration::from_millis(env.bounded("IDLE_POLL_MS", 10u64, 1..=5000)?),
             worker_id: env.string("WORKER_ID", &platform::hostname()),
             rejected_attempts: env.bounded("REJECTED_VOTE_ATTEMPTS", 3u32, 1..=100)?,
-            queue_metrics: platform::emf::Settings::from_env(env, crate::SERVICE)?,
         })
     }
 }
