@@ -29,6 +29,9 @@
 //! ├── stack.rs           StackConfig::load/parse: front-end + expansion + name checks
 //! ├── graph.rs           dependency graph, waves, critical path
 //! ├── plan.rs            desired vs normalized observed state → per-resource actions
+//! ├── cost.rs            resources + a price table → monthly cost estimate
+//! │   └── us-east-1.toml the dated offline price table
+//! ├── policy.rs          kinds used → the operator's IAM policy for up/down
 //! ├── synth.rs           resources → CloudFormation template
 //! │   └── tests.rs
 //! └── snapshots/         the six expansion snapshots (voting, sums, shop × dev, prod)
@@ -45,7 +48,7 @@
 //! 3. [`config`] — the TOML front-end; may use names and settings to validate.
 //! 4. [`constructs`] — expands a config into resources.
 //! 5. [`stack`] — loading a stack: config + expansion + the name check over it.
-//! 6. [`graph`], [`plan`], [`synth`] — work on the expanded resources.
+//! 6. [`graph`], [`plan`], [`synth`], [`cost`], [`policy`] — work on the expanded resources.
 //!
 //! In the provisioner, the provider layer (`aws`) and the commands (`cli`, `deploy`,
 //! `ops`, `apply`, `lock`, `session`) sit above all of this; commands receive a
@@ -66,10 +69,12 @@
 
 pub mod config;
 pub mod constructs;
+pub mod cost;
 pub mod graph;
 pub mod model;
 pub mod names;
 pub mod plan;
+pub mod policy;
 pub mod settings;
 pub mod stack;
 pub mod synth;

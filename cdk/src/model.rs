@@ -100,7 +100,11 @@ fn collect_refs(value: &serde_json::Value, found: &mut Vec<String>) {
 /// - `create_secs`: typical seconds from "create" to "usable" on AWS (critical-path
 ///   estimates);
 /// - `reads`: the IAM read actions observing this kind calls (the GitHub deploy role gets
-///   their union on `*`; reads granted on the resources themselves are not listed).
+///   their union on `*`; reads granted on the resources themselves are not listed);
+/// - `writes`: the IAM actions `up` and `down` need to create, change, tag and delete this
+///   kind, including those IAM checks without a call of their own (tag-on-create
+///   `CreateTags`/`AddTags`/`TagResource`, `iam:PassRole`); `provision policy` (the
+///   `policy` module) builds the operator's policy from them.
 #[macro_export]
 macro_rules! kinds {
     ($callback:ident) => {
@@ -111,6 +115,12 @@ macro_rules! kinds {
                 immutable: ["cidr"],
                 create_secs: 2,
                 reads: ["ec2:DescribeVpcs", "ec2:DescribeVpcAttribute"],
+                writes: [
+                    "ec2:CreateVpc",
+                    "ec2:ModifyVpcAttribute",
+                    "ec2:DeleteVpc",
+                    "ec2:CreateTags",
+                ],
             },
             InternetGateway(InternetGatewaySpec) {
                 name: internet_gateway,
@@ -118,6 +128,13 @@ macro_rules! kinds {
                 immutable: ["vpc"],
                 create_secs: 2,
                 reads: ["ec2:DescribeInternetGateways"],
+                writes: [
+                    "ec2:CreateInternetGateway",
+                    "ec2:AttachInternetGateway",
+                    "ec2:DetachInternetGateway",
+                    "ec2:DeleteInternetGateway",
+                    "ec2:CreateTags",
+                ],
             },
             Subnet(SubnetSpec) {
                 name: subnet,
@@ -125,6 +142,12 @@ macro_rules! kinds {
                 immutable: ["vpc", "cidr", "az", "public"],
                 create_secs: 2,
                 reads: ["ec2:DescribeSubnets"],
+                writes: [
+                    "ec2:CreateSubnet",
+                    "ec2:ModifySubnetAttribute",
+                    "ec2:DeleteSubnet",
+                    "ec2:CreateTags",
+                ],
             },
             NatGateway(NatGatewaySpec) {
                 name: nat_gateway,
@@ -133,6 +156,13 @@ macro_rules! kinds {
                 create_secs: 120,
                 // With the Elastic IPs the gateways hold.
                 reads: ["ec2:DescribeNatGateways", "ec2:DescribeAddresses"],
+                writes: [
+                    "ec2:AllocateAddress",
+                    "ec2:CreateNatGateway",
+                    "ec2:DeleteNatGateway",
+                    "ec2:ReleaseAddress",
+                    "ec2:CreateTags",
+                ],
             },
             RouteTable(RouteTableSpec) {
                 name: route_table,
@@ -140,6 +170,15 @@ macro_rules! kinds {
                 immutable: ["vpc"],
                 create_secs: 2,
                 reads: ["ec2:DescribeRouteTables"],
+                writes: [
+                    "ec2:CreateRouteTable",
+                    "ec2:CreateRoute",
+                    "ec2:ReplaceRoute",
+                    "ec2:AssociateRouteTable",
+                    "ec2:DisassociateRouteTable",
+                    "ec2:DeleteRouteTable",
+                    "ec2:CreateTags",
+                ],
             },
             SecurityGroup(SecurityGroupSpec) {
                 name: security_group,
@@ -147,6 +186,15 @@ macro_rules! kinds {
                 immutable: ["vpc", "description"],
                 create_secs: 2,
                 reads: ["ec2:DescribeSecurityGroups"],
+                writes: [
+                    "ec2:CreateSecurityGroup",
+                    "ec2:AuthorizeSecurityGroupIngress",
+                    "ec2:AuthorizeSecurityGroupEgress",
+                    "ec2:RevokeSecurityGroupIngress",
+                    "ec2:RevokeSecurityGroupEgress",
+                    "ec2:DeleteSecurityGroup",
+                    "ec2:CreateTags",
+                ],
             },
             Repository(RepositorySpec) {
                 name: repository,
@@ -158,6 +206,14 @@ macro_rules! kinds {
                     "ecr:GetLifecyclePolicy",
                     "ecr:ListTagsForResource",
                 ],
+                writes: [
+                    "ecr:CreateRepository",
+                    "ecr:PutImageScanningConfiguration",
+                    "ecr:PutImageTagMutability",
+                    "ecr:PutLifecyclePolicy",
+                    "ecr:DeleteRepository",
+                    "ecr:TagResource",
+                ],
             },
             LogGroup(LogGroupSpec) {
                 name: log_group,
@@ -165,6 +221,12 @@ macro_rules! kinds {
                 immutable: [],
                 create_secs: 2,
                 reads: ["logs:DescribeLogGroups", "logs:ListTagsForResource"],
+                writes: [
+                    "logs:CreateLogGroup",
+                    "logs:PutRetentionPolicy",
+                    "logs:DeleteLogGroup",
+                    "logs:TagResource",
+                ],
             },
             Role(RoleSpec) {
                 name: role,
@@ -172,6 +234,16 @@ macro_rules! kinds {
                 immutable: [],
                 create_secs: 2,
                 reads: ["iam:ListRoles", "iam:GetRolePolicy", "iam:ListAttachedRolePolicies"],
+                writes: [
+                    "iam:CreateRole",
+                    "iam:UpdateAssumeRolePolicy",
+                    "iam:PutRolePolicy",
+                    "iam:DeleteRolePolicy",
+                    "iam:AttachRolePolicy",
+                    "iam:DetachRolePolicy",
+                    "iam:DeleteRole",
+                    "iam:TagRole",
+                ],
             },
             Cluster(ClusterSpec) {
                 name: cluster,
@@ -179,6 +251,12 @@ macro_rules! kinds {
                 immutable: [],
                 create_secs: 10,
                 reads: ["ecs:DescribeClusters"],
+                writes: [
+                    "ecs:CreateCluster",
+                    "ecs:UpdateClusterSettings",
+                    "ecs:DeleteCluster",
+                    "ecs:TagResource",
+                ],
             },
             Namespace(NamespaceSpec) {
                 name: namespace,
@@ -189,6 +267,11 @@ macro_rules! kinds {
                     "servicediscovery:ListNamespaces",
                     "servicediscovery:GetNamespace",
                     "servicediscovery:ListTagsForResource",
+                ],
+                writes: [
+                    "servicediscovery:CreateHttpNamespace",
+                    "servicediscovery:DeleteNamespace",
+                    "servicediscovery:TagResource",
                 ],
             },
             LoadBalancer(LoadBalancerSpec) {
@@ -201,6 +284,14 @@ macro_rules! kinds {
                     "elasticloadbalancing:DescribeLoadBalancerAttributes",
                     "elasticloadbalancing:DescribeTags",
                 ],
+                writes: [
+                    "elasticloadbalancing:CreateLoadBalancer",
+                    "elasticloadbalancing:ModifyLoadBalancerAttributes",
+                    "elasticloadbalancing:SetSecurityGroups",
+                    "elasticloadbalancing:SetSubnets",
+                    "elasticloadbalancing:DeleteLoadBalancer",
+                    "elasticloadbalancing:AddTags",
+                ],
             },
             TargetGroup(TargetGroupSpec) {
                 name: target_group,
@@ -212,6 +303,13 @@ macro_rules! kinds {
                     "elasticloadbalancing:DescribeTargetGroupAttributes",
                     "elasticloadbalancing:DescribeTags",
                 ],
+                writes: [
+                    "elasticloadbalancing:CreateTargetGroup",
+                    "elasticloadbalancing:ModifyTargetGroup",
+                    "elasticloadbalancing:ModifyTargetGroupAttributes",
+                    "elasticloadbalancing:DeleteTargetGroup",
+                    "elasticloadbalancing:AddTags",
+                ],
             },
             Listener(ListenerSpec) {
                 name: listener,
@@ -221,6 +319,12 @@ macro_rules! kinds {
                 reads: [
                     "elasticloadbalancing:DescribeListeners",
                     "elasticloadbalancing:DescribeTags",
+                ],
+                writes: [
+                    "elasticloadbalancing:CreateListener",
+                    "elasticloadbalancing:ModifyListener",
+                    "elasticloadbalancing:DeleteListener",
+                    "elasticloadbalancing:AddTags",
                 ],
             },
             ListenerRule(ListenerRuleSpec) {
@@ -232,6 +336,13 @@ macro_rules! kinds {
                     "elasticloadbalancing:DescribeRules",
                     "elasticloadbalancing:DescribeTags",
                 ],
+                writes: [
+                    "elasticloadbalancing:CreateRule",
+                    "elasticloadbalancing:ModifyRule",
+                    "elasticloadbalancing:SetRulePriorities",
+                    "elasticloadbalancing:DeleteRule",
+                    "elasticloadbalancing:AddTags",
+                ],
             },
             Secret(SecretSpec) {
                 name: secret,
@@ -240,6 +351,15 @@ macro_rules! kinds {
                 create_secs: 2,
                 // Never a secret's value.
                 reads: ["secretsmanager:ListSecrets"],
+                writes: [
+                    "secretsmanager:CreateSecret",
+                    "secretsmanager:UpdateSecret",
+                    "secretsmanager:DeleteSecret",
+                    "secretsmanager:RestoreSecret",
+                    "secretsmanager:TagResource",
+                    "secretsmanager:GetRandomPassword",
+                    "secretsmanager:GetSecretValue",
+                ],
             },
             CacheSubnetGroup(SubnetGroupSpec) {
                 name: cache_subnet_group,
@@ -249,6 +369,11 @@ macro_rules! kinds {
                 reads: [
                     "elasticache:DescribeCacheSubnetGroups",
                     "elasticache:ListTagsForResource",
+                ],
+                writes: [
+                    "elasticache:CreateCacheSubnetGroup",
+                    "elasticache:DeleteCacheSubnetGroup",
+                    "elasticache:AddTagsToResource",
                 ],
             },
             ReplicationGroup(ReplicationGroupSpec) {
@@ -263,6 +388,15 @@ macro_rules! kinds {
                     "elasticache:DescribeCacheClusters",
                     "elasticache:ListTagsForResource",
                 ],
+                writes: [
+                    "elasticache:CreateReplicationGroup",
+                    "elasticache:ModifyReplicationGroup",
+                    "elasticache:IncreaseReplicaCount",
+                    "elasticache:DecreaseReplicaCount",
+                    "elasticache:DeleteReplicationGroup",
+                    "elasticache:CreateSnapshot",
+                    "elasticache:AddTagsToResource",
+                ],
             },
             DbSubnetGroup(SubnetGroupSpec) {
                 name: db_subnet_group,
@@ -270,6 +404,12 @@ macro_rules! kinds {
                 immutable: [],
                 create_secs: 2,
                 reads: ["rds:DescribeDBSubnetGroups", "rds:ListTagsForResource"],
+                writes: [
+                    "rds:CreateDBSubnetGroup",
+                    "rds:ModifyDBSubnetGroup",
+                    "rds:DeleteDBSubnetGroup",
+                    "rds:AddTagsToResource",
+                ],
             },
             DbInstance(DbInstanceSpec) {
                 name: db_instance,
@@ -277,6 +417,13 @@ macro_rules! kinds {
                 immutable: ["subnet_group", "database", "username"],
                 create_secs: 480,
                 reads: ["rds:DescribeDBInstances", "rds:ListTagsForResource"],
+                writes: [
+                    "rds:CreateDBInstance",
+                    "rds:ModifyDBInstance",
+                    "rds:DeleteDBInstance",
+                    "rds:CreateDBSnapshot",
+                    "rds:AddTagsToResource",
+                ],
             },
             TaskDefinition(TaskDefinitionSpec) {
                 name: task_definition,
@@ -288,6 +435,13 @@ macro_rules! kinds {
                     "ecs:ListTaskDefinitions",
                     "ecs:DescribeTaskDefinition",
                 ],
+                writes: [
+                    "ecs:RegisterTaskDefinition",
+                    "ecs:DeregisterTaskDefinition",
+                    "ecs:DeleteTaskDefinitions",
+                    "ecs:TagResource",
+                    "iam:PassRole",
+                ],
             },
             Service(ServiceSpec) {
                 name: service,
@@ -296,6 +450,13 @@ macro_rules! kinds {
                 create_secs: 180,
                 // ecs:DescribeServices is granted on the stack's services only.
                 reads: ["ecs:ListServices"],
+                writes: [
+                    "ecs:CreateService",
+                    "ecs:UpdateService",
+                    "ecs:DeleteService",
+                    "ecs:TagResource",
+                    "iam:PassRole",
+                ],
             },
             ScalableTarget(ScalableTargetSpec) {
                 name: scalable_target,
@@ -303,6 +464,11 @@ macro_rules! kinds {
                 immutable: ["service"],
                 create_secs: 2,
                 reads: ["application-autoscaling:DescribeScalableTargets"],
+                writes: [
+                    "application-autoscaling:RegisterScalableTarget",
+                    "application-autoscaling:DeregisterScalableTarget",
+                    "application-autoscaling:TagResource",
+                ],
             },
             ScalingPolicy(ScalingPolicySpec) {
                 name: scaling_policy,
@@ -310,6 +476,12 @@ macro_rules! kinds {
                 immutable: ["target", "metric"],
                 create_secs: 2,
                 reads: ["application-autoscaling:DescribeScalingPolicies"],
+                writes: [
+                    "application-autoscaling:PutScalingPolicy",
+                    "application-autoscaling:DeleteScalingPolicy",
+                    "cloudwatch:PutMetricAlarm",
+                    "cloudwatch:DeleteAlarms",
+                ],
             },
             OidcProvider(OidcProviderSpec) {
                 name: oidc_provider,
@@ -317,6 +489,14 @@ macro_rules! kinds {
                 immutable: ["url"],
                 create_secs: 2,
                 reads: ["iam:ListOpenIDConnectProviders", "iam:GetOpenIDConnectProvider"],
+                writes: [
+                    "iam:CreateOpenIDConnectProvider",
+                    "iam:AddClientIDToOpenIDConnectProvider",
+                    "iam:RemoveClientIDFromOpenIDConnectProvider",
+                    "iam:UntagOpenIDConnectProvider",
+                    "iam:DeleteOpenIDConnectProvider",
+                    "iam:TagOpenIDConnectProvider",
+                ],
             },
             Topic(TopicSpec) {
                 name: topic,
@@ -324,6 +504,11 @@ macro_rules! kinds {
                 immutable: ["name"],
                 create_secs: 2,
                 reads: ["sns:ListTopics", "sns:ListTagsForResource"],
+                writes: [
+                    "sns:CreateTopic",
+                    "sns:DeleteTopic",
+                    "sns:TagResource",
+                ],
             },
             Dashboard(DashboardSpec) {
                 name: dashboard,
@@ -331,6 +516,10 @@ macro_rules! kinds {
                 immutable: [],
                 create_secs: 2,
                 reads: ["cloudwatch:ListDashboards", "cloudwatch:GetDashboard"],
+                writes: [
+                    "cloudwatch:PutDashboard",
+                    "cloudwatch:DeleteDashboards",
+                ],
             },
             Alarm(AlarmSpec) {
                 name: alarm,
@@ -338,6 +527,11 @@ macro_rules! kinds {
                 immutable: [],
                 create_secs: 2,
                 reads: ["cloudwatch:DescribeAlarms", "cloudwatch:ListTagsForResource"],
+                writes: [
+                    "cloudwatch:PutMetricAlarm",
+                    "cloudwatch:DeleteAlarms",
+                    "cloudwatch:TagResource",
+                ],
             },
             MetricFilter(MetricFilterSpec) {
                 name: metric_filter,
@@ -345,6 +539,10 @@ macro_rules! kinds {
                 immutable: ["log_group"],
                 create_secs: 2,
                 reads: ["logs:DescribeMetricFilters"],
+                writes: [
+                    "logs:PutMetricFilter",
+                    "logs:DeleteMetricFilter",
+                ],
             },
         }
     };
@@ -359,7 +557,8 @@ macro_rules! specs {
         label: $label:literal,
         immutable: [$($immutable:literal),* $(,)?],
         create_secs: $secs:literal,
-        reads: [$($read:literal),* $(,)?] $(,)?
+        reads: [$($read:literal),* $(,)?],
+        writes: [$($write:literal),* $(,)?] $(,)?
     }),+ $(,)?) => {
         /// The kinds of resource the provisioner manages.
         #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -402,6 +601,11 @@ macro_rules! specs {
             /// The IAM read actions observing this kind calls (see [`kinds!`]).
             pub fn read_actions(self) -> &'static [&'static str] {
                 match self { $(Kind::$variant => &[$($read),*]),+ }
+            }
+            /// The IAM actions creating, changing, tagging and deleting this kind needs
+            /// (see [`kinds!`]).
+            pub fn write_actions(self) -> &'static [&'static str] {
+                match self { $(Kind::$variant => &[$($write),*]),+ }
             }
             /// Every kind's [`Kind::read_actions`], sorted, each once: what reading a
             /// whole stack needs.
@@ -879,6 +1083,35 @@ mod tests {
             assert!(
                 !err.to_string().contains("unknown variant"),
                 "{kind:?}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_kind_says_how_it_is_written() {
+        // `provision policy` grants these: a kind without them could not be created.
+        for kind in Kind::ALL {
+            let writes = kind.write_actions();
+            assert!(
+                writes.iter().any(|a| a.contains(":Create")
+                    || a.contains(":Put")
+                    || a.contains(":Register")
+                    || a.contains(":Allocate")),
+                "{kind:?}: {writes:?} create nothing"
+            );
+            assert!(
+                writes
+                    .iter()
+                    .any(|a| a.contains(":Delete") || a.contains(":Deregister")),
+                "{kind:?}: {writes:?} delete nothing"
+            );
+            assert!(
+                writes
+                    .iter()
+                    .all(|a| a.split_once(':').is_some_and(|(s, op)| {
+                        !s.is_empty() && op.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+                    })),
+                "{kind:?}: {writes:?} are not service:Operation actions"
             );
         }
     }
