@@ -226,7 +226,7 @@ impl Estimate {
             };
             let _ = writeln!(
                 out,
-                "  {:<26} {:<46} {:>10}{at_max}",
+                "  {:<28} {:<46} {:>10}{at_max}",
                 line.item,
                 line.quantity,
                 dollars(line.monthly)
@@ -234,14 +234,14 @@ impl Estimate {
         }
         let _ = writeln!(
             out,
-            "  {:<26} {:<46} {:>10}/month",
+            "  {:<28} {:<46} {:>10}/month",
             "total",
             "",
             dollars(self.total())
         );
         let _ = writeln!(
             out,
-            "  {:<26} {:<46} {:>10}/month",
+            "  {:<28} {:<46} {:>10}/month",
             "total at max scale",
             "(every service at its autoscaling max)",
             dollars(self.total_at_max())
@@ -253,13 +253,16 @@ impl Estimate {
         let _ = writeln!(
             out,
             "assumes {} h/month, {} GB/month through each NAT gateway, {} ALB LCU around the \
-             clock, {} GB of logs ingested and {} GB stored per log group; leaves out data \
-             transfer out, ECR storage, snapshots, custom metrics and free tiers",
+             clock,\n  {} GB of logs ingested and {} GB stored per log group",
             a.hours_per_month,
             a.nat_gateway_gb_per_month,
             a.alb_lcu_baseline,
             a.log_gb_per_group_month,
             a.log_storage_gb_per_group
+        );
+        let _ = writeln!(
+            out,
+            "leaves out data transfer out, ECR storage, snapshots, custom metrics and free tiers"
         );
         out
     }

@@ -1,8 +1,9 @@
 //! The IAM policy an operator needs to run `provision up` and `provision down` for one
 //! stack and environment (`provision policy`), least privilege: the actions are those of
-//! the resource kinds the stack uses (their `reads` and `writes` in the
-//! [`kinds!`](crate::model::kinds) table) plus the few the commands call for the whole stack
-//! ([`STACK_READS`], the lock), and each write is scoped as narrowly as its service allows
+//! the resource kinds the stack uses (their `writes` in the
+//! [`kinds!`](crate::model::kinds) table), every kind's `reads` (observing lists every
+//! kind) and the few the commands call for the whole stack
+//! ([`STACK_READS`], [`SCOPED_READS`], the lock), and each write is scoped as narrowly as its service allows
 //! (the Service Authorization Reference, "Actions, resources, and condition keys for …"):
 //!
 //! - **By name** where the stack's AWS names are known in advance (`<stack>-<env>-<id>`,
@@ -48,6 +49,11 @@ pub const STACK_READS: &[&str] = &[
     "servicequotas:GetServiceQuota",
     "tag:GetResources",
 ];
+
+/// Reads `up` and `down` call on resources of the stack (so granted on their names):
+/// a repository's images (`up` waits for tasks only when the image is pushed) and the
+/// stack's ECS services.
+pub const SCOPED_READS: &[&str] = &["ecr:DescribeImages", "ecs:DescribeServices"];
 
 /// The lock parameter's actions (`up` and `down` hold the stack's lock).
 pub const LOCK_ACTIONS: &[&str] = &[
@@ -260,8 +266,9 @@ pub fn operator_policy(stack: &str, env: &str, resources: &[Resource]) -> Operat
     let kinds: BTreeSet<Kind> = resources.iter().map(Resource::kind).collect();
     let mut statements = Vec::new();
 
+    // Observing lists every kind, used or not (a kind the config dropped is still found).
     let mut reads: BTreeSet<&str> = STACK_READS.iter().copied().collect();
-    reads.extend(kinds.iter().flat_map(|k| k.read_actions().iter().copied()));
+    reads.extend(Kind::all_read_actions());
     statements.push(statement("Read", reads, vec!["*".into()], BTreeMap::new()));
     statements.push(statement(
         "StackLock",
@@ -275,6 +282,16 @@ pub fn operator_policy(stack: &str, env: &str, resources: &[Resource]) -> Operat
 
     // Writes by service.
     let mut by_service: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for read in SCOPED_READS {
+        let service = read.split_once(':').map_or("", |(s, _)| s);
+        let prefix = format!("{service}:");
+        let used = kinds
+            .iter()
+            .any(|k| k.write_actions().iter().any(|w| w.starts_with(&prefix)));
+        if used {
+            by_service.entry(service).or_default().insert(read);
+        }
+    }
     for kind in &kinds {
         for action in kind.write_actions() {
             if let Some((service, _)) = action.split_once(':') {

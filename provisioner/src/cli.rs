@@ -1,4 +1,4 @@
-//! The `provision` command line: plan, up, down, status, outputs.
+//! The `provision` command line: plan, up, down, status, outputs, cost, policy.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal, Write};
@@ -134,6 +134,10 @@ pub enum Command {
         #[arg(long = "out", short = 'o', value_name = "FILE")]
         out: Option<PathBuf>,
     },
+    /// Estimated monthly cost of the stack (or, with --live, of what runs), per resource kind.
+    Cost(crate::cost_report::CostArgs),
+    /// The least-privilege IAM policy an operator needs to run `up` and `down` (no AWS access).
+    Policy(crate::policy_report::PolicyArgs),
     /// Write a stack file from a Compose file (docker-compose.yml / compose.yaml) and
     /// list what it could not translate.
     Init(crate::init::cli::InitArgs),
@@ -187,6 +191,8 @@ pub async fn run(mut cli: Cli) -> Result<u8> {
         Command::Outputs { json } => cmd_outputs(&session, *json).await,
         Command::Graph => cmd_graph(&session),
         Command::Synth { format, out } => cmd_synth(&session, *format, out.as_deref()),
+        Command::Cost(args) => crate::cost_report::run(&session, args).await,
+        Command::Policy(args) => crate::policy_report::run(&session, args),
         Command::Ops(ops) => crate::ops::run(&session, ops).await,
         // A release holds the stack's lock too: an `up` re-registering task definitions
         // meanwhile could put an older image back.
@@ -225,24 +231,28 @@ async fn cmd_plan(session: &Session, offline: bool) -> Result<u8> {
     // Config errors first, before any AWS call.
     let (_, offline_graph) = session.desired()?;
     let mut duplicates = Vec::new();
+    let mut observed = Vec::new();
     let (graph, plan, source) = if offline {
         let plan = plan(&offline_graph, &[]);
         (offline_graph, plan, "offline: assuming an empty account")
     } else {
         let aws = session.connect().await?;
-        let (observed, found_twice) = resources::observe_all(&aws).await?;
+        let found_twice;
+        (observed, found_twice) = resources::observe_all(&aws).await?;
         duplicates = resources::duplicate_report(&observed, &found_twice);
         let graph = session.desired_in(&aws, &observed).await?;
         let plan = plan(&graph, &observed);
         warn_quotas(&aws, &plan).await;
         (graph, plan, "read from AWS")
     };
+    let (cost, prices) = crate::cost_report::plan_difference(graph.resources(), &observed);
     for line in &duplicates {
         eprintln!("warning: {line}");
     }
     if session.json() {
         print_json(
-            &json!({"stack": session.stack, "env": session.env, "plan": plan, "duplicates": duplicates}),
+            &json!({"stack": session.stack, "env": session.env, "plan": plan, "duplicates": duplicates,
+                    "monthly_cost_difference": cost, "prices": prices}),
         )?;
     } else {
         say!(
@@ -256,6 +266,7 @@ async fn cmd_plan(session: &Session, offline: bool) -> Result<u8> {
         if plan.is_empty() {
             say!("No changes: the stack matches its config.");
         }
+        say!("Monthly cost: {cost} (prices: {prices}; `provision cost` for the breakdown)");
     }
     Ok(0)
 }

@@ -11,10 +11,13 @@ pub use slipway_cdk::{config, constructs, graph, model, names, plan, settings, s
 pub mod apply;
 pub mod aws;
 pub mod cli;
+pub mod cost_report;
 pub mod deploy;
 pub mod init;
 pub mod lock;
 pub mod ops;
+pub mod policy_report;
+pub mod pricing;
 pub mod resources;
 pub mod session;
 pub mod stack_choice;

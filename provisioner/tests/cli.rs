@@ -2,28 +2,11 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
-
-use common::{config_copy, edit_config, repo_root};
+use common::{config_copy, edit_config};
 
 /// `provision ARGS` with no AWS configuration at all.
 fn provision_bare(args: &[&str]) -> std::process::Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_provision"));
-    command
-        .args(args)
-        .current_dir(repo_root())
-        .stdin(Stdio::null());
-    for (key, _) in std::env::vars() {
-        if key.starts_with("AWS_") || key.starts_with("SLIPWAY_") {
-            command.env_remove(key);
-        }
-    }
-    command
-        // No profile files to find credentials in, and no instance metadata to ask.
-        .env("HOME", "/nonexistent")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .output()
-        .expect("provision runs")
+    common::bare_command(args).output().expect("provision runs")
 }
 
 fn text(bytes: &[u8]) -> String {

@@ -8,95 +8,13 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::process::{Command, Stdio};
 
-use common::{config_copy, repo_root, Moto};
+use common::iam_eval::{assert_outcomes, request, Request};
+use common::{config_copy, Moto};
 use serde_json::{json, Value};
 
 const ACCOUNT: &str = "123456789012";
 const REGION: &str = common::REGION;
-
-/// The pinned evaluator's Python (`ci/python-env.sh iam`, which ci/test.sh runs).
-fn evaluator_python() -> std::path::PathBuf {
-    let python = repo_root().join(".venv/iam/bin/python3");
-    assert!(
-        python.is_file(),
-        "no IAM policy evaluator: create it with `bash ci/python-env.sh iam` (ci/test.sh does)"
-    );
-    python
-}
-
-/// One request: action, resource, request context.
-struct Request {
-    action: &'static str,
-    resource: String,
-    context: Value,
-}
-
-fn request(action: &'static str, resource: impl Into<String>, context: Value) -> Request {
-    Request {
-        action,
-        resource: resource.into(),
-        context,
-    }
-}
-
-/// Whether `policy` (the role `role_arn`'s only policy) allows each request.
-fn evaluate(role_arn: &str, policy: &Value, requests: &[Request]) -> Vec<bool> {
-    let job = json!({
-        "role_arn": role_arn,
-        "policy": policy,
-        "requests": requests.iter().map(|r| json!({
-            "action": r.action, "resource": r.resource, "context": r.context,
-        })).collect::<Vec<_>>(),
-    });
-    let mut child = Command::new(evaluator_python())
-        .arg(repo_root().join("provisioner/tests/iam_eval.py"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the evaluator starts");
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(job.to_string().as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "iam_eval.py failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("one boolean per request")
-}
-
-/// Asserts each request's outcome, listing every mismatch at once.
-fn assert_outcomes(role_arn: &str, policy: &Value, cases: Vec<(bool, Request)>) {
-    let (expected, requests): (Vec<bool>, Vec<Request>) = cases.into_iter().unzip();
-    let got = evaluate(role_arn, policy, &requests);
-    let wrong: Vec<String> = requests
-        .iter()
-        .zip(expected.iter().zip(&got))
-        .filter(|(_, (want, got))| want != got)
-        .map(|(r, (want, _))| {
-            format!(
-                "{} {} {} must be {}",
-                r.action,
-                r.resource,
-                r.context,
-                if *want { "allowed" } else { "denied" }
-            )
-        })
-        .collect();
-    assert!(
-        wrong.is_empty(),
-        "{role_arn}:\n  {}\npolicy: {policy:#}",
-        wrong.join("\n  ")
-    );
-}
 
 /// The role's ARN and its inline policy, as IAM holds them.
 async fn role(aws: &provisioner::aws::Aws, name: &str) -> (String, Value) {

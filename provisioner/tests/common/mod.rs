@@ -12,6 +12,7 @@ use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::Credentials;
 use provisioner::aws::Aws;
 
+pub mod iam_eval;
 pub mod mocks;
 
 pub const REGION: &str = "us-east-1";
@@ -354,6 +355,26 @@ impl Run {
             )
         })
     }
+}
+
+/// `provision ARGS` with no AWS or Slipway setting from the environment, no profile
+/// files to find credentials in and no instance metadata to ask (not run yet: callers
+/// add what they test with).
+pub fn bare_command(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_provision"));
+    command
+        .args(args)
+        .current_dir(repo_root())
+        .stdin(Stdio::null());
+    for (key, _) in std::env::vars() {
+        if key.starts_with("AWS_") || key.starts_with("SLIPWAY_") {
+            command.env_remove(key);
+        }
+    }
+    command
+        .env("HOME", "/nonexistent")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    command
 }
 
 /// A copy of the repo's `config/` to edit, for config-change tests.
