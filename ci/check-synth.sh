@@ -4,8 +4,9 @@
 #              references): zero errors; warnings fixed or ignored in ci/cfn-lint.yaml.
 #   checkov    security best practices for CloudFormation: zero failed checks; every
 #              accepted failure in ci/checkov-skips.yaml with its reason.
-#   parliament every IAM inline policy (actions exist, resources match them): zero
-#              findings; every accepted one in ci/parliament-accepted.yaml with its reason.
+#   parliament every IAM inline policy (actions exist, resources match them) and the
+#              operator's policy of each stack (`provision policy`): zero findings;
+#              every accepted one in ci/parliament-accepted.yaml with its reason.
 # Builds nothing: takes the `provision` binary from $PROVISION, else the cargo target dir.
 # The validators live in .venv/lint (ci/python/lint-requirements.txt, every dependency
 # pinned with ==), recreated only when the pin list changes.
@@ -122,6 +123,15 @@ fi
 # every finding must be accepted, with its reason, in ci/parliament-accepted.yaml.
 policies="$work/policies"
 policy_count="$("$venv/bin/python" "$root/ci/python/synth_policies.py" "$policies" "${templates[@]}")"
+# The operator's policy for `up` and `down` (`provision policy`), as ProvisionOperator.
+for stack in voting sums shop; do
+    for env in dev prod; do
+        mkdir -p "$policies/operator-$stack-$env"
+        "$provision" --config-dir "$config" --stack "$stack" --env "$env" policy --json \
+            >"$policies/operator-$stack-$env/ProvisionOperator.policy.json"
+        policy_count=$((policy_count + 1))
+    done
+done
 set +e
 "$venv/bin/parliament" --directory "$policies" --json >"$work/parliament.json"
 set -e
@@ -134,10 +144,12 @@ findings = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
 
 def actions_of(finding):
     # parliament's detail is a list of {"action": …} (most issues), a list of action
-    # names (RESOURCE_STAR) or one sentence ending in the action (UNKNOWN_ACTION).
+    # names (RESOURCE_STAR) or one sentence ending in the action (UNKNOWN_ACTION,
+    # UNKNOWN_CONDITION_FOR_ACTION: "Unknown condition K for action A").
     detail = finding.get("detail") or []
     if isinstance(detail, str):
-        return {detail.rsplit(" ", 1)[-1]} if detail.startswith("Unknown action ") else set()
+        known = detail.startswith("Unknown action ") or " for action " in detail
+        return {detail.rsplit(" ", 1)[-1]} if known else set()
     return {d.get("action") if isinstance(d, dict) else d for d in detail}
 
 def accepted(finding):
