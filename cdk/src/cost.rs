@@ -83,6 +83,10 @@ pub struct Price {
     /// CONTAINS filters (field → part of the value).
     #[serde(default)]
     pub contains: BTreeMap<String, String>,
+    /// Priced for the whole account, not per region (the Price List has no `regionCode`
+    /// for it: CloudWatch dashboards).
+    #[serde(default)]
+    pub global: bool,
 }
 
 /// Prices by key, their region and where they come from.

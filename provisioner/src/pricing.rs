@@ -69,7 +69,7 @@ fn filter(kind: FilterType, field: &str, value: &str) -> Filter {
 }
 
 /// The GetProducts request for `price` in `region`: the table's filters plus
-/// `regionCode`.
+/// `regionCode` (unless the price is account-wide).
 pub fn query(
     client: &aws_sdk_pricing::Client,
     price: &Price,
@@ -79,8 +79,10 @@ pub fn query(
         .get_products()
         .service_code(&price.service)
         .format_version("aws_v1")
-        .max_results(100)
-        .filters(filter(FilterType::TermMatch, "regionCode", region));
+        .max_results(100);
+    if !price.global {
+        request = request.filters(filter(FilterType::TermMatch, "regionCode", region));
+    }
     for (field, value) in &price.term_match {
         request = request.filters(filter(FilterType::TermMatch, field, value));
     }

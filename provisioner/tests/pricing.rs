@@ -78,6 +78,21 @@ async fn each_price_is_asked_for_with_the_tables_filters_and_the_stacks_region()
             (FilterType::Contains, "usagetype", "NatGateway-Hours"),
         ]
     );
+
+    // Dashboards are priced account-wide: no regionCode (the Price List has none).
+    let dashboard = table
+        .prices
+        .iter()
+        .find(|p| p.key == "dashboard_month")
+        .unwrap();
+    query(&pricing, dashboard, "eu-west-1")
+        .send()
+        .await
+        .unwrap();
+    let input = captured.lock().unwrap().pop().unwrap();
+    assert_eq!(input.service_code(), Some("AmazonCloudWatch"));
+    let fields: Vec<&str> = input.filters().iter().map(|f| f.field()).collect();
+    assert_eq!(fields, ["usagetype"]);
 }
 
 #[tokio::test]
@@ -93,7 +108,8 @@ async fn the_apis_answers_replace_every_price_of_the_table() {
                 .iter()
                 .find(|p| {
                     p.service == input.service_code().unwrap_or_default()
-                        && input.filters().len() == 1 + p.term_match.len() + p.contains.len()
+                        && input.filters().len()
+                            == usize::from(!p.global) + p.term_match.len() + p.contains.len()
                         && p.term_match
                             .iter()
                             .chain(&p.contains)
