@@ -59,10 +59,15 @@ impl fmt::Display for PriceSource {
 /// Usage the estimate assumes where the bill depends on traffic.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct Assumptions {
+    /// Hours in a month (730, as AWS's calculators count).
     pub hours_per_month: f64,
+    /// GB processed per NAT gateway per month.
     pub nat_gateway_gb_per_month: f64,
+    /// LCUs each ALB uses around the clock.
     pub alb_lcu_baseline: f64,
+    /// GB of logs ingested per log group per month.
     pub log_gb_per_group_month: f64,
+    /// GB of logs stored per log group.
     pub log_storage_gb_per_group: f64,
 }
 
@@ -92,10 +97,15 @@ pub struct Price {
 /// Prices by key, their region and where they come from.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PriceTable {
+    /// The region the prices are of (`us-east-1` for the offline table).
     pub region: String,
+    /// `USD`.
     pub currency: String,
+    /// The offline table (with its date) or the Price List API.
     pub source: PriceSource,
+    /// Usage assumed where the bill depends on traffic.
     pub assumptions: Assumptions,
+    /// Every price, each with the query it answers.
     pub prices: Vec<Price>,
 }
 
@@ -148,8 +158,11 @@ impl PriceTable {
 /// A resource as the estimate sees it: its kind and its spec as JSON with `${id}` refs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CostItem {
+    /// Logical id.
     pub id: String,
+    /// Its kind.
     pub kind: Kind,
+    /// The spec's fields, other resources as `${id}`.
     pub spec: Value,
 }
 
@@ -194,12 +207,17 @@ pub struct Line {
 /// A stack's estimated monthly cost.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Estimate {
+    /// Where the prices come from.
     pub source: PriceSource,
+    /// The prices' region.
     pub region: String,
+    /// `USD`.
     pub currency: String,
+    /// One line per billed item.
     pub lines: Vec<Line>,
     /// Resources the table has no price for (left out of the totals), and why.
     pub unpriced: Vec<String>,
+    /// The usage assumed.
     pub assumptions: Assumptions,
 }
 

@@ -105,8 +105,11 @@ pub struct Statement {
 /// The operator's policy for one stack and environment.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct OperatorPolicy {
+    /// The stack it is for.
     pub stack: String,
+    /// The environment it is for.
     pub env: String,
+    /// Its statements, reads first.
     pub statements: Vec<Statement>,
 }
 
