@@ -12,6 +12,7 @@ use toml::Spanned;
 use crate::model::ids::DEBUG;
 
 pub mod deploy;
+pub mod reference;
 pub use deploy::{DeployConfig, Strategy};
 
 /// A config problem, located in its file.
@@ -35,33 +36,57 @@ pub enum ConfigError {
 }
 
 /// The file as written: base settings plus optional per-environment overrides.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(title = "Slipway stack file (config/<stack>.toml)")]
 struct StackFile {
+    /// `[stack]`: the stack's identity.
+    #[schemars(with = "StackSection")]
     stack: Spanned<StackSection>,
+    /// `[network]`: the stack's VPC.
     network: NetworkConfig,
+    /// `[alb]`: the shared Application Load Balancer in front of the public services.
+    #[schemars(with = "Option<AlbConfig>")]
     alb: Option<Spanned<AlbConfig>>,
+    /// `[logs]`: the CloudWatch log groups of every service and task.
     #[serde(default)]
     logs: LogsConfig,
+    /// `[redis]`: an ElastiCache for Redis replication group the services in `uses` reach.
     redis: Option<RedisConfig>,
+    /// `[postgres]`: an RDS for PostgreSQL instance the services in `uses` reach.
     postgres: Option<PostgresConfig>,
+    /// `[alarms]`: CloudWatch alarm thresholds and whom they notify.
+    #[schemars(with = "Option<AlarmsConfig>")]
     alarms: Option<Spanned<AlarmsConfig>>,
+    /// `[services.<name>]`: one ECS Fargate service each, named by the table's key.
+    #[schemars(with = "BTreeMap<String, ServiceConfig>")]
     services: BTreeMap<String, Spanned<ServiceConfig>>,
+    /// `[tasks.<name>]`: one-off tasks (migrations, setup) run by `provision run <name>`.
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, TaskConfig>")]
     tasks: BTreeMap<String, Spanned<TaskConfig>>,
+    /// `[github]`: the role GitHub Actions assumes (OIDC) to deploy this stack.
+    #[schemars(with = "Option<GithubConfig>")]
     github: Option<Spanned<GithubConfig>>,
+    /// `[env.<env>]`: what changes in one environment (`--env <env>`); every key is
+    /// optional and replaces the base value. An environment without a table here runs
+    /// with the base settings.
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, EnvOverrides>")]
     env: BTreeMap<String, Spanned<EnvOverrides>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct StackSection {
+    /// The stack's name: the first part of every AWS name (`<stack>-<env>-<id>`) and the
+    /// `slipway:stack` tag; 1-12 lowercase letters, digits and `-`, starting with a
+    /// letter. Name the file after it (`config/<name>.toml`): `--stack` picks the file.
     name: String,
 }
 
 /// Network layout: one VPC over two AZs, public and private subnets.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NetworkConfig {
     /// VPC CIDR, a /16; subnets are carved as /20s from it.
@@ -94,7 +119,7 @@ fn one() -> u8 {
     1
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AlbConfig {
     /// When set, the ALB serves HTTPS on 443 and redirects 80 to it.
@@ -114,9 +139,10 @@ pub struct AlbConfig {
 /// is served by this rule and the listener's own default answers 404.
 pub const CATCH_ALL_PRIORITY: i32 = 50_000;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LogsConfig {
+    /// Days CloudWatch Logs keeps each service's and task's log events.
     #[serde(default = "default_retention")]
     pub retention_days: i32,
 }
@@ -133,10 +159,13 @@ fn default_retention() -> i32 {
     14
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RedisConfig {
+    /// ElastiCache node type, e.g. `cache.t4g.micro` (dev) or `cache.m7g.large`.
     pub node_type: String,
+    /// Redis engine version (major.minor). A higher version is an in-place upgrade; a
+    /// lower one is refused (AWS cannot downgrade).
     #[serde(default = "default_redis_version")]
     pub engine_version: String,
     /// Read replicas; ≥ 1 turns on Multi-AZ with automatic failover.
@@ -148,27 +177,40 @@ fn default_redis_version() -> String {
     "7.1".into()
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PostgresConfig {
+    /// RDS instance class, e.g. `db.t4g.micro` (dev) or `db.m7g.large`.
     pub instance_class: String,
+    /// PostgreSQL major version (RDS picks its default minor). A new major is upgraded in
+    /// place; a lower one is refused.
     #[serde(default = "default_pg_version")]
     pub engine_version: String,
+    /// The database the services use. Changing it replaces the instance (data loss:
+    /// `up` refuses unless `--allow-data-loss postgres`).
     pub database: String,
+    /// The RDS master user (its password is RDS-managed and rotated); only the database
+    /// setup task logs in as it, services get roles of their own. Changing it replaces
+    /// the instance.
     #[serde(default = "default_pg_user")]
     pub username: String,
+    /// Storage in GiB; it can grow in place, never shrink.
     #[serde(default = "default_storage")]
     pub allocated_storage_gb: i32,
+    /// Days of automated backups (point-in-time restore).
     #[serde(default = "default_backups")]
     pub backup_retention_days: i32,
+    /// A synchronous standby in another AZ (prod).
     #[serde(default)]
     pub multi_az: bool,
+    /// RDS refuses to delete the instance while set; `down` lifts it only for a store
+    /// named with `--allow-data-loss postgres`.
     #[serde(default)]
     pub deletion_protection: bool,
 }
 
 /// `[alarms]`: thresholds of the generated CloudWatch alarms and whom they notify.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AlarmsConfig {
     /// An SNS topic `up` creates and owns; the alarms notify it.
@@ -303,7 +345,7 @@ fn default_backups() -> i32 {
 }
 
 /// `[github]`: `up` creates a role GitHub Actions assumes through OIDC to deploy.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GithubConfig {
     /// `owner/name` of the repository whose workflows may deploy.
@@ -371,7 +413,9 @@ impl GithubConfig {
 }
 
 /// A data store a service depends on; the provisioner injects its URL as a secret.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum DataStore {
     Redis,
@@ -379,7 +423,7 @@ pub enum DataStore {
 }
 
 /// How a public service is reached through the stack's ALB.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PublicConfig {
     /// Receives everything no rule matched (the listener's default action).
@@ -413,7 +457,7 @@ fn default_requests_target() -> i32 {
     500
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceConfig {
     /// ECR repository name suffix; defaults to the service name.
@@ -421,11 +465,19 @@ pub struct ServiceConfig {
     /// Image tag started by `up` (deploys move it later).
     #[serde(default = "default_tag")]
     pub image_tag: String,
+    /// The port the container listens on (its `PORT`); the load balancer and callers
+    /// reach it there.
     pub port: u16,
+    /// Fargate CPU units (256 = 0.25 vCPU). With `memory` it must be a Fargate size:
+    /// 256 with 512-2048, 512 with 1024-4096, 1024 with 2048-8192 MiB, …
     pub cpu: i32,
+    /// Fargate memory in MiB (see `cpu`).
     pub memory: i32,
+    /// Tasks `up` starts with (min ≤ desired ≤ max); autoscaling moves the live count.
     pub desired: i32,
+    /// Fewest tasks autoscaling keeps; at least 2 for public services and private APIs.
     pub min: i32,
+    /// Most tasks autoscaling may run.
     pub max: i32,
     /// Target average CPU utilisation (%) for scaling.
     #[serde(default = "default_cpu_target")]
@@ -438,6 +490,9 @@ pub struct ServiceConfig {
     /// Services allowed to call this one over the private network (Service Connect).
     #[serde(default)]
     pub callers: Vec<String>,
+    /// Data stores the service reaches: `redis`, `postgres` (their section must exist).
+    /// Gives the security group rule and the connection settings (`REDIS_URL` as a
+    /// secret; for Postgres the `DATABASE_*` settings and its own role's password secret).
     #[serde(default)]
     pub uses: Vec<DataStore>,
     /// Redis queues (list keys) this service reports to CloudWatch: the provisioner gives
@@ -446,6 +501,8 @@ pub struct ServiceConfig {
     /// `queue_age_seconds`). The voting worker reports `votes`.
     #[serde(default)]
     pub queues: Vec<String>,
+    /// Plain environment variables (name → value); never put credentials here, use
+    /// `secrets` or `uses`.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
     /// Extra environment variables from existing Secrets Manager secrets (name → ARN).
@@ -461,7 +518,7 @@ pub struct ServiceConfig {
     /// ECS Exec does not work with a read-only root filesystem, so this chooses between
     /// the two: on, the container's root is writable, the service has
     /// enableExecuteCommand and its task role may open SSM channels; off, the root is
-    /// read-only and none of that. Unset: see [`StackConfig::exec_enabled`].
+    /// read-only and none of that. Unset: on everywhere but in the `prod` environment.
     pub exec: Option<bool>,
 }
 
@@ -481,7 +538,7 @@ fn default_tag() -> String {
 /// `[services.<name>] database = { owns = [...], reads = [...], updates = [...] }`: what
 /// the service's own Postgres role (named after the service) may do, least privilege.
 /// The setup task (`[tasks.<name>] database_admin = true`) makes Postgres match it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseAccess {
     /// Schemas the role owns: it creates and migrates their tables.
@@ -499,12 +556,16 @@ fn default_cpu_target() -> f64 {
 }
 
 /// A one-off task (migrations, seeding) run with a service's image and network.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TaskConfig {
+    /// The service whose image, network, security group and settings the task uses.
     pub service: String,
+    /// The container command (replaces the image's), e.g. `["/usr/local/bin/users", "migrate"]`.
     pub command: Vec<String>,
+    /// Fargate CPU units; default: the service's.
     pub cpu: Option<i32>,
+    /// Fargate memory in MiB; default: the service's.
     pub memory: Option<i32>,
     /// The database setup task: logs in as the RDS master user (its password injected
     /// from the RDS-managed secret when the task starts) and creates the services' roles
@@ -515,68 +576,108 @@ pub struct TaskConfig {
 }
 
 /// Overrides for one environment; every field is optional.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct EnvOverrides {
+    /// Replaces keys of `[network]`.
     network: Option<NetworkOverrides>,
+    /// Replaces `[alb]` as a whole.
+    #[schemars(with = "Option<AlbConfig>")]
     alb: Option<Spanned<AlbConfig>>,
+    /// Replaces `[logs]` as a whole.
     logs: Option<LogsConfig>,
+    /// Replaces `[github]` as a whole.
     github: Option<GithubConfig>,
+    /// Replaces keys of `[redis]`.
     redis: Option<RedisOverrides>,
+    /// Replaces keys of `[postgres]`.
     postgres: Option<PostgresOverrides>,
+    /// Replaces keys of `[alarms]`.
+    #[schemars(with = "Option<AlarmsOverrides>")]
     alarms: Option<Spanned<AlarmsOverrides>>,
+    /// Replaces keys of `[services.<name>]` (the service must exist in the base file).
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, ServiceOverrides>")]
     services: BTreeMap<String, Spanned<ServiceOverrides>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// `[env.<env>.alarms]`: each key replaces the one of `[alarms]`.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct AlarmsOverrides {
+    /// Replaces `alarms.topic`.
     topic: Option<String>,
+    /// Replaces `alarms.topic_arn`.
     topic_arn: Option<String>,
+    /// Replaces `alarms.error_rate_percent`.
     error_rate_percent: Option<f64>,
+    /// Replaces `alarms.p95_ms`.
     p95_ms: Option<f64>,
+    /// Replaces `alarms.cpu_percent`.
     cpu_percent: Option<f64>,
+    /// Replaces `alarms.queue_depth`.
     queue_depth: Option<f64>,
+    /// Replaces `alarms.queue_age_seconds`.
     queue_age_seconds: Option<f64>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// `[env.<env>.network]`.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct NetworkOverrides {
+    /// Replaces `network.nat_gateways` (typically 2 in prod).
     nat_gateways: Option<u8>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// `[env.<env>.redis]`.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RedisOverrides {
+    /// Replaces `redis.node_type`.
     node_type: Option<String>,
+    /// Replaces `redis.replicas` (≥ 1 in prod for Multi-AZ failover).
     replicas: Option<u8>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// `[env.<env>.postgres]`.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct PostgresOverrides {
+    /// Replaces `postgres.instance_class`.
     instance_class: Option<String>,
+    /// Replaces `postgres.allocated_storage_gb` (RDS storage can only grow).
     allocated_storage_gb: Option<i32>,
+    /// Replaces `postgres.backup_retention_days`.
     backup_retention_days: Option<i32>,
+    /// Replaces `postgres.multi_az`.
     multi_az: Option<bool>,
+    /// Replaces `postgres.deletion_protection`.
     deletion_protection: Option<bool>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// `[env.<env>.services.<name>]`.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ServiceOverrides {
+    /// Replaces `services.<name>.image_tag`.
     image_tag: Option<String>,
+    /// Replaces `services.<name>.cpu`.
     cpu: Option<i32>,
+    /// Replaces `services.<name>.memory`.
     memory: Option<i32>,
+    /// Replaces `services.<name>.desired`.
     desired: Option<i32>,
+    /// Replaces `services.<name>.min`.
     min: Option<i32>,
+    /// Replaces `services.<name>.max`.
     max: Option<i32>,
+    /// Replaces `services.<name>.cpu_target`.
     cpu_target: Option<f64>,
+    /// Variables added to (or replacing those of) `services.<name>.env`.
     env: Option<BTreeMap<String, String>>,
     /// `[env.<env>.services.<name>.deploy]`: keys set here replace the base ones.
     deploy: Option<DeployConfig>,
+    /// Replaces `services.<name>.exec`.
     exec: Option<bool>,
 }
 

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 /// How a release replaces the running tasks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Strategy {
     /// ECS native blue/green: all traffic moves at once after the new tasks are healthy.
@@ -34,7 +34,7 @@ impl Strategy {
 }
 
 /// `[services.<name>.deploy]`: every key optional.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeployConfig {
     /// Default: `blue_green` for services behind the ALB, `rolling` otherwise.
