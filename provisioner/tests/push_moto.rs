@@ -197,8 +197,8 @@ async fn up_holds_new_services_push_builds_and_pushes_and_the_first_deploy_start
     let build = |target: &str, repo: &str| {
         format!(
             "argv: buildx build --platform linux/amd64 --file {root}/./Dockerfile --target {target} \
-             --build-arg VERSION=v1 --build-arg REVISION={revision} --tag {} --push {root}/.",
-            format!("{}:v1", uri(repo)),
+             --build-arg VERSION=v1 --build-arg REVISION={revision} --tag {}:v1 --push {root}/.",
+            uri(repo),
             root = root.display()
         )
     };
