@@ -620,6 +620,7 @@ async fn cmd_status(session: &Session) -> Result<u8> {
                 "pending": s.pending,
                 "task_definition": s.task_definition,
                 "url": public_url(&config, &observed, name),
+                "awaiting_release": crate::first_release::awaiting_release(&observed, name),
             })
         })
         .collect();
@@ -654,6 +655,12 @@ async fn cmd_status(session: &Session) -> Result<u8> {
                 row["url"].as_str().unwrap_or("(private)")
             );
         }
+        let unreleased: Vec<String> = rows
+            .iter()
+            .filter(|row| row["awaiting_release"] == true)
+            .filter_map(|row| row["service"].as_str().map(str::to_owned))
+            .collect();
+        say_next_release_steps(session, &unreleased);
     }
     if !session.json() {
         match &dashboard {

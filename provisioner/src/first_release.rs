@@ -95,6 +95,12 @@ pub fn unreleased_services<'a>(resources: impl IntoIterator<Item = &'a Resource>
         .collect()
 }
 
+/// Whether the live service `name` (config name) waits for its first release.
+pub fn awaiting_release(observed_state: &[Observed], name: &str) -> bool {
+    observed(observed_state, &crate::model::ids::service(name))
+        .is_some_and(|live| live.spec["awaiting_release"] == serde_json::Value::Bool(true))
+}
+
 /// What the first release of a held service changes besides its task definition: the
 /// configured desired count and autoscaling range.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,10 +121,10 @@ pub fn release_plan(
     name: &str,
     service: &crate::config::ServiceConfig,
 ) -> Option<FirstRelease> {
-    let live = observed(observed_state, &crate::model::ids::service(name))?;
-    if live.spec["awaiting_release"] != serde_json::Value::Bool(true) {
+    if !awaiting_release(observed_state, name) {
         return None;
     }
+    let live = observed(observed_state, &crate::model::ids::service(name))?;
     Some(FirstRelease {
         resource_id: live.attrs.get("resource_id")?.clone(),
         service_arn: live.attrs.get("arn")?.clone(),
@@ -287,5 +293,8 @@ mod tests {
             release_plan(&[service(false)], "api", &config.services["api"]),
             None
         );
+        assert!(awaiting_release(&[service(true)], "api"));
+        assert!(!awaiting_release(&[service(false)], "api"));
+        assert!(!awaiting_release(&[service(true)], "client"));
     }
 }

@@ -111,6 +111,12 @@ async fn up_holds_new_services_push_builds_and_pushes_and_the_first_deploy_start
     let before = counts(&aws).await;
     assert_eq!(before["api"], (0, 0, 0, held.clone()));
     assert_eq!(before["client"], (0, 0, 0, held));
+    let status = moto.provision(&["--stack", "sums", "--output", "json", "status"]);
+    let status = status.json();
+    for service in status["services"].as_array().unwrap() {
+        assert_eq!(service["desired"], 0, "{service}");
+        assert_eq!(service["awaiting_release"], true, "{service}");
+    }
     // Held is a state the plan knows: nothing to change, and the reminder again.
     let again = moto.provision(&["--stack", "sums", "--yes", "up"]);
     let again = again.ok();
@@ -249,6 +255,40 @@ async fn up_holds_new_services_push_builds_and_pushes_and_the_first_deploy_start
         failed.stderr()
     );
 
+    // --service: only the named service's image, and the deploy command names it too.
+    let _ = std::fs::remove_file(docker.log_path());
+    let rest = docker.provision(
+        &moto,
+        &[
+            "--stack",
+            "sums",
+            "push",
+            "--tag",
+            "v2",
+            "--service",
+            "client",
+        ],
+        None,
+    );
+    assert!(
+        rest.ok()
+            .contains("Next: provision --stack sums --env dev deploy --tag v2 --service client"),
+        "{}",
+        rest.stdout()
+    );
+    let builds: Vec<String> = docker
+        .log()
+        .lines()
+        .filter(|l| l.starts_with("argv: buildx build"))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        builds,
+        [build("sums-client", "client")
+            .replace(":v1", ":v2")
+            .replace("VERSION=v1", "VERSION=v2")]
+    );
+
     // The first deploy starts both at their configured counts (moto runs no tasks: the
     // watch ends at its timeout, exit 5).
     let deploy = moto.provision(&[
@@ -298,6 +338,12 @@ async fn up_holds_new_services_push_builds_and_pushes_and_the_first_deploy_start
     assert!(
         !stdout.contains("Waiting for their first release"),
         "{stdout}"
+    );
+    let status = moto.provision(&["--stack", "sums", "status"]);
+    assert!(
+        !status.ok().contains("Waiting for their first release"),
+        "{}",
+        status.stdout()
     );
     assert_eq!(counts(&aws).await, after);
 }
