@@ -11,8 +11,10 @@ use toml::Spanned;
 
 use crate::model::ids::DEBUG;
 
+pub mod build;
 pub mod deploy;
 pub mod reference;
+pub use build::BuildConfig;
 pub use deploy::{DeployConfig, Strategy};
 
 /// A config problem, located in its file.
@@ -511,6 +513,9 @@ pub struct ServiceConfig {
     /// How `provision deploy` rolls out releases (`[services.<name>.deploy]`).
     #[serde(default)]
     pub deploy: DeployConfig,
+    /// How `provision push` builds the image (`[services.<name>.build]`).
+    #[serde(default)]
+    pub build: BuildConfig,
     /// Its Postgres role's privileges (services that use postgres; default: owns the
     /// schema named after the service). See [`DatabaseAccess`].
     pub database: Option<DatabaseAccess>,
@@ -1032,6 +1037,7 @@ impl StackConfig {
                 .deploy
                 .validate(name, service.public.is_some())
                 .map_err(blame)?;
+            service.build.validate(name).map_err(blame)?;
             if let Some(public) = &service.public {
                 if public.default {
                     defaults.push(name.clone());
@@ -1593,6 +1599,30 @@ max = 6
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("config/test.toml:21:"), "{err}");
+    }
+
+    #[test]
+    fn build_settings_default_and_bad_ones_are_located_at_the_service() {
+        let config = parse(MINIMAL, "dev").unwrap();
+        assert_eq!(config.services["web"].build, BuildConfig::default());
+        let text = MINIMAL.replace(
+            "public = { default = true }",
+            "public = { default = true }\n\n[services.web.build]\ncontext = \"services/web\"\ntarget = \"web\"\nargs = { FEATURES = \"tls\" }",
+        );
+        let build = parse(&text, "prod").unwrap().services["web"].build.clone();
+        assert_eq!(build.context, "services/web");
+        assert_eq!(build.dockerfile, "Dockerfile");
+        assert_eq!(build.target.as_deref(), Some("web"));
+        assert_eq!(build.args["FEATURES"], "tls");
+        let err = parse(&text.replace("\"web\"\nargs", "\"web stage\"\nargs"), "dev")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("config/test.toml:8:"), "{err}");
+        assert!(err.contains("services.web.build.target"), "{err}");
+        let err = parse(&text.replace("target =", "stage ="), "dev")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `stage`"), "{err}");
     }
 
     #[test]

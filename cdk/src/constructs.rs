@@ -977,6 +977,7 @@ fn ecs_service(stack: &mut Builder, config: &StackConfig, name: &str, service: &
             enable_execute_command: exec,
             circuit_breaker_rollback: true,
             service_connect,
+            awaiting_release: false,
         }),
     );
     if let Some(listener) = attached_listener_dependency(name, public) {
@@ -1046,6 +1047,7 @@ const DEPLOY_READ_ACTIONS: &[&str] = &[
     "ec2:DescribeVpcs",
     "ecr:DescribeRepositories",
     "ecr:GetLifecyclePolicy",
+    "ecr:ListImages",
     "ecr:ListTagsForResource",
     "ecs:DescribeClusters",
     "ecs:DescribeTaskDefinition",
@@ -1146,6 +1148,7 @@ fn github_deploy_role(
     let name = |id: &str| crate::names::resource_name(&config.stack, &config.env, id);
     let mut repositories: Vec<String> = Vec::new();
     let mut services: Vec<String> = Vec::new();
+    let mut scalable_targets: Vec<String> = Vec::new();
     let mut families: Vec<String> = Vec::new();
     let mut deployments: Vec<String> = Vec::new();
     // Roles deploys hand over: those of the services' task definitions (new revisions
@@ -1156,6 +1159,9 @@ fn github_deploy_role(
             continue;
         };
         services.push(format!("${{{}}}", resource.id));
+        if let Some(name) = resource.id.strip_prefix("service-") {
+            scalable_targets.push(Ref::to(&ids::scalable_target(name)).0);
+        }
         let cluster = service.cluster.logical_id().unwrap_or_default();
         deployments.push(format!(
             "arn:aws:ecs:*:*:service-deployment/{}/{}/*",
@@ -1211,7 +1217,26 @@ fn github_deploy_role(
                 "ecs:ListServiceDeployments",
                 "ecs:UpdateService",
             ],
+            services.clone(),
+        ),
+        // The first release of a service `up` created before its image existed
+        // (provisioner `first_release`): its autoscaling range back to the configured one,
+        // and its two bookkeeping tags, no other tag.
+        statement(
+            &["application-autoscaling:RegisterScalableTarget"],
+            scalable_targets,
+        ),
+        conditional(
+            &["ecs:TagResource", "ecs:UntagResource"],
             services,
+            &[(
+                "ForAllValues:StringEquals",
+                "aws:TagKeys",
+                vec![
+                    crate::settings::ecs::CONFIGURED_DESIRED_TAG.into(),
+                    crate::settings::ecs::AWAITING_RELEASE_TAG.into(),
+                ],
+            )],
         ),
         statement(
             &[

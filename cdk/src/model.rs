@@ -204,6 +204,7 @@ macro_rules! kinds {
                 reads: [
                     "ecr:DescribeRepositories",
                     "ecr:GetLifecyclePolicy",
+                    "ecr:ListImages",
                     "ecr:ListTagsForResource",
                 ],
                 writes: [
@@ -980,6 +981,12 @@ pub struct ServiceSpec {
     pub enable_execute_command: bool,
     pub circuit_breaker_rollback: bool,
     pub service_connect: Option<ServiceConnectSpec>,
+    /// Created before its image was pushed: no tasks (desired 0, autoscaling 0-0) until
+    /// the first `provision deploy` starts it at its configured counts. Set by `up` from
+    /// what it observes (the provisioner's `first_release`), never by the constructs;
+    /// carried by the service's [`crate::settings::ecs::AWAITING_RELEASE_TAG`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub awaiting_release: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

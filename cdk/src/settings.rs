@@ -129,6 +129,11 @@ pub mod ecs {
     /// autoscaled count alone unless the configured count itself changed.
     pub const CONFIGURED_DESIRED_TAG: &str = "slipway:desired-count";
 
+    /// Marks a service `up` created before its image existed (desired 0, autoscaling
+    /// 0-0, value `true`); the first `provision deploy` starts it at its configured
+    /// counts and removes the tag, so no later `up` holds it again.
+    pub const AWAITING_RELEASE_TAG: &str = "slipway:awaiting-release";
+
     /// Container health check timings, in seconds (and attempts).
     #[derive(Debug)]
     pub struct HealthCheckTimings {

@@ -1192,6 +1192,9 @@ impl<'a> Synth<'a> {
             enable_execute_command,
             circuit_breaker_rollback,
             service_connect,
+            // A template describes the stack as configured, released (`up`'s hold before
+            // the first image is observed state, not config).
+            awaiting_release: _,
         } = spec;
         let mut properties = json!({
             "ServiceName": self.name(id),

@@ -141,6 +141,9 @@ pub enum Command {
     /// Write a stack file from a Compose file (docker-compose.yml / compose.yaml) and
     /// list what it could not translate.
     Init(crate::init::cli::InitArgs),
+    /// Build each service's image with docker buildx (`[services.<name>.build]`) and push
+    /// it to the stack's ECR repositories as TAG (never the debug image); then `deploy`.
+    Push(crate::push::PushArgs),
     #[command(flatten)]
     Ops(crate::ops::OpsCommand),
     #[command(flatten)]
@@ -181,6 +184,7 @@ pub async fn run(mut cli: Cli) -> Result<u8> {
     let session = cli.session();
     match &cli.command {
         Command::Init(args) => crate::init::cli::run(&session, args),
+        Command::Push(args) => crate::push::run(&session, args).await,
         Command::Plan { offline } => cmd_plan(&session, *offline).await,
         Command::Up { allow_data_loss } => cmd_up(&session, allow_data_loss).await,
         Command::Down {
@@ -394,11 +398,12 @@ async fn up_locked(session: &Session, allow_data_loss: &[String]) -> Result<u8> 
     }
     let graph = session.desired_in(&aws, &observed).await?;
     let plan = plan(&graph, &observed);
+    let unreleased = crate::first_release::unreleased_services(graph.resources());
     if plan.is_empty() {
         if session.json() {
             print_json(&json!({
                 "stack": session.stack, "env": session.env, "command": "up", "changes": 0,
-                "details": {"mutating_calls": aws.stats.mutating_calls()},
+                "details": {"mutating_calls": aws.stats.mutating_calls(), "awaiting_release": unreleased},
             }))?;
         } else {
             say!(
@@ -406,6 +411,7 @@ async fn up_locked(session: &Session, allow_data_loss: &[String]) -> Result<u8> 
                 session.stack,
                 session.env
             );
+            say_next_release_steps(session, &unreleased);
         }
         return Ok(0);
     }
@@ -428,9 +434,30 @@ async fn up_locked(session: &Session, allow_data_loss: &[String]) -> Result<u8> 
         session,
         "up",
         &outcome,
-        json!({"mutating_calls": aws.stats.mutating_calls()}),
+        json!({"mutating_calls": aws.stats.mutating_calls(), "awaiting_release": unreleased}),
     )?;
+    if outcome.succeeded() && !session.json() {
+        say_next_release_steps(session, &unreleased);
+    }
     Ok(if outcome.succeeded() { 0 } else { 1 })
+}
+
+/// After `up`: the services still waiting for their first image, and the two commands
+/// that start them.
+fn say_next_release_steps(session: &Session, unreleased: &[String]) {
+    if unreleased.is_empty() {
+        return;
+    }
+    let flags = format!("--stack {} --env {}", session.stack, session.env);
+    say!(
+        "Waiting for their first release (created with 0 tasks, no image pushed yet): {}.",
+        unreleased.join(", ")
+    );
+    say!("Next, from the project root (TAG: a new tag, e.g. the commit: git rev-parse --short HEAD):");
+    say!(
+        "  provision {flags} push --tag TAG     # builds each service's image and pushes it to ECR"
+    );
+    say!("  provision {flags} deploy --tag TAG   # starts the services at their configured counts");
 }
 
 async fn cmd_down(session: &Session, no_snapshot: bool, allow_data_loss: &[String]) -> Result<u8> {
@@ -604,6 +631,7 @@ async fn cmd_status(session: &Session) -> Result<u8> {
                 "pending": s.pending,
                 "task_definition": s.task_definition,
                 "url": public_url(&config, &observed, name),
+                "awaiting_release": crate::first_release::awaiting_release(&observed, name),
             })
         })
         .collect();
@@ -638,6 +666,12 @@ async fn cmd_status(session: &Session) -> Result<u8> {
                 row["url"].as_str().unwrap_or("(private)")
             );
         }
+        let unreleased: Vec<String> = rows
+            .iter()
+            .filter(|row| row["awaiting_release"] == true)
+            .filter_map(|row| row["service"].as_str().map(str::to_owned))
+            .collect();
+        say_next_release_steps(session, &unreleased);
     }
     if !session.json() {
         match &dashboard {

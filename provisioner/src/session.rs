@@ -66,14 +66,18 @@ impl Session {
     }
 
     /// The stack as `up` would make it in this account: like [`Session::desired`], with
-    /// the availability zones chosen against the account and what the stack already has.
+    /// the availability zones chosen against the account and what the stack already has,
+    /// and services without an image yet held back until their first release
+    /// ([`crate::first_release`]).
     pub async fn desired_in(&self, aws: &Aws, observed: &[Observed]) -> Result<Graph> {
         let mut config = self.config()?;
         let zones =
             resources::choose_zones(aws, config.network.availability_zones.as_deref(), observed)
                 .await?;
         config.network.availability_zones = Some(zones);
-        Graph::new(expand(&config)).context("the stack's resource graph is invalid")
+        let mut resources = expand(&config);
+        crate::first_release::hold_unreleased(&mut resources, observed);
+        Graph::new(resources).context("the stack's resource graph is invalid")
     }
 
     /// Takes the stack's lock for `command` (see [`crate::lock`]), with an SSM client of

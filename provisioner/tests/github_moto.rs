@@ -230,9 +230,41 @@ async fn the_deploy_role_allows_every_call_of_outputs_deploy_and_rollback() {
 
     // What the deploy workflow runs (ci/push-images.sh, ci/deploy.sh).
     let base = ["--config-dir", config_dir, "--stack", "sums", "--yes"];
+    // ci/push-images.sh is `provision push` (docker itself is a stand-in here). Build
+    // contexts start at the config directory's parent: a project with this config and
+    // the repository's Dockerfile.
+    let docker = common::FakeDocker::new();
+    let project = tempfile::tempdir().unwrap();
+    std::fs::create_dir(project.path().join("config")).unwrap();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(
+            entry.path(),
+            project.path().join("config").join(entry.file_name()),
+        )
+        .unwrap();
+    }
+    std::fs::copy(
+        common::repo_root().join("Dockerfile"),
+        project.path().join("Dockerfile"),
+    )
+    .unwrap();
+    let project_config = project.path().join("config");
+    let push_args = [
+        "--config-dir",
+        project_config.to_str().unwrap(),
+        "--stack",
+        "sums",
+        "push",
+        "--tag",
+        "v3",
+    ];
     let recorded = moto.recorded_actions(|| {
         let outputs = moto.provision(&[&base[..], &["outputs", "--json"]].concat());
         outputs.ok();
+        let push = docker.provision(&moto, &push_args, None);
+        push.ok();
+        assert!(docker.log().contains("buildx build"), "{}", docker.log());
         // moto never runs tasks: both watches end at their timeout (exit 5).
         let deploy =
             moto.provision(&[&base[..], &["deploy", "--tag", "v2", "--timeout", "1"]].concat());
@@ -246,6 +278,7 @@ async fn the_deploy_role_allows_every_call_of_outputs_deploy_and_rollback() {
         );
     });
     for expected in [
+        "ecr:GetAuthorizationToken",
         "ecs:UpdateService",
         "ecs:RegisterTaskDefinition",
         "ecr:DescribeImages",

@@ -139,6 +139,14 @@ fn compare(profiles: &[&str], stack: &str, normalize: &[Normalize], allowed: &[A
             "{stack}: normalizing {field} ({reason}) changed nothing: remove it"
         );
     }
+    // `provision push` builds what compose builds: the same context, Dockerfile and stage.
+    for (name, service) in &theirs.services {
+        assert_eq!(
+            ours.services.get(name).map(|s| &s.build),
+            Some(&service.build),
+            "{stack}/{name}: init's [services.{name}.build] differs from config/{stack}.toml's"
+        );
+    }
     let diffs = differences(&ours, &theirs);
     let mut unexplained = Vec::new();
     let mut used = vec![false; allowed.len()];
@@ -326,8 +334,20 @@ fn a_new_compose_app_goes_through_init_and_an_offline_plan() {
     assert_eq!(web.public.as_ref().unwrap().health_path, "/healthz");
     assert_eq!(web.port, 8080);
     assert_eq!(web.env["API_URL"], "http://api:5000");
+    // compose's build: becomes the build table `provision push` uses.
+    assert_eq!(
+        (web.build.context.as_str(), web.build.dockerfile.as_str()),
+        ("./web", "Dockerfile.prod")
+    );
+    assert_eq!(web.build.args["API_BASE"], "/api");
+    assert_eq!(web.build.target, None);
     let api = &config.services["api"];
     assert_eq!((api.cpu, api.memory, api.desired), (512, 1024, 3));
+    assert_eq!(api.build.context, "./api");
+    assert!(
+        written.contains("[services.api.build]\ncontext = \"./api\"\n"),
+        "{written}"
+    );
     assert_eq!(api.callers, ["web"]);
     assert_eq!(api.public.as_ref().unwrap().paths, ["/api", "/api/*"]);
     assert_eq!(api.public.as_ref().unwrap().health_path, "/api/health");

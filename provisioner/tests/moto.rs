@@ -294,26 +294,41 @@ async fn voting_up_builds_a_private_least_privilege_stack_and_is_idempotent() {
         );
     }
 
-    // Scalable targets with config bounds, and both target-tracking policies each.
-    let targets = aws
-        .autoscaling
-        .describe_scalable_targets()
-        .service_namespace(aws_sdk_applicationautoscaling::types::ServiceNamespace::Ecs)
-        .send()
-        .await
-        .unwrap();
-    let bounds: BTreeMap<String, (i32, i32)> = targets
-        .scalable_targets()
-        .iter()
-        .map(|t| {
-            (
-                t.resource_id().rsplit('-').next().unwrap().to_owned(),
-                (t.min_capacity(), t.max_capacity()),
-            )
-        })
-        .collect();
+    // Scalable targets with config bounds, and both target-tracking policies each. No
+    // image was pushed yet: every service waits for its first release at 0 tasks, and
+    // that release starts it within the config's bounds.
+    let bounds = || async {
+        let targets = aws
+            .autoscaling
+            .describe_scalable_targets()
+            .service_namespace(aws_sdk_applicationautoscaling::types::ServiceNamespace::Ecs)
+            .send()
+            .await
+            .unwrap();
+        targets
+            .scalable_targets()
+            .iter()
+            .map(|t| {
+                (
+                    t.resource_id().rsplit('-').next().unwrap().to_owned(),
+                    (t.min_capacity(), t.max_capacity()),
+                )
+            })
+            .collect::<BTreeMap<String, (i32, i32)>>()
+    };
     assert_eq!(
-        bounds,
+        bounds().await,
+        [
+            ("result".into(), (0, 0)),
+            ("vote".into(), (0, 0)),
+            ("worker".into(), (0, 0))
+        ]
+        .into()
+    );
+    assert!(services.services().iter().all(|s| s.desired_count() == 0));
+    common::release_held_services(&aws, &common::repo_root().join("config")).await;
+    assert_eq!(
+        bounds().await,
         [
             ("result".into(), (2, 4)),
             ("vote".into(), (2, 6)),
@@ -614,6 +629,9 @@ async fn config_changes_update_exactly_what_changed() {
     };
     run("up").ok();
     let aws = moto.aws("voting", "dev").await;
+    // The services run: their first release started them (until then `up` holds them
+    // at 0 tasks).
+    common::release_held_services(&aws, config.path()).await;
 
     // A release (issue 6's `deploy`) moves the worker to image tag v2: not drift.
     simulate_deploy(&aws, "worker", "v2").await;

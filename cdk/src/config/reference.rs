@@ -298,13 +298,19 @@ fn toml_value(value: &Value) -> String {
             "[{}]",
             items.iter().map(toml_value).collect::<Vec<_>>().join(", ")
         ),
-        Value::Object(map) => format!(
-            "{{ {} }}",
-            map.iter()
+        // TOML has no null: an unset key is left out.
+        Value::Object(map) => {
+            let set: Vec<String> = map
+                .iter()
+                .filter(|(_, v)| !v.is_null())
                 .map(|(k, v)| format!("{k} = {}", toml_value(v)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+                .collect();
+            if set.is_empty() {
+                "{}".to_owned()
+            } else {
+                format!("{{ {} }}", set.join(", "))
+            }
+        }
         other => other.to_string(),
     }
 }

@@ -64,6 +64,89 @@ fn bad_usage_is_refused_before_calling_provision() {
     assert!(argv.is_empty());
 }
 
+/// ci/push-images.sh (deploy.yml's build step) hands the whole job to `provision push`:
+/// the stack's build settings live in config/, nothing here names a stack or a target.
+#[test]
+fn push_images_is_provision_push_with_the_tag_and_its_exit_code() {
+    for (stack, code) in [("voting", 0), ("notes", 1)] {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = common::recording_stand_in(dir.path(), "provision", "", code);
+        let status = Command::new("bash")
+            .arg(workspace_root().join("ci/push-images.sh"))
+            .args([stack, "prod", "0123abc"])
+            .env("PROVISION", &fake)
+            .status()
+            .unwrap();
+        assert_eq!(status.code(), Some(code));
+        let argv = common::recorded_argv(dir.path());
+        assert_eq!(
+            argv.lines().collect::<Vec<_>>().join(" "),
+            format!("--stack {stack} --env prod push --tag 0123abc")
+        );
+    }
+    let script = std::fs::read_to_string(workspace_root().join("ci/push-images.sh")).unwrap();
+    for hard_coded in ["voting", "sums", "shop", "--target"] {
+        assert!(
+            !script
+                .lines()
+                .filter(|l| !l.trim_start().starts_with('#'))
+                .any(|l| l.contains(hard_coded)),
+            "{hard_coded} in ci/push-images.sh"
+        );
+    }
+}
+
+/// Runs ci/stacks.sh over a config directory; (exit code, stdout, stderr).
+fn stacks_sh(config_dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let output = Command::new("bash")
+        .arg(workspace_root().join("ci/stacks.sh"))
+        .args(args)
+        .env("SLIPWAY_CONFIG_DIR", config_dir)
+        .output()
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_deploy_matrix_is_every_stack_file_of_config_or_the_one_asked_for() {
+    let (code, stdout, _) = stacks_sh(&workspace_root().join("config"), &[]);
+    assert_eq!(code, Some(0));
+    assert_eq!(stdout, "[\"shop\",\"sums\",\"voting\"]\n");
+
+    // A new stack file is deployed without touching the workflow; other files are not stacks.
+    let dir = tempfile::tempdir().unwrap();
+    for file in ["notes.toml", "api-2.toml", "README.md"] {
+        std::fs::write(dir.path().join(file), "").unwrap();
+    }
+    std::fs::create_dir(dir.path().join("old.toml")).unwrap();
+    let (code, stdout, _) = stacks_sh(dir.path(), &[]);
+    assert_eq!(
+        (code, stdout.as_str()),
+        (Some(0), "[\"api-2\",\"notes\"]\n")
+    );
+    let (code, stdout, _) = stacks_sh(dir.path(), &["notes"]);
+    assert_eq!((code, stdout.as_str()), (Some(0), "[\"notes\"]\n"));
+    let (code, stdout, stderr) = stacks_sh(dir.path(), &["voting"]);
+    assert_eq!((code, stdout.as_str()), (Some(1), ""));
+    assert!(
+        stderr.contains("no stack `voting`") && stderr.contains("its stacks: api-2 notes"),
+        "{stderr}"
+    );
+    // A name that cannot be a stack, and an empty directory, fail with what to do.
+    std::fs::write(dir.path().join("My Stack.toml"), "").unwrap();
+    let (code, _, stderr) = stacks_sh(dir.path(), &[]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("rename the file"), "{stderr}");
+    let empty = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = stacks_sh(empty.path(), &[]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("provision init"), "{stderr}");
+}
+
 /// Runs ci/check-deploy-role.sh; its exit code and what it printed to stderr.
 fn check_deploy_role(args: &[&str]) -> (Option<i32>, String) {
     let output = Command::new("bash")

@@ -214,6 +214,41 @@ fn deploy_runs_only_after_green_ci_of_a_push_to_main_and_deploys_that_commit() {
     );
 }
 
+/// The stacks deployed come from config/ (ci/stacks.sh in the `stacks` job), never from a
+/// list in the workflow: a new stack file is deployed like the others.
+#[test]
+fn the_stack_list_comes_from_config_not_from_the_workflow() {
+    let workflow = deploy_workflow();
+    let stacks = &workflow["jobs"]["stacks"];
+    let deploy = &workflow["jobs"]["deploy"];
+    assert_eq!(deploy["needs"].as_str(), Some("stacks"));
+    assert_eq!(
+        deploy["strategy"]["matrix"]["stack"].as_str(),
+        Some("${{ fromJSON(needs.stacks.outputs.stacks) }}")
+    );
+    assert_eq!(
+        stacks["outputs"]["stacks"].as_str(),
+        Some("${{ steps.list.outputs.stacks }}")
+    );
+    let list = serde_norway::to_string(&stacks["steps"]).unwrap();
+    assert!(list.contains("bash ci/stacks.sh \"$STACK\""), "{list}");
+    // It runs exactly when the deploy job may (green CI of a push to main, or by hand).
+    assert_eq!(stacks["if"], deploy["if"]);
+    assert!(stacks["permissions"].get("id-token").is_none());
+    // A manual run names any stack file; no list of choices to keep in step.
+    let input = &workflow["on"]["workflow_dispatch"]["inputs"]["stack"];
+    assert_eq!(input["type"].as_str(), Some("string"));
+    assert_eq!(input["required"].as_bool(), Some(true));
+    let text =
+        std::fs::read_to_string(workspace_root().join(".github/workflows/deploy.yml")).unwrap();
+    for name in ["voting", "sums", "shop"] {
+        assert!(
+            !text.contains(&format!("\"{name}\"")) && !text.contains(&format!("[{name},")),
+            "deploy.yml names the stack {name}"
+        );
+    }
+}
+
 #[test]
 fn only_the_deploy_job_may_request_an_oidc_token_and_it_runs_in_the_stacks_environment() {
     for path in workflow_files() {

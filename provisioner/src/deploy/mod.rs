@@ -72,7 +72,7 @@ pub async fn run(session: &Session, command: &ReleaseCommand) -> Result<u8> {
 }
 
 /// The named services (all when none are named); unknown names are errors.
-fn select(config: &StackConfig, names: &[String]) -> Result<Vec<String>> {
+pub(crate) fn select(config: &StackConfig, names: &[String]) -> Result<Vec<String>> {
     if names.is_empty() {
         return Ok(config.services.keys().cloned().collect());
     }
@@ -383,6 +383,16 @@ async fn deploy(session: &Session, tag: &str, names: &[String], timeout: Duratio
             service_config.port,
         );
         let (rollout, migration) = rollout.from_live(&target.live);
+        let first = crate::first_release::release_plan(&observed, &target.name, service_config);
+        if let Some(first) = &first {
+            narrate(
+                session,
+                &format!(
+                    "{}: first release: starts {} task(s), autoscaling {}-{}",
+                    target.name, first.desired, first.min, first.max
+                ),
+            );
+        }
         narrate(
             session,
             &format!(
@@ -398,14 +408,14 @@ async fn deploy(session: &Session, tag: &str, names: &[String], timeout: Duratio
         if let Some(note) = migration {
             eprintln!("note: {}: {note}", target.name);
         }
-        prepared.push((target, definition, tags, image, rollout));
+        prepared.push((target, definition, tags, image, rollout, first));
     }
     if !confirm(session, &format!("Deploy {tag} to {}?", names.join(", ")))? {
         eprintln!("Nothing deployed.");
         return Ok(1);
     }
     let mut started = Vec::new();
-    for (target, definition, tags, image, rollout) in &prepared {
+    for (target, definition, tags, image, rollout, first) in &prepared {
         // A second earlier than the call, for clock skew between here and AWS.
         let since =
             aws_smithy_types::DateTime::from(std::time::SystemTime::now() - Duration::from_secs(1));
@@ -419,10 +429,18 @@ async fn deploy(session: &Session, tag: &str, names: &[String], timeout: Duratio
             .and_then(|d| d.task_definition_arn())
             .context("RegisterTaskDefinition returned no ARN")?
             .to_owned();
+        // A service `up` held back (no image then) starts at its configured counts now.
+        if let Some(first) = first {
+            crate::first_release::open_scaling(&aws, &target.service, first).await?;
+        }
         release::update_service_request(&aws, &cluster, &target.service, &revision, rollout)
+            .set_desired_count(first.as_ref().map(|f| f.desired))
             .send()
             .await
             .map_err(|e| aws::call_error(&target.service, "UpdateService", e))?;
+        if let Some(first) = first {
+            crate::first_release::mark_released(&aws, &target.service, first).await?;
+        }
         narrate(
             session,
             &format!("[{}] started: {}", target.name, revision_name(&revision)),
@@ -444,7 +462,7 @@ async fn deploy(session: &Session, tag: &str, names: &[String], timeout: Duratio
             )
         }))
         .await?;
-    for ((target, _, _, _, rollout), outcome) in prepared.iter().zip(&outcomes) {
+    for ((target, _, _, _, rollout, _), outcome) in prepared.iter().zip(&outcomes) {
         if let (Outcome::Succeeded, Some((targets, _, _))) = (outcome, &rollout.blue_green) {
             follow_serving_group(session, &aws, &observed, &target.name, targets)
                 .await
@@ -462,7 +480,7 @@ async fn deploy(session: &Session, tag: &str, names: &[String], timeout: Duratio
         .zip(&started)
         .zip(&outcomes)
         .map(
-            |(((target, _, _, image, rollout), (_, deployment, revision)), outcome)| {
+            |(((target, _, _, image, rollout, _), (_, deployment, revision)), outcome)| {
                 let mut entry = outcome_json(outcome);
                 entry["service"] = target.name.clone().into();
                 entry["strategy"] = rollout.strategy.label().into();

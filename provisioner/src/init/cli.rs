@@ -118,9 +118,69 @@ pub fn run(session: &Session, args: &InitArgs) -> Result<u8> {
                 println!("  {note}");
             }
         }
+        if let Some(note) = build_paths_note(&compose, &out, &translation.text) {
+            println!("{note}");
+        }
         println!(
             "Next: review it, then `provision {stack_flag} plan --offline` and `provision {stack_flag} up`."
         );
     }
     Ok(0)
+}
+
+/// Build contexts in the stack file are relative to the project root (the directory that
+/// holds the stack file's directory: `provision push`), compose's to the compose file's
+/// directory: when the two differ, say so (init copies compose's paths as they are).
+fn build_paths_note(compose: &Path, out: &Path, text: &str) -> Option<String> {
+    if !text.contains(".build]") {
+        return None;
+    }
+    let absolute = |p: &Path| std::path::absolute(p).ok();
+    let compose_dir = absolute(compose)?.parent()?.to_owned();
+    let root = crate::push::project_root(absolute(out)?.parent()?);
+    (compose_dir != root).then(|| {
+        format!(
+            "Note: `provision push` reads each [services.<name>.build] context relative to {}, \
+             but compose's are relative to {}: adjust `context` in {} before pushing.",
+            root.display(),
+            compose_dir.display(),
+            out.display()
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_paths_are_noted_only_when_the_compose_file_is_elsewhere() {
+        let text = "[services.web.build]\ncontext = \"./web\"\n";
+        assert_eq!(
+            build_paths_note(
+                Path::new("/app/compose.yaml"),
+                Path::new("/app/config/web.toml"),
+                text
+            ),
+            None
+        );
+        let note = build_paths_note(
+            Path::new("/app/deploy/compose.yaml"),
+            Path::new("/app/config/web.toml"),
+            text,
+        )
+        .unwrap();
+        assert!(
+            note.contains("relative to /app,") && note.contains("/app/deploy"),
+            "{note}"
+        );
+        assert_eq!(
+            build_paths_note(
+                Path::new("/elsewhere/compose.yaml"),
+                Path::new("/app/config/web.toml"),
+                ""
+            ),
+            None
+        );
+    }
 }

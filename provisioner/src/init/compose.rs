@@ -163,7 +163,13 @@ pub fn words(value: &Value) -> Option<Vec<String>> {
 /// `environment:` in either form, in file order; a list entry without `=` has no value
 /// here (Compose would take it from the shell).
 pub fn environment(service: &Mapping) -> Vec<(String, Option<String>)> {
-    match service.get("environment") {
+    key_values(service, "environment")
+}
+
+/// A `KEY: value` mapping or `KEY=value` list under `key` (`environment:`, `build.args:`),
+/// in file order; a list entry without `=` has no value.
+pub fn key_values(map: &Mapping, key: &str) -> Vec<(String, Option<String>)> {
+    match map.get(key) {
         Some(Value::Mapping(map)) => map
             .iter()
             .filter_map(|(k, v)| Some((scalar(k)?, scalar(v))))

@@ -23,8 +23,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_norway::{Mapping, Value};
 
-use crate::config::DataStore;
-use compose::{interpolate, scalar, words, ComposeFile};
+use crate::config::{BuildConfig, DataStore};
+use compose::{interpolate, key_values, scalar, words, ComposeFile};
 
 /// Bad input or a result that would not load; each message says what to do.
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +92,8 @@ struct ServiceDraft {
     name: String,
     compose: String,
     build: Option<String>,
+    /// `[services.<name>.build]` from compose's `build:`, for `provision push`.
+    build_settings: Option<BuildConfig>,
     image: Option<String>,
     port: u16,
     cpu: i32,
@@ -613,16 +615,7 @@ fn app_service(name: &str, service: &Mapping, ctx: &Context) -> ServiceDraft {
     }
     // Build and image.
     draft.build = build_description(service);
-    if let Some(Value::Mapping(build)) = service.get("build") {
-        for key in build.keys().filter_map(Value::as_str) {
-            if !matches!(key, "context" | "target" | "dockerfile") {
-                notes.push(note(
-                    &format!("{at}.build.{key}"),
-                    "not translated: pass it to `docker buildx build` when you build the image",
-                ));
-            }
-        }
-    }
+    draft.build_settings = build_settings(service, &at, &mut notes);
     draft.image = service
         .get("image")
         .and_then(scalar)
@@ -715,6 +708,55 @@ fn app_service(name: &str, service: &Mapping, ctx: &Context) -> ServiceDraft {
     }
     draft.notes = notes;
     draft
+}
+
+/// `build:` as `[services.<name>.build]` (context, dockerfile, target, args; paths as
+/// compose has them, relative to the compose file's directory), or `None` without one.
+/// Keys `provision push` has no use for, and values the stack schema refuses, are noted.
+fn build_settings(service: &Mapping, at: &str, notes: &mut Vec<Note>) -> Option<BuildConfig> {
+    let mut settings = BuildConfig::default();
+    match service.get("build")? {
+        Value::Mapping(build) => {
+            let get = |k: &str| build.get(k).and_then(scalar).map(|v| interpolate(&v).0);
+            if let Some(context) = get("context") {
+                settings.context = context;
+            }
+            if let Some(dockerfile) = get("dockerfile") {
+                settings.dockerfile = dockerfile;
+            }
+            settings.target = get("target");
+            for (name, value) in key_values(build, "args") {
+                let automatic = crate::config::build::AUTOMATIC_BUILD_ARGS.contains(&name.as_str());
+                match value {
+                    Some(value) if !automatic => {
+                        settings.args.insert(name, interpolate(&value).0);
+                    }
+                    Some(_) => notes.push(note(&format!("{at}.build.args.{name}"), "not translated: `provision push` sets it itself (VERSION: the pushed tag, REVISION: the git commit)")),
+                    None => notes.push(note(&format!("{at}.build.args.{name}"), "not translated: it has no value here (compose takes it from the shell); add it to `args` of the build table")),
+                }
+            }
+            for key in build.keys().filter_map(Value::as_str) {
+                if !matches!(key, "context" | "target" | "dockerfile" | "args") {
+                    notes.push(note(
+                        &format!("{at}.build.{key}"),
+                        "not translated: `provision push` builds with the context, dockerfile, target and args only",
+                    ));
+                }
+            }
+        }
+        other => settings.context = interpolate(&scalar(other)?).0,
+    }
+    let name = at.strip_prefix("services.").unwrap_or(at);
+    match settings.validate(name) {
+        Ok(()) => Some(settings),
+        Err(problem) => {
+            notes.push(note(
+                &format!("{at}.build"),
+                &format!("not translated: {problem}"),
+            ));
+            None
+        }
+    }
 }
 
 /// `build:` as a comment names it (`context ".", target "vote"`), interpolated; services

@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use super::{Draft, ServiceDraft};
-use crate::config::DataStore;
+use crate::config::{BuildConfig, DataStore};
 
 /// A TOML string literal.
 fn quote(text: &str) -> String {
@@ -139,16 +139,7 @@ fn service_table(
     default_taken: &mut bool,
     priority: &mut i32,
 ) {
-    let mut origin = format!("From compose service `{}`", service.compose);
-    if let Some(build) = &service.build {
-        let _ = write!(
-            origin,
-            "; build: {build} (push that image to the stack's repository `{}`)",
-            service.name
-        );
-    }
-    origin.push('.');
-    comment(out, &origin);
+    comment(out, &format!("From compose service `{}`.", service.compose));
     let _ = writeln!(out, "[services.{}]", key(&service.name));
     let serves = service.public || !service.callers.is_empty();
     let floor = if serves { 2 } else { 1 };
@@ -216,6 +207,26 @@ fn service_table(
         let _ = writeln!(out, "\n[services.{}.env]", key(&service.name));
         for (name, value) in &service.env {
             let _ = writeln!(out, "{} = {}", key(name), quote(value));
+        }
+    }
+    if let Some(build) = &service.build_settings {
+        out.push('\n');
+        comment(out, &format!("From compose's `build:`: how `provision push --tag TAG` builds the image and pushes it to the stack's repository `{}` (context relative to the project root, dockerfile to the context).", service.name));
+        let _ = writeln!(out, "[services.{}.build]", key(&service.name));
+        let _ = writeln!(out, "context = {}", quote(&build.context));
+        if build.dockerfile != BuildConfig::default().dockerfile {
+            let _ = writeln!(out, "dockerfile = {}", quote(&build.dockerfile));
+        }
+        if let Some(target) = &build.target {
+            let _ = writeln!(out, "target = {}", quote(target));
+        }
+        if !build.args.is_empty() {
+            let args: Vec<String> = build
+                .args
+                .iter()
+                .map(|(k, v)| format!("{} = {}", key(k), quote(v)))
+                .collect();
+            let _ = writeln!(out, "args = {{ {} }}", args.join(", "));
         }
     }
 }

@@ -52,7 +52,7 @@ pub mod leftovers;
 pub use elb_common::forward_groups;
 pub use leftovers::{leftovers, Leftover};
 pub use nat_gateway::release_unused_addresses;
-pub use repository::{image_tag, ImageTag};
+pub use repository::{has_image_tag, image_tag, ImageTag, IMAGE_TAGS};
 pub use scaling_policy::repoint_requests_policy;
 pub use service::{service_status, ServiceStatus};
 pub use subnet::choose_zones;

@@ -27,12 +27,47 @@ fn mutability(spec: &RepositorySpec) -> ImageTagMutability {
     }
 }
 
+/// The repository attribute listing its image tags (`a,b,c`; see [`has_image_tag`]).
+pub const IMAGE_TAGS: &str = "_image_tags";
+
+/// Whether an observed repository's attributes list `tag` among its images.
+pub fn has_image_tag(attrs: &Attrs, tag: &str) -> bool {
+    attrs
+        .get(IMAGE_TAGS)
+        .is_some_and(|tags| tags.split(',').any(|t| t == tag))
+}
+
 /// What ECR says about one tag of one repository.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ImageTag {
     Present,
     Missing,
     NoRepository,
+}
+
+/// The tags of the images in an ECR repository, sorted and joined by `,` (the
+/// repository's `_image_tags` attribute: whether a service's image exists before it is
+/// created, see `first_release`). The lifecycle policy bounds how many there are.
+async fn image_tags(aws: &Aws, id: &str, repository: &str) -> Result<String, AwsError> {
+    let ids: Vec<aws_sdk_ecr::types::ImageIdentifier> = aws
+        .ecr
+        .list_images()
+        .repository_name(repository)
+        .filter(
+            aws_sdk_ecr::types::ListImagesFilter::builder()
+                .tag_status(aws_sdk_ecr::types::TagStatus::Tagged)
+                .build(),
+        )
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| call_error(id, "ListImages", e))?;
+    let mut tags: Vec<&str> = ids.iter().filter_map(|i| i.image_tag()).collect();
+    tags.sort_unstable();
+    tags.dedup();
+    Ok(tags.join(","))
 }
 
 /// Looks a tag up in an ECR repository (shared by `up`'s wait and `deploy`'s check).
@@ -117,6 +152,7 @@ impl Provider for super::Repository {
                         0
                     }
                 };
+                let image_tag_list = image_tags(aws, &id, name).await?;
                 found.push(observed(
                     &id,
                     Kind::Repository,
@@ -132,6 +168,7 @@ impl Provider for super::Repository {
                         ("arn", Some(arn.to_owned())),
                         ("name", Some(name.to_owned())),
                         ("uri", repo.repository_uri().map(str::to_owned)),
+                        (IMAGE_TAGS, Some(image_tag_list)),
                     ]),
                 ));
             }

@@ -17,7 +17,8 @@ use crate::aws::{
 use crate::model::*;
 use crate::plan::{Attrs, Observed};
 pub use slipway_cdk::settings::ecs::{
-    CONFIGURED_DESIRED_TAG, HEALTH_CHECK_GRACE_SECONDS, MAXIMUM_PERCENT, MINIMUM_HEALTHY_PERCENT,
+    AWAITING_RELEASE_TAG, CONFIGURED_DESIRED_TAG, HEALTH_CHECK_GRACE_SECONDS, MAXIMUM_PERCENT,
+    MINIMUM_HEALTHY_PERCENT,
 };
 
 fn configured_desired_tag(count: i32) -> Tag {
@@ -101,6 +102,10 @@ fn observed_service(id: &str, service: &aws_sdk_ecs::types::Service) -> Observed
         circuit_breaker_rollback: deployment
             .and_then(|d| d.deployment_circuit_breaker())
             .is_some_and(|b| b.enable() && b.rollback()),
+        awaiting_release: service
+            .tags()
+            .iter()
+            .any(|tag| tag.key() == Some(AWAITING_RELEASE_TAG) && tag.value() == Some("true")),
         service_connect: connect.filter(|c| c.enabled()).map(|c| ServiceConnectSpec {
             namespace: Ref::physical(c.namespace().unwrap_or_default()),
             server_name: c
@@ -274,6 +279,12 @@ pub fn create_service_request(
             tags(aws, id)
                 .into_iter()
                 .chain([configured_desired_tag(spec.desired_count)])
+                .chain(spec.awaiting_release.then(|| {
+                    Tag::builder()
+                        .key(AWAITING_RELEASE_TAG)
+                        .value("true")
+                        .build()
+                }))
                 .collect(),
         ));
     if let Some(tg) = &spec.target_group {
@@ -300,6 +311,10 @@ async fn wait_for_service(
     resolved: &Resolved,
     progress: &dyn Progress,
 ) -> Result<(), AwsError> {
+    if spec.awaiting_release {
+        progress.waiting("no image yet: service created with 0 tasks; `provision push`, then `provision deploy` starts it");
+        return Ok(());
+    }
     let definition = resolved.get(&spec.task_definition, "arn")?;
     if !image_exists(aws, &definition).await? {
         progress

@@ -107,14 +107,7 @@ impl Moto {
 
     /// Runs `provision ARGS` against this server (repo `config/` unless given).
     pub fn provision(&self, args: &[&str]) -> Run {
-        let mut command = self.command(args);
-        let started = Instant::now();
-        let output = command.output().expect("the provision binary runs");
-        Run {
-            output,
-            took: started.elapsed(),
-            args: args.iter().map(|a| a.to_string()).collect(),
-        }
+        Run::of(self.command(args), args)
     }
 
     /// `provision ARGS` against this server, not started yet (to spawn it and run others
@@ -281,6 +274,36 @@ pub async fn push_test_image(aws: &Aws, repository: &str, tag: &str) {
         .expect("moto stores the image manifest");
 }
 
+/// What the first `provision deploy` does to the services `up` held at 0 tasks (no image
+/// then) besides the release itself, with the provisioner's own steps: autoscaling back
+/// to the config's range, the configured desired count, the hold's tag removed. (A real
+/// `deploy` on moto also sets a deploymentConfiguration, after which moto reports
+/// `enableExecuteCommand` and Service Connect as off and every later plan shows them as
+/// changes: tests of other things start from this instead.)
+pub async fn release_held_services(aws: &Aws, config_dir: &Path) {
+    let config = provisioner::config::StackConfig::load(config_dir, &aws.stack, &aws.env).unwrap();
+    let observed = provisioner::resources::observe(aws).await.unwrap();
+    for (name, service) in &config.services {
+        let Some(first) = provisioner::first_release::release_plan(&observed, name, service) else {
+            continue;
+        };
+        provisioner::first_release::open_scaling(aws, name, &first)
+            .await
+            .unwrap();
+        aws.ecs
+            .update_service()
+            .cluster(format!("{}cluster", aws.prefix()))
+            .service(&first.service_arn)
+            .desired_count(first.desired)
+            .send()
+            .await
+            .unwrap();
+        provisioner::first_release::mark_released(aws, name, &first)
+            .await
+            .unwrap();
+    }
+}
+
 /// The `python3` on PATH (the one moto is installed in, with botocore).
 /// The Python that has moto: the project-local, pinned `.venv/moto` (`ci/python-env.sh
 /// moto`, which ci/test.sh runs) first — another moto on PATH may be a version the CBOR
@@ -320,6 +343,18 @@ pub struct Run {
 }
 
 impl Run {
+    /// Runs `command` (`provision ARGS`, e.g. from [`Moto::command`] with more settings)
+    /// to the end.
+    pub fn of(mut command: Command, args: &[&str]) -> Run {
+        let started = Instant::now();
+        let output = command.output().expect("the provision binary runs");
+        Run {
+            output,
+            took: started.elapsed(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+        }
+    }
+
     pub fn stdout(&self) -> String {
         String::from_utf8_lossy(&self.output.stdout).into_owned()
     }
@@ -511,4 +546,73 @@ pub async fn role_policy(aws: &Aws, name: &str) -> serde_json::Value {
         .await
         .unwrap_or_else(|e| panic!("{name} has no inline policy: {e:?}"));
     decode_policy(policy.policy_document())
+}
+
+/// A `docker` that appends `argv: …` (and for `login`, `stdin: …`) to `$FAKE_DOCKER_LOG`
+/// and fails when its arguments contain the word in `$FAKE_DOCKER_FAIL`.
+const FAKE_DOCKER: &str = r#"#!/bin/sh
+log="${FAKE_DOCKER_LOG:?}"
+printf 'argv:' >> "$log"
+for arg in "$@"; do printf ' %s' "$arg" >> "$log"; done
+printf '\n' >> "$log"
+if [ "$1" = login ]; then printf 'stdin: %s\n' "$(cat)" >> "$log"; fi
+if [ -n "${FAKE_DOCKER_FAIL:-}" ]; then
+    case " $* " in *" $FAKE_DOCKER_FAIL "*) echo "fake docker: failing on $FAKE_DOCKER_FAIL" >&2; exit 1 ;; esac
+fi
+exit 0
+"#;
+
+pub struct FakeDocker {
+    dir: tempfile::TempDir,
+}
+
+impl FakeDocker {
+    pub fn new() -> Self {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        let docker = bin.join("docker");
+        std::fs::write(&docker, FAKE_DOCKER).unwrap();
+        std::fs::set_permissions(&docker, std::fs::Permissions::from_mode(0o755)).unwrap();
+        FakeDocker { dir }
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("docker.log")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// `provision ARGS` with this docker first on PATH (and nothing else of the caller's
+    /// PATH but the system directories), failing on `fail` when given.
+    pub fn provision(&self, moto: &Moto, args: &[&str], fail: Option<&str>) -> Run {
+        run_with_path(
+            moto,
+            args,
+            &format!("{}:/usr/bin:/bin", self.dir.path().join("bin").display()),
+            &self.log_path(),
+            fail,
+        )
+    }
+}
+
+pub fn run_with_path(
+    moto: &Moto,
+    args: &[&str],
+    path: &str,
+    log: &Path,
+    fail: Option<&str>,
+) -> Run {
+    let mut command = moto.command(args);
+    command
+        .env("PATH", path)
+        .env("FAKE_DOCKER_LOG", log)
+        .env_remove("FAKE_DOCKER_FAIL");
+    if let Some(word) = fail {
+        command.env("FAKE_DOCKER_FAIL", word);
+    }
+    Run::of(command, args)
 }
