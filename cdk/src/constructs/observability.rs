@@ -6,9 +6,10 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use super::{consumers, Builder};
+use super::consumers;
 use crate::config::{DataStore, StackConfig};
 use crate::model::*;
+use crate::scope::{Section, Stack};
 
 /// The `event` field the platform crate logs on every failed Postgres connection
 /// (`services/platform/src/db.rs`); the metric filters match exactly this.
@@ -44,7 +45,7 @@ const PERIOD: i32 = 60;
 
 /// Namespace of the stack's own metrics (from metric filters).
 pub fn namespace(config: &StackConfig) -> String {
-    format!("Slipway/{}", config.prefix())
+    crate::names::metrics_namespace(&config.stack, &config.env)
 }
 
 /// The generated alarms `provision deploy` attaches to a service's deployments: target
@@ -59,11 +60,15 @@ pub fn deploy_alarm_ids(config: &StackConfig, service: &str) -> Vec<String> {
     }
 }
 
-pub(crate) fn observability(stack: &mut Builder, config: &StackConfig) {
+pub(crate) fn observability(stack: &mut Stack, config: &StackConfig) {
     let alarms = &config.alarms;
     let actions = match (&alarms.topic, &alarms.topic_arn) {
         (Some(name), _) => {
-            stack.add(TOPIC_ID, Spec::Topic(TopicSpec { name: name.clone() }));
+            stack.add(
+                Section::Observability,
+                TOPIC_ID,
+                Spec::Topic(TopicSpec { name: name.clone() }),
+            );
             vec![Ref::to(TOPIC_ID)]
         }
         (None, Some(arn)) => vec![Ref::physical(arn.clone())],
@@ -89,7 +94,7 @@ pub(crate) fn observability(stack: &mut Builder, config: &StackConfig) {
         let ecs = ecs_dimensions(name);
         if service.public.is_some() {
             let pair = TargetGroupPair::of(name);
-            stack.add(
+            stack.add(Section::Observability,
                 &format!("alarm-{name}-5xx"),
                 alarm(
                     format!(
@@ -102,7 +107,7 @@ pub(crate) fn observability(stack: &mut Builder, config: &StackConfig) {
                     (3, 5),
                 ),
             );
-            stack.add(
+            stack.add(Section::Observability,
                 &format!("alarm-{name}-p95"),
                 alarm(
                     format!(
@@ -115,7 +120,7 @@ pub(crate) fn observability(stack: &mut Builder, config: &StackConfig) {
                     (3, 5),
                 ),
             );
-            stack.add(
+            stack.add(Section::Observability,
                 &format!("alarm-{name}-unhealthy"),
                 alarm(
                     format!("{name}: the load balancer has seen unhealthy targets in either blue/green target group for 2 minutes"),
@@ -127,6 +132,7 @@ pub(crate) fn observability(stack: &mut Builder, config: &StackConfig) {
             );
         }
         stack.add(
+            Section::Observability,
             &format!("alarm-{name}-tasks"),
             alarm(
                 format!("{name}: fewer tasks running than desired for 5 minutes"),
@@ -147,6 +153,7 @@ pub(crate) fn observability(stack: &mut Builder, config: &StackConfig) {
             ),
         );
         stack.add(
+            Section::Observability,
             &format!("alarm-{name}-cpu"),
             alarm(
                 format!(
@@ -170,6 +177,7 @@ pub(crate) fn observability(stack: &mut Builder, config: &StackConfig) {
     for queue in queues {
         let dimensions = BTreeMap::from([(QUEUE_DIMENSION.to_owned(), Ref::physical(queue))]);
         stack.add(
+            Section::Observability,
             &format!("alarm-queue-{queue}-depth"),
             alarm(
                 format!(
@@ -191,6 +199,7 @@ pub(crate) fn observability(stack: &mut Builder, config: &StackConfig) {
             ),
         );
         stack.add(
+            Section::Observability,
             &format!("alarm-queue-{queue}-age"),
             alarm(
                 format!(
@@ -214,7 +223,7 @@ pub(crate) fn observability(stack: &mut Builder, config: &StackConfig) {
             continue;
         }
         let dimensions = service_dimensions(name);
-        stack.add(
+        stack.add(Section::Observability,
             &format!("alarm-{name}-dependencies"),
             alarm(
                 format!(
@@ -248,6 +257,7 @@ pub(crate) fn observability(stack: &mut Builder, config: &StackConfig) {
     };
     for name in &postgres_consumers {
         stack.add(
+            Section::Observability,
             &format!("filter-{name}-db"),
             Spec::MetricFilter(MetricFilterSpec {
                 log_group: Ref::to(&ids::log_group(name)),
@@ -267,6 +277,7 @@ pub(crate) fn observability(stack: &mut Builder, config: &StackConfig) {
             period: PERIOD,
         };
         stack.add(
+            Section::Observability,
             "alarm-db-connections",
             alarm(
                 format!(
@@ -289,6 +300,7 @@ pub(crate) fn observability(stack: &mut Builder, config: &StackConfig) {
         }
     }
     stack.add(
+        Section::Observability,
         DASHBOARD_ID,
         Spec::Dashboard(DashboardSpec {
             body: dashboard_body(config),
