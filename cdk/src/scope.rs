@@ -79,22 +79,41 @@ pub enum Section {
 /// change.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum StackError {
+    /// Two constructs made a resource with the same logical id.
     #[error("two resources have the logical id `{0}`: give one of the constructs another name")]
     DuplicateId(String),
+    /// Resource `from` refers to `to`, which is not in the stack.
     #[error("`{from}` refers to `{to}`, which the stack does not define: declare it, or fix the reference")]
-    UnknownRef { from: String, to: String },
+    UnknownRef {
+        /// The referring resource.
+        from: String,
+        /// The missing logical id.
+        to: String,
+    },
+    /// An override names a resource the stack does not have.
     #[error("override of `{id}`: no resource has this logical id (the stack's ids are listed by `provision graph`)")]
-    OverrideTarget { id: String },
+    OverrideTarget {
+        /// The id the override names.
+        id: String,
+    },
+    /// An override cannot be applied.
     #[error("override of `{id}` at `{pointer}`: {message}")]
     Override {
+        /// The overridden resource.
         id: String,
+        /// The JSON pointer of the override.
         pointer: String,
+        /// What is wrong.
         message: String,
     },
+    /// An aspect refused a resource.
     #[error("aspect `{aspect}` refused `{id}`: {message}")]
     Aspect {
+        /// [`Aspect::name`].
         aspect: String,
+        /// The refused resource.
         id: String,
+        /// Why, and what to do.
         message: String,
     },
 }
@@ -183,10 +202,51 @@ impl Aspect for NoDataStoreEgress {
     }
 }
 
+/// Where a stack is built for: its environment and, once `up` or `plan` has chosen
+/// them against the account, the availability zones its subnets go into (`None`:
+/// [`crate::config::OFFLINE_ZONES`], what `plan --offline` and `synth` assume). A `&str`
+/// or `String` converts to a target without zones.
+///
+/// ```
+/// use slipway_cdk::scope::{Stack, Target};
+/// let stack = Stack::new("demo", Target { env: "prod".into(), zones: Some(vec!["b".into(), "c".into()]) });
+/// assert_eq!(stack.zones(), Some(&["b".to_string(), "c".to_string()][..]));
+/// assert_eq!(Stack::new("demo", "dev").zones(), None);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The environment (`dev`, `prod`…).
+    pub env: String,
+    /// The two AZ suffixes, when chosen.
+    pub zones: Option<Vec<String>>,
+}
+
+impl From<&str> for Target {
+    fn from(env: &str) -> Self {
+        Target {
+            env: env.to_owned(),
+            zones: None,
+        }
+    }
+}
+
+impl From<String> for Target {
+    fn from(env: String) -> Self {
+        Target { env, zones: None }
+    }
+}
+
+impl From<&String> for Target {
+    fn from(env: &String) -> Self {
+        Target::from(env.as_str())
+    }
+}
+
 /// The scope constructs add resources to (see the module docs).
 pub struct Stack {
     name: String,
     env: String,
+    zones: Option<Vec<String>>,
     entries: Vec<(Section, Resource)>,
     /// Problems found while constructing (duplicate ids), reported by [`Stack::synth`].
     errors: Vec<StackError>,
@@ -221,10 +281,12 @@ impl Stack {
     /// let stack = slipway_cdk::scope::Stack::new("voting", "dev");
     /// assert_eq!(stack.prefix(), "voting-dev");
     /// ```
-    pub fn new(name: impl Into<String>, env: impl Into<String>) -> Self {
+    pub fn new(name: impl Into<String>, target: impl Into<Target>) -> Self {
+        let target = target.into();
         Stack {
             name: name.into(),
-            env: env.into(),
+            env: target.env,
+            zones: target.zones,
             entries: Vec::new(),
             errors: Vec::new(),
             overrides: Vec::new(),
@@ -290,6 +352,11 @@ impl Stack {
     /// The environment.
     pub fn env(&self) -> &str {
         &self.env
+    }
+
+    /// The availability zones of the target, when chosen (see [`Target`]).
+    pub fn zones(&self) -> Option<&[String]> {
+        self.zones.as_deref()
     }
 
     /// `<stack>-<env>`, the prefix of every AWS name the stack owns.

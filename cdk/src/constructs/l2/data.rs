@@ -219,6 +219,11 @@ impl<'a> Postgres<'a> {
         self.spec.instance_class = class.to_owned();
         self
     }
+    /// Days of automated backups RDS keeps.
+    pub fn backup_retention_days(mut self, days: i32) -> Self {
+        self.spec.backup_retention_days = days;
+        self
+    }
     /// Multi-AZ and deletion protection (production).
     pub fn production(mut self) -> Self {
         self.spec.multi_az = true;

@@ -63,8 +63,8 @@ impl<'a> Vpc<'a> {
             nat_gateways: 1,
         }
     }
-    /// The two AZ suffixes (`["a", "b"]`). Unset, `up` and `plan` choose zones the
-    /// account has (and `plan --offline` assumes `a` and `b`).
+    /// The two AZ suffixes (`["a", "b"]`). Unset: the stack's target zones, which `up`
+    /// and `plan` choose among those the account has (`plan --offline` assumes `a`, `b`).
     pub fn zones(mut self, zones: Option<Vec<String>>) -> Self {
         self.zones = zones;
         self
@@ -79,7 +79,10 @@ impl<'a> Vpc<'a> {
         let stack = self.stack;
         let network = crate::config::NetworkConfig {
             cidr: self.cidr.clone(),
-            availability_zones: self.zones.clone(),
+            availability_zones: self
+                .zones
+                .clone()
+                .or_else(|| stack.zones().map(<[String]>::to_vec)),
             nat_gateways: self.nat_gateways,
         };
         let zones = network.zones();

@@ -31,10 +31,14 @@ pub struct FargateService<'a> {
     name: String,
     props: ServiceConfig,
     log_retention_days: i32,
+    memory_target: f64,
     public: Option<(LoadBalancerHandle, Route)>,
     mesh: Option<bool>,
     uses: Vec<&'a dyn Grantable>,
 }
+
+/// Memory utilisation (%) services without a load balancer scale out at by default.
+pub const MEMORY_TARGET: f64 = 75.0;
 
 /// The defaults of a [`FargateService`]'s settings: port 8080, 256 CPU units, 512 MiB,
 /// 1 task (scaling 1-2 on 60% CPU), the image's `latest` tag, liveness by the binary's
@@ -149,6 +153,7 @@ impl<'a> FargateService<'a> {
             name: name.to_owned(),
             props: default_settings(name),
             log_retention_days: 14,
+            memory_target: MEMORY_TARGET,
             public: None,
             mesh: None,
             uses: Vec::new(),
@@ -166,6 +171,12 @@ impl<'a> FargateService<'a> {
             database: None,
             ..settings
         };
+        self
+    }
+    /// Target average memory utilisation (%) of the memory scaling policy of a service
+    /// not behind the load balancer (default 75; a stack file cannot change it).
+    pub fn memory_target(mut self, percent: f64) -> Self {
+        self.memory_target = percent;
         self
     }
     /// Days its logs are kept (default 14).
@@ -240,6 +251,7 @@ impl<'a> FargateService<'a> {
             name,
             props,
             log_retention_days,
+            memory_target,
             public,
             mesh,
             uses,
@@ -429,7 +441,7 @@ impl<'a> FargateService<'a> {
                 ScalingPolicySpec {
                     target,
                     metric: ScalingMetric::Memory,
-                    target_value: 75.0,
+                    target_value: memory_target,
                 },
             ),
         };
