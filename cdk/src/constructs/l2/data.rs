@@ -191,22 +191,19 @@ pub struct PostgresHandle {
 }
 
 impl<'a> Postgres<'a> {
-    /// `db.t4g.micro`, Postgres 15, database `database`, master user `postgres`, 20 GB,
-    /// 7 days of backups, single-AZ, no deletion protection.
+    /// `db.t4g.micro` with database `database` and everything else as a stack file's
+    /// `[postgres]` defaults it (Postgres 15, master user `slipway`, 20 GB, 7 days of
+    /// backups, single-AZ, no deletion protection): the defaults are the file's own.
     pub fn new(stack: &'a mut Stack, vpc: &VpcHandle, database: &str) -> Self {
+        let spec = serde_json::from_value(serde_json::json!({
+            "instance_class": "db.t4g.micro",
+            "database": database,
+        }))
+        .expect("[postgres] needs only instance_class and database");
         Postgres {
             stack,
             vpc: vpc.clone(),
-            spec: crate::config::PostgresConfig {
-                instance_class: "db.t4g.micro".into(),
-                engine_version: "15".into(),
-                database: database.to_owned(),
-                username: "postgres".into(),
-                allocated_storage_gb: 20,
-                backup_retention_days: 7,
-                multi_az: false,
-                deletion_protection: false,
-            },
+            spec,
         }
     }
     /// All settings at once (the TOML front-end's `[postgres]`).
