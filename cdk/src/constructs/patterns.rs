@@ -225,6 +225,21 @@ impl Worker {
 
 /// A private service other services call by its name over Service Connect; allow each
 /// caller with [`ServiceHandle::allow_from`].
+///
+/// ```
+/// use slipway_cdk::constructs::patterns::{Network, Platform, PrivateApi, Worker};
+/// use slipway_cdk::scope::Stack;
+///
+/// let mut stack = Stack::new("sums", "dev");
+/// let vpc = Network::new(&mut stack, "10.30.0.0/16", 1);
+/// let platform = Platform::new(&mut stack, &vpc).mesh().build();
+/// let api = PrivateApi::new(&mut stack, &platform, "api").port(4567).build();
+/// let client = Worker::new(&mut stack, &platform, "client").build();
+/// api.allow_from(&mut stack, &client);
+/// let sg = stack.resource("sg-api").unwrap().spec_json();
+/// assert_eq!(sg["ingress"][0]["source"], "${sg-client}");
+/// assert_eq!(stack.description().services["api"].callers, ["client"]);
+/// ```
 pub struct PrivateApi;
 
 impl PrivateApi {
@@ -242,6 +257,21 @@ impl PrivateApi {
 /// Alarms (5xx rate, p95 latency, unhealthy hosts, CPU, queues, database connections),
 /// the metric filters they read and the stack's dashboard, for everything the stack
 /// declared so far (declare it after the services).
+///
+/// ```
+/// use slipway_cdk::config::AlarmsConfig;
+/// use slipway_cdk::constructs::patterns::{Network, Observability, Platform, Worker};
+/// use slipway_cdk::scope::Stack;
+///
+/// let mut stack = Stack::new("jobs", "dev");
+/// let vpc = Network::new(&mut stack, "10.30.0.0/16", 1);
+/// let platform = Platform::new(&mut stack, &vpc).build();
+/// Worker::new(&mut stack, &platform, "ingest").queues(&["work"]).build();
+/// let alarms = AlarmsConfig { topic: Some("jobs-alerts".into()), ..AlarmsConfig::default() };
+/// Observability::new(&mut stack, alarms);
+/// assert!(stack.contains("dashboard") && stack.contains("alarm-topic"));
+/// assert!(stack.resources().any(|r| r.id.starts_with("alarm-ingest")));
+/// ```
 pub struct Observability;
 
 impl Observability {
@@ -256,6 +286,21 @@ impl Observability {
 /// The OIDC provider (unless the account's is named) and the role GitHub Actions runs of
 /// `github.repository` assume to push images and deploy this stack's services, nothing
 /// else (declare it last: it is scoped to the services declared before it).
+///
+/// ```
+/// use slipway_cdk::config::GithubConfig;
+/// use slipway_cdk::constructs::patterns::{GithubDeploy, Network, Platform, Worker};
+/// use slipway_cdk::scope::Stack;
+///
+/// let mut stack = Stack::new("jobs", "prod");
+/// let vpc = Network::new(&mut stack, "10.30.0.0/16", 2);
+/// let platform = Platform::new(&mut stack, &vpc).build();
+/// Worker::new(&mut stack, &platform, "ingest").build();
+/// let github = GithubConfig { repository: "acme/jobs".into(), branch: None, oidc_provider_arn: None };
+/// GithubDeploy::new(&mut stack, github);
+/// let role = stack.resource("role-github-deploy").unwrap().spec_json();
+/// assert_eq!(role["web_identity"]["subjects"][0], "repo:acme/jobs:environment:jobs-prod");
+/// ```
 pub struct GithubDeploy;
 
 impl GithubDeploy {

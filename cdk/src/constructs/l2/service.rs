@@ -326,7 +326,7 @@ impl<'a> FargateService<'a> {
                 rule(alb.serving_listener),
             );
             if alb.test_listener {
-                add(stack, &format!("rule-{name}-test"), rule(TEST_LISTENER));
+                add(stack, &ids::test_listener_rule(&name), rule(TEST_LISTENER));
             }
         }
         let mut environment = props.env.clone();
