@@ -27,7 +27,7 @@
 //! ├── scope.rs           Stack: the construct scope (listing order, unique ids, refs
 //! │                      checked, derived execution roles, overrides, aspects)
 //! ├── constructs.rs      the TOML front-end (`expand`) and the deploy role
-//! │   ├── l2.rs          L2 constructs and typed handles with grants (Vpc, Redis,
+//! │   ├── l2.rs          L2 constructs and typed handles with grants (Vpc, Redis, Alarm,
 //! │   │                  Postgres, LoadBalancer, FargateService, OneOffTask…)
 //! │   ├── patterns.rs    L3 patterns (Network, DataTier, Platform, WebService, Worker,
 //! │   │                  PrivateApi, Observability, GithubDeploy) and `from_config`

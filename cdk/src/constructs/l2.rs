@@ -76,6 +76,8 @@ mod platform;
 pub use platform::*;
 mod data;
 pub use data::*;
+mod alarm;
+pub use alarm::*;
 mod alb;
 pub use alb::*;
 mod service;

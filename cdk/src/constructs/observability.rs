@@ -54,7 +54,7 @@ pub fn deploy_alarm_ids(config: &StackConfig, service: &str) -> Vec<String> {
     match config.services.get(service) {
         Some(s) if s.public.is_some() => ["5xx", "p95", "unhealthy"]
             .iter()
-            .map(|suffix| format!("alarm-{service}-{suffix}"))
+            .map(|suffix| crate::model::ids::alarm(&format!("{service}-{suffix}")))
             .collect(),
         _ => Vec::new(),
     }
@@ -95,7 +95,7 @@ pub(crate) fn observability(stack: &mut Stack, config: &StackConfig) {
         if service.public.is_some() {
             let pair = TargetGroupPair::of(name);
             stack.add(Section::Observability,
-                &format!("alarm-{name}-5xx"),
+                &crate::model::ids::alarm(&format!("{name}-5xx")),
                 alarm(
                     format!(
                         "{name}: more than {}% of requests answered 5xx by the service, over both blue/green target groups (3 of 5 minutes)",
@@ -108,7 +108,7 @@ pub(crate) fn observability(stack: &mut Stack, config: &StackConfig) {
                 ),
             );
             stack.add(Section::Observability,
-                &format!("alarm-{name}-p95"),
+                &crate::model::ids::alarm(&format!("{name}-p95")),
                 alarm(
                     format!(
                         "{name}: 95th percentile response time above {} ms in either blue/green target group (3 of 5 minutes)",
@@ -121,7 +121,7 @@ pub(crate) fn observability(stack: &mut Stack, config: &StackConfig) {
                 ),
             );
             stack.add(Section::Observability,
-                &format!("alarm-{name}-unhealthy"),
+                &crate::model::ids::alarm(&format!("{name}-unhealthy")),
                 alarm(
                     format!("{name}: the load balancer has seen unhealthy targets in either blue/green target group for 2 minutes"),
                     pair.unhealthy_queries(),
@@ -133,7 +133,7 @@ pub(crate) fn observability(stack: &mut Stack, config: &StackConfig) {
         }
         stack.add(
             Section::Observability,
-            &format!("alarm-{name}-tasks"),
+            &crate::model::ids::alarm(&format!("{name}-tasks")),
             alarm(
                 format!("{name}: fewer tasks running than desired for 5 minutes"),
                 vec![
@@ -154,7 +154,7 @@ pub(crate) fn observability(stack: &mut Stack, config: &StackConfig) {
         );
         stack.add(
             Section::Observability,
-            &format!("alarm-{name}-cpu"),
+            &crate::model::ids::alarm(&format!("{name}-cpu")),
             alarm(
                 format!(
                     "{name}: average CPU above {}% for 5 minutes (autoscaling is not keeping up)",
@@ -178,7 +178,7 @@ pub(crate) fn observability(stack: &mut Stack, config: &StackConfig) {
         let dimensions = BTreeMap::from([(QUEUE_DIMENSION.to_owned(), Ref::physical(queue))]);
         stack.add(
             Section::Observability,
-            &format!("alarm-queue-{queue}-depth"),
+            &crate::model::ids::alarm(&format!("queue-{queue}-depth")),
             alarm(
                 format!(
                     "queue {queue}: more than {} entries waiting or in flight for 5 minutes",
@@ -200,7 +200,7 @@ pub(crate) fn observability(stack: &mut Stack, config: &StackConfig) {
         );
         stack.add(
             Section::Observability,
-            &format!("alarm-queue-{queue}-age"),
+            &crate::model::ids::alarm(&format!("queue-{queue}-age")),
             alarm(
                 format!(
                     "queue {queue}: the oldest entry has waited more than {} s (3 of 3 minutes)",
@@ -224,7 +224,7 @@ pub(crate) fn observability(stack: &mut Stack, config: &StackConfig) {
         }
         let dimensions = service_dimensions(name);
         stack.add(Section::Observability,
-            &format!("alarm-{name}-dependencies"),
+            &crate::model::ids::alarm(&format!("{name}-dependencies")),
             alarm(
                 format!(
                     "{name}: readiness checks found a dependency ({}) unreachable in 2 of the last 3 minutes",

@@ -80,6 +80,11 @@ pub fn test_listener_rule(service: &str) -> String {
     format!("rule-{service}-test")
 }
 
+/// `alarm-<name>`: a CloudWatch alarm (`alarm-<service>-5xx`, `alarm-queue-<queue>-age`…).
+pub fn alarm(name: &str) -> String {
+    format!("alarm-{name}")
+}
+
 /// `scaling-<service>`: a service's scalable target.
 pub fn scalable_target(service: &str) -> String {
     format!("scaling-{service}")
