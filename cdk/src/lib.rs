@@ -24,7 +24,13 @@
 //! ├── names.rs           AWS names (`<stack>-<env>-<id>`) and AWS's name rules
 //! ├── config.rs          the TOML front-end: config/<stack>.toml → StackConfig
 //! │   └── deploy.rs      `[services.<name>.deploy]`: DeployConfig, Strategy
-//! ├── constructs.rs      StackConfig → Vec<Resource> (network, data tier, services…)
+//! ├── scope.rs           Stack: the construct scope (listing order, unique ids, refs
+//! │                      checked, derived execution roles, overrides, aspects)
+//! ├── constructs.rs      the TOML front-end (`expand`) and the deploy role
+//! │   ├── l2.rs          L2 constructs and typed handles with grants (Vpc, Redis, Alarm,
+//! │   │                  Postgres, LoadBalancer, FargateService, OneOffTask…)
+//! │   ├── patterns.rs    L3 patterns (Network, DataTier, Platform, WebService, Worker,
+//! │   │                  PrivateApi, Observability, GithubDeploy) and `from_config`
 //! │   └── observability.rs  alarms, metric filters, the dashboard
 //! ├── stack.rs           StackConfig::load/parse: front-end + expansion + name checks
 //! ├── graph.rs           dependency graph, waves, critical path
@@ -46,16 +52,45 @@
 //! 1. [`model`] (with [`model::ids`], [`model::state`]) — plain data, depends on nothing.
 //! 2. [`names`], [`settings`] — pure rules and constants over the model.
 //! 3. [`config`] — the TOML front-end; may use names and settings to validate.
-//! 4. [`constructs`] — expands a config into resources.
-//! 5. [`stack`] — loading a stack: config + expansion + the name check over it.
-//! 6. [`graph`], [`plan`], [`synth`], [`cost`], [`policy`] — work on the expanded resources.
+//! 4. [`scope`] — the [`scope::Stack`] constructs add to (it records what they declare
+//!    as a [`config::StackConfig`]).
+//! 5. [`constructs`] — L2 constructs, L3 patterns, and the translation of a config into
+//!    them.
+//! 6. [`stack`] — loading a stack: config + expansion + the name check over it.
+//! 7. [`graph`], [`plan`], [`synth`], [`cost`], [`policy`] — work on the expanded resources.
 //!
 //! In the provisioner, the provider layer (`aws`) and the commands (`cli`, `deploy`,
 //! `ops`, `apply`, `lock`, `session`) sit above all of this; commands receive a
 //! `Session` (config location, AWS connection, output, cancellation) instead of the
 //! parsed command line.
 //!
-//! ## Example
+//! ## Defining a stack in Rust
+//!
+//! The same stacks the TOML files describe can be written with the constructs; a
+//! binary hands them to the `provision` command line with `provisioner::app::App`.
+//!
+//! ```
+//! use slipway_cdk::constructs::l2::{Grantable, Route};
+//! use slipway_cdk::constructs::patterns::{DataTier, Network, Platform, WebService, Worker};
+//! use slipway_cdk::graph::Graph;
+//! use slipway_cdk::scope::Stack;
+//!
+//! let mut stack = Stack::new("shop", "dev");
+//! let vpc = Network::new(&mut stack, "10.70.0.0/16", 1);
+//! let data = DataTier::redis(&mut stack, &vpc);
+//! let platform = Platform::new(&mut stack, &vpc).public(Some("web")).build();
+//! let redis = data.redis.as_ref().unwrap();
+//! let web = WebService::new(&mut stack, &platform, "web", Route::catch_all())
+//!     .port(8080)
+//!     .build();
+//! let worker = Worker::new(&mut stack, &platform, "worker").uses(redis).build();
+//! redis.allow_from(&mut stack, &web);
+//! let graph = Graph::new(stack.synth().unwrap()).unwrap();
+//! assert!(graph.resources().iter().any(|r| r.id == "service-worker"));
+//! # let _ = worker;
+//! ```
+//!
+//! ## Example: a stack file
 //!
 //! ```
 //! use slipway_cdk::config::{repo_config_dir, StackConfig};
@@ -75,6 +110,7 @@ pub mod model;
 pub mod names;
 pub mod plan;
 pub mod policy;
+pub mod scope;
 pub mod settings;
 pub mod stack;
 pub mod synth;

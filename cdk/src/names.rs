@@ -21,6 +21,16 @@ use std::fmt;
 
 use crate::model::{Resource, Spec};
 
+/// The CloudWatch namespace of a stack's own metrics (`Slipway/<stack>-<env>`): services
+/// log them as Embedded Metric Format lines, metric filters write them.
+///
+/// ```
+/// assert_eq!(slipway_cdk::names::metrics_namespace("voting", "dev"), "Slipway/voting-dev");
+/// ```
+pub fn metrics_namespace(stack: &str, env: &str) -> String {
+    format!("Slipway/{stack}-{env}")
+}
+
 /// `<stack>-<env>-<id>`: the AWS name of most resources (`Aws::name`).
 pub fn resource_name(stack: &str, env: &str, id: &str) -> String {
     format!("{stack}-{env}-{id}")

@@ -11,6 +11,7 @@
 use std::path::Path;
 
 use crate::config::{has_debug_task, ConfigError, StackConfig};
+use crate::model::Resource;
 use crate::names::{self, resource_name, NameErrors, Sent, ECS_FAMILY};
 
 impl StackConfig {
@@ -43,13 +44,28 @@ impl StackConfig {
 /// mirrors what its create function in `aws/*.rs` sends) and the debug task's temporary
 /// `--image` family.
 pub fn sent_texts(config: &StackConfig) -> Vec<Sent> {
-    let (stack, env) = (config.stack.as_str(), config.env.as_str());
     let resources = crate::constructs::expand(config);
+    sent_texts_of(
+        &config.stack,
+        &config.env,
+        &resources,
+        has_debug_task(config),
+    )
+}
+
+/// [`sent_texts`] of any stack's resources (a stack built in Rust included);
+/// `debug_task`: the stack has the debug task, whose `--image` family is sent too.
+pub fn sent_texts_of(
+    stack: &str,
+    env: &str,
+    resources: &[Resource],
+    debug_task: bool,
+) -> Vec<Sent> {
     let mut sent = Vec::new();
-    for resource in &resources {
+    for resource in resources {
         names::texts_of(stack, env, resource, &mut sent);
     }
-    if has_debug_task(config) {
+    if debug_task {
         let id = crate::model::ids::CUSTOM_IMAGE_ID;
         sent.push(Sent {
             id: id.to_owned(),
@@ -64,6 +80,35 @@ pub fn sent_texts(config: &StackConfig) -> Vec<Sent> {
 /// Checks every name and text [`sent_texts`] lists for `config`.
 pub fn check_names(config: &StackConfig) -> Result<(), NameErrors> {
     names::check_sent(&config.stack, &config.env, &sent_texts(config))
+}
+
+/// The name check of a stack built in Rust, over its synthesized resources.
+///
+/// ```
+/// use slipway_cdk::constructs::patterns::{DataTier, Network};
+/// use slipway_cdk::scope::Stack;
+///
+/// let mut stack = Stack::new("demo", "environment-with-a-much-too-long-name");
+/// let vpc = Network::new(&mut stack, "10.80.0.0/16", 1);
+/// let data = DataTier::redis(&mut stack, &vpc);
+/// data.debug_task(&mut stack, &vpc, 14);
+/// let resources = stack.synth().unwrap();
+/// let err = slipway_cdk::stack::check_resource_names("demo", "environment-with-a-much-too-long-name", &resources).unwrap_err();
+/// assert!(err.to_string().contains("--env of at most"), "{err}");
+/// ```
+pub fn check_resource_names(
+    stack: &str,
+    env: &str,
+    resources: &[Resource],
+) -> Result<(), NameErrors> {
+    let debug_task = resources
+        .iter()
+        .any(|r| r.id == crate::model::ids::task_definition(crate::model::ids::DEBUG));
+    names::check_sent(
+        stack,
+        env,
+        &sent_texts_of(stack, env, resources, debug_task),
+    )
 }
 
 #[cfg(test)]

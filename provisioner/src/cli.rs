@@ -16,8 +16,8 @@ use crate::graph::Graph;
 use crate::model::{ids, Kind};
 use crate::plan::{plan, Observed};
 use crate::resources;
-use crate::session::Session;
 pub use crate::session::{command_handles_interrupts, Output};
+use crate::session::{CodeStacks, Session};
 
 /// What `provision synth` renders.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -157,6 +157,11 @@ impl Cli {
 
     /// The session the commands run in: everything but the subcommand.
     pub fn session(&self) -> Session {
+        self.session_with(&CodeStacks::default())
+    }
+
+    /// [`Cli::session`], where `--stack` may name a stack defined in `code`.
+    pub fn session_with(&self, code: &CodeStacks) -> Session {
         Session {
             stack: self.stack.clone(),
             env: self.env.clone(),
@@ -171,17 +176,31 @@ impl Cli {
             verbose: self.verbose,
             wait_timeout: std::time::Duration::from_secs(self.wait_timeout),
             take_over_lock: self.take_over_lock.clone(),
+            code: code.get(&self.stack).cloned(),
         }
     }
 }
 
 /// Runs the CLI; the returned code is the process exit code.
-pub async fn run(mut cli: Cli) -> Result<u8> {
+pub async fn run(cli: Cli) -> Result<u8> {
+    run_with(cli, &CodeStacks::default()).await
+}
+
+/// Runs the CLI with stacks defined in code besides the stack files: `--stack` picks
+/// one of `code` when it names one (without `--stack`, the only one there is).
+pub async fn run_with(mut cli: Cli, code: &CodeStacks) -> Result<u8> {
     // `init` names a new stack; every other command needs one that exists.
     if cli.stack.is_empty() && !matches!(cli.command, Command::Init(_)) {
-        cli.stack = crate::stack_choice::default_stack(&cli.config_dir)?;
+        cli.stack = match code.names().as_slice() {
+            [] => crate::stack_choice::default_stack(&cli.config_dir)?,
+            [only] => only.to_string(),
+            several => bail!(
+                "which stack? this program defines {}: pass --stack NAME (or set SLIPWAY_STACK)",
+                several.join(", ")
+            ),
+        };
     }
-    let session = cli.session();
+    let session = cli.session_with(code);
     match &cli.command {
         Command::Init(args) => crate::init::cli::run(&session, args),
         Command::Push(args) => crate::push::run(&session, args).await,

@@ -4,10 +4,14 @@
 //! The AWS-free core (model, config, constructs, graph, plan, synth, names) is the
 //! `slipway-cdk` crate, re-exported here under its old paths; this crate adds the
 //! provider layer ([`aws`]), applying plans ([`apply`]), the stack lock ([`lock`]) and the
-//! commands ([`cli`], [`deploy`], [`ops`]), which work on a [`session::Session`].
+//! commands ([`cli`], [`deploy`], [`ops`]), which work on a [`session::Session`], and
+//! [`app::App`], the entry point of a program that defines its stacks in Rust.
 
-pub use slipway_cdk::{config, constructs, graph, model, names, plan, settings, stack, synth};
+pub use slipway_cdk::{
+    config, constructs, graph, model, names, plan, scope, settings, stack, synth,
+};
 
+pub mod app;
 pub mod apply;
 pub mod aws;
 pub mod cli;

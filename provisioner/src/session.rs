@@ -3,11 +3,14 @@
 //! The command line ([`crate::cli`]) builds one; the commands (`cli`'s own, [`crate::deploy`],
 //! [`crate::ops`]) take it, so no command module depends on the command line's types.
 
+use std::collections::BTreeMap;
+use std::fmt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
 
 use crate::aws::{self, Aws, Connection};
@@ -16,6 +19,58 @@ use crate::constructs::expand;
 use crate::graph::Graph;
 use crate::plan::Observed;
 use crate::resources;
+use crate::scope::{Stack, Target};
+
+/// How a stack written in Rust is built for a target (environment and zones).
+#[derive(Clone)]
+pub struct DefineStack(Arc<dyn Fn(Target) -> Stack + Send + Sync>);
+
+impl DefineStack {
+    /// Wraps the function that builds the stack.
+    pub fn new(define: impl Fn(Target) -> Stack + Send + Sync + 'static) -> Self {
+        DefineStack(Arc::new(define))
+    }
+    /// Builds the stack for `target`.
+    pub fn build(&self, target: Target) -> Stack {
+        (self.0)(target)
+    }
+}
+
+impl fmt::Debug for DefineStack {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DefineStack(..)")
+    }
+}
+
+/// Stacks defined in code (`provisioner::app::App::stack`), by name. A `--stack` that
+/// names one of them is built by its function instead of read from `<config_dir>`.
+#[derive(Clone, Default)]
+pub struct CodeStacks(BTreeMap<String, DefineStack>);
+
+impl fmt::Debug for CodeStacks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
+}
+
+impl CodeStacks {
+    /// Adds (or replaces) stack `name`.
+    pub fn insert(&mut self, name: &str, define: DefineStack) {
+        self.0.insert(name.to_owned(), define);
+    }
+    /// The stack named `name`, if it is defined in code.
+    pub fn get(&self, name: &str) -> Option<&DefineStack> {
+        self.0.get(name)
+    }
+    /// The names, sorted.
+    pub fn names(&self) -> Vec<&str> {
+        self.0.keys().map(String::as_str).collect()
+    }
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
 
 /// How commands answer on stdout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -45,6 +100,8 @@ pub struct Session {
     pub wait_timeout: Duration,
     /// Take over the stack's lock from this holder.
     pub take_over_lock: Option<String>,
+    /// The stack's definition when it is written in Rust (else it is the stack file).
+    pub code: Option<DefineStack>,
 }
 
 impl Session {
@@ -53,15 +110,60 @@ impl Session {
         self.output == Output::Json
     }
 
-    /// The stack's config for this environment.
+    /// The stack's config for this environment: its stack file, or for a stack written
+    /// in Rust what its constructs declared ([`Stack::description`]).
     pub fn config(&self) -> Result<StackConfig> {
-        Ok(StackConfig::load(&self.config_dir, &self.stack, &self.env)?)
+        match &self.code {
+            Some(_) => Ok(self.desired()?.0),
+            None => Ok(StackConfig::load(&self.config_dir, &self.stack, &self.env)?),
+        }
     }
 
     /// The config and the resource graph it expands to (no AWS access).
     pub fn desired(&self) -> Result<(StackConfig, Graph)> {
-        let config = self.config()?;
-        let graph = Graph::new(expand(&config)).context("the stack's resource graph is invalid")?;
+        match &self.code {
+            Some(define) => self.built(define, None),
+            None => {
+                let config = self.config()?;
+                let graph =
+                    Graph::new(expand(&config)).context("the stack's resource graph is invalid")?;
+                Ok((config, graph))
+            }
+        }
+    }
+
+    /// A stack written in Rust, built for this environment and `zones`, synthesized and
+    /// checked like a stack file (every AWS name it will send obeys AWS's rules).
+    fn built(
+        &self,
+        define: &DefineStack,
+        zones: Option<Vec<String>>,
+    ) -> Result<(StackConfig, Graph)> {
+        let stack = define.build(Target {
+            env: self.env.clone(),
+            zones,
+        });
+        if stack.name() != self.stack || stack.env() != self.env {
+            bail!(
+                "the definition of stack `{}` built `{}` for env `{}`: create it with Stack::new(\"{}\", target), passing on the target it is given",
+                self.stack,
+                stack.name(),
+                stack.env(),
+                self.stack
+            );
+        }
+        let config = stack.description().clone();
+        let resources = stack.synth().map_err(|errors| {
+            let list: Vec<String> = errors.iter().map(|e| format!("  - {e}")).collect();
+            anyhow::anyhow!(
+                "stack `{}` (env {}) is inconsistent:\n{}",
+                self.stack,
+                self.env,
+                list.join("\n")
+            )
+        })?;
+        crate::stack::check_resource_names(&self.stack, &self.env, &resources)?;
+        let graph = Graph::new(resources).context("the stack's resource graph is invalid")?;
         Ok((config, graph))
     }
 
@@ -70,6 +172,16 @@ impl Session {
     /// and services without an image yet held back until their first release
     /// ([`crate::first_release`]).
     pub async fn desired_in(&self, aws: &Aws, observed: &[Observed]) -> Result<Graph> {
+        if let Some(define) = &self.code {
+            let (config, _) = self.built(define, None)?;
+            let zones = resources::choose_zones(
+                aws,
+                config.network.availability_zones.as_deref(),
+                observed,
+            )
+            .await?;
+            return Ok(self.built(define, Some(zones))?.1);
+        }
         let mut config = self.config()?;
         let zones =
             resources::choose_zones(aws, config.network.availability_zones.as_deref(), observed)

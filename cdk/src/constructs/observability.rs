@@ -6,9 +6,10 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use super::{consumers, Builder};
+use super::consumers;
 use crate::config::{DataStore, StackConfig};
 use crate::model::*;
+use crate::scope::{Section, Stack};
 
 /// The `event` field the platform crate logs on every failed Postgres connection
 /// (`services/platform/src/db.rs`); the metric filters match exactly this.
@@ -44,7 +45,7 @@ const PERIOD: i32 = 60;
 
 /// Namespace of the stack's own metrics (from metric filters).
 pub fn namespace(config: &StackConfig) -> String {
-    format!("Slipway/{}", config.prefix())
+    crate::names::metrics_namespace(&config.stack, &config.env)
 }
 
 /// The generated alarms `provision deploy` attaches to a service's deployments: target
@@ -53,17 +54,21 @@ pub fn deploy_alarm_ids(config: &StackConfig, service: &str) -> Vec<String> {
     match config.services.get(service) {
         Some(s) if s.public.is_some() => ["5xx", "p95", "unhealthy"]
             .iter()
-            .map(|suffix| format!("alarm-{service}-{suffix}"))
+            .map(|suffix| crate::model::ids::alarm(&format!("{service}-{suffix}")))
             .collect(),
         _ => Vec::new(),
     }
 }
 
-pub(crate) fn observability(stack: &mut Builder, config: &StackConfig) {
+pub(crate) fn observability(stack: &mut Stack, config: &StackConfig) {
     let alarms = &config.alarms;
     let actions = match (&alarms.topic, &alarms.topic_arn) {
         (Some(name), _) => {
-            stack.add(TOPIC_ID, Spec::Topic(TopicSpec { name: name.clone() }));
+            stack.add(
+                Section::Observability,
+                TOPIC_ID,
+                Spec::Topic(TopicSpec { name: name.clone() }),
+            );
             vec![Ref::to(TOPIC_ID)]
         }
         (None, Some(arn)) => vec![Ref::physical(arn.clone())],
@@ -89,8 +94,8 @@ pub(crate) fn observability(stack: &mut Builder, config: &StackConfig) {
         let ecs = ecs_dimensions(name);
         if service.public.is_some() {
             let pair = TargetGroupPair::of(name);
-            stack.add(
-                &format!("alarm-{name}-5xx"),
+            stack.add(Section::Observability,
+                &crate::model::ids::alarm(&format!("{name}-5xx")),
                 alarm(
                     format!(
                         "{name}: more than {}% of requests answered 5xx by the service, over both blue/green target groups (3 of 5 minutes)",
@@ -102,8 +107,8 @@ pub(crate) fn observability(stack: &mut Builder, config: &StackConfig) {
                     (3, 5),
                 ),
             );
-            stack.add(
-                &format!("alarm-{name}-p95"),
+            stack.add(Section::Observability,
+                &crate::model::ids::alarm(&format!("{name}-p95")),
                 alarm(
                     format!(
                         "{name}: 95th percentile response time above {} ms in either blue/green target group (3 of 5 minutes)",
@@ -115,8 +120,8 @@ pub(crate) fn observability(stack: &mut Builder, config: &StackConfig) {
                     (3, 5),
                 ),
             );
-            stack.add(
-                &format!("alarm-{name}-unhealthy"),
+            stack.add(Section::Observability,
+                &crate::model::ids::alarm(&format!("{name}-unhealthy")),
                 alarm(
                     format!("{name}: the load balancer has seen unhealthy targets in either blue/green target group for 2 minutes"),
                     pair.unhealthy_queries(),
@@ -127,7 +132,8 @@ pub(crate) fn observability(stack: &mut Builder, config: &StackConfig) {
             );
         }
         stack.add(
-            &format!("alarm-{name}-tasks"),
+            Section::Observability,
+            &crate::model::ids::alarm(&format!("{name}-tasks")),
             alarm(
                 format!("{name}: fewer tasks running than desired for 5 minutes"),
                 vec![
@@ -147,7 +153,8 @@ pub(crate) fn observability(stack: &mut Builder, config: &StackConfig) {
             ),
         );
         stack.add(
-            &format!("alarm-{name}-cpu"),
+            Section::Observability,
+            &crate::model::ids::alarm(&format!("{name}-cpu")),
             alarm(
                 format!(
                     "{name}: average CPU above {}% for 5 minutes (autoscaling is not keeping up)",
@@ -170,7 +177,8 @@ pub(crate) fn observability(stack: &mut Builder, config: &StackConfig) {
     for queue in queues {
         let dimensions = BTreeMap::from([(QUEUE_DIMENSION.to_owned(), Ref::physical(queue))]);
         stack.add(
-            &format!("alarm-queue-{queue}-depth"),
+            Section::Observability,
+            &crate::model::ids::alarm(&format!("queue-{queue}-depth")),
             alarm(
                 format!(
                     "queue {queue}: more than {} entries waiting or in flight for 5 minutes",
@@ -191,7 +199,8 @@ pub(crate) fn observability(stack: &mut Builder, config: &StackConfig) {
             ),
         );
         stack.add(
-            &format!("alarm-queue-{queue}-age"),
+            Section::Observability,
+            &crate::model::ids::alarm(&format!("queue-{queue}-age")),
             alarm(
                 format!(
                     "queue {queue}: the oldest entry has waited more than {} s (3 of 3 minutes)",
@@ -214,8 +223,8 @@ pub(crate) fn observability(stack: &mut Builder, config: &StackConfig) {
             continue;
         }
         let dimensions = service_dimensions(name);
-        stack.add(
-            &format!("alarm-{name}-dependencies"),
+        stack.add(Section::Observability,
+            &crate::model::ids::alarm(&format!("{name}-dependencies")),
             alarm(
                 format!(
                     "{name}: readiness checks found a dependency ({}) unreachable in 2 of the last 3 minutes",
@@ -248,6 +257,7 @@ pub(crate) fn observability(stack: &mut Builder, config: &StackConfig) {
     };
     for name in &postgres_consumers {
         stack.add(
+            Section::Observability,
             &format!("filter-{name}-db"),
             Spec::MetricFilter(MetricFilterSpec {
                 log_group: Ref::to(&ids::log_group(name)),
@@ -267,6 +277,7 @@ pub(crate) fn observability(stack: &mut Builder, config: &StackConfig) {
             period: PERIOD,
         };
         stack.add(
+            Section::Observability,
             "alarm-db-connections",
             alarm(
                 format!(
@@ -289,6 +300,7 @@ pub(crate) fn observability(stack: &mut Builder, config: &StackConfig) {
         }
     }
     stack.add(
+        Section::Observability,
         DASHBOARD_ID,
         Spec::Dashboard(DashboardSpec {
             body: dashboard_body(config),

@@ -75,6 +75,16 @@ pub fn listener_rule(service: &str) -> String {
     format!("rule-{service}")
 }
 
+/// `rule-<service>-test`: a public service's rule on the blue/green test listener.
+pub fn test_listener_rule(service: &str) -> String {
+    format!("rule-{service}-test")
+}
+
+/// `alarm-<name>`: a CloudWatch alarm (`alarm-<service>-5xx`, `alarm-queue-<queue>-age`…).
+pub fn alarm(name: &str) -> String {
+    format!("alarm-{name}")
+}
+
 /// `scaling-<service>`: a service's scalable target.
 pub fn scalable_target(service: &str) -> String {
     format!("scaling-{service}")

@@ -25,16 +25,44 @@ fn moto_server() -> PathBuf {
 
 impl TestMoto {
     pub fn start() -> Self {
+        Self::serve("moto_server (bash ci/python-env.sh moto)", |port| {
+            let mut command = Command::new(moto_server());
+            command.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+            command
+        })
+    }
+
+    /// A server the provisioner can work against: moto behind the CloudWatch CBOR
+    /// translation the Rust SDK needs (`provisioner/tests/moto_cbor.py`, the script the
+    /// provisioner's own harness runs), with AWS managed policies loaded. For programs
+    /// built on the provisioner (`examples/`); the provisioner's tests add request checks.
+    pub fn start_for_provisioner() -> Self {
+        let root = crate::compose::workspace_root();
+        let venv = root.join(".venv/moto/bin/python3");
+        let python = if venv.is_file() {
+            venv
+        } else {
+            PathBuf::from("python3")
+        };
+        Self::serve("moto_cbor.py (bash ci/python-env.sh moto)", |port| {
+            let mut command = Command::new(python);
+            command
+                .arg(root.join("provisioner/tests/moto_cbor.py"))
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true");
+            command
+        })
+    }
+
+    /// Runs the server `command(port)` builds on a free loopback port, until it listens.
+    fn serve(name: &str, command: impl FnOnce(u16) -> Command) -> Self {
         let port = free_port();
-        let mut command = Command::new(moto_server());
-        command
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        let server = ChildGuard::spawn("moto_server (bash ci/python-env.sh moto)", &mut command);
+        let mut command = command(port);
+        command.stdout(Stdio::null()).stderr(Stdio::null());
+        let server = ChildGuard::spawn(name, &mut command);
         assert!(
             wait_for_port(port, Duration::from_secs(60)),
-            "moto_server did not listen on port {port} within 60 s"
+            "{name} did not listen on port {port} within 60 s"
         );
         Self {
             port,
