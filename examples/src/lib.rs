@@ -8,7 +8,7 @@
 //! Each is a program (`src/bin/`) with the whole `provision` command line:
 //! `cargo run -p slipway-examples --bin jobs -- plan --offline`.
 
-use slipway_cdk::config::{AlarmsConfig, DatabaseAccess};
+use slipway_cdk::config::{AlarmsConfig, BuildConfig, DatabaseAccess};
 use slipway_cdk::constructs::l2::{OneOffTask, Postgres, Redis, Route};
 use slipway_cdk::constructs::patterns::{
     DataTier, Network, Observability, Platform, WebService, Worker,
@@ -21,6 +21,15 @@ fn pick<T>(prod: bool, dev: T, prod_value: T) -> T {
         prod_value
     } else {
         dev
+    }
+}
+
+/// How `provision push` builds a service of this repository: its stage of the one
+/// multi-target `Dockerfile`.
+fn stage(name: &str) -> BuildConfig {
+    BuildConfig {
+        target: Some(name.to_owned()),
+        ..BuildConfig::default()
     }
 }
 
@@ -51,6 +60,7 @@ pub fn voting(target: Target) -> Stack {
     let platform = Platform::new(&mut stack, &vpc).public(Some("vote")).build();
 
     WebService::new(&mut stack, &platform, "vote", Route::catch_all())
+        .image_build(stage("vote"))
         .port(8080)
         .scaling(pick(prod, 2, 3), 2, pick(prod, 6, 10))
         .env("OPTION_A", "Cats")
@@ -66,6 +76,7 @@ pub fn voting(target: Target) -> Stack {
         "result",
         Route::hosts(10, &["result.*"]).sticky(),
     )
+    .image_build(stage("result"))
     .port(8081)
     .scaling(2, 2, pick(prod, 4, 6))
     .env("OPTION_A", "Cats")
@@ -79,6 +90,7 @@ pub fn voting(target: Target) -> Stack {
     };
     postgres.allow_with(&mut stack, &result, reads);
     let worker = Worker::new(&mut stack, &platform, "worker")
+        .image_build(stage("worker"))
         .port(8082)
         .scaling(pick(prod, 1, 2), pick(prod, 1, 2), pick(prod, 4, 6))
         .queues(&["votes"])

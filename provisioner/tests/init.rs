@@ -437,6 +437,29 @@ async fn a_new_compose_app_goes_up_and_down_on_moto() {
     let config_dir = dir.path().join("config");
     let config_dir = config_dir.to_str().unwrap();
     let moto = Moto::start();
+    // What it will cost, before it exists (the committed price table: no AWS Price List
+    // API from a test).
+    let cost = |extra: &[&str]| {
+        let args = [
+            &[
+                "--config-dir",
+                config_dir,
+                "--output",
+                "json",
+                "cost",
+                "--offline",
+            ][..],
+            extra,
+        ]
+        .concat();
+        moto.provision(&args).json()
+    };
+    let estimate = cost(&[]);
+    let monthly = estimate["total"].as_f64().unwrap();
+    assert!(
+        monthly > 50.0 && estimate["total_at_max"].as_f64().unwrap() > monthly,
+        "{estimate:#}"
+    );
     let up = moto.provision(&[
         "--config-dir",
         config_dir,
@@ -454,6 +477,43 @@ async fn a_new_compose_app_goes_up_and_down_on_moto() {
         "{}",
         up.stdout()
     );
+    // Every public service has an address a browser opens: a URL, no Host header to fake.
+    let status = moto
+        .provision(&["--config-dir", config_dir, "--output", "json", "status"])
+        .json();
+    for public in ["web", "api"] {
+        let row = status["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|row| row["service"] == public)
+            .unwrap_or_else(|| panic!("no {public} in status: {status:#}"));
+        let url = row["url"].as_str().unwrap_or_default();
+        assert!(
+            url.starts_with("http://") && !url.contains(' '),
+            "{public}: {url:?} is not a URL to click"
+        );
+    }
+    // The live stack costs what the estimate said, but for the Fargate tasks: until the
+    // first `push` and `deploy`, the services wait at 0 tasks (`awaiting_release`).
+    let live = cost(&["--live"]);
+    let lines_but_fargate = |estimate: &Value| -> Vec<Value> {
+        estimate["estimate"]["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|line| {
+                !line["item"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .starts_with("Fargate")
+            })
+            .cloned()
+            .collect()
+    };
+    assert!(lines_but_fargate(&estimate).len() >= 8, "{estimate:#}");
+    assert_eq!(lines_but_fargate(&live), lines_but_fargate(&estimate));
+    assert!(live["total"].as_f64().unwrap() < monthly, "{live:#}");
     let down = moto.provision(&[
         "--config-dir",
         config_dir,

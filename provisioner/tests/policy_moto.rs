@@ -173,8 +173,8 @@ fn voting_up_and_down_call_only_what_the_policy_allows() {
 #[test]
 fn sums_up_and_down_call_only_what_the_policy_allows() {
     let change = (
-        "[services.api]\nport = 4567\ncpu = 256\nmemory = 512\ndesired = 2",
-        "[services.api]\nport = 4567\ncpu = 256\nmemory = 512\ndesired = 3",
+        "[services.api]\nbuild = { target = \"sums-api\" }\nport = 4567\ncpu = 256\nmemory = 512\ndesired = 2",
+        "[services.api]\nbuild = { target = \"sums-api\" }\nport = 4567\ncpu = 256\nmemory = 512\ndesired = 3",
     );
     recorded_against_policy(config_copy(), "sums", change, false);
 }
