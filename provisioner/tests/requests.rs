@@ -533,3 +533,100 @@ async fn redis_gains_a_replica_before_multi_az_and_loses_it_after() {
         ["ModifyReplicationGroup", "DecreaseReplicaCount"]
     );
 }
+
+/// Redis's teardown, request by request, where moto cannot show it: moto marks a deleted
+/// replication group `deleting` for ever and has no DeleteCacheSubnetGroup (HTTP 500), so
+/// `down` on moto always leaves both (tests/moto.rs, tests/init.rs). Here ElastiCache
+/// answers as its API reference says: DeleteReplicationGroup with a final snapshot, the
+/// group `deleting` for a while, then ReplicationGroupNotFoundFault once it is gone;
+/// only then DeleteCacheSubnetGroup (AWS refuses to delete a subnet group a group still
+/// uses: CacheSubnetGroupInUse).
+#[tokio::test]
+async fn redis_teardown_keeps_a_final_snapshot_waits_until_gone_then_deletes_its_subnet_group() {
+    use aws_sdk_elasticache::operation;
+    use aws_smithy_types::error::ErrorMetadata;
+    let delete = mock!(aws_sdk_elasticache::Client::delete_replication_group)
+        .match_requests(|input| {
+            input.replication_group_id() == Some("voting-dev-redis")
+                && input
+                    .final_snapshot_identifier()
+                    .is_some_and(|s| s.starts_with("voting-dev-redis-final-"))
+        })
+        .then_output(|| {
+            operation::delete_replication_group::DeleteReplicationGroupOutput::builder().build()
+        });
+    let deleting = mock!(aws_sdk_elasticache::Client::describe_replication_groups)
+        .match_requests(|input| input.replication_group_id() == Some("voting-dev-redis"))
+        .then_output(|| {
+            operation::describe_replication_groups::DescribeReplicationGroupsOutput::builder()
+                .replication_groups(
+                    aws_sdk_elasticache::types::ReplicationGroup::builder()
+                        .replication_group_id("voting-dev-redis")
+                        .status("deleting")
+                        .build(),
+                )
+                .build()
+        });
+    let gone = mock!(aws_sdk_elasticache::Client::describe_replication_groups)
+        .match_requests(|input| input.replication_group_id() == Some("voting-dev-redis"))
+        .then_error(|| {
+            operation::describe_replication_groups::DescribeReplicationGroupsError::ReplicationGroupNotFoundFault(
+                aws_sdk_elasticache::types::error::ReplicationGroupNotFoundFault::builder()
+                    .meta(
+                        ErrorMetadata::builder()
+                            .code("ReplicationGroupNotFoundFault")
+                            .message("ReplicationGroup voting-dev-redis not found.")
+                            .build(),
+                    )
+                    .build(),
+            )
+        });
+    let delete_subnets = mock!(aws_sdk_elasticache::Client::delete_cache_subnet_group)
+        .match_requests(|input| input.cache_subnet_group_name() == Some("voting-dev-redis-subnets"))
+        .then_output(|| {
+            operation::delete_cache_subnet_group::DeleteCacheSubnetGroupOutput::builder().build()
+        });
+    let (ecr, _) = ecr_without_images();
+    let mut aws = mocked_aws(ecs_client(&[]), ecr);
+    aws.elasticache = common::mocks::client!(
+        aws_sdk_elasticache,
+        REGION,
+        [&delete, &deleting, &gone, &delete_subnets],
+        RuleMode::Sequential
+    );
+    let observed = |id: &str, kind, attrs: &[(&str, &str)]| provisioner::plan::Observed {
+        id: id.into(),
+        kind,
+        spec: serde_json::json!({}),
+        attrs: attrs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    };
+    let redis = observed(
+        "redis",
+        provisioner::model::Kind::ReplicationGroup,
+        &[
+            ("name", "voting-dev-redis"),
+            ("_node_type", "cache.t4g.micro"),
+        ],
+    );
+    let subnets = observed(
+        "redis-subnets",
+        provisioner::model::Kind::CacheSubnetGroup,
+        &[("name", "voting-dev-redis-subnets")],
+    );
+    let options = aws::DeleteOptions::default();
+    resources::delete(&aws, &redis, &options, &Quiet)
+        .await
+        .unwrap();
+    assert_eq!(
+        (delete.num_calls(), deleting.num_calls(), gone.num_calls()),
+        (1, 1, 1),
+        "one delete, then describe until ReplicationGroupNotFoundFault"
+    );
+    resources::delete(&aws, &subnets, &options, &Quiet)
+        .await
+        .unwrap();
+    assert_eq!(delete_subnets.num_calls(), 1);
+}

@@ -20,8 +20,10 @@
 //!
 //! **Adding a resource kind** touches its spec and its row in the `kinds!` table
 //! (`model.rs`: name, label, immutable fields, typical create time, the read actions
-//! observing it needs — the `Kind` enum, the plan's replace rules, the graph's timings,
-//! the GitHub deploy role's read list and the dispatch here follow from the row), its
+//! observing it needs and the write actions creating, changing and deleting it — the
+//! `Kind` enum, the plan's replace rules, the graph's timings, the GitHub deploy role's
+//! read list, `provision policy`'s statements and the dispatch here follow from the
+//! row), its
 //! `resources/<name>.rs` (`impl Provider for super::<Kind>`), and the construct that adds
 //! it to stacks (`constructs.rs` or `constructs/`): three files. The compiler then asks
 //! for a fourth, on purpose: the kind's CloudFormation rendering in `synth.rs`, which
