@@ -1083,8 +1083,8 @@ pub struct DbInstanceSpec {
 /// always `Essential`, logging with `awslogs`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ContainerSpec {
-    /// Container `Name`; also the Service Connect port name and the load balancer's
-    /// `ContainerName`.
+    /// Container `Name`, also its port mapping's name and the `awslogs-stream-prefix`;
+    /// for a service's task, the service's name (the load balancer's `ContainerName`).
     pub name: String,
     /// The ECR repository the image comes from (`Image` = its URI + `:` + `image_tag`).
     pub image_repository: Ref,
