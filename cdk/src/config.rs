@@ -20,21 +20,37 @@ pub use deploy::{DeployConfig, Strategy};
 /// A config problem, located in its file.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The stack file could not be read.
     #[error("cannot read {path} (stacks live in config/<stack>.toml; pass --config-dir to look elsewhere)")]
     Read {
+        /// The file.
         path: PathBuf,
+        /// Why reading it failed.
         #[source]
         source: std::io::Error,
     },
+    /// The file is not valid TOML or does not match the stack file's schema (unknown
+    /// key, wrong type, missing field…).
     #[error("{path}:{line}:{column}: {message}")]
     Invalid {
+        /// The file.
         path: PathBuf,
+        /// 1-based line of the problem.
         line: usize,
+        /// 1-based column (in bytes) of the problem.
         column: usize,
+        /// What is wrong, as the TOML parser or the check says it.
         message: String,
     },
+    /// The file parses but its values do not make a valid stack (a bad name, a missing
+    /// section a service uses, …).
     #[error("{path}: {message}")]
-    Semantic { path: PathBuf, message: String },
+    Semantic {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
 }
 
 /// The file as written: base settings plus optional per-environment overrides.
@@ -121,6 +137,7 @@ fn one() -> u8 {
     1
 }
 
+/// `[alb]`: the shared Application Load Balancer's listeners.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AlbConfig {
@@ -141,6 +158,7 @@ pub struct AlbConfig {
 /// is served by this rule and the listener's own default answers 404.
 pub const CATCH_ALL_PRIORITY: i32 = 50_000;
 
+/// `[logs]`: the log groups of every service and task.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LogsConfig {
@@ -161,6 +179,7 @@ fn default_retention() -> i32 {
     14
 }
 
+/// `[redis]`: an ElastiCache for Redis replication group (TLS and AUTH always on).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RedisConfig {
@@ -179,6 +198,7 @@ fn default_redis_version() -> String {
     "7.1".into()
 }
 
+/// `[postgres]`: an RDS for PostgreSQL instance.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PostgresConfig {
@@ -420,7 +440,10 @@ impl GithubConfig {
 )]
 #[serde(rename_all = "lowercase")]
 pub enum DataStore {
+    /// `redis`: the stack's `[redis]` replication group (`REDIS_URL` secret).
     Redis,
+    /// `postgres`: the stack's `[postgres]` instance (`DATABASE_*` settings and a role
+    /// of its own).
     Postgres,
 }
 
@@ -459,6 +482,7 @@ fn default_requests_target() -> i32 {
     500
 }
 
+/// `[services.<name>]`: one ECS Fargate service, as resolved for the environment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceConfig {
@@ -488,6 +512,8 @@ pub struct ServiceConfig {
     /// whose check fails, so this must be liveness (`<binary> --probe`, GET /health),
     /// never readiness: a database failover would get every dependent task replaced.
     pub health_command: Vec<String>,
+    /// `[services.<name>.public]`: reachable through the ALB; absent, the service is
+    /// private (reached by its callers only).
     pub public: Option<PublicConfig>,
     /// Services allowed to call this one over the private network (Service Connect).
     #[serde(default)]
@@ -689,16 +715,29 @@ struct ServiceOverrides {
 /// A stack resolved for one environment: what the constructs expand.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StackConfig {
+    /// The stack's name (`[stack] name`), the first part of every AWS name
+    /// (`<stack>-<env>-…`).
     pub stack: String,
+    /// The environment (`--env`), the second part of every AWS name.
     pub env: String,
+    /// `[network]`, with the environment's overrides applied.
     pub network: NetworkConfig,
+    /// `[alb]`, or `[env.<env>.alb]` when set (defaults when neither is).
     pub alb: AlbConfig,
+    /// `[logs]`, or `[env.<env>.logs]` when set (defaults when neither is).
     pub logs: LogsConfig,
+    /// `[redis]` with the environment's overrides, when the stack has one.
     pub redis: Option<RedisConfig>,
+    /// `[postgres]` with the environment's overrides, when the stack has one.
     pub postgres: Option<PostgresConfig>,
+    /// `[alarms]` with the environment's overrides (defaults when absent).
     pub alarms: AlarmsConfig,
+    /// `[services.<name>]`, by name, each with its environment's overrides applied.
     pub services: BTreeMap<String, ServiceConfig>,
+    /// `[tasks.<name>]`, by name.
     pub tasks: BTreeMap<String, TaskConfig>,
+    /// `[github]` with the environment's overrides, when GitHub Actions deploys the
+    /// stack.
     pub github: Option<GithubConfig>,
 }
 
@@ -1347,7 +1386,6 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
-/// The stacks shipped in `config/`.
 /// The services that use `store`, in name order (each gets ingress to it, and for
 /// Postgres a database role of its own).
 pub fn consumers(config: &StackConfig, store: DataStore) -> Vec<&String> {
@@ -1365,6 +1403,7 @@ pub fn has_debug_task(config: &StackConfig) -> bool {
     config.redis.is_some() || config.postgres.is_some()
 }
 
+/// The stacks shipped in `config/` (`config/<stack>.toml`).
 pub const STACKS: [&str; 3] = ["voting", "sums", "shop"];
 
 /// `config/` of the repository this crate lives in (used by tests and as the CLI default

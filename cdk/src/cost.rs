@@ -42,7 +42,10 @@ const OFFLINE_TABLE: &str = include_str!("cost/us-east-1.toml");
 #[serde(tag = "source", rename_all = "snake_case")]
 pub enum PriceSource {
     /// The committed table, last checked on `date`.
-    OfflineTable { date: String },
+    OfflineTable {
+        /// The table's `date` (`YYYY-MM-DD`): when its prices were transcribed.
+        date: String,
+    },
     /// The AWS Price List API (pricing:GetProducts), asked just now.
     PriceListApi,
 }

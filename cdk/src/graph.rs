@@ -6,12 +6,22 @@ use std::time::Duration;
 
 use crate::model::{Kind, Resource};
 
+/// Why a set of resources is not a valid graph.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum GraphError {
+    /// A `${id}` names no resource of the stack.
     #[error("resource `{from}` refers to `{to}`, which the stack does not define")]
-    UnknownReference { from: String, to: String },
+    UnknownReference {
+        /// The resource holding the reference.
+        from: String,
+        /// The logical id it names.
+        to: String,
+    },
+    /// Two resources share this logical id.
     #[error("resource id `{0}` is defined twice")]
     Duplicate(String),
+    /// No creation order exists: the ids (comma-separated) on a dependency cycle or
+    /// behind one.
     #[error("dependency cycle through: {0}")]
     Cycle(String),
 }
@@ -25,6 +35,8 @@ pub struct Graph {
 }
 
 impl Graph {
+    /// The graph of a stack's resources: every reference must name one of them, ids must be
+    /// unique and dependencies acyclic.
     pub fn new(resources: Vec<Resource>) -> Result<Self, GraphError> {
         let mut position = HashMap::new();
         for (index, resource) in resources.iter().enumerate() {
@@ -82,14 +94,18 @@ impl Graph {
         }
     }
 
+    /// The resources, in the order given.
     pub fn resources(&self) -> &[Resource] {
         &self.resources
     }
 
+    /// The resource with this logical id.
     pub fn get(&self, id: &str) -> Option<&Resource> {
         self.position.get(id).map(|&i| &self.resources[i])
     }
 
+    /// Logical ids `id` depends on (references and `after`), sorted; none for an
+    /// unknown id.
     pub fn dependencies(&self, id: &str) -> impl Iterator<Item = &String> {
         self.deps.get(id).into_iter().flatten()
     }

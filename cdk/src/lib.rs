@@ -102,6 +102,8 @@
 //! assert!(plan.changes().count() > 50);
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod config;
 pub mod constructs;
 pub mod cost;

@@ -19,6 +19,7 @@ pub use state::{Attrs, Observed};
 pub struct Ref(pub String);
 
 impl Ref {
+    /// A reference to the resource with logical id `id`: `${id}`.
     pub fn to(id: &str) -> Self {
         Ref(format!("${{{id}}}"))
     }
@@ -38,13 +39,31 @@ impl fmt::Display for Ref {
     }
 }
 
+/// The logical id in a `${id}` reference, `None` for any other string (a physical id,
+/// a CIDR, an ARN…).
 pub fn parse_ref(value: &str) -> Option<&str> {
     value.strip_prefix("${")?.strip_suffix('}')
 }
 
+/// One resource of a stack: a logical id and the desired spec of one kind.
+///
+/// ```
+/// use slipway_cdk::model::{LogGroupSpec, Ref, Resource, Spec};
+///
+/// let logs = Resource {
+///     id: "logs-api".into(),
+///     spec: Spec::LogGroup(LogGroupSpec { retention_days: 30 }),
+///     after: Vec::new(),
+/// };
+/// assert_eq!(logs.kind().name(), "log_group");
+/// assert_eq!(Ref::to(&logs.id).logical_id(), Some("logs-api"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Resource {
+    /// Logical id, unique in the stack (`vpc`, `svc-api`…): what [`Ref`]s name, and the
+    /// base of the AWS name (`<stack>-<env>-<id>`, see `names.rs`).
     pub id: String,
+    /// The desired configuration; its kind is the `"kind"` tag when serialized.
     pub spec: Spec,
     /// Ordering-only dependencies (no value flows, but AWS needs the order).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -52,6 +71,7 @@ pub struct Resource {
 }
 
 impl Resource {
+    /// The kind of this resource's spec.
     pub fn kind(&self) -> Kind {
         self.spec.kind()
     }
@@ -564,12 +584,20 @@ macro_rules! specs {
         /// The kinds of resource the provisioner manages.
         #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
         #[serde(tag = "kind", rename_all = "snake_case")]
-        pub enum Spec { $($variant($ty)),+ }
+        pub enum Spec { $(
+            #[doc = concat!("A `", stringify!($name), "` resource: see [`", stringify!($ty), "`].")]
+            $variant($ty)
+        ),+ }
 
+        /// A [`Spec`]'s kind without its fields, with the kind's metadata from [`kinds!`].
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-        pub enum Kind { $($variant),+ }
+        pub enum Kind { $(
+            #[doc = concat!("The `", stringify!($name), "` kind (printed as `", $label, "`).")]
+            $variant
+        ),+ }
 
         impl Spec {
+            /// The kind of this spec.
             pub fn kind(&self) -> Kind {
                 match self { $(Spec::$variant(_) => Kind::$variant),+ }
             }
@@ -581,6 +609,7 @@ macro_rules! specs {
         }
 
         impl Kind {
+            /// Every kind, in the order of the [`kinds!`] table.
             pub const ALL: &'static [Kind] = &[$(Kind::$variant),+];
             /// The kind in snake_case, as plans and state write it (`"kind": "vpc"`).
             pub fn name(self) -> &'static str {
@@ -625,21 +654,32 @@ macro_rules! specs {
 
 kinds!(specs);
 
+/// A VPC (`AWS::EC2::VPC`, `ec2:CreateVpc`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VpcSpec {
+    /// IPv4 CIDR block (`CidrBlock`), e.g. `10.0.0.0/16`; replaces the VPC when changed.
     pub cidr: String,
+    /// Amazon-provided DNS resolution in the VPC (`EnableDnsSupport`).
     pub dns_support: bool,
+    /// Public DNS hostnames for instances with public IPs (`EnableDnsHostnames`);
+    /// needs `dns_support`.
     pub dns_hostnames: bool,
 }
 
+/// An internet gateway attached to a VPC (`AWS::EC2::InternetGateway` plus its
+/// `AWS::EC2::VPCGatewayAttachment`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InternetGatewaySpec {
+    /// The VPC it is attached to (`${vpc}`); replaces the gateway when changed.
     pub vpc: Ref,
 }
 
+/// A subnet of a VPC in one availability zone (`AWS::EC2::Subnet`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SubnetSpec {
+    /// The VPC it belongs to (`VpcId`).
     pub vpc: Ref,
+    /// IPv4 CIDR block (`CidrBlock`), inside the VPC's, e.g. `10.0.1.0/24`.
     pub cidr: String,
     /// AZ suffix (`a`), region-independent.
     pub az: String,
@@ -647,30 +687,41 @@ pub struct SubnetSpec {
     pub public: bool,
 }
 
+/// A public NAT gateway with its own Elastic IP (`AWS::EC2::NatGateway` plus an
+/// `AWS::EC2::EIP`): private subnets' outbound internet access. Billed per hour and per GB.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NatGatewaySpec {
     /// The public subnet it sits in (it gets its own Elastic IP).
     pub subnet: Ref,
 }
 
+/// A route table with one default route, associated with some subnets
+/// (`AWS::EC2::RouteTable`, `AWS::EC2::Route`, `AWS::EC2::SubnetRouteTableAssociation`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RouteTableSpec {
+    /// The VPC it belongs to (`VpcId`).
     pub vpc: Ref,
     /// Target of 0.0.0.0/0: an internet gateway or a NAT gateway.
     pub default_route: Ref,
+    /// Subnets associated with the table (one `SubnetRouteTableAssociation` each).
     pub subnets: Vec<Ref>,
 }
 
+/// One TCP ingress rule of a security group (`SecurityGroupIngress`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct IngressRule {
+    /// TCP port allowed (`FromPort` = `ToPort`).
     pub port: u16,
     /// `${sg-id}` for a security group source, otherwise a CIDR.
     pub source: Ref,
 }
 
+/// A security group (`AWS::EC2::SecurityGroup`), named `<stack>-<env>-<id>`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SecurityGroupSpec {
+    /// The VPC it belongs to (`VpcId`); replaces the group when changed.
     pub vpc: Ref,
+    /// `GroupDescription`; AWS cannot change it in place (a change replaces the group).
     pub description: String,
     /// Sorted; TCP only.
     pub ingress: Vec<IngressRule>,
@@ -678,19 +729,29 @@ pub struct SecurityGroupSpec {
     pub egress_all: bool,
 }
 
+/// An ECR repository for one service's images (`AWS::ECR::Repository`), named
+/// `<stack>-<env>-<id>`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RepositorySpec {
+    /// Basic image scanning on every push (`ImageScanningConfiguration.ScanOnPush`).
     pub scan_on_push: bool,
+    /// Tags cannot be overwritten once pushed (`ImageTagMutability`: `IMMUTABLE`, else
+    /// `MUTABLE`).
     pub immutable_tags: bool,
     /// Lifecycle policy: keep the newest N images.
     pub keep_images: u32,
 }
 
+/// A CloudWatch Logs log group (`AWS::Logs::LogGroup`), named `<stack>-<env>-<id>`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LogGroupSpec {
+    /// Days events are kept (`RetentionInDays`); must be one of the values CloudWatch
+    /// accepts (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, …).
     pub retention_days: i32,
 }
 
+/// One `Allow` statement of an IAM policy document (`Effect: Allow`, `Action`,
+/// `Resource`, `Condition`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct PolicyStatement {
     /// Sorted action names.
@@ -737,6 +798,8 @@ impl PolicyStatement {
     }
 }
 
+/// An IAM role (`AWS::IAM::Role`): who may assume it, its single inline policy and its
+/// attached AWS managed policies. Named `<stack>-<env>-<id>` under the stack's path.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RoleSpec {
     /// Service principal allowed to assume the role; empty when `web_identity` says who may.
@@ -797,58 +860,94 @@ pub struct OidcProviderSpec {
     pub client_ids: Vec<String>,
 }
 
+/// An ECS cluster (`AWS::ECS::Cluster`), named `<stack>-<env>-<id>`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClusterSpec {
+    /// CloudWatch Container Insights (cluster setting `containerInsights`:
+    /// `enabled` / `disabled`); adds CloudWatch metric charges.
     pub container_insights: bool,
 }
 
+/// A Cloud Map HTTP namespace (`AWS::ServiceDiscovery::HttpNamespace`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NamespaceSpec {
     /// Cloud Map HTTP namespace used by Service Connect.
     pub name: String,
 }
 
+/// An Application Load Balancer (`AWS::ElasticLoadBalancingV2::LoadBalancer`,
+/// `Type: application`), named `<stack>-<env>-<id>`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoadBalancerSpec {
+    /// `Scheme`: `internet-facing` or `internal`; replaces the load balancer when changed.
     pub scheme: String,
+    /// `Subnets`: at least two, in different availability zones.
     pub subnets: Vec<Ref>,
+    /// `SecurityGroups` attached to the load balancer.
     pub security_groups: Vec<Ref>,
     /// Drop request headers whose names are not `[-A-Za-z0-9]+` instead of passing them
     /// on to the services (ALB attribute `routing.http.drop_invalid_header_fields.enabled`).
     pub drop_invalid_headers: bool,
 }
 
+/// An HTTP target group of `ip` targets (Fargate tasks)
+/// (`AWS::ElasticLoadBalancingV2::TargetGroup`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TargetGroupSpec {
+    /// The VPC of its targets (`VpcId`); replaces the group when changed.
     pub vpc: Ref,
+    /// Port traffic is sent to on the targets (`Port`); replaces the group when changed.
     pub port: u16,
+    /// Path of the HTTP health check (`HealthCheckPath`), e.g. `/health`; interval,
+    /// timeout and thresholds come from `settings::elb::TARGET_HEALTH`.
     pub health_path: String,
+    /// Load-balancer cookie stickiness (`stickiness.enabled`, `stickiness.type = lb_cookie`).
     pub sticky: bool,
 }
 
+/// What a listener does with requests no rule matches (`DefaultActions`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DefaultAction {
+    /// Forward to this target group (`Type: forward`).
     Forward(Ref),
+    /// A fixed 404 response (`Type: fixed-response`, see `settings::elb::NOT_FOUND`).
     NotFound,
+    /// A permanent redirect to HTTPS on port 443 (`Type: redirect`, `HTTP_301`).
     RedirectHttps,
 }
 
+/// A load balancer listener (`AWS::ElasticLoadBalancingV2::Listener`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ListenerSpec {
+    /// The load balancer it listens on (`LoadBalancerArn`); replaces the listener when
+    /// changed.
     pub load_balancer: Ref,
+    /// Port it listens on (`Port`): 80, 443 or `[alb] test_listener_port`; replaces the
+    /// listener when changed.
     pub port: u16,
+    /// `Protocol`: `HTTP` or `HTTPS` (the latter needs `certificate_arn`).
     pub protocol: String,
+    /// ACM certificate ARN for an `HTTPS` listener (`Certificates`); `None` for `HTTP`.
     pub certificate_arn: Option<String>,
+    /// What requests no rule matches get (`DefaultActions`).
     pub default_action: DefaultAction,
 }
 
+/// A listener rule forwarding matching requests to a target group
+/// (`AWS::ElasticLoadBalancingV2::ListenerRule`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ListenerRuleSpec {
+    /// The listener it belongs to (`ListenerArn`); replaces the rule when changed.
     pub listener: Ref,
+    /// `Priority`, 1–50000, unique per listener; lower numbers are evaluated first.
     pub priority: i32,
+    /// Path patterns (`path-pattern` condition), e.g. `/api/*`; empty: no path condition.
     pub paths: Vec<String>,
+    /// Host names (`host-header` condition); empty: no host condition.
     pub hosts: Vec<String>,
+    /// Target group matching requests are forwarded to (weight 100 when
+    /// `alternate_target_group` is set).
     pub target_group: Ref,
     /// ECS blue/green: the rule forwards to both groups (`target_group` weight 100, this
     /// one 0) and ECS moves the weights during a deployment. See `blue_green_pair`.
@@ -881,105 +980,196 @@ pub enum SecretValue {
     /// A random token (Redis AUTH).
     RandomToken,
     /// `rediss://:<token>@<primary endpoint>:6379`.
-    RedisUrl { replication_group: Ref, auth: Ref },
+    RedisUrl {
+        /// The Redis replication group whose primary endpoint the URL names.
+        replication_group: Ref,
+        /// The [`SecretValue::RandomToken`] secret holding its AUTH token.
+        auth: Ref,
+    },
     /// `postgres://<user>:<password>@<endpoint>:5432/<db>?sslmode=require`, from the
     /// RDS-managed master secret.
-    DatabaseUrl { instance: Ref },
+    DatabaseUrl {
+        /// The RDS instance (with `managed_master_password`) whose endpoint and master
+        /// secret the URL is built from.
+        instance: Ref,
+    },
     /// A service's Postgres role: `{"username": <username>, "password": <random>}`, the
     /// shape of RDS-managed secrets. The service reads it at run time; the setup task
     /// sets the role's password from it.
-    DatabaseRole { username: String },
+    DatabaseRole {
+        /// The Postgres role name (`username` in the secret).
+        username: String,
+    },
 }
 
+/// A Secrets Manager secret (`AWS::SecretsManager::Secret`), named `<stack>-<env>-<id>`;
+/// its value is generated or derived, never written in config or plans.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SecretSpec {
+    /// The secret's `Description`.
     pub description: String,
+    /// Where the value comes from; replaces the secret when changed.
     pub value: SecretValue,
 }
 
+/// A subnet group for a data store: ElastiCache (`AWS::ElastiCache::SubnetGroup`)
+/// or RDS (`AWS::RDS::DBSubnetGroup`), depending on the [`Spec`] variant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SubnetGroupSpec {
+    /// `SubnetIds`: the (private) subnets the data store may use.
     pub subnets: Vec<Ref>,
 }
 
+/// A Redis replication group (`AWS::ElastiCache::ReplicationGroup`, engine `redis`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReplicationGroupSpec {
+    /// `CacheNodeType`, e.g. `cache.t4g.micro`.
     pub node_type: String,
+    /// `EngineVersion`, e.g. `7.1`; upgraded in place.
     pub engine_version: String,
+    /// Read replicas besides the primary (`NumCacheClusters` = `replicas` + 1).
     pub replicas: u8,
+    /// `MultiAZEnabled` and `AutomaticFailoverEnabled`; needs at least one replica.
     pub multi_az: bool,
+    /// TLS between clients and nodes (`TransitEncryptionEnabled`); required for AUTH.
     pub transit_encryption: bool,
+    /// Encryption of data on disk (`AtRestEncryptionEnabled`).
     pub at_rest_encryption: bool,
+    /// The cache subnet group (`CacheSubnetGroupName`); replaces the group when changed.
     pub subnet_group: Ref,
+    /// `SecurityGroupIds` of the nodes.
     pub security_groups: Vec<Ref>,
+    /// The secret holding the AUTH token (`AuthToken`), a [`SecretValue::RandomToken`];
+    /// replaces the group when changed.
     pub auth_secret: Ref,
 }
 
+/// A PostgreSQL RDS instance (`AWS::RDS::DBInstance`, engine `postgres`), named
+/// `<stack>-<env>-<id>`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DbInstanceSpec {
+    /// `DBInstanceClass`, e.g. `db.t4g.micro`.
     pub instance_class: String,
+    /// `EngineVersion`: a major version (`15`, RDS picking the minor) or `major.minor`;
+    /// upgraded in place.
     pub engine_version: String,
+    /// Name of the database created with the instance (`DBName`); replaces it when changed.
     pub database: String,
+    /// Master user name (`MasterUsername`); replaces the instance when changed.
     pub username: String,
+    /// Storage in GiB (`AllocatedStorage`); RDS can grow it but never shrink it.
     pub allocated_storage_gb: i32,
+    /// Days automated backups are kept (`BackupRetentionPeriod`), 0–35; 0 disables
+    /// them.
     pub backup_retention_days: i32,
+    /// A standby in another availability zone (`MultiAZ`); doubles the instance cost.
     pub multi_az: bool,
+    /// `DeletionProtection`: RDS refuses to delete the instance while set.
     pub deletion_protection: bool,
+    /// `StorageEncrypted` (with the AWS managed KMS key).
     pub storage_encrypted: bool,
+    /// `PubliclyAccessible`: a public DNS name resolving to a public IP.
     pub publicly_accessible: bool,
+    /// `ManageMasterUserPassword`: RDS generates the master password and keeps it in
+    /// a Secrets Manager secret it manages.
     pub managed_master_password: bool,
+    /// The DB subnet group (`DBSubnetGroupName`); replaces the instance when changed.
     pub subnet_group: Ref,
+    /// `VPCSecurityGroups` of the instance.
     pub security_groups: Vec<Ref>,
 }
 
+/// The single container of a task definition (one entry of `ContainerDefinitions`,
+/// always `Essential`, logging with `awslogs`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ContainerSpec {
+    /// Container `Name`, also its port mapping's name and the `awslogs-stream-prefix`;
+    /// for a service's task, the service's name (the load balancer's `ContainerName`).
     pub name: String,
+    /// The ECR repository the image comes from (`Image` = its URI + `:` + `image_tag`).
     pub image_repository: Ref,
+    /// Image tag (`Image` suffix), e.g. a commit SHA.
     pub image_tag: String,
     /// 0: no port mapping (the debug task listens on nothing).
     pub port: u16,
+    /// Overrides the image's `CMD` (`Command`); `None` keeps it.
     pub command: Option<Vec<String>>,
+    /// Plain environment variables (`Environment`), name → value; a `${id}` value becomes
+    /// that resource's ARN (a Postgres instance's: its endpoint address).
     pub environment: BTreeMap<String, String>,
     /// Variable name → secret (`${secret-id}` or an external ARN).
     pub secrets: BTreeMap<String, Ref>,
     /// Empty: no container health check (the debug task).
     pub health_command: Vec<String>,
+    /// The log group the `awslogs` driver writes to (`awslogs-group`).
     pub log_group: Ref,
+    /// `ReadonlyRootFilesystem`.
     pub read_only_root: bool,
+    /// `User` the process runs as: a uid (`10001` for services, `root` for the debug
+    /// task), `uid:gid` or a user name.
     pub user: String,
+    /// Runs an init process as PID 1 (`LinuxParameters.InitProcessEnabled`), which
+    /// reaps zombies and forwards signals.
     pub init_process: bool,
 }
 
+/// A Fargate task definition (`AWS::ECS::TaskDefinition`, network mode `awsvpc`),
+/// family `<stack>-<env>-<id>`. Every change registers a new revision.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskDefinitionSpec {
+    /// Task CPU units (`Cpu`): 1024 = 1 vCPU; Fargate takes 256, 512, 1024, 2048, 4096…
     pub cpu: i32,
+    /// Task memory in MiB (`Memory`); the allowed values depend on `cpu` (512–2048 for
+    /// 256, …).
     pub memory: i32,
+    /// Role ECS uses to pull the image, read secrets and write logs
+    /// (`ExecutionRoleArn`).
     pub execution_role: Ref,
+    /// Role the application's AWS calls run as (`TaskRoleArn`).
     pub task_role: Ref,
+    /// The task's only container.
     pub container: ContainerSpec,
 }
 
+/// ECS Service Connect of a service (`ServiceConnectConfiguration`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServiceConnectSpec {
+    /// The Cloud Map namespace the service joins (`Namespace`).
     pub namespace: Ref,
     /// Set when the service accepts calls: the DNS name callers use.
     pub server_name: Option<String>,
 }
 
+/// An ECS service on Fargate (`AWS::ECS::Service`, `LaunchType: FARGATE`), named
+/// `<stack>-<env>-<id>`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServiceSpec {
+    /// The cluster it runs in (`Cluster`); replaces the service when changed.
     pub cluster: Ref,
+    /// The task definition revision it runs (`TaskDefinition`).
     pub task_definition: Ref,
+    /// Tasks to keep running (`DesiredCount`); autoscaling moves it within its target's
+    /// bounds.
     pub desired_count: i32,
+    /// Subnets of the tasks' network interfaces (`AwsvpcConfiguration.Subnets`).
     pub subnets: Vec<Ref>,
+    /// `AwsvpcConfiguration.SecurityGroups` of the tasks.
     pub security_groups: Vec<Ref>,
+    /// `AssignPublicIp` (`ENABLED` / `DISABLED`): needed in public subnets without a
+    /// NAT gateway to pull images.
     pub assign_public_ip: bool,
+    /// Target group the tasks register in (`LoadBalancers`); `None` for a service the
+    /// load balancer does not reach. Replaces the service when changed.
     pub target_group: Option<Ref>,
+    /// Container port registered in the target group and offered through Service
+    /// Connect; replaces the service when changed.
     pub container_port: u16,
     /// Fields moto does not store (see README); compared only when AWS reports them.
     pub enable_execute_command: bool,
+    /// Deployment circuit breaker with automatic rollback
+    /// (`DeploymentCircuitBreaker.Enable` and `.Rollback`).
     pub circuit_breaker_rollback: bool,
+    /// Service Connect configuration; `None`: the service does not join a namespace.
     pub service_connect: Option<ServiceConnectSpec>,
     /// Created before its image was pushed: no tasks (desired 0, autoscaling 0-0) until
     /// the first `provision deploy` starts it at its configured counts. Set by `up` from
@@ -989,34 +1179,55 @@ pub struct ServiceSpec {
     pub awaiting_release: bool,
 }
 
+/// An Application Auto Scaling target on a service's desired count
+/// (`AWS::ApplicationAutoScaling::ScalableTarget`, `ecs:service:DesiredCount`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScalableTargetSpec {
+    /// The ECS service scaled (`ResourceId` `service/<cluster>/<service>`); replaces the
+    /// target when changed.
     pub service: Ref,
+    /// `MinCapacity`: fewest tasks.
     pub min: i32,
+    /// `MaxCapacity`: most tasks.
     pub max: i32,
 }
 
+/// The predefined metric a target-tracking policy follows
+/// (`PredefinedMetricType`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ScalingMetric {
+    /// `ECSServiceAverageCPUUtilization`, in percent.
     Cpu,
+    /// `ECSServiceAverageMemoryUtilization`, in percent.
     Memory,
+    /// `ALBRequestCountPerTarget`: requests per target per minute.
     AlbRequestsPerTarget {
+        /// The load balancer (first half of `ResourceLabel`).
         load_balancer: Ref,
+        /// The target group (second half of `ResourceLabel`).
         target_group: Ref,
     },
 }
 
+/// A target-tracking scaling policy (`AWS::ApplicationAutoScaling::ScalingPolicy`,
+/// `TargetTrackingScaling`); cooldowns come from `settings::autoscaling`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScalingPolicySpec {
+    /// The scalable target it scales (`ScalingTargetId`); replaces the policy when
+    /// changed.
     pub target: Ref,
+    /// The metric tracked; replaces the policy when changed.
     pub metric: ScalingMetric,
+    /// Value the metric is kept at (`TargetValue`): percent for CPU/memory, requests
+    /// per target for ALB requests.
     pub target_value: f64,
 }
 
 /// An SNS topic alarms notify (`[alarms] topic = "name"`); named by config, not by id.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TopicSpec {
+    /// Topic name (`TopicName`); replaces the topic when changed.
     pub name: String,
 }
 
@@ -1026,39 +1237,55 @@ pub struct TopicSpec {
 /// written.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DashboardSpec {
+    /// Dashboard JSON (`DashboardBody`) with `${id}` placeholders.
     pub body: serde_json::Value,
 }
 
 /// One metric a CloudWatch alarm (or metric math) reads.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetricStatSpec {
+    /// CloudWatch namespace, e.g. `AWS/ApplicationELB`, `AWS/ECS`.
     pub namespace: String,
+    /// Metric name (`MetricName`), e.g. `HTTPCode_Target_5XX_Count`.
     pub metric: String,
     /// Dimension name → value: `${id}` (that resource's label, else name) or a literal.
     pub dimensions: BTreeMap<String, Ref>,
     /// `Sum`, `Average`, `Maximum`, `p95`…
     pub stat: String,
+    /// Period in seconds (`Period`): a multiple of 60 (10 and 30 only for high-resolution
+    /// metrics).
     pub period: i32,
 }
 
 /// A metric data query of an alarm: a metric, or an expression over the others.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AlarmQuery {
+    /// Query id (`Id`): lower-case start, unique in the alarm; expressions use it.
     pub id: String,
+    /// A metric math expression (`Expression`) over other queries' ids; `None` when
+    /// `metric` is set.
     pub expression: Option<String>,
+    /// The metric read (`MetricStat`); `None` when `expression` is set.
     pub metric: Option<MetricStatSpec>,
     /// Exactly one query per alarm returns data: what the threshold applies to.
     pub return_data: bool,
 }
 
+/// A CloudWatch metric alarm (`AWS::CloudWatch::Alarm`), named `<stack>-<env>-<id>`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AlarmSpec {
+    /// `AlarmDescription`.
     pub description: String,
+    /// `Metrics`: the queries, exactly one with `return_data`.
     pub queries: Vec<AlarmQuery>,
     /// `GreaterThanThreshold`, `LessThanThreshold`…
     pub comparison: String,
+    /// `Threshold` the returned value is compared to.
     pub threshold: f64,
+    /// `EvaluationPeriods`: periods looked at.
     pub evaluation_periods: i32,
+    /// `DatapointsToAlarm`: breaching periods among `evaluation_periods` that raise
+    /// the alarm.
     pub datapoints_to_alarm: i32,
     /// `notBreaching`, `breaching`, `missing`, `ignore`.
     pub treat_missing_data: String,
@@ -1069,9 +1296,13 @@ pub struct AlarmSpec {
 /// A metric filter on a log group (untaggable: owned by its `<stack>-<env>-` name).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetricFilterSpec {
+    /// The log group filtered (`LogGroupName`); replaces the filter when changed.
     pub log_group: Ref,
+    /// CloudWatch Logs filter pattern (`FilterPattern`), e.g. `"ERROR"`.
     pub pattern: String,
+    /// Namespace of the metric emitted (`MetricNamespace`).
     pub namespace: String,
+    /// Name of the metric emitted (`MetricName`).
     pub metric: String,
     /// The value emitted per matching event.
     pub value: String,

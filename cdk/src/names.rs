@@ -163,9 +163,23 @@ pub struct Rule {
 /// Why a value breaks its [`Rule`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Violation {
-    TooLong { len: usize, max: usize },
-    TooShort { len: usize, min: usize },
+    /// Longer than the rule allows.
+    TooLong {
+        /// The value's length, in characters.
+        len: usize,
+        /// The most the rule allows.
+        max: usize,
+    },
+    /// Shorter than the rule requires.
+    TooShort {
+        /// The value's length, in characters.
+        len: usize,
+        /// The fewest the rule requires.
+        min: usize,
+    },
+    /// The first character the rule does not allow.
     Character(char),
+    /// A shape constraint the value breaks.
     Shape(Shape),
 }
 
@@ -611,6 +625,7 @@ pub struct Sent {
     pub id: String,
     /// The exact value sent.
     pub value: String,
+    /// The AWS rule the value is checked against.
     pub rule: &'static Rule,
     /// The value contains `--env` once (a shorter environment name shortens it).
     pub has_env: bool,
@@ -711,9 +726,13 @@ pub fn texts_of(stack: &str, env: &str, resource: &Resource, sent: &mut Vec<Sent
 /// A name or text AWS would refuse.
 #[derive(Debug, Clone)]
 pub struct Problem {
+    /// The logical id of the resource the value belongs to.
     pub id: String,
+    /// The value AWS would refuse.
     pub value: String,
+    /// The AWS rule it breaks.
     pub rule: &'static Rule,
+    /// How it breaks the rule.
     pub violation: Violation,
     has_env: bool,
 }
@@ -735,8 +754,11 @@ impl fmt::Display for Problem {
 /// The names and texts of a stack AWS would refuse, and what to do about them.
 #[derive(Debug, Clone, thiserror::Error)]
 pub struct NameErrors {
+    /// The stack's name.
     pub stack: String,
+    /// The environment's name (`--env`).
     pub env: String,
+    /// Every refused value, one per resource and rule.
     pub problems: Vec<Problem>,
     /// The longest `--env` with which every length-limited name fits (`None`: the
     /// environment is not what makes them too long; `Some(0)`: no environment name

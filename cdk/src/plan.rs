@@ -31,6 +31,8 @@ pub struct PhysicalIndex {
 }
 
 impl PhysicalIndex {
+    /// Indexes every identifying attribute of the observed resources (those not starting
+    /// with `_`) to its resource's logical id.
     pub fn new<'a>(observed: impl IntoIterator<Item = &'a Observed>) -> Self {
         let mut to_logical = HashMap::new();
         for resource in observed {
@@ -44,6 +46,7 @@ impl PhysicalIndex {
         PhysicalIndex { to_logical }
     }
 
+    /// The logical id of the resource this physical id, ARN or name belongs to.
     pub fn logical(&self, physical: &str) -> Option<&str> {
         self.to_logical.get(physical).map(String::as_str)
     }
@@ -88,24 +91,43 @@ fn normalize_inner(value: &Value, index: &PhysicalIndex, field: Option<&str>) ->
     }
 }
 
+/// One spec field whose live value differs from the desired one.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FieldChange {
+    /// Dotted path of the field in the spec's JSON (`container.image_tag`); arrays are
+    /// compared whole.
     pub path: String,
+    /// The live value, as AWS reports it (normalized).
     pub before: Value,
+    /// The desired value.
     pub after: Value,
 }
 
+/// What a plan does to one resource.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Action {
+    /// The resource does not exist yet.
     Create,
-    Update { changes: Vec<FieldChange> },
-    Replace { changes: Vec<FieldChange> },
+    /// Changed in place.
+    Update {
+        /// The fields that differ (all AWS can change in place).
+        changes: Vec<FieldChange>,
+    },
+    /// Deleted and created again: an immutable field (or the kind) changed.
+    Replace {
+        /// The fields that differ (`kind` when the kind changed).
+        changes: Vec<FieldChange>,
+    },
+    /// The resource exists but the config no longer has it.
     Delete,
+    /// The live resource matches the desired spec.
     NoOp,
 }
 
 impl Action {
+    /// The action's name in plans and summaries: `create`, `update`, `replace`,
+    /// `delete`, `no-op`.
     pub fn verb(&self) -> &'static str {
         match self {
             Action::Create => "create",
@@ -116,15 +138,20 @@ impl Action {
         }
     }
 
+    /// Whether the action touches AWS (anything but [`Action::NoOp`]).
     pub fn is_change(&self) -> bool {
         !matches!(self, Action::NoOp)
     }
 }
 
+/// One resource's action in a [`Plan`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Step {
+    /// Logical id of the resource.
     pub id: String,
+    /// Its kind.
     pub kind: Kind,
+    /// What happens to it (flattened into the step when serialized: `"action": "update"`).
     #[serde(flatten)]
     pub action: Action,
     /// Set when the step destroys stored data (a data store deleted or replaced by an
@@ -188,14 +215,17 @@ pub fn unapproved_data_loss<'a>(
 /// resources the config no longer has (dependents first).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Plan {
+    /// Every resource's step, no-ops included, in execution order.
     pub steps: Vec<Step>,
 }
 
 impl Plan {
+    /// The steps that change something (no no-ops).
     pub fn changes(&self) -> impl Iterator<Item = &Step> {
         self.steps.iter().filter(|s| s.action.is_change())
     }
 
+    /// True when nothing changes: live state already matches the config.
     pub fn is_empty(&self) -> bool {
         self.changes().next().is_none()
     }
@@ -205,6 +235,7 @@ impl Plan {
         self.steps.iter().filter(|s| s.data_loss.is_some())
     }
 
+    /// Number of steps per verb (`create`, `update`, … `no-op`).
     pub fn summary(&self) -> BTreeMap<&'static str, usize> {
         let mut counts = BTreeMap::new();
         for step in &self.steps {

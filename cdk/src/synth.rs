@@ -16,19 +16,34 @@ use crate::settings::{autoscaling, ecs, elb, rds, registry, secrets, tags};
 /// What keeps a stack from becoming a template.
 #[derive(Debug, thiserror::Error)]
 pub enum SynthError {
+    /// A `${id}` names no resource of the stack.
     #[error("{resource}: refers to `{target}`, which is not a resource of the stack; fix the reference in the stack's constructs")]
-    UnknownReference { resource: String, target: String },
+    UnknownReference {
+        /// The resource holding the reference.
+        resource: String,
+        /// The logical id it names.
+        target: String,
+    },
+    /// A reference needs an attribute CloudFormation has no `Ref`/`Fn::GetAtt` for.
     #[error("{resource}: needs the {attribute} of `{target}` ({kind}), which CloudFormation does not expose; render it another way in synth.rs")]
     NoAttribute {
+        /// The resource holding the reference.
         resource: String,
+        /// The logical id it names.
         target: String,
+        /// The target's kind label.
         kind: &'static str,
+        /// The attribute needed (`id`, `arn`, `name`…).
         attribute: &'static str,
     },
+    /// Two Slipway ids map to the same CloudFormation logical id (see [`logical_id`]).
     #[error("`{first}` and `{second}` both become the CloudFormation logical id `{logical}`; rename one of them")]
     LogicalIdCollision {
+        /// One of the Slipway ids.
         first: String,
+        /// The other.
         second: String,
+        /// The logical id both become.
         logical: String,
     },
 }

@@ -23,6 +23,8 @@ impl Strategy {
         !matches!(self, Strategy::Rolling)
     }
 
+    /// The strategy's name in plans and progress: `blue/green`, `canary`, `linear`,
+    /// `rolling`.
     pub fn label(self) -> &'static str {
         match self {
             Strategy::BlueGreen => "blue/green",
