@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use common::Moto;
 
@@ -71,74 +71,59 @@ async fn up_keeps_internal_paths_off_the_listener_checks_readiness_and_alarms_on
         .iter()
         .filter(|p| p.get("Priority").map(String::as_str) == Some("1"))
         .collect();
+    // One per listener: the shared one (80) and result's own (8081, issue 13 item 2).
     assert_eq!(
         internal.len(),
-        1,
-        "one internal-paths rule: {create_rules:#?}"
+        2,
+        "one internal-paths rule per listener: {create_rules:#?}"
     );
-    let sent: BTreeMap<&str, &str> = internal[0]
-        .iter()
-        .filter(|(k, _)| k.starts_with("Conditions.") || k.starts_with("Actions."))
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let expected: BTreeMap<&str, &str> = [
-        ("Conditions.member.1.Field", "path-pattern"),
-        (
-            "Conditions.member.1.PathPatternConfig.Values.member.1",
-            "*/ready",
-        ),
-        (
-            "Conditions.member.1.PathPatternConfig.Values.member.2",
-            "*/metrics",
-        ),
-        ("Actions.member.1.Type", "forward"),
-        ("Actions.member.1.TargetGroupArn", internal_arn),
-    ]
-    .into();
-    assert_eq!(sent, expected);
+    let on_listeners: BTreeSet<&str> = internal.iter().map(|p| p["ListenerArn"].as_str()).collect();
+    assert_eq!(on_listeners.len(), 2, "{internal:#?}");
+    for sent in &internal {
+        let sent: BTreeMap<&str, &str> = sent
+            .iter()
+            .filter(|(k, _)| k.starts_with("Conditions.") || k.starts_with("Actions."))
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let expected: BTreeMap<&str, &str> = [
+            ("Conditions.member.1.Field", "path-pattern"),
+            (
+                "Conditions.member.1.PathPatternConfig.Values.member.1",
+                "*/ready",
+            ),
+            (
+                "Conditions.member.1.PathPatternConfig.Values.member.2",
+                "*/metrics",
+            ),
+            ("Actions.member.1.Type", "forward"),
+            ("Actions.member.1.TargetGroupArn", internal_arn),
+        ]
+        .into();
+        assert_eq!(sent, expected);
+    }
 
     // It is live, first on the listener, and its group has no targets: the ALB answers
     // those paths itself (503) and never reaches a task.
-    let lb = aws
-        .elb
-        .describe_load_balancers()
-        .names("voting-dev-alb")
-        .send()
-        .await
-        .unwrap()
-        .load_balancers()[0]
-        .clone();
-    let listener = aws
-        .elb
-        .describe_listeners()
-        .load_balancer_arn(lb.load_balancer_arn().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .listeners()[0]
-        .clone();
-    let rules = aws
-        .elb
-        .describe_rules()
-        .listener_arn(listener.listener_arn().unwrap())
-        .send()
-        .await
-        .unwrap();
-    let first = rules
-        .rules()
-        .iter()
-        .filter(|r| r.is_default() != Some(true))
-        .min_by_key(|r| r.priority().unwrap().parse::<i32>().unwrap())
-        .unwrap();
-    assert_eq!(first.priority(), Some("1"));
-    assert_eq!(
-        first.conditions()[0]
-            .path_pattern_config()
-            .unwrap()
-            .values(),
-        ["*/ready", "*/metrics"]
-    );
-    assert_eq!(first.actions()[0].target_group_arn(), Some(internal_arn));
+    let (_, listeners) = common::load_balancer_listeners(&aws, "voting-dev-alb").await;
+    let mut ports: Vec<i32> = listeners.iter().filter_map(|(l, _)| l.port()).collect();
+    ports.sort();
+    assert_eq!(ports, [80, 8081]);
+    for (_, rules) in &listeners {
+        let first = rules
+            .iter()
+            .filter(|r| r.is_default() != Some(true))
+            .min_by_key(|r| r.priority().unwrap().parse::<i32>().unwrap())
+            .unwrap();
+        assert_eq!(first.priority(), Some("1"));
+        assert_eq!(
+            first.conditions()[0]
+                .path_pattern_config()
+                .unwrap()
+                .values(),
+            ["*/ready", "*/metrics"]
+        );
+        assert_eq!(first.actions()[0].target_group_arn(), Some(internal_arn));
+    }
     let health = aws
         .elb
         .describe_target_health()

@@ -422,6 +422,47 @@ pub fn config_copy() -> tempfile::TempDir {
     dir
 }
 
+/// The load balancer `name` and each of its listeners with all its rules (the default
+/// rule included).
+pub async fn load_balancer_listeners(
+    aws: &Aws,
+    name: &str,
+) -> (
+    aws_sdk_elasticloadbalancingv2::types::LoadBalancer,
+    Vec<(
+        aws_sdk_elasticloadbalancingv2::types::Listener,
+        Vec<aws_sdk_elasticloadbalancingv2::types::Rule>,
+    )>,
+) {
+    let out = aws
+        .elb
+        .describe_load_balancers()
+        .names(name)
+        .send()
+        .await
+        .unwrap();
+    let lb = out.load_balancers()[0].clone();
+    let listeners = aws
+        .elb
+        .describe_listeners()
+        .load_balancer_arn(lb.load_balancer_arn().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let mut found = Vec::new();
+    for listener in listeners.listeners() {
+        let rules = aws
+            .elb
+            .describe_rules()
+            .listener_arn(listener.listener_arn().unwrap())
+            .send()
+            .await
+            .unwrap();
+        found.push((listener.clone(), rules.rules().to_vec()));
+    }
+    (lb, found)
+}
+
 /// EC2 filters for the stack's ownership tags (`slipway:stack`, `slipway:env`).
 pub fn ownership_filters(aws: &Aws) -> Vec<aws_sdk_ec2::types::Filter> {
     vec![
