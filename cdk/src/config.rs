@@ -124,7 +124,9 @@ fn one() -> u8 {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AlbConfig {
-    /// When set, the ALB serves HTTPS on 443 and redirects 80 to it.
+    /// When set, the ALB serves HTTPS on 443 (and on each public service's own port) with
+    /// this ACM certificate and the TLS policy `ELBSecurityPolicy-TLS13-1-2-2021-06` (TLS
+    /// 1.3 and 1.2 only), and port 80 redirects to it (301).
     pub certificate_arn: Option<String>,
     /// A second listener (`listener-test`) on this port through which ECS blue/green
     /// sends test traffic to the new revision before production traffic moves.

@@ -370,7 +370,7 @@ fn sorted_keys(value: serde_json::Value) -> serde_json::Value {
 
 #[cfg(test)]
 mod tests {
-    use super::l2::{DB_ADMIN_ROLE, SSM_MESSAGES_ACTIONS, TEST_LISTENER};
+    use super::l2::{DB_ADMIN_ROLE, SSM_MESSAGES_ACTIONS, TEST_LISTENER, TLS_POLICY};
     use super::*;
     use crate::config::{repo_config_dir, STACKS};
     use crate::graph::Graph;
@@ -566,6 +566,10 @@ mod tests {
             panic!()
         };
         assert_eq!((https.port, https.protocol.as_str()), (443, "HTTPS"));
+        // TLS 1.2 and 1.3 only; the redirecting HTTP listener has no policy.
+        assert_eq!(https.ssl_policy.as_deref(), Some(TLS_POLICY));
+        assert_eq!(TLS_POLICY, "ELBSecurityPolicy-TLS13-1-2-2021-06");
+        assert_eq!(http.ssl_policy, None);
         // Every service is served by a rule (ECS blue/green shifts rules only), and the
         // listener's default action forwards too (no fixed-response beside forwards).
         assert_eq!(
@@ -584,6 +588,7 @@ mod tests {
             (own.port, own.protocol.as_str(), own.certificate_arn),
             (8081, "HTTPS", config.alb.certificate_arn.clone())
         );
+        assert_eq!(own.ssl_policy.as_deref(), Some(TLS_POLICY));
         let Spec::ListenerRule(catch_all) = find("rule-vote") else {
             panic!()
         };

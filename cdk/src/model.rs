@@ -841,6 +841,10 @@ pub struct ListenerSpec {
     pub protocol: String,
     pub certificate_arn: Option<String>,
     pub default_action: DefaultAction,
+    /// The TLS security policy of an HTTPS listener (none for HTTP, where ELB has none
+    /// either); left out of the JSON when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssl_policy: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -192,7 +192,7 @@ impl<'a> LoadBalancer<'a> {
     }
 }
 
-/// A listener of the shared ALB (`alb`).
+/// A listener of the shared ALB (`alb`); HTTPS ones get [`TLS_POLICY`].
 pub(super) fn listener(
     port: u16,
     protocol: &str,
@@ -205,6 +205,7 @@ pub(super) fn listener(
         protocol: protocol.into(),
         certificate_arn,
         default_action,
+        ssl_policy: (protocol == "HTTPS").then(|| TLS_POLICY.to_owned()),
     })
 }
 
