@@ -141,7 +141,9 @@ fn one() -> u8 {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AlbConfig {
-    /// When set, the ALB serves HTTPS on 443 and redirects 80 to it.
+    /// When set, the ALB serves HTTPS on 443 (and on each public service's own port) with
+    /// this ACM certificate and the TLS policy `ELBSecurityPolicy-TLS13-1-2-2021-06` (TLS
+    /// 1.3 and 1.2 only), and port 80 redirects to it (301).
     pub certificate_arn: Option<String>,
     /// A second listener (`listener-test`) on this port through which ECS blue/green
     /// sends test traffic to the new revision before production traffic moves.
@@ -473,6 +475,38 @@ pub struct PublicConfig {
     /// Target tracking on ALB requests per target.
     #[serde(default = "default_requests_target")]
     pub requests_per_target: i32,
+    /// An ALB listener of its own on this port, so a browser opens the service at
+    /// `http://<alb-dns>:<port>/` without a DNS name of yours (as compose publishes one
+    /// port per service). A service routed by `hosts` alone gets one whatever this says:
+    /// on the container's `port` unless set here. Not allowed on the default service
+    /// (it is on 80, or 443 with a certificate). The ALB security group opens the port
+    /// to everyone; `/ready` and `/metrics` stay refused on it.
+    pub port: Option<u16>,
+}
+
+impl PublicConfig {
+    /// The port of the service's own listener, if it gets one: `port` when set, else the
+    /// container's port (`container_port`) for a service routed by host name alone
+    /// (without a DNS name pointing at the ALB a browser could not reach it). The
+    /// container's port is stable (adding or removing other services never moves it) and
+    /// is the port `docker compose` publishes, so local and cloud URLs look alike.
+    ///
+    /// ```
+    /// use slipway_cdk::config::PublicConfig;
+    /// let result: PublicConfig = toml::from_str(r#"hosts = ["result.*"]
+    /// priority = 10"#).unwrap();
+    /// assert_eq!(result.listener_port(8081), Some(8081));
+    /// let orders: PublicConfig = toml::from_str(r#"paths = ["/orders"]
+    /// priority = 20"#).unwrap();
+    /// assert_eq!(orders.listener_port(8080), None);
+    /// ```
+    pub fn listener_port(&self, container_port: u16) -> Option<u16> {
+        if self.default {
+            return None;
+        }
+        self.port
+            .or((self.paths.is_empty() && !self.hosts.is_empty()).then_some(container_port))
+    }
 }
 
 fn default_lb_health() -> String {
@@ -986,6 +1020,7 @@ impl StackConfig {
         }
         let known = known_list(self.services.keys());
         let mut priorities = BTreeMap::new();
+        let mut listener_ports = BTreeMap::new();
         let mut defaults = Vec::new();
         for (name, service) in &self.services {
             let blame = |message: String| (Some((Culprit::Service, name.clone())), message);
@@ -1106,6 +1141,25 @@ impl StackConfig {
                     if let Some(other) = priorities.insert(priority, name.clone()) {
                         return Err(blame(format!(
                             "services.{name}.public.priority {priority} is already used by `{other}`"
+                        )));
+                    }
+                }
+                if public.default && public.port.is_some() {
+                    return Err(blame(format!(
+                        "services.{name}.public.port: the default service is served on port 80 (443 with a certificate); remove `port`"
+                    )));
+                }
+                if let Some(port) = public.listener_port(service.port) {
+                    let reserved = [Some(80), Some(443), self.alb.test_listener_port];
+                    if port == 0 || reserved.contains(&Some(port)) {
+                        return Err(blame(format!(
+                            "services.{name} gets an ALB listener on port {port}, which {}; set services.{name}.public.port to another (1-65535, not 80, 443 or alb.test_listener_port)",
+                            if port == 0 { "is not a port" } else { "another listener uses" },
+                        )));
+                    }
+                    if let Some(other) = listener_ports.insert(port, name.clone()) {
+                        return Err(blame(format!(
+                            "services.{name} and services.{other} both get an ALB listener on port {port}; set services.{name}.public.port to another port"
                         )));
                     }
                 }
@@ -1834,6 +1888,64 @@ max = 6
         let err = parse(&text, "dev").unwrap_err().to_string();
         assert!(
             err.contains("1 is the rule that keeps /ready and /metrics off the internet"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn own_listener_ports_are_free_and_unique() {
+        // A second service routed by host name alone; `extra` is appended to its
+        // `public` table, `alb` goes into an [alb] section.
+        let with = |port: u16, extra: &str, alb: &str| {
+            format!(
+                "{MINIMAL}{alb}\n[services.admin]\nport = {port}\ncpu = 256\nmemory = 512\ndesired = 2\nmin = 2\nmax = 4\nhealth_command = [\"CMD\", \"/a\", \"--probe\"]\npublic = {{ hosts = [\"admin.*\"], priority = 10{extra} }}\n"
+            )
+        };
+        let ok = parse(&with(8081, "", ""), "dev").unwrap();
+        assert_eq!(
+            ok.services["admin"]
+                .public
+                .as_ref()
+                .unwrap()
+                .listener_port(8081),
+            Some(8081)
+        );
+        for (text, expected) in [
+            // Its container port is the ALB's port 80 / 443 / the test listener's.
+            (with(80, "", ""), "port 80, which another listener uses"),
+            (
+                with(8080, ", port = 443", ""),
+                "port 443, which another listener uses",
+            ),
+            (
+                with(
+                    8443,
+                    "",
+                    "\n[alb]\ntest_listener_port = 8443\ntest_cidrs = [\"10.0.0.0/8\"]\n",
+                ),
+                "port 8443, which another listener uses",
+            ),
+            (with(8080, ", port = 0", ""), "port 0, which is not a port"),
+        ] {
+            let err = parse(&text, "dev").unwrap_err().to_string();
+            assert!(err.contains(expected), "{err}");
+            assert!(err.contains("set services.admin.public.port"), "{err}");
+        }
+        // The default service has 80 (443) already.
+        let text = MINIMAL.replace(
+            "public = { default = true }",
+            "public = { default = true, port = 8081 }",
+        );
+        let err = parse(&text, "dev").unwrap_err().to_string();
+        assert!(err.contains("services.web.public.port"), "{err}");
+        // Two services on one port.
+        let text = format!(
+            "{}\n[services.other]\nport = 8081\ncpu = 256\nmemory = 512\ndesired = 2\nmin = 2\nmax = 4\nhealth_command = [\"CMD\", \"/o\", \"--probe\"]\npublic = {{ paths = [\"/o\"], priority = 20, port = 8081 }}\n",
+            with(8081, "", "")
+        );
+        let err = parse(&text, "dev").unwrap_err().to_string();
+        assert!(
+            err.contains("both get an ALB listener on port 8081"),
             "{err}"
         );
     }

@@ -370,7 +370,7 @@ fn sorted_keys(value: serde_json::Value) -> serde_json::Value {
 
 #[cfg(test)]
 mod tests {
-    use super::l2::{DB_ADMIN_ROLE, SSM_MESSAGES_ACTIONS, TEST_LISTENER};
+    use super::l2::{DB_ADMIN_ROLE, SSM_MESSAGES_ACTIONS, TEST_LISTENER, TLS_POLICY};
     use super::*;
     use crate::config::{repo_config_dir, STACKS};
     use crate::graph::Graph;
@@ -441,7 +441,18 @@ mod tests {
                     _ => None,
                 })
                 .collect();
-            for listener in ["listener-http", TEST_LISTENER] {
+            // Every listener serves (no certificate here): the shared one, the test
+            // listener and the listeners services have to themselves.
+            let listeners: Vec<&str> = resources
+                .iter()
+                .filter(|r| matches!(r.spec, Spec::Listener(_)))
+                .map(|r| r.id.as_str())
+                .collect();
+            assert!(listeners.contains(&TEST_LISTENER), "{stack}: {listeners:?}");
+            if stack == "voting" {
+                assert!(listeners.contains(&"listener-port-result"), "{listeners:?}");
+            }
+            for listener in listeners {
                 let on_listener: Vec<_> = rules
                     .iter()
                     .filter(|(_, rule)| rule.listener == Ref::to(listener))
@@ -555,16 +566,29 @@ mod tests {
             panic!()
         };
         assert_eq!((https.port, https.protocol.as_str()), (443, "HTTPS"));
+        // TLS 1.2 and 1.3 only; the redirecting HTTP listener has no policy.
+        assert_eq!(https.ssl_policy.as_deref(), Some(TLS_POLICY));
+        assert_eq!(TLS_POLICY, "ELBSecurityPolicy-TLS13-1-2-2021-06");
+        assert_eq!(http.ssl_policy, None);
         // Every service is served by a rule (ECS blue/green shifts rules only), and the
         // listener's default action forwards too (no fixed-response beside forwards).
         assert_eq!(
             https.default_action,
             DefaultAction::Forward(Ref::to("tg-vote"))
         );
+        // result's own listener serves HTTPS with the same certificate.
         let Spec::ListenerRule(rule) = find("rule-result") else {
             panic!()
         };
-        assert_eq!(rule.listener, Ref::to("listener-https"));
+        assert_eq!(rule.listener, Ref::to("listener-port-result"));
+        let Spec::Listener(own) = find("listener-port-result") else {
+            panic!()
+        };
+        assert_eq!(
+            (own.port, own.protocol.as_str(), own.certificate_arn),
+            (8081, "HTTPS", config.alb.certificate_arn.clone())
+        );
+        assert_eq!(own.ssl_policy.as_deref(), Some(TLS_POLICY));
         let Spec::ListenerRule(catch_all) = find("rule-vote") else {
             panic!()
         };
@@ -573,7 +597,7 @@ mod tests {
             panic!()
         };
         let ports: Vec<u16> = alb.ingress.iter().map(|r| r.port).collect();
-        assert_eq!(ports, vec![80, 443]);
+        assert_eq!(ports, vec![80, 443, 8081]);
     }
 
     #[test]
@@ -591,10 +615,48 @@ mod tests {
         );
         assert_eq!(vote.target_group, Ref::to("tg-vote"));
         assert_eq!(vote.alternate_target_group, Some(Ref::to("tg-vote-alt")));
+        // result is routed by host name alone: a listener of its own on its container's
+        // port (8081), reachable on the ALB's DNS name; its rule there is a catch-all
+        // with no host condition (a browser sends the ALB's name), the internal-paths
+        // rule outranks it, and the ALB security group opens the port.
         let Spec::ListenerRule(result) = &find("rule-result").spec else {
             panic!()
         };
-        assert!(result.priority < vote.priority && result.hosts == ["result.*"]);
+        assert_eq!(result.listener, Ref::to("listener-port-result"));
+        assert_eq!(
+            (
+                result.priority,
+                result.paths.clone(),
+                result.hosts.is_empty()
+            ),
+            (50_000, vec!["/*".into()], true)
+        );
+        assert_eq!(result.target_group, Ref::to("tg-result"));
+        assert_eq!(
+            result.alternate_target_group,
+            Some(Ref::to("tg-result-alt"))
+        );
+        let Spec::Listener(own) = &find("listener-port-result").spec else {
+            panic!()
+        };
+        assert_eq!(
+            (own.port, own.protocol.as_str(), &own.default_action),
+            (8081, "HTTP", &DefaultAction::Forward(Ref::to("tg-result")))
+        );
+        let Spec::ListenerRule(internal) = &find("rule-internal-port-result").spec else {
+            panic!()
+        };
+        assert_eq!(
+            (internal.listener.clone(), internal.priority),
+            (Ref::to("listener-port-result"), INTERNAL_PATHS_PRIORITY)
+        );
+        let Spec::SecurityGroup(alb) = &find("sg-alb").spec else {
+            panic!()
+        };
+        assert!(alb
+            .ingress
+            .iter()
+            .any(|r| r.port == 8081 && r.source == Ref::physical("0.0.0.0/0")));
         assert_eq!(find("tg-vote-alt").spec, find("tg-vote").spec);
         // The service waits for its rule (its groups must be attached to the listener).
         assert!(find("service-vote").after.contains(&"rule-vote".to_owned()));
@@ -664,16 +726,16 @@ mod tests {
             };
             assert_eq!(test.listener, Ref::to("listener-test"));
             assert_eq!(
-                (
-                    test.priority,
-                    test.target_group,
-                    test.alternate_target_group
-                ),
-                (
-                    production.priority,
-                    production.target_group,
-                    production.alternate_target_group
-                )
+                (test.target_group, test.alternate_target_group),
+                (production.target_group, production.alternate_target_group)
+            );
+            // On the shared test listener each keeps its route's own conditions (result's
+            // production rule is the catch-all of its own listener).
+            let route = config.services[svc].public.clone().unwrap();
+            assert_eq!(test.hosts, route.hosts);
+            assert_eq!(
+                test.priority,
+                route.priority.unwrap_or(crate::config::CATCH_ALL_PRIORITY)
             );
         }
         let Spec::SecurityGroup(alb) = find("sg-alb") else {

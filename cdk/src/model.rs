@@ -932,6 +932,10 @@ pub struct ListenerSpec {
     pub certificate_arn: Option<String>,
     /// What requests no rule matches get (`DefaultActions`).
     pub default_action: DefaultAction,
+    /// The TLS security policy of an HTTPS listener (none for HTTP, where ELB has none
+    /// either); left out of the JSON when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssl_policy: Option<String>,
 }
 
 /// A listener rule forwarding matching requests to a target group

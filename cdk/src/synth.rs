@@ -852,6 +852,7 @@ impl<'a> Synth<'a> {
             protocol,
             certificate_arn,
             default_action,
+            ssl_policy,
         } = spec;
         let mut properties = json!({
             "LoadBalancerArn": self.value(load_balancer, Attr::Arn)?,
@@ -862,6 +863,9 @@ impl<'a> Synth<'a> {
         });
         if let Some(arn) = certificate_arn {
             properties["Certificates"] = json!([{ "CertificateArn": arn }]);
+        }
+        if let Some(policy) = ssl_policy {
+            properties["SslPolicy"] = json!(policy);
         }
         Ok(Cfn::new(
             logical_id(id),

@@ -607,20 +607,29 @@ fn attrs_of<'a>(observed: &'a [Observed], id: &str) -> Option<&'a BTreeMap<Strin
     observed.iter().find(|o| o.id == id).map(|o| &o.attrs)
 }
 
+/// The address a browser opens `service` at: `<scheme>://<alb-dns>:<port>/` on the
+/// service's own listener when it has one ([`PublicConfig::listener_port`]), else the
+/// shared listener with the service's first path (the default service: `/`).
+///
+/// [`PublicConfig::listener_port`]: slipway_cdk::config::PublicConfig::listener_port
 fn public_url(config: &StackConfig, observed: &[Observed], service: &str) -> Option<String> {
     let dns = attrs_of(observed, "alb")?.get("dns")?;
-    let public = config.services.get(service)?.public.as_ref()?;
+    let settings = config.services.get(service)?;
+    let public = settings.public.as_ref()?;
     let scheme = if config.alb.certificate_arn.is_some() {
         "https"
     } else {
         "http"
     };
+    if let Some(port) = public.listener_port(settings.port) {
+        return Some(format!("{scheme}://{dns}:{port}/"));
+    }
     let path = public
         .paths
         .first()
         .map(|p| p.trim_end_matches('*').to_owned())
         .unwrap_or_else(|| "/".into());
-    // Host rules need a DNS name pointing at the ALB; show which Host header reaches it.
+    // A route by host name and path: the path alone does not reach it.
     let host = public
         .hosts
         .first()

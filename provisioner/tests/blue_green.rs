@@ -31,34 +31,12 @@ async fn target_groups(aws: &Aws) -> BTreeMap<String, String> {
 
 /// Listener port → (default action type, non-default rules).
 async fn listeners(aws: &Aws) -> BTreeMap<i32, (ActionTypeEnum, Vec<Rule>)> {
-    let lbs = aws
-        .elb
-        .describe_load_balancers()
-        .names("voting-dev-alb")
-        .send()
-        .await
-        .unwrap();
-    let out = aws
-        .elb
-        .describe_listeners()
-        .load_balancer_arn(lbs.load_balancers()[0].load_balancer_arn().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let (_, listeners) = common::load_balancer_listeners(aws, "voting-dev-alb").await;
     let mut found = BTreeMap::new();
-    for listener in out.listeners() {
-        let rules = aws
-            .elb
-            .describe_rules()
-            .listener_arn(listener.listener_arn().unwrap())
-            .send()
-            .await
-            .unwrap();
+    for (listener, rules) in listeners {
         let rules = rules
-            .rules()
-            .iter()
+            .into_iter()
             .filter(|r| !r.is_default().unwrap_or(false))
-            .cloned()
             .collect();
         let default = listener.default_actions()[0].r#type().unwrap().clone();
         found.insert(listener.port().unwrap(), (default, rules));
@@ -157,7 +135,9 @@ async fn up_creates_blue_green_resources_and_ecs_swapping_groups_is_not_drift() 
         ]
     );
     let found = listeners(&aws).await;
-    assert_eq!(found.keys().cloned().collect::<Vec<_>>(), [80, 8443]);
+    // 8081: result's own listener (it is routed by host name alone, so without a DNS
+    // name of its own a browser reaches it on a port of the ALB's).
+    assert_eq!(found.keys().cloned().collect::<Vec<_>>(), [80, 8081, 8443]);
     for (port, (default, rules)) in &found {
         // Forward only: ECS blue/green refuses listeners that mix forward and
         // non-forward (fixed-response, redirect) actions.
@@ -170,20 +150,24 @@ async fn up_creates_blue_green_resources_and_ecs_swapping_groups_is_not_drift() 
                 (format!("voting-dev-tg-{svc}-alt"), 0),
             ]
         };
-        assert_eq!(
-            described,
-            [
-                // /ready and /metrics go to the empty internal group (a forward too).
-                (
-                    "1".to_owned(),
-                    vec!["*/metrics".to_owned(), "*/ready".to_owned()],
-                    vec![("voting-dev-tg-internal".to_owned(), 1)]
-                ),
+        // /ready and /metrics go to the empty internal group (a forward too), on
+        // every listener.
+        let mut expected = vec![(
+            "1".to_owned(),
+            vec!["*/metrics".to_owned(), "*/ready".to_owned()],
+            vec![("voting-dev-tg-internal".to_owned(), 1)],
+        )];
+        match port {
+            80 => expected.push(("50000".to_owned(), vec!["/*".to_owned()], pair("vote"))),
+            // Everything on result's own port is result's, whatever the Host header.
+            8081 => expected.push(("50000".to_owned(), vec!["/*".to_owned()], pair("result"))),
+            // The test listener keeps each route's own conditions.
+            _ => expected.extend([
                 ("10".to_owned(), vec!["result.*".to_owned()], pair("result")),
                 ("50000".to_owned(), vec!["/*".to_owned()], pair("vote")),
-            ],
-            "listener {port}"
-        );
+            ]),
+        }
+        assert_eq!(described, expected, "listener {port}");
     }
 
     // The test listener only from test_cidrs.
@@ -268,10 +252,10 @@ async fn up_creates_blue_green_resources_and_ecs_swapping_groups_is_not_drift() 
             if rule.priority() == Some("1") {
                 continue;
             }
-            let svc = if rule.priority() == Some("50000") {
-                "vote"
-            } else {
+            let svc = if describe(rule, &names).2[0].0.contains("result") {
                 "result"
+            } else {
+                "vote"
             };
             let action = if svc == "vote" {
                 forward(&[(primary(svc), 0), (alt(svc), 100)])
@@ -368,8 +352,9 @@ async fn up_creates_blue_green_resources_and_ecs_swapping_groups_is_not_drift() 
         plan.stdout()
     );
 
-    // An `up` for another reason (result's rule priority) keeps the rule on the group ECS
-    // chose, and the policy on the serving group.
+    // An `up` for another reason (result's rule priority, which only its rule on the
+    // test listener has: on its own listener it is the catch-all) keeps the rules on the
+    // group ECS chose, and the policy on the serving group.
     edit_config(
         config.path(),
         "voting",
@@ -379,7 +364,7 @@ async fn up_creates_blue_green_resources_and_ecs_swapping_groups_is_not_drift() 
     let plan = run("plan");
     assert_eq!(
         steps_changed(&plan.json()),
-        ["update rule-result", "update rule-result-test"]
+        ["update rule-result-test"]
             .iter()
             .map(|s| s.to_string())
             .collect(),
@@ -388,16 +373,28 @@ async fn up_creates_blue_green_resources_and_ecs_swapping_groups_is_not_drift() 
     );
     run("up").ok();
     for (port, (_, rules)) in listeners(&aws).await {
+        let priority = match port {
+            80 => continue,
+            8081 => "50000",
+            _ => "11",
+        };
         let result = rules
             .iter()
-            .find(|r| r.priority() == Some("11"))
-            .unwrap_or_else(|| panic!("listener {port}: result rule at priority 11"));
+            .find(|r| r.priority() == Some(priority))
+            .unwrap_or_else(|| panic!("listener {port}: result rule at priority {priority}"));
+        // The rule `up` updated (priority) says so with weights; the one it left alone
+        // (the catch-all on result's own listener) keeps ECS's plain forward.
+        let expected = if port == 8081 {
+            vec![("voting-dev-tg-result-alt".to_owned(), 1)]
+        } else {
+            vec![
+                ("voting-dev-tg-result-alt".to_owned(), 100),
+                ("voting-dev-tg-result".to_owned(), 0),
+            ]
+        };
         assert_eq!(
             describe(result, &names).2,
-            [
-                ("voting-dev-tg-result-alt".to_owned(), 100),
-                ("voting-dev-tg-result".to_owned(), 0)
-            ],
+            expected,
             "listener {port}: result keeps being served by the group ECS moved it to"
         );
     }

@@ -43,6 +43,36 @@ fn offline_plan_needs_no_account_and_lists_every_resource() {
         .filter(|s| s["kind"] == "NatGateway")
         .count();
     assert_eq!(nats, 2, "prod has a NAT gateway per AZ");
+    // result (routed by host name) gets a listener of its own on 8081, with the rule that
+    // keeps /ready and /metrics off it (issue 13 item 2).
+    let mut listeners: Vec<&str> = plan["plan"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["kind"] == "Listener" || s["kind"] == "ListenerRule")
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    listeners.sort();
+    assert_eq!(
+        listeners,
+        [
+            "listener-http",
+            "listener-port-result",
+            "rule-internal",
+            "rule-internal-port-result",
+            "rule-result",
+            "rule-vote"
+        ]
+    );
+    let text_plan = text(&provision_bare(&["--stack", "voting", "plan", "--offline"]).stdout);
+    assert!(
+        text_plan.contains("listener             listener-port-result"),
+        "{text_plan}"
+    );
+    assert!(
+        text_plan.contains("listener-rule        rule-internal-port-result"),
+        "{text_plan}"
+    );
 }
 
 #[test]

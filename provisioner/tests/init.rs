@@ -202,7 +202,10 @@ fn init_of_the_voting_profile_matches_config_voting_but_for_listed_reasons() {
         "voting",
         &[CIDR, DATABASE],
         &[
-            Allowed("rule-result", "config/voting.toml routes result by `Host: result.*` (needs a domain of your own); init routes it by path /result so it is reachable on the ALB's name without one"),
+            Allowed("rule-result", "config/voting.toml routes result by `Host: result.*`, which gives it a listener of its own on its port 8081 (reachable on the ALB's name as http://<alb>:8081/); init routes it by path /result on the shared listener"),
+            Allowed("listener-port-result", "same: result's own listener"),
+            Allowed("rule-internal-port-result", "same: the internal-paths rule on result's own listener"),
+            Allowed("sg-alb/spec/ingress", "same: the ALB admits port 8081 for result's own listener"),
             Allowed("tg-result/spec/sticky", "socket.io long polling needs stickiness: config/voting.toml knows it, compose cannot say it"),
             Allowed("tg-result-alt/spec/sticky", "same: the blue/green alternate target group"),
             Allowed("task-db-setup/spec/container/environment/DATABASE_ROLES", "compose logs every service in as the superuser; config/voting.toml gives worker `owns public` and result `reads public`, init the default (each owns a schema named after it)"),

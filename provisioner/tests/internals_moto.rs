@@ -4,9 +4,9 @@
 
 mod common;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use common::Moto;
+use common::{config_copy, edit_config, Moto};
 
 /// `%XX` and `+` decoding of a form-encoded query-protocol body (a `%` without two hex
 /// digits stays as it is).
@@ -71,74 +71,59 @@ async fn up_keeps_internal_paths_off_the_listener_checks_readiness_and_alarms_on
         .iter()
         .filter(|p| p.get("Priority").map(String::as_str) == Some("1"))
         .collect();
+    // One per listener: the shared one (80) and result's own (8081, issue 13 item 2).
     assert_eq!(
         internal.len(),
-        1,
-        "one internal-paths rule: {create_rules:#?}"
+        2,
+        "one internal-paths rule per listener: {create_rules:#?}"
     );
-    let sent: BTreeMap<&str, &str> = internal[0]
-        .iter()
-        .filter(|(k, _)| k.starts_with("Conditions.") || k.starts_with("Actions."))
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let expected: BTreeMap<&str, &str> = [
-        ("Conditions.member.1.Field", "path-pattern"),
-        (
-            "Conditions.member.1.PathPatternConfig.Values.member.1",
-            "*/ready",
-        ),
-        (
-            "Conditions.member.1.PathPatternConfig.Values.member.2",
-            "*/metrics",
-        ),
-        ("Actions.member.1.Type", "forward"),
-        ("Actions.member.1.TargetGroupArn", internal_arn),
-    ]
-    .into();
-    assert_eq!(sent, expected);
+    let on_listeners: BTreeSet<&str> = internal.iter().map(|p| p["ListenerArn"].as_str()).collect();
+    assert_eq!(on_listeners.len(), 2, "{internal:#?}");
+    for sent in &internal {
+        let sent: BTreeMap<&str, &str> = sent
+            .iter()
+            .filter(|(k, _)| k.starts_with("Conditions.") || k.starts_with("Actions."))
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let expected: BTreeMap<&str, &str> = [
+            ("Conditions.member.1.Field", "path-pattern"),
+            (
+                "Conditions.member.1.PathPatternConfig.Values.member.1",
+                "*/ready",
+            ),
+            (
+                "Conditions.member.1.PathPatternConfig.Values.member.2",
+                "*/metrics",
+            ),
+            ("Actions.member.1.Type", "forward"),
+            ("Actions.member.1.TargetGroupArn", internal_arn),
+        ]
+        .into();
+        assert_eq!(sent, expected);
+    }
 
     // It is live, first on the listener, and its group has no targets: the ALB answers
     // those paths itself (503) and never reaches a task.
-    let lb = aws
-        .elb
-        .describe_load_balancers()
-        .names("voting-dev-alb")
-        .send()
-        .await
-        .unwrap()
-        .load_balancers()[0]
-        .clone();
-    let listener = aws
-        .elb
-        .describe_listeners()
-        .load_balancer_arn(lb.load_balancer_arn().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .listeners()[0]
-        .clone();
-    let rules = aws
-        .elb
-        .describe_rules()
-        .listener_arn(listener.listener_arn().unwrap())
-        .send()
-        .await
-        .unwrap();
-    let first = rules
-        .rules()
-        .iter()
-        .filter(|r| r.is_default() != Some(true))
-        .min_by_key(|r| r.priority().unwrap().parse::<i32>().unwrap())
-        .unwrap();
-    assert_eq!(first.priority(), Some("1"));
-    assert_eq!(
-        first.conditions()[0]
-            .path_pattern_config()
-            .unwrap()
-            .values(),
-        ["*/ready", "*/metrics"]
-    );
-    assert_eq!(first.actions()[0].target_group_arn(), Some(internal_arn));
+    let (_, listeners) = common::load_balancer_listeners(&aws, "voting-dev-alb").await;
+    let mut ports: Vec<i32> = listeners.iter().filter_map(|(l, _)| l.port()).collect();
+    ports.sort();
+    assert_eq!(ports, [80, 8081]);
+    for (_, rules) in &listeners {
+        let first = rules
+            .iter()
+            .filter(|r| r.is_default() != Some(true))
+            .min_by_key(|r| r.priority().unwrap().parse::<i32>().unwrap())
+            .unwrap();
+        assert_eq!(first.priority(), Some("1"));
+        assert_eq!(
+            first.conditions()[0]
+                .path_pattern_config()
+                .unwrap()
+                .values(),
+            ["*/ready", "*/metrics"]
+        );
+        assert_eq!(first.actions()[0].target_group_arn(), Some(internal_arn));
+    }
     let health = aws
         .elb
         .describe_target_health()
@@ -254,6 +239,76 @@ async fn up_keeps_internal_paths_off_the_listener_checks_readiness_and_alarms_on
 
     // Nothing to do after up: the new rule, groups and alarms read back as configured.
     let plan = moto.provision(&["--stack", "voting", "plan"]);
+    assert!(plan.ok().contains("No changes"), "{}", plan.stdout());
+    moto.assert_requests_valid();
+}
+
+/// With `[alb] certificate_arn` every HTTPS listener (443, and result's own 8081) accepts
+/// TLS 1.3 and 1.2 only (issue 13 item 3, its TLS part), port 80 only redirects, and the
+/// policy ELB reports back is no drift.
+#[tokio::test]
+async fn https_listeners_get_a_modern_tls_policy_and_80_redirects() {
+    let moto = Moto::start();
+    // moto's ELB takes only certificates its ACM knows; the provisioner has no ACM client.
+    let requested = moto.json_call(
+        "acm",
+        "CertificateManager.RequestCertificate",
+        r#"{"DomainName":"vote.example.com","ValidationMethod":"DNS"}"#,
+    );
+    let requested: serde_json::Value = serde_json::from_str(&requested).unwrap();
+    let arn = requested["CertificateArn"].as_str().unwrap().to_owned();
+    let config = config_copy();
+    edit_config(
+        config.path(),
+        "voting",
+        "[network]",
+        &format!("[alb]\ncertificate_arn = \"{arn}\"\n\n[network]"),
+    );
+    let dir = config.path().to_str().unwrap();
+    moto.provision(&["--stack", "voting", "--config-dir", dir, "--yes", "up"])
+        .ok();
+    let aws = moto.aws("voting", "dev").await;
+    let (_, listeners) = common::load_balancer_listeners(&aws, "voting-dev-alb").await;
+    let mut seen: Vec<(i32, String, Option<String>, Option<String>)> = listeners
+        .iter()
+        .map(|(l, _)| {
+            let https = l.protocol().map(|p| p.as_str()) == Some("HTTPS");
+            (
+                l.port().unwrap(),
+                l.protocol().unwrap().as_str().to_owned(),
+                // moto reports its default policy for HTTP listeners too; ELB has none.
+                l.ssl_policy().filter(|_| https).map(str::to_owned),
+                l.certificates()
+                    .first()
+                    .and_then(|c| c.certificate_arn())
+                    .map(str::to_owned),
+            )
+        })
+        .collect();
+    seen.sort();
+    let tls = Some("ELBSecurityPolicy-TLS13-1-2-2021-06".to_owned());
+    assert_eq!(
+        seen,
+        [
+            (80, "HTTP".to_owned(), None, None),
+            (443, "HTTPS".to_owned(), tls.clone(), Some(arn.clone())),
+            (8081, "HTTPS".to_owned(), tls, Some(arn.clone())),
+        ]
+    );
+    let http = listeners
+        .iter()
+        .find(|(l, _)| l.port() == Some(80))
+        .unwrap();
+    let redirect = http.0.default_actions()[0].redirect_config().unwrap();
+    assert_eq!(
+        (redirect.protocol(), redirect.port(), redirect.status_code()),
+        (
+            Some("HTTPS"),
+            Some("443"),
+            Some(&aws_sdk_elasticloadbalancingv2::types::RedirectActionStatusCodeEnum::Http301)
+        )
+    );
+    let plan = moto.provision(&["--stack", "voting", "--config-dir", dir, "plan"]);
     assert!(plan.ok().contains("No changes"), "{}", plan.stdout());
     moto.assert_requests_valid();
 }

@@ -148,7 +148,7 @@ async fn simulate_deploy(aws: &Aws, service: &str, tag: &str) {
         .unwrap();
 }
 
-/// The load balancer and the rules of its (only) listener.
+/// The load balancer and the rules of all its listeners.
 async fn load_balancer_rules(
     aws: &Aws,
     name: &str,
@@ -156,29 +156,11 @@ async fn load_balancer_rules(
     aws_sdk_elasticloadbalancingv2::types::LoadBalancer,
     Vec<aws_sdk_elasticloadbalancingv2::types::Rule>,
 ) {
-    let out = aws
-        .elb
-        .describe_load_balancers()
-        .names(name)
-        .send()
-        .await
-        .unwrap();
-    let lb = out.load_balancers()[0].clone();
-    let listeners = aws
-        .elb
-        .describe_listeners()
-        .load_balancer_arn(lb.load_balancer_arn().unwrap())
-        .send()
-        .await
-        .unwrap();
-    let rules = aws
-        .elb
-        .describe_rules()
-        .listener_arn(listeners.listeners()[0].listener_arn().unwrap())
-        .send()
-        .await
-        .unwrap();
-    (lb, rules.rules().to_vec())
+    let (lb, listeners) = common::load_balancer_listeners(aws, name).await;
+    (
+        lb,
+        listeners.into_iter().flat_map(|(_, rules)| rules).collect(),
+    )
 }
 
 async fn db_secret_arn(aws: &Aws) -> String {
@@ -242,6 +224,57 @@ async fn voting_up_builds_a_private_least_privilege_stack_and_is_idempotent() {
         let expected: BTreeSet<(i32, String)> = [(port, gid("sg-alb"))].into();
         assert_eq!(group_sources(groups[service].ip_permissions()), expected);
     }
+
+    // Issue 13 item 2: every public page opens in a browser without a DNS name of ours.
+    // vote (the default) on the ALB's port 80, result (routed by host name) on a listener
+    // of its own on 8081, which the ALB's group opens to everyone; `status` and `outputs`
+    // print both as clickable URLs.
+    let alb_sources: BTreeSet<(i32, String)> = groups["sg-alb"]
+        .ip_permissions()
+        .iter()
+        .flat_map(|p| {
+            p.ip_ranges()
+                .iter()
+                .filter_map(|r| Some((p.from_port()?, r.cidr_ip()?.to_owned())))
+        })
+        .collect();
+    assert_eq!(
+        alb_sources,
+        [(80, "0.0.0.0/0".to_owned()), (8081, "0.0.0.0/0".to_owned())].into()
+    );
+    let outputs = moto.json_command("voting", None, "outputs").json();
+    let dns = outputs["load_balancer_dns"].as_str().unwrap().to_owned();
+    assert!(!dns.is_empty());
+    let urls = |services: &Value, name: &str| services[name]["url"].clone();
+    assert_eq!(urls(&outputs["services"], "vote"), format!("http://{dns}/"));
+    assert_eq!(
+        urls(&outputs["services"], "result"),
+        format!("http://{dns}:8081/")
+    );
+    assert_eq!(urls(&outputs["services"], "worker"), Value::Null);
+    let status = moto.json_command("voting", None, "status").json();
+    let rows: BTreeMap<String, Value> = status["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            (
+                row["service"].as_str().unwrap().to_owned(),
+                row["url"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(rows["vote"], format!("http://{dns}/"));
+    assert_eq!(rows["result"], format!("http://{dns}:8081/"));
+    assert_eq!(rows["worker"], Value::Null);
+    let text = moto.provision(&["--stack", "voting", "status"]);
+    text.ok();
+    assert!(
+        text.stdout().contains(&format!("http://{dns}:8081/")),
+        "{}",
+        text.stdout()
+    );
+    assert!(!text.stdout().contains("Host:"), "{}", text.stdout());
 
     // Services sit in the private subnets, without public IPs.
     let subnets = aws
@@ -1051,8 +1084,16 @@ async fn drift_and_half_finished_state_are_repaired_by_the_next_up() {
 
     // As if an `up` had been interrupted before these, plus a leaked egress rule.
     let (_, rules) = load_balancer_rules(&aws, "voting-dev-alb").await;
-    // result's host rule (priority 10); vote's catch-all rule (50000) stays.
-    let rule = rules.iter().find(|r| r.priority() == Some("10")).unwrap();
+    // result's rule (the catch-all of its own listener); vote's stays.
+    let rule = rules
+        .iter()
+        .find(|r| {
+            r.priority() == Some("50000")
+                && provisioner::resources::forward_groups(r.actions())
+                    .iter()
+                    .any(|(arn, _)| arn.contains("/voting-dev-tg-result/"))
+        })
+        .unwrap();
     aws.elb
         .delete_rule()
         .rule_arn(rule.rule_arn().unwrap())

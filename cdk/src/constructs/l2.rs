@@ -63,6 +63,11 @@ pub const INTERNAL_TARGET_GROUP: &str = "tg-internal";
 /// The target group of stacks without a default service that listeners forward requests
 /// no rule matches to: it has no targets, so the ALB answers them 503.
 pub const UNMATCHED: &str = "tg-unmatched";
+/// The TLS policy of every HTTPS listener: TLS 1.3 and 1.2 only, forward-secret ciphers —
+/// the policy the ELB user guide recommends for Application Load Balancers ("Security
+/// policies for your Application Load Balancer"; ELB's default, ELBSecurityPolicy-2016-08,
+/// still accepts TLS 1.0 and 1.1).
+pub const TLS_POLICY: &str = "ELBSecurityPolicy-TLS13-1-2-2021-06";
 /// The optional listener ECS blue/green routes test traffic through.
 pub const TEST_LISTENER: &str = "listener-test";
 

@@ -80,6 +80,17 @@ pub fn test_listener_rule(service: &str) -> String {
     format!("rule-{service}-test")
 }
 
+/// `listener-port-<service>`: the ALB listener a public service has to itself (its
+/// `public.port`, see [`crate::config::PublicConfig::listener_port`]).
+pub fn service_listener(service: &str) -> String {
+    format!("listener-port-{service}")
+}
+
+/// `rule-internal-port-<service>`: the internal-paths rule on a service's own listener.
+pub fn service_internal_rule(service: &str) -> String {
+    format!("rule-internal-port-{service}")
+}
+
 /// `alarm-<name>`: a CloudWatch alarm (`alarm-<service>-5xx`, `alarm-queue-<queue>-age`…).
 pub fn alarm(name: &str) -> String {
     format!("alarm-{name}")

@@ -290,6 +290,22 @@ fn blue_green_rules_forward_to_both_groups_by_weight() {
         find(&template, "listener-https")["Certificates"],
         json!([{"CertificateArn": "arn:aws:acm:eu-west-1:111122223333:certificate/abc"}])
     );
+    // Both HTTPS listeners (the shared one and result's own) accept TLS 1.2 and 1.3 only;
+    // the plain HTTP ones (the redirect, the test listener) have no policy.
+    for (id, policy) in [
+        (
+            "listener-https",
+            json!("ELBSecurityPolicy-TLS13-1-2-2021-06"),
+        ),
+        (
+            "listener-port-result",
+            json!("ELBSecurityPolicy-TLS13-1-2-2021-06"),
+        ),
+        ("listener-http", Value::Null),
+        ("listener-test", Value::Null),
+    ] {
+        assert_eq!(find(&template, id)["SslPolicy"], policy, "{id}");
+    }
     assert_eq!(
         find(&template, "scaling-vote-requests")["TargetTrackingScalingPolicyConfiguration"]
             ["PredefinedMetricSpecification"]["ResourceLabel"],

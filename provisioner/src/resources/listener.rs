@@ -63,6 +63,12 @@ impl Provider for super::Listener {
                             .and_then(|c| c.certificate_arn())
                             .map(str::to_owned),
                         default_action: observed_action(listener.default_actions()),
+                        // ELB reports a policy for HTTPS listeners only; moto reports its
+                        // default for HTTP ones too, which is no setting of ours.
+                        ssl_policy: listener
+                            .ssl_policy()
+                            .filter(|_| listener.protocol() == Some(&ProtocolEnum::Https))
+                            .map(str::to_owned),
                     },
                     attrs([("arn", listener.listener_arn().map(str::to_owned))]),
                 )
@@ -89,6 +95,7 @@ impl Provider for super::Listener {
                     .map(|arn| vec![Certificate::builder().certificate_arn(arn).build()]),
             )
             .default_actions(action(&spec.default_action, resolved)?)
+            .set_ssl_policy(spec.ssl_policy.clone())
             .set_tags(Some(tags(aws, id)))
             .send()
             .await
@@ -119,6 +126,7 @@ impl Provider for super::Listener {
                     .map(|arn| vec![Certificate::builder().certificate_arn(arn).build()]),
             )
             .default_actions(action(&spec.default_action, resolved)?)
+            .set_ssl_policy(spec.ssl_policy.clone())
             .send()
             .await
             .map_err(|e| call_error(id, "ModifyListener", e))?;

@@ -148,12 +148,30 @@ impl Moto {
     /// Hand-rolled over a TcpStream: the provisioner has no HTTP client of its own and
     /// this is two kinds of request to a loopback test server.
     pub fn moto_api(&self, method: &str, path: &str) -> String {
+        self.raw_request(method, path, "", "")
+    }
+
+    /// One AWS JSON 1.1 call (`X-Amz-Target: <target>`) to moto for a service whose SDK
+    /// crate the provisioner does not depend on (ACM: a certificate for an HTTPS
+    /// listener); returns the response body. moto picks the service from the credential
+    /// scope of the Authorization header and does not check the signature.
+    pub fn json_call(&self, service: &str, target: &str, body: &str) -> String {
+        let headers = format!(
+            "Content-Type: application/x-amz-json-1.1\r\nX-Amz-Target: {target}\r\nAuthorization: AWS4-HMAC-SHA256 Credential=testing/20260101/{REGION}/{service}/aws4_request, SignedHeaders=host, Signature=0\r\n"
+        );
+        self.raw_request("POST", "/", &headers, body)
+    }
+
+    /// A request with `headers` (each line ending in CRLF) and `body`; the 200 response's
+    /// body.
+    fn raw_request(&self, method: &str, path: &str, headers: &str, body: &str) -> String {
         use std::io::{Read, Write};
         let address = self.endpoint.trim_start_matches("http://");
         let mut stream = TcpStream::connect(address).expect("moto listens");
         write!(
             stream,
-            "{method} {path} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            "{method} {path} HTTP/1.1\r\nHost: {address}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
         )
         .expect("request sent");
         let mut response = String::new();
@@ -420,6 +438,47 @@ pub fn config_copy() -> tempfile::TempDir {
         std::fs::copy(entry.path(), dir.path().join(entry.file_name())).expect("copy config");
     }
     dir
+}
+
+/// The load balancer `name` and each of its listeners with all its rules (the default
+/// rule included).
+pub async fn load_balancer_listeners(
+    aws: &Aws,
+    name: &str,
+) -> (
+    aws_sdk_elasticloadbalancingv2::types::LoadBalancer,
+    Vec<(
+        aws_sdk_elasticloadbalancingv2::types::Listener,
+        Vec<aws_sdk_elasticloadbalancingv2::types::Rule>,
+    )>,
+) {
+    let out = aws
+        .elb
+        .describe_load_balancers()
+        .names(name)
+        .send()
+        .await
+        .unwrap();
+    let lb = out.load_balancers()[0].clone();
+    let listeners = aws
+        .elb
+        .describe_listeners()
+        .load_balancer_arn(lb.load_balancer_arn().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let mut found = Vec::new();
+    for listener in listeners.listeners() {
+        let rules = aws
+            .elb
+            .describe_rules()
+            .listener_arn(listener.listener_arn().unwrap())
+            .send()
+            .await
+            .unwrap();
+        found.push((listener.clone(), rules.rules().to_vec()));
+    }
+    (lb, found)
 }
 
 /// EC2 filters for the stack's ownership tags (`slipway:stack`, `slipway:env`).

@@ -32,6 +32,7 @@ pub struct LoadBalancerHandle {
     sg: SecurityGroupHandle,
     pub(super) serving_listener: &'static str,
     pub(super) test_listener: bool,
+    pub(super) certificate_arn: Option<String>,
 }
 
 impl Connectable for LoadBalancerHandle {
@@ -114,15 +115,6 @@ impl<'a> LoadBalancer<'a> {
             .default_service
             .as_deref()
             .map_or_else(|| UNMATCHED.to_owned(), ids::target_group);
-        let listener = |port, protocol: &str, certificate_arn, default_action| {
-            Spec::Listener(ListenerSpec {
-                load_balancer: Ref::to("alb"),
-                port,
-                protocol: protocol.into(),
-                certificate_arn,
-                default_action,
-            })
-        };
         let forward = || DefaultAction::Forward(Ref::to(&unmatched));
         let serving_listener = match &self.certificate_arn {
             Some(arn) => {
@@ -178,18 +170,7 @@ impl<'a> LoadBalancer<'a> {
             listeners.push(("rule-internal-test", TEST_LISTENER));
         }
         for (id, listener) in listeners {
-            add(
-                stack,
-                id,
-                Spec::ListenerRule(ListenerRuleSpec {
-                    listener: Ref::to(listener),
-                    priority: INTERNAL_PATHS_PRIORITY,
-                    paths: INTERNAL_PATHS.iter().map(|p| (*p).to_owned()).collect(),
-                    hosts: Vec::new(),
-                    target_group: Ref::to(INTERNAL_TARGET_GROUP),
-                    alternate_target_group: None,
-                }),
-            );
+            add(stack, id, internal_paths_rule(listener));
         }
         // AWS's managed policy for the blue/green role ("Amazon ECS infrastructure IAM
         // role for load balancers", ECS developer guide), attached rather than copied:
@@ -206,8 +187,39 @@ impl<'a> LoadBalancer<'a> {
             sg,
             serving_listener,
             test_listener: self.test_listener.is_some(),
+            certificate_arn: self.certificate_arn,
         }
     }
+}
+
+/// A listener of the shared ALB (`alb`); HTTPS ones get [`TLS_POLICY`].
+pub(super) fn listener(
+    port: u16,
+    protocol: &str,
+    certificate_arn: Option<String>,
+    default_action: DefaultAction,
+) -> Spec {
+    Spec::Listener(ListenerSpec {
+        load_balancer: Ref::to("alb"),
+        port,
+        protocol: protocol.into(),
+        certificate_arn,
+        default_action,
+        ssl_policy: (protocol == "HTTPS").then(|| TLS_POLICY.to_owned()),
+    })
+}
+
+/// The top-priority rule on `listener` that keeps `/ready` and `/metrics` off the
+/// internet (see [`LoadBalancer::build`]).
+pub(super) fn internal_paths_rule(listener: &str) -> Spec {
+    Spec::ListenerRule(ListenerRuleSpec {
+        listener: Ref::to(listener),
+        priority: INTERNAL_PATHS_PRIORITY,
+        paths: INTERNAL_PATHS.iter().map(|p| (*p).to_owned()).collect(),
+        hosts: Vec::new(),
+        target_group: Ref::to(INTERNAL_TARGET_GROUP),
+        alternate_target_group: None,
+    })
 }
 
 /// How a service is reached through the shared load balancer.
@@ -233,6 +245,8 @@ pub struct Route {
     pub health_path: String,
     /// Target tracking on ALB requests per target.
     pub requests_per_target: i32,
+    /// The port of a listener of the service's own ([`Route::port`]).
+    pub port: Option<u16>,
 }
 
 impl Route {
@@ -245,6 +259,7 @@ impl Route {
             sticky: false,
             health_path: "/ready".into(),
             requests_per_target: 500,
+            port: None,
         }
     }
     /// Everything no other rule matches.
@@ -268,6 +283,29 @@ impl Route {
         self.sticky = true;
         self
     }
+    /// A listener of the service's own on `port` of the ALB, so a browser reaches it at
+    /// `http://<alb-dns>:<port>/` without a DNS name (a route by [`Route::hosts`] alone
+    /// gets one anyway, on the container's port). See [`PublicConfig::listener_port`].
+    ///
+    /// ```
+    /// use slipway_cdk::constructs::l2::{FargateService, LoadBalancer, Route, Vpc};
+    /// use slipway_cdk::constructs::l2::Cluster;
+    /// let mut stack = slipway_cdk::scope::Stack::new("demo", "dev");
+    /// let vpc = Vpc::new(&mut stack, "10.20.0.0/16").build();
+    /// let alb = LoadBalancer::new(&mut stack, &vpc).default_service("web").build();
+    /// let cluster = Cluster::new(&mut stack, &vpc).build();
+    /// FargateService::new(&mut stack, &cluster, "admin")
+    ///     .behind(&alb, Route::paths(20, &["/admin/*"]).port(8090))
+    ///     .build();
+    /// let listener = stack.resource("listener-port-admin").unwrap().spec_json();
+    /// assert_eq!(listener["port"], 8090);
+    /// ```
+    ///
+    /// [`PublicConfig::listener_port`]: crate::config::PublicConfig::listener_port
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = Some(port);
+        self
+    }
 }
 
 impl Route {
@@ -281,6 +319,7 @@ impl Route {
             sticky: self.sticky,
             health_path: self.health_path.clone(),
             requests_per_target: self.requests_per_target,
+            port: self.port,
         }
     }
 }
@@ -295,6 +334,7 @@ impl From<&crate::config::PublicConfig> for Route {
             sticky: public.sticky,
             health_path: public.health_path.clone(),
             requests_per_target: public.requests_per_target,
+            port: public.port,
         }
     }
 }

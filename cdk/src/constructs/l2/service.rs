@@ -317,23 +317,57 @@ impl<'a> FargateService<'a> {
             } else {
                 (route.priority.unwrap_or_default(), route.paths.clone())
             };
-            let rule = |listener: &str| {
+            let rule = |listener: &str, priority, paths: &[String], hosts: &[String]| {
                 Spec::ListenerRule(ListenerRuleSpec {
                     listener: Ref::to(listener),
                     priority,
-                    paths: paths.clone(),
-                    hosts: route.hosts.clone(),
+                    paths: paths.to_vec(),
+                    hosts: hosts.to_vec(),
                     target_group: Ref::to(&ids::target_group(&name)),
                     alternate_target_group: Some(Ref::to(&ids::alternate_target_group(&name))),
                 })
             };
-            add(
-                stack,
-                &ids::listener_rule(&name),
-                rule(alb.serving_listener),
-            );
+            let production = match route.to_config().listener_port(props.port) {
+                // A listener of its own: everything arriving on that port is the
+                // service's, whatever the Host header (a browser sends the ALB's DNS
+                // name). The rule still exists, as a catch-all, because ECS blue/green
+                // moves traffic by rewriting a rule; the listener's default action
+                // forwards too (the blue/green limitation in `LoadBalancer::build`), and
+                // the internal-paths rule outranks both.
+                Some(port) => {
+                    let listener_id = ids::service_listener(&name);
+                    alb.security_group().allow_cidr(stack, "0.0.0.0/0", port);
+                    let protocol = if alb.certificate_arn.is_some() {
+                        "HTTPS"
+                    } else {
+                        "HTTP"
+                    };
+                    let forward = DefaultAction::Forward(Ref::to(&ids::target_group(&name)));
+                    let to_alb = |stack: &mut Stack, id: &str, spec| {
+                        stack.add(Section::LoadBalancer, id, spec)
+                    };
+                    to_alb(
+                        stack,
+                        &listener_id,
+                        listener(port, protocol, alb.certificate_arn.clone(), forward),
+                    );
+                    to_alb(
+                        stack,
+                        &ids::service_internal_rule(&name),
+                        internal_paths_rule(&listener_id),
+                    );
+                    rule(&listener_id, CATCH_ALL_PRIORITY, &["/*".to_owned()], &[])
+                }
+                None => rule(alb.serving_listener, priority, &paths, &route.hosts),
+            };
+            add(stack, &ids::listener_rule(&name), production);
             if alb.test_listener {
-                add(stack, &ids::test_listener_rule(&name), rule(TEST_LISTENER));
+                // Test traffic keeps the route's own conditions (send the Host header).
+                add(
+                    stack,
+                    &ids::test_listener_rule(&name),
+                    rule(TEST_LISTENER, priority, &paths, &route.hosts),
+                );
             }
         }
         let mut environment = props.env.clone();
