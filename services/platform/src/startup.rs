@@ -105,6 +105,10 @@ pub async fn serve<C: AsRef<CommonConfig>>(
     config: C,
     run: impl AsyncFnOnce(C, TcpListener, Shutdown) -> Result<(), StartupError>,
 ) -> Result<(), StartupError> {
+    // The recorder first: a metric recorded before it exists is dropped, and `run` may
+    // start background work (result's first read of the totals) before its router
+    // reaches `http::with_platform`.
+    crate::metrics::handle();
     let shutdown = Shutdown::on_signals(crate::shutdown::DEFAULT_DRAIN);
     crate::emf::start(&Env::from_process(), service, &shutdown)?;
     let listener = crate::http::listen(config.as_ref().port).await?;
