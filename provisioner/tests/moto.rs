@@ -331,22 +331,10 @@ async fn voting_up_builds_a_private_least_privilege_stack_and_is_idempotent() {
     // image was pushed yet: every service waits for its first release at 0 tasks, and
     // that release starts it within the config's bounds.
     let bounds = || async {
-        let targets = aws
-            .autoscaling
-            .describe_scalable_targets()
-            .service_namespace(aws_sdk_applicationautoscaling::types::ServiceNamespace::Ecs)
-            .send()
+        common::ecs_scaling_bounds(&aws)
             .await
-            .unwrap();
-        targets
-            .scalable_targets()
-            .iter()
-            .map(|t| {
-                (
-                    t.resource_id().rsplit('-').next().unwrap().to_owned(),
-                    (t.min_capacity(), t.max_capacity()),
-                )
-            })
+            .into_iter()
+            .map(|(service, range)| (service.rsplit('-').next().unwrap().to_owned(), range))
             .collect::<BTreeMap<String, (i32, i32)>>()
     };
     assert_eq!(

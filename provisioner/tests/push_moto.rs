@@ -24,23 +24,13 @@ async fn counts(aws: &Aws) -> BTreeMap<String, (i32, i32, i32, BTreeMap<String, 
         .send()
         .await
         .unwrap();
-    let targets = aws
-        .autoscaling
-        .describe_scalable_targets()
-        .service_namespace(aws_sdk_applicationautoscaling::types::ServiceNamespace::Ecs)
-        .send()
-        .await
-        .unwrap();
+    let bounds = common::ecs_scaling_bounds(aws).await;
     services
         .services()
         .iter()
         .map(|s| {
             let name = s.service_name().unwrap().to_owned();
-            let target = targets
-                .scalable_targets()
-                .iter()
-                .find(|t| t.resource_id().ends_with(&format!("/{name}")))
-                .unwrap();
+            let (min, max) = bounds[&name];
             let tags = s
                 .tags()
                 .iter()
@@ -55,12 +45,7 @@ async fn counts(aws: &Aws) -> BTreeMap<String, (i32, i32, i32, BTreeMap<String, 
                 .collect();
             (
                 name.trim_start_matches("sums-dev-service-").to_owned(),
-                (
-                    s.desired_count(),
-                    target.min_capacity(),
-                    target.max_capacity(),
-                    tags,
-                ),
+                (s.desired_count(), min, max, tags),
             )
         })
         .collect()

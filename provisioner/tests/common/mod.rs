@@ -292,6 +292,27 @@ pub async fn push_test_image(aws: &Aws, repository: &str, tag: &str) {
         .expect("moto stores the image manifest");
 }
 
+/// Each ECS service's autoscaling range (min, max), by the service's AWS name
+/// (`<stack>-<env>-service-<name>`, the last part of the scalable target's resource id).
+#[allow(dead_code)] // each test binary uses its own subset
+pub async fn ecs_scaling_bounds(aws: &Aws) -> std::collections::BTreeMap<String, (i32, i32)> {
+    let targets = aws
+        .autoscaling
+        .describe_scalable_targets()
+        .service_namespace(aws_sdk_applicationautoscaling::types::ServiceNamespace::Ecs)
+        .send()
+        .await
+        .unwrap();
+    targets
+        .scalable_targets()
+        .iter()
+        .map(|t| {
+            let service = t.resource_id().rsplit('/').next().unwrap_or_default();
+            (service.to_owned(), (t.min_capacity(), t.max_capacity()))
+        })
+        .collect()
+}
+
 /// What the first `provision deploy` does to the services `up` held at 0 tasks (no image
 /// then) besides the release itself, with the provisioner's own steps: autoscaling back
 /// to the config's range, the configured desired count, the hold's tag removed. (A real
