@@ -66,6 +66,9 @@ struct StackFile {
     /// `[alb]`: the shared Application Load Balancer in front of the public services.
     #[schemars(with = "Option<AlbConfig>")]
     alb: Option<Spanned<AlbConfig>>,
+    /// `[domain]`: a DNS name of yours for the public services, served over HTTPS.
+    #[schemars(with = "Option<DomainConfig>")]
+    domain: Option<Spanned<DomainConfig>>,
     /// `[logs]`: the CloudWatch log groups of every service and task.
     #[serde(default)]
     logs: LogsConfig,
@@ -152,6 +155,45 @@ pub struct AlbConfig {
     /// default, least of all 0.0.0.0/0).
     #[serde(default)]
     pub test_cidrs: Vec<String>,
+}
+
+/// `[domain]`: the stack's public services under a DNS name of yours, over HTTPS.
+///
+/// `up` requests an ACM certificate for `name` and `*.<name>`, validates it with DNS
+/// records in the Route 53 hosted zone and waits until ACM issues it; the ALB then
+/// serves HTTPS on 443 (TLS policy `ELBSecurityPolicy-TLS13-1-2-2021-06`) and redirects
+/// HTTP to it (301), and each public service gets an alias record
+/// `<public.subdomain>.<name>` pointing at the ALB. `down` deletes the records and the
+/// certificate; the hosted zone is yours and stays.
+///
+/// ```toml
+/// [domain]
+/// name = "example.com"
+///
+/// [env.dev.domain]
+/// name = "dev.example.com"
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DomainConfig {
+    /// The domain the public services are published under: `vote.<name>`,
+    /// `result.<name>`… (see `services.<name>.public.subdomain`). Lowercase DNS labels,
+    /// at most 64 characters (ACM's limit for a certificate's first name).
+    pub name: String,
+    /// The Route 53 public hosted zone the records go in (`Z…`). Default: the public
+    /// hosted zone of this account named `name`, else the one named after its nearest
+    /// parent (`example.com` for `dev.example.com`), found by `plan` and `up`.
+    pub zone_id: Option<String>,
+}
+
+impl DomainConfig {
+    /// `name`, its hosted zone found by `plan` and `up`.
+    pub fn new(name: &str) -> Self {
+        DomainConfig {
+            name: name.to_owned(),
+            zone_id: None,
+        }
+    }
 }
 
 /// Priority of the catch-all rule (`/*`) of the `default = true` service: the lowest
@@ -480,8 +522,14 @@ pub struct PublicConfig {
     /// port per service). A service routed by `hosts` alone gets one whatever this says:
     /// on the container's `port` unless set here. Not allowed on the default service
     /// (it is on 80, or 443 with a certificate). The ALB security group opens the port
-    /// to everyone; `/ready` and `/metrics` stay refused on it.
+    /// to everyone; `/ready` and `/metrics` stay refused on it. With a `[domain]` only a
+    /// port set here gets a listener (the service has its own name then).
     pub port: Option<u16>,
+    /// With a `[domain]`: the service is published at `<subdomain>.<domain name>` (an
+    /// alias record to the ALB, covered by the certificate). Default: the service's
+    /// name; `"@"` publishes it at the domain name itself. One DNS label. A service
+    /// routed by `hosts` must match its own name with one of them.
+    pub subdomain: Option<String>,
 }
 
 impl PublicConfig {
@@ -501,11 +549,24 @@ impl PublicConfig {
     /// assert_eq!(orders.listener_port(8080), None);
     /// ```
     pub fn listener_port(&self, container_port: u16) -> Option<u16> {
+        self.listener_port_with(container_port, false)
+    }
+
+    /// [`PublicConfig::listener_port`] in a stack with a `[domain]` (`has_domain`) or
+    /// without one: with a domain the service has a name of its own, so only `port` set
+    /// explicitly gets a listener.
+    pub fn listener_port_with(&self, container_port: u16, has_domain: bool) -> Option<u16> {
         if self.default {
             return None;
         }
-        self.port
-            .or((self.paths.is_empty() && !self.hosts.is_empty()).then_some(container_port))
+        let by_host_alone = self.paths.is_empty() && !self.hosts.is_empty() && !has_domain;
+        self.port.or(by_host_alone.then_some(container_port))
+    }
+
+    /// The subdomain the service is published at under a `[domain]` (`service` is its
+    /// name): `subdomain`, else the name.
+    pub fn subdomain_or<'a>(&'a self, service: &'a str) -> &'a str {
+        self.subdomain.as_deref().unwrap_or(service)
     }
 }
 
@@ -651,6 +712,9 @@ struct EnvOverrides {
     alb: Option<Spanned<AlbConfig>>,
     /// Replaces `[logs]` as a whole.
     logs: Option<LogsConfig>,
+    /// Replaces `[domain]` as a whole (e.g. `dev.example.com` for dev).
+    #[schemars(with = "Option<DomainConfig>")]
+    domain: Option<Spanned<DomainConfig>>,
     /// Replaces `[github]` as a whole.
     github: Option<GithubConfig>,
     /// Replaces keys of `[redis]`.
@@ -760,6 +824,8 @@ pub struct StackConfig {
     pub alb: AlbConfig,
     /// `[logs]`, or `[env.<env>.logs]` when set (defaults when neither is).
     pub logs: LogsConfig,
+    /// `[domain]`, or `[env.<env>.domain]` when set.
+    pub domain: Option<DomainConfig>,
     /// `[redis]` with the environment's overrides, when the stack has one.
     pub redis: Option<RedisConfig>,
     /// `[postgres]` with the environment's overrides, when the stack has one.
@@ -824,6 +890,8 @@ impl StackConfig {
         // Where [alb] problems are reported: the table that set it last.
         let mut alb_span = file.alb.as_ref().map(|a| a.span());
         let mut logs = file.logs;
+        let mut domain = file.domain.as_ref().map(|d| d.get_ref().clone());
+        let mut domain_span = file.domain.as_ref().map(|d| d.span());
         let mut redis = file.redis;
         let mut postgres = file.postgres;
         let mut github = file.github.as_ref().map(|g| g.get_ref().clone());
@@ -861,6 +929,10 @@ impl StackConfig {
             }
             if let Some(l) = &overrides.logs {
                 logs = l.clone();
+            }
+            if let Some(d) = &overrides.domain {
+                domain = Some(d.get_ref().clone());
+                domain_span = Some(d.span());
             }
             if let Some(g) = &overrides.github {
                 github = Some(g.clone());
@@ -951,6 +1023,7 @@ impl StackConfig {
             network,
             alb,
             logs,
+            domain,
             redis,
             postgres,
             alarms,
@@ -979,6 +1052,7 @@ impl StackConfig {
                 Culprit::Task => file.tasks.get(&name).map(|s| s.span()),
                 Culprit::Github => file.github.as_ref().map(|g| g.span()),
                 Culprit::Alb => alb_span.clone(),
+                Culprit::Domain => domain_span.clone(),
             });
             match span {
                 Some(span) => located(span, message),
@@ -1149,7 +1223,7 @@ impl StackConfig {
                         "services.{name}.public.port: the default service is served on port 80 (443 with a certificate); remove `port`"
                     )));
                 }
-                if let Some(port) = public.listener_port(service.port) {
+                if let Some(port) = public.listener_port_with(service.port, self.domain.is_some()) {
                     let reserved = [Some(80), Some(443), self.alb.test_listener_port];
                     if port == 0 || reserved.contains(&Some(port)) {
                         return Err(blame(format!(
@@ -1173,6 +1247,7 @@ impl StackConfig {
         }
         self.validate_test_listener()
             .map_err(|message| (Some((Culprit::Alb, String::new())), message))?;
+        self.validate_domain()?;
         for (name, task) in &self.tasks {
             // Task names only reach task definition families (255 characters).
             validate_name_up_to("task name", name, 24)
@@ -1192,6 +1267,93 @@ impl StackConfig {
             github
                 .validate()
                 .map_err(|m| (Some((Culprit::Github, String::new())), m))?;
+        }
+        Ok(())
+    }
+
+    /// `[domain]`: a name ACM and Route 53 take, a zone id if one is given, not together
+    /// with `[alb] certificate_arn`, and one DNS name per public service that reaches it
+    /// (a service routed by `hosts` must match its own name).
+    fn validate_domain(&self) -> Result<(), (Option<(Culprit, String)>, String)> {
+        let domain_blame = |message: String| (Some((Culprit::Domain, String::new())), message);
+        let mut names: BTreeMap<String, &String> = BTreeMap::new();
+        for (name, service) in &self.services {
+            let Some(public) = &service.public else {
+                continue;
+            };
+            let blame = |message: String| (Some((Culprit::Service, name.clone())), message);
+            let Some(subdomain) = &public.subdomain else {
+                continue;
+            };
+            if self.domain.is_none() {
+                return Err(blame(format!(
+                    "services.{name}.public.subdomain is set but the stack has no [domain]: add [domain] name = \"<your domain>\" or remove it"
+                )));
+            }
+            if let Some(problem) = crate::domain::subdomain_problem(subdomain) {
+                return Err(blame(format!(
+                    "services.{name}.public.subdomain `{subdomain}` {problem}"
+                )));
+            }
+        }
+        let Some(domain) = &self.domain else {
+            return Ok(());
+        };
+        if let Some(problem) = crate::domain::domain_name_problem(&domain.name) {
+            return Err(domain_blame(format!(
+                "domain.name `{}` {problem}",
+                domain.name
+            )));
+        }
+        if let Some(problem) = domain
+            .zone_id
+            .as_deref()
+            .and_then(crate::domain::zone_id_problem)
+        {
+            return Err(domain_blame(format!("domain.zone_id: {problem}")));
+        }
+        if !self.services.values().any(|s| s.public.is_some()) {
+            return Err(domain_blame(
+                "[domain] names the public services, and this stack has none: give a service a `public` table or remove [domain]".into(),
+            ));
+        }
+        if self.alb.certificate_arn.is_some() {
+            return Err(domain_blame(
+                "[domain] makes and validates the ALB's certificate itself: remove alb.certificate_arn (or [domain] to keep a certificate of yours)".into(),
+            ));
+        }
+        for (name, service) in &self.services {
+            let Some(public) = &service.public else {
+                continue;
+            };
+            let blame = |message: String| (Some((Culprit::Service, name.clone())), message);
+            let host = crate::domain::record_name(public.subdomain_or(name), &domain.name);
+            if let Some(problem) = public
+                .subdomain
+                .is_none()
+                .then(|| crate::domain::subdomain_problem(name))
+                .flatten()
+            {
+                return Err(blame(format!(
+                    "services.{name} would be published at `{host}`, but {problem}: set services.{name}.public.subdomain"
+                )));
+            }
+            if !public.hosts.is_empty()
+                && !public
+                    .hosts
+                    .iter()
+                    .any(|pattern| crate::domain::host_pattern_matches(pattern, &host))
+            {
+                return Err(blame(format!(
+                    "services.{name} is published at `{host}`, which none of its public.hosts ({}) matches, so its own name would reach another service: add `{host}` to public.hosts or set public.subdomain to a name they match",
+                    public.hosts.join(", ")
+                )));
+            }
+            if let Some(other) = names.insert(host.clone(), name) {
+                return Err(blame(format!(
+                    "services.{name} and services.{other} are both published at `{host}`: give one a public.subdomain of its own"
+                )));
+            }
         }
         Ok(())
     }
@@ -1369,6 +1531,7 @@ enum Culprit {
     Task,
     Github,
     Alb,
+    Domain,
 }
 
 fn set<T: Clone>(target: &mut T, value: &Option<T>) {

@@ -12,7 +12,10 @@
 //! baseline, Fargate vCPU and GB hours of each service (at its desired count and at its
 //! autoscaling maximum), RDS instance hours and storage, ElastiCache node hours, public
 //! IPv4 addresses, Secrets Manager secrets, CloudWatch alarm metrics and the dashboard, and
-//! CloudWatch Logs ingestion and storage.
+//! CloudWatch Logs ingestion and storage. A `[domain]` adds two lines at $0: ACM public
+//! certificates are free, and so are Route 53 queries of alias records to an ALB; the
+//! hosted zone the records go in is the account's own, not the stack's, so its $0.50 a
+//! month is not counted here.
 //!
 //! ```
 //! use slipway_cdk::config::{repo_config_dir, StackConfig};
@@ -520,6 +523,31 @@ pub fn estimate(items: &[CostItem], table: &PriceTable) -> Estimate {
         groups,
         stored,
     );
+
+    // Free, and listed so the estimate says so rather than leave them out silently
+    // (ACM pricing: "Public SSL/TLS certificates provisioned through AWS Certificate
+    // Manager are free"; Route 53 pricing: "Alias queries to … Elastic Load Balancers …
+    // are free").
+    let certificates = count(Kind::Certificate);
+    if certificates > 0.0 {
+        lines.lines.push(Line {
+            item: "ACM public certificate".into(),
+            quantity: format!("{certificates} × $0 (public certificates are free)"),
+            monthly: 0.0,
+            monthly_at_max: 0.0,
+        });
+    }
+    let records = count(Kind::DnsRecord);
+    if records > 0.0 {
+        lines.lines.push(Line {
+            item: "Route 53 alias records".into(),
+            quantity: format!(
+                "{records} × $0 (alias queries to an ALB are free; the hosted zone is yours, not counted)"
+            ),
+            monthly: 0.0,
+            monthly_at_max: 0.0,
+        });
+    }
 
     Estimate {
         source: table.source.clone(),

@@ -22,6 +22,7 @@
 //! │   └── state.rs       Observed, Attrs: live state as the provider layer reports it
 //! ├── settings.rs        fixed settings the provider sends and synth renders (tags, timings…)
 //! ├── names.rs           AWS names (`<stack>-<env>-<id>`) and AWS's name rules
+//! ├── domain.rs          `[domain]` DNS names: AWS's rules, record and certificate ids
 //! ├── config.rs          the TOML front-end: config/<stack>.toml → StackConfig
 //! │   └── deploy.rs      `[services.<name>.deploy]`: DeployConfig, Strategy
 //! ├── scope.rs           Stack: the construct scope (listing order, unique ids, refs
@@ -50,7 +51,7 @@
 //! provisioner's module graphs and names any cycle it finds):
 //!
 //! 1. [`model`] (with [`model::ids`], [`model::state`]) — plain data, depends on nothing.
-//! 2. [`names`], [`settings`] — pure rules and constants over the model.
+//! 2. [`names`], [`settings`], [`domain`] — pure rules and constants over the model.
 //! 3. [`config`] — the TOML front-end; may use names and settings to validate.
 //! 4. [`scope`] — the [`scope::Stack`] constructs add to (it records what they declare
 //!    as a [`config::StackConfig`]).
@@ -107,6 +108,7 @@
 pub mod config;
 pub mod constructs;
 pub mod cost;
+pub mod domain;
 pub mod graph;
 pub mod model;
 pub mod names;

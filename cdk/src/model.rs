@@ -332,6 +332,28 @@ macro_rules! kinds {
                     "elasticloadbalancing:AddTags",
                 ],
             },
+            Certificate(CertificateSpec) {
+                name: certificate,
+                label: "certificate",
+                immutable: ["domain_name", "alternative_names"],
+                // DNS validation: usually a few minutes once the records are in place
+                // (ACM User Guide, "DNS validation").
+                create_secs: 300,
+                reads: [
+                    "acm:ListCertificates",
+                    "acm:ListTagsForCertificate",
+                    "acm:DescribeCertificate",
+                    "route53:ListHostedZonesByName",
+                    "route53:ListResourceRecordSets",
+                    "route53:GetChange",
+                ],
+                writes: [
+                    "acm:RequestCertificate",
+                    "acm:AddTagsToCertificate",
+                    "acm:DeleteCertificate",
+                    "route53:ChangeResourceRecordSets",
+                ],
+            },
             Listener(ListenerSpec) {
                 name: listener,
                 label: "listener",
@@ -364,6 +386,19 @@ macro_rules! kinds {
                     "elasticloadbalancing:DeleteRule",
                     "elasticloadbalancing:AddTags",
                 ],
+            },
+            DnsRecord(DnsRecordSpec) {
+                name: dns_record,
+                label: "dns-record",
+                immutable: ["zone", "name"],
+                // Route 53 changes reach all its name servers within 60 s (Route 53 API
+                // reference, GetChange).
+                create_secs: 60,
+                reads: [
+                    "route53:ListResourceRecordSets",
+                    "route53:GetChange",
+                ],
+                writes: ["route53:ChangeResourceRecordSets"],
             },
             Secret(SecretSpec) {
                 name: secret,
@@ -917,6 +952,42 @@ pub enum DefaultAction {
     RedirectHttps,
 }
 
+/// An ACM public certificate for the stack's `[domain]`, validated by DNS records ACM
+/// names, which the provider writes into the hosted zone `zone` and waits on until ACM
+/// has issued it (`AWS::CertificateManager::Certificate` with `DomainValidationOptions`).
+/// Tagged like every resource, plus `slipway:zone` (where its validation records, and
+/// the stack's alias records, are).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CertificateSpec {
+    /// `DomainName`: `[domain] name`; replaces the certificate when changed.
+    pub domain_name: String,
+    /// `SubjectAlternativeNames` besides `domain_name` (`*.<domain>`); replaces the
+    /// certificate when changed.
+    pub alternative_names: Vec<String>,
+    /// The Route 53 hosted zone (id) the validation records go in; `lookup:<domain>`
+    /// until `plan`/`up` find it (see [`crate::domain::zone_lookup`]).
+    pub zone: String,
+    /// Whether ACM has issued it. Always wanted: a certificate still pending (an
+    /// interrupted `up`) is updated by writing its validation records again and waiting.
+    pub issued: bool,
+}
+
+/// A Route 53 alias `A` record pointing a name of the stack's `[domain]` at the ALB
+/// (`AWS::Route53::RecordSet` with `AliasTarget`). Records cannot be tagged: the stack's
+/// are those in its certificate's zone, under its domain, that point at its ALB.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DnsRecordSpec {
+    /// `HostedZoneId` (or `lookup:<domain>` until found); replaces the record when
+    /// changed.
+    pub zone: String,
+    /// `Name`, without the trailing dot (`vote.example.com`); replaces the record when
+    /// changed.
+    pub name: String,
+    /// The load balancer the alias points at (`AliasTarget`: its DNS name and canonical
+    /// hosted zone).
+    pub alias_target: Ref,
+}
+
 /// A load balancer listener (`AWS::ElasticLoadBalancingV2::Listener`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ListenerSpec {
@@ -1329,6 +1400,11 @@ mod tests {
         }
     }
 
+    /// Route 53 creates and deletes records with one action: a change batch of
+    /// `CREATE`/`UPSERT`/`DELETE` changes (Route 53 API reference,
+    /// ChangeResourceRecordSets).
+    const ROUTE53_CHANGE: &str = "route53:ChangeResourceRecordSets";
+
     #[test]
     fn every_kind_says_how_it_is_written() {
         // `provision policy` grants these: a kind without them could not be created.
@@ -1338,13 +1414,15 @@ mod tests {
                 writes.iter().any(|a| a.contains(":Create")
                     || a.contains(":Put")
                     || a.contains(":Register")
-                    || a.contains(":Allocate")),
+                    || a.contains(":Allocate")
+                    || a.contains(":Request")
+                    || *a == ROUTE53_CHANGE),
                 "{kind:?}: {writes:?} create nothing"
             );
             assert!(
-                writes
-                    .iter()
-                    .any(|a| a.contains(":Delete") || a.contains(":Deregister")),
+                writes.iter().any(|a| a.contains(":Delete")
+                    || a.contains(":Deregister")
+                    || *a == ROUTE53_CHANGE),
                 "{kind:?}: {writes:?} delete nothing"
             );
             assert!(

@@ -618,6 +618,65 @@ pub static CLOUD_MAP_REQUEST_ID: Rule = free_text(
     64,
 );
 
+fn dns_name_char(c: char) -> bool {
+    c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '.')
+}
+
+fn dns_name_or_wildcard_char(c: char) -> bool {
+    dns_name_char(c) || c == '*'
+}
+
+/// ACM RequestCertificate `DomainName`: "The first domain name you enter cannot exceed
+/// 64 octets, including periods" (ACM User Guide, "Requesting a public certificate"; the
+/// API's own limit, 253, is for the others). The labels themselves are checked where the
+/// stack file is read ([`crate::domain::domain_name_problem`]).
+pub static ACM_DOMAIN_NAME: Rule = Rule {
+    what: "ACM certificate domain name",
+    source: "ACM User Guide, Requesting a public certificate; ACM API Reference, RequestCertificate DomainName",
+    min: 1,
+    max: 64,
+    allowed: dns_name_char,
+    allowed_text: "lowercase letters, digits, `-` and `.`",
+    shape: &[Shape::NoLeadingHyphen, Shape::NoTrailingHyphen],
+};
+
+/// ACM RequestCertificate `SubjectAlternativeNames` members: 1-253 characters, a
+/// wildcard first label allowed.
+pub static ACM_ALTERNATIVE_NAME: Rule = Rule {
+    what: "ACM certificate alternative name",
+    source: "ACM API Reference, RequestCertificate SubjectAlternativeNames",
+    min: 1,
+    max: 253,
+    allowed: dns_name_or_wildcard_char,
+    allowed_text: "lowercase letters, digits, `-`, `.` and a leading `*.`",
+    shape: &[Shape::NoTrailingHyphen],
+};
+
+/// Route 53 ResourceRecordSet `Name`: a DNS name, at most 255 octets with the final dot
+/// (Route 53 Developer Guide, "DNS domain name format"; the API field allows 1024).
+pub static ROUTE53_RECORD_NAME: Rule = Rule {
+    what: "Route 53 record name",
+    source: "Route 53 Developer Guide, DNS domain name format",
+    min: 1,
+    max: 254,
+    allowed: dns_name_char,
+    allowed_text: "lowercase letters, digits, `-` and `.`",
+    shape: &[Shape::NoLeadingHyphen, Shape::NoTrailingHyphen],
+};
+
+/// Route 53 ChangeBatch `Comment`: at most 256 characters.
+pub static ROUTE53_CHANGE_COMMENT: Rule = free_text(
+    "Route 53 change comment",
+    "Route 53 API Reference, ChangeBatch Comment",
+    0,
+    256,
+);
+
+/// The comment of every Route 53 change batch the provider sends for `id`.
+pub fn route53_change_comment(stack: &str, env: &str, id: &str) -> String {
+    format!("slipway {stack}-{env}: {id}")
+}
+
 /// One name or text the provisioner sends to AWS.
 #[derive(Debug, Clone)]
 pub struct Sent {
@@ -713,6 +772,25 @@ pub fn texts_of(stack: &str, env: &str, resource: &Resource, sent: &mut Vec<Sent
             push(name, &METRIC_FILTER, true);
             push(s.namespace.clone(), &METRIC_NAMESPACE_OR_NAME, true);
             push(s.metric.clone(), &METRIC_NAMESPACE_OR_NAME, false);
+        }
+        Spec::Certificate(s) => {
+            push(s.domain_name.clone(), &ACM_DOMAIN_NAME, false);
+            for alternative in &s.alternative_names {
+                push(alternative.clone(), &ACM_ALTERNATIVE_NAME, false);
+            }
+            push(
+                route53_change_comment(stack, env, id),
+                &ROUTE53_CHANGE_COMMENT,
+                true,
+            );
+        }
+        Spec::DnsRecord(s) => {
+            push(format!("{}.", s.name), &ROUTE53_RECORD_NAME, false);
+            push(
+                route53_change_comment(stack, env, id),
+                &ROUTE53_CHANGE_COMMENT,
+                true,
+            );
         }
         // Nameless: listeners and rules are known by ARN, scalable targets by their
         // service, the OIDC provider by its issuer URL.

@@ -84,7 +84,19 @@ const TAG_SCOPED: &[(&str, &str, Option<&str>)] = &[
         "application-autoscaling:TagResource",
         None,
     ),
+    // ACM takes aws:RequestTag on RequestCertificate and aws:ResourceTag on the rest.
+    ("acm", "acm:AddTagsToCertificate", None),
 ];
+
+/// What the tag-scoped statements of `service` name as resources once the resource exists
+/// (changing, deleting, tagging): its ARN pattern where every resource of the kind has
+/// one and the service's actions take it (ACM: `certificate/*`), else `*`.
+fn tag_scoped_resources(service: &str) -> Vec<String> {
+    match service {
+        "acm" => vec!["arn:aws:acm:*:*:certificate/*".to_owned()],
+        _ => vec!["*".to_owned()],
+    }
+}
 
 /// Creates of tag-scoped services that carry no tags (they add to a tagged resource).
 const UNTAGGED_CREATES: &[&str] = &["ec2:CreateRoute"];
@@ -323,9 +335,15 @@ pub fn operator_policy(stack: &str, env: &str, resources: &[Resource]) -> Operat
             .filter(|a| !RESOURCELESS.contains(a))
             .collect();
         if let Some((_, tagging, create_key)) = TAG_SCOPED.iter().find(|t| t.0 == *service) {
-            statements.extend(tag_scoped(&scope, service, &actions, tagging, *create_key));
+            let mut scoped = tag_scoped(&scope, service, &actions, tagging, *create_key);
+            if *service == "acm" {
+                limit_certificate_requests(&mut scoped, resources);
+            }
+            statements.extend(scoped);
         } else if *service == "iam" {
             statements.extend(iam(&scope, &actions, resources));
+        } else if *service == "route53" {
+            statements.extend(route53(&actions, resources));
         } else {
             let arns = scope.named(service, resources);
             statements.push(statement(
@@ -359,12 +377,23 @@ fn tag_scoped(
         .copied()
         .filter(|a| {
             let op = a.split_once(':').map_or("", |(_, op)| op);
-            (op.starts_with("Create") || op.starts_with("Allocate") || op.starts_with("Register"))
+            (op.starts_with("Create")
+                || op.starts_with("Allocate")
+                || op.starts_with("Register")
+                || op.starts_with("Request"))
                 && *a != tagging
                 && !UNTAGGED_CREATES.contains(a)
         })
         .collect();
-    let changes: Vec<&str> = actions.iter().copied().filter(|a| *a != tagging).collect();
+    // Creates stay in the change statement where they act on an existing parent (EC2's
+    // subnets in a tagged VPC); where the resources have an ARN pattern of their own the
+    // creates have no parent (ACM) and the pattern would not match them anyway.
+    let own_pattern = tag_scoped_resources(service) != ["*"];
+    let changes: Vec<&str> = actions
+        .iter()
+        .copied()
+        .filter(|a| *a != tagging && !(own_pattern && creates.contains(a)))
+        .collect();
     let mut statements = vec![
         statement(
             &sid(service, "CreateTagged"),
@@ -375,7 +404,7 @@ fn tag_scoped(
         statement(
             &sid(service, "ChangeTagged"),
             changes,
-            vec!["*".into()],
+            tag_scoped_resources(service),
             BTreeMap::from([("StringEquals".to_owned(), scope.own_tags("aws:ResourceTag"))]),
         ),
     ];
@@ -393,11 +422,87 @@ fn tag_scoped(
         statements.push(statement(
             &sid(service, "TagOnCreate"),
             [tagging],
-            vec!["*".into()],
+            tag_scoped_resources(service),
             BTreeMap::from([("StringEquals".to_owned(), conditions)]),
         ));
     }
     statements
+}
+
+/// Certificates requested only for the stack's `[domain]` names and only with DNS
+/// validation (ACM's condition keys of RequestCertificate, Service Authorization
+/// Reference: "Actions, resources, and condition keys for AWS Certificate Manager").
+fn limit_certificate_requests(statements: &mut [Statement], resources: &[Resource]) {
+    let names: BTreeSet<String> = resources
+        .iter()
+        .filter_map(|r| match &r.spec {
+            Spec::Certificate(c) => {
+                Some(std::iter::once(c.domain_name.clone()).chain(c.alternative_names.clone()))
+            }
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    let create = sid("acm", "CreateTagged");
+    for statement in statements.iter_mut().filter(|s| s.sid == create) {
+        statement.conditions.insert(
+            "ForAllValues:StringEquals".to_owned(),
+            BTreeMap::from([(
+                "acm:DomainNames".to_owned(),
+                names.iter().cloned().collect(),
+            )]),
+        );
+        statement
+            .conditions
+            .entry("StringEquals".to_owned())
+            .or_default()
+            .insert("acm:ValidationMethod".to_owned(), vec!["DNS".to_owned()]);
+    }
+}
+
+/// Record changes only in the `[domain]`'s hosted zone (any zone while `up` has still to
+/// find it by name), only of the domain's names and its subdomains (the alias records
+/// and ACM's validation records, `_….<domain>`), only of the two record types the stack
+/// writes (condition keys of ChangeResourceRecordSets, Service Authorization Reference:
+/// "Actions, resources, and condition keys for Amazon Route 53").
+fn route53(actions: &[&str], resources: &[Resource]) -> Vec<Statement> {
+    let mut zones = BTreeSet::new();
+    let mut names = BTreeSet::new();
+    for resource in resources {
+        if let Spec::Certificate(certificate) = &resource.spec {
+            let zone = match crate::domain::zone_lookup_name(&certificate.zone) {
+                Some(_) => "*",
+                None => crate::domain::bare_zone_id(&certificate.zone),
+            };
+            zones.insert(format!("arn:aws:route53:::hostedzone/{zone}"));
+            names.insert(certificate.domain_name.clone());
+            names.insert(format!("*.{}", certificate.domain_name));
+        }
+    }
+    if actions.is_empty() || zones.is_empty() {
+        return Vec::new();
+    }
+    vec![statement(
+        "Route53DomainRecords",
+        actions.iter().copied(),
+        zones.into_iter().collect(),
+        BTreeMap::from([
+            (
+                "ForAllValues:StringLike".to_owned(),
+                BTreeMap::from([(
+                    "route53:ChangeResourceRecordSetsNormalizedRecordNames".to_owned(),
+                    names.into_iter().collect(),
+                )]),
+            ),
+            (
+                "ForAllValues:StringEquals".to_owned(),
+                BTreeMap::from([(
+                    "route53:ChangeResourceRecordSetsRecordTypes".to_owned(),
+                    vec!["A".to_owned(), "CNAME".to_owned()],
+                )]),
+            ),
+        ]),
+    )]
 }
 
 /// Roles under the stack's path, passed only to ECS; the GitHub OIDC provider by its URL.

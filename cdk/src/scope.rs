@@ -106,6 +106,14 @@ pub enum StackError {
         /// What is wrong.
         message: String,
     },
+    /// A `[domain]` name ACM or Route 53 would refuse.
+    #[error("`{id}`: {message}")]
+    Domain {
+        /// The certificate or record.
+        id: String,
+        /// What is wrong, and what to do.
+        message: String,
+    },
     /// An aspect refused a resource.
     #[error("aspect `{aspect}` refused `{id}`: {message}")]
     Aspect {
@@ -303,6 +311,7 @@ impl Stack {
                 },
                 alb: AlbConfig::default(),
                 logs: LogsConfig::default(),
+                domain: None,
                 redis: None,
                 postgres: None,
                 alarms: AlarmsConfig::default(),
@@ -499,6 +508,27 @@ impl Stack {
                         message,
                     });
                 }
+            }
+        }
+        for resource in &resources {
+            // Stack files are checked when parsed; stacks in Rust meet the same rules here.
+            let problem = match &resource.spec {
+                crate::model::Spec::Certificate(c) => {
+                    crate::domain::domain_name_problem(&c.domain_name)
+                        .map(|p| format!("domain `{}` {p}", c.domain_name))
+                }
+                crate::model::Spec::DnsRecord(r) => r
+                    .name
+                    .split_once('.')
+                    .and_then(|(first, _)| crate::domain::subdomain_problem(first))
+                    .map(|p| format!("record `{}`: {p}", r.name)),
+                _ => None,
+            };
+            if let Some(message) = problem {
+                errors.push(StackError::Domain {
+                    id: resource.id.clone(),
+                    message,
+                });
             }
         }
         let ids: BTreeSet<&str> = resources.iter().map(|r| r.id.as_str()).collect();

@@ -151,19 +151,24 @@ pub fn cloudformation(stack: &str, env: &str, resources: &[Resource]) -> Result<
         env,
         by_id: resources.iter().map(|r| (r.id.as_str(), r)).collect(),
         out: Map::new(),
+        parameters: Map::new(),
         owners: HashMap::new(),
         current: String::new(),
     };
     for resource in resources {
         synth.resource(resource)?;
     }
-    Ok(json!({
+    let mut template = json!({
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": format!(
             "Slipway stack {stack}-{env}: synthesized by `provision synth` from the same expansion `provision up` applies"
         ),
         "Resources": Value::Object(synth.out),
-    }))
+    });
+    if !synth.parameters.is_empty() {
+        template["Parameters"] = Value::Object(synth.parameters);
+    }
+    Ok(template)
 }
 
 struct Synth<'a> {
@@ -171,6 +176,9 @@ struct Synth<'a> {
     env: &'a str,
     by_id: HashMap<&'a str, &'a Resource>,
     out: Map<String, Value>,
+    /// Template parameters: what `up` looks up in the account (a `[domain]`'s hosted
+    /// zone when no `zone_id` names it).
+    parameters: Map<String, Value>,
     /// Logical id → the Slipway id that produced it (collision detection).
     owners: HashMap<String, String>,
     /// The Slipway id being rendered (for error messages).
@@ -308,7 +316,8 @@ impl<'a> Synth<'a> {
                 | Kind::Secret
                 | Kind::OidcProvider
                 | Kind::Topic
-                | Kind::ScalingPolicy,
+                | Kind::ScalingPolicy
+                | Kind::Certificate,
                 Attr::Arn,
             ) => by_ref(),
             (Kind::LoadBalancer, Attr::Dimension) => get_att("LoadBalancerFullName"),
@@ -402,6 +411,8 @@ impl<'a> Synth<'a> {
             Spec::Namespace(s) => self.namespace(id, s),
             Spec::LoadBalancer(s) => self.load_balancer(id, s)?,
             Spec::TargetGroup(s) => self.target_group(id, s)?,
+            Spec::Certificate(s) => self.certificate(id, s),
+            Spec::DnsRecord(s) => self.dns_record(id, s)?,
             Spec::Listener(s) => self.listener(id, s)?,
             Spec::ListenerRule(s) => self.listener_rule(id, s)?,
             Spec::Secret(s) => self.secret(id, s)?,
@@ -845,6 +856,86 @@ impl<'a> Synth<'a> {
         })
     }
 
+    /// The hosted zone a `[domain]` spec names: its id, or a template parameter
+    /// (`AWS::Route53::HostedZone::Id`, which CloudFormation's console offers as a list of
+    /// the account's zones) where `up` would look it up.
+    fn hosted_zone(&mut self, zone: &str) -> Value {
+        match crate::domain::zone_lookup_name(zone) {
+            Some(domain) => {
+                let parameter = format!("HostedZone{}", logical_id(domain));
+                self.parameters.insert(
+                    parameter.clone(),
+                    json!({
+                        "Type": "AWS::Route53::HostedZone::Id",
+                        "Description": format!(
+                            "The Route 53 public hosted zone of {domain} (or of its nearest parent): `provision up` finds it by name"
+                        ),
+                    }),
+                );
+                json!({ "Ref": parameter })
+            }
+            None => json!(zone),
+        }
+    }
+
+    fn certificate(&mut self, id: &str, spec: &CertificateSpec) -> Cfn {
+        let CertificateSpec {
+            domain_name,
+            alternative_names,
+            zone,
+            issued: _,
+        } = spec;
+        let zone = self.hosted_zone(zone);
+        // CloudFormation writes the validation records itself when each name has a
+        // hosted zone, and waits until ACM issues the certificate ("AWS::
+        // CertificateManager::Certificate DomainValidationOption"), as `up` does.
+        let validation: Vec<Value> = std::iter::once(domain_name)
+            .chain(alternative_names)
+            .map(|name| json!({ "DomainName": name, "HostedZoneId": zone }))
+            .collect();
+        Cfn::new(
+            logical_id(id),
+            "AWS::CertificateManager::Certificate",
+            json!({
+                "DomainName": domain_name,
+                "SubjectAlternativeNames": alternative_names,
+                "ValidationMethod": "DNS",
+                "DomainValidationOptions": validation,
+                "Tags": self.tags(id, &[]),
+            }),
+        )
+    }
+
+    fn dns_record(&mut self, id: &str, spec: &DnsRecordSpec) -> Result<Cfn, SynthError> {
+        let DnsRecordSpec {
+            zone,
+            name,
+            alias_target,
+        } = spec;
+        let zone = self.hosted_zone(zone);
+        let target = alias_target
+            .logical_id()
+            .ok_or_else(|| SynthError::UnknownReference {
+                resource: self.current.clone(),
+                target: alias_target.0.clone(),
+            })?;
+        let alb = logical_id(self.target(target)?.id.as_str());
+        Ok(Cfn::new(
+            logical_id(id),
+            "AWS::Route53::RecordSet",
+            json!({
+                "HostedZoneId": zone,
+                "Name": name,
+                "Type": "A",
+                "AliasTarget": {
+                    "DNSName": { "Fn::GetAtt": [alb, "DNSName"] },
+                    "HostedZoneId": { "Fn::GetAtt": [alb, "CanonicalHostedZoneID"] },
+                    "EvaluateTargetHealth": true,
+                },
+            }),
+        ))
+    }
+
     fn listener(&mut self, id: &str, spec: &ListenerSpec) -> Result<Cfn, SynthError> {
         let ListenerSpec {
             load_balancer,
@@ -862,6 +953,8 @@ impl<'a> Synth<'a> {
             "Tags": self.tags(id, &[]),
         });
         if let Some(arn) = certificate_arn {
+            // The stack's own certificate (`[domain]`) by reference, else the ARN given.
+            let arn = self.value(&Ref(arn.clone()), Attr::Arn)?;
             properties["Certificates"] = json!([{ "CertificateArn": arn }]);
         }
         if let Some(policy) = ssl_policy {

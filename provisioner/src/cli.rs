@@ -607,7 +607,8 @@ fn attrs_of<'a>(observed: &'a [Observed], id: &str) -> Option<&'a BTreeMap<Strin
     observed.iter().find(|o| o.id == id).map(|o| &o.attrs)
 }
 
-/// The address a browser opens `service` at: `<scheme>://<alb-dns>:<port>/` on the
+/// The address a browser opens `service` at: `https://<its name>/` under the stack's
+/// `[domain]` once its record exists, else `<scheme>://<alb-dns>:<port>/` on the
 /// service's own listener when it has one ([`PublicConfig::listener_port`]), else the
 /// shared listener with the service's first path (the default service: `/`).
 ///
@@ -616,12 +617,19 @@ fn public_url(config: &StackConfig, observed: &[Observed], service: &str) -> Opt
     let dns = attrs_of(observed, "alb")?.get("dns")?;
     let settings = config.services.get(service)?;
     let public = settings.public.as_ref()?;
-    let scheme = if config.alb.certificate_arn.is_some() {
+    if let Some(domain) = &config.domain {
+        // Its own name, once the record exists (until then the ALB's name still works).
+        let name = slipway_cdk::domain::record_name(public.subdomain_or(service), &domain.name);
+        if attrs_of(observed, &slipway_cdk::domain::record_id(&name)).is_some() {
+            return Some(format!("https://{name}/"));
+        }
+    }
+    let scheme = if config.alb.certificate_arn.is_some() || config.domain.is_some() {
         "https"
     } else {
         "http"
     };
-    if let Some(port) = public.listener_port(settings.port) {
+    if let Some(port) = public.listener_port_with(settings.port, config.domain.is_some()) {
         return Some(format!("{scheme}://{dns}:{port}/"));
     }
     let path = public
@@ -746,6 +754,11 @@ async fn cmd_outputs(session: &Session, json_flag: bool) -> Result<u8> {
         "cluster": get("cluster", "name"),
         "cluster_arn": get("cluster", "arn"),
         "load_balancer_dns": get("alb", "dns"),
+        "domain": config.domain.as_ref().map(|d| d.name.clone()),
+        "certificate_arn": config
+            .domain
+            .as_ref()
+            .and_then(|d| get(&slipway_cdk::domain::certificate_id(&d.name), "arn")),
         "vpc_id": get("vpc", "id"),
         "private_subnets": [get("subnet-private-a", "id"), get("subnet-private-b", "id")],
         "services": services,

@@ -169,8 +169,8 @@ impl Session {
 
     /// The stack as `up` would make it in this account: like [`Session::desired`], with
     /// the availability zones chosen against the account and what the stack already has,
-    /// and services without an image yet held back until their first release
-    /// ([`crate::first_release`]).
+    /// services without an image yet held back until their first release
+    /// ([`crate::first_release`]), and a `[domain]`'s hosted zone found by name.
     pub async fn desired_in(&self, aws: &Aws, observed: &[Observed]) -> Result<Graph> {
         if let Some(define) = &self.code {
             let (config, _) = self.built(define, None)?;
@@ -180,7 +180,9 @@ impl Session {
                 observed,
             )
             .await?;
-            return Ok(self.built(define, Some(zones))?.1);
+            let mut resources = self.built(define, Some(zones))?.1.resources().to_vec();
+            resources::route53_common::resolve_zone_lookups(aws, &mut resources).await?;
+            return Graph::new(resources).context("the stack's resource graph is invalid");
         }
         let mut config = self.config()?;
         let zones =
@@ -189,6 +191,8 @@ impl Session {
         config.network.availability_zones = Some(zones);
         let mut resources = expand(&config);
         crate::first_release::hold_unreleased(&mut resources, observed);
+        // A `[domain]` without `zone_id`: its hosted zone, found by name.
+        resources::route53_common::resolve_zone_lookups(aws, &mut resources).await?;
         Graph::new(resources).context("the stack's resource graph is invalid")
     }
 

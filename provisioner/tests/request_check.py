@@ -3,7 +3,7 @@
 moto accepts requests that AWS rejects (names too long, unknown enum values, missing
 members). This module parses each request back into the operation's parameters, using the
 input shape of botocore's model for the wire protocol the Rust SDK used (query and EC2's
-query flavour, JSON 1.0/1.1, Smithy RPC v2 CBOR), and validates them: the operation exists,
+query flavour, JSON 1.0/1.1, Smithy RPC v2 CBOR, REST-XML), and validates them: the operation exists,
 required members are present, no member is unknown, types, enums, length and value ranges,
 and patterns. Each violation is one JSON line (service, operation, path, rule, value,
 detail) appended to a file. A request it cannot attribute or parse is itself a violation:
@@ -30,6 +30,7 @@ import threading
 import traceback
 import unicodedata
 import urllib.parse
+import xml.etree.ElementTree as ElementTree
 
 import botocore.session
 
@@ -183,8 +184,20 @@ def parse_request(method, path, query_string, headers, body):
             found.add("Action", "missing-action", None, "a query request names its Action")
             return found, None
     else:
-        found.add("", "unsupported-protocol", f"{method} {path}", "not CBOR, JSON or query")
-        return found, None
+        rest = match_rest_xml(method, path, query_string, candidates)
+        if rest is None:
+            found.add(
+                "", "unsupported-protocol", f"{method} {path}", "not CBOR, JSON, query or REST-XML"
+            )
+            return found, None
+        model, operation, labels = rest
+        found.service = model.service_name
+        found.operation = operation
+        shape = model.operation_model(operation).input_shape
+        value = from_rest_xml(shape, labels, query_string, headers, body, found)
+        if value is None:
+            return found, None
+        return found, Parsed(model, operation, "rest", shape, value)
 
     found.operation = operation
     if model is None:
@@ -216,6 +229,135 @@ def parse_request(method, path, query_string, headers, body):
         found.add("", "type", value, "the operation takes no input")
         return found, None
     return found, Parsed(model, operation, wire, shape, value)
+
+
+# ------------------------------------------------------------------- REST-XML (Route 53)
+
+
+def _uri_pattern(request_uri):
+    """(regex of the path, static query keys) of a model's `requestUri` template."""
+    path, _, static_query = request_uri.partition("?")
+    regex = ""
+    for literal, label in re.findall(r"([^{]*)(?:\{([^}]*)\})?", path):
+        regex += re.escape(literal)
+        if label:
+            greedy = label.endswith("+")
+            name = label.rstrip("+")
+            regex += f"(?P<{name}>.+)" if greedy else f"(?P<{name}>[^/]+)"
+    keys = [k.split("=")[0] for k in static_query.split("&") if k]
+    return re.compile("^" + regex.rstrip("/") + "/?$"), keys
+
+
+def match_rest_xml(method, path, query_string, candidates):
+    """(model, operation, URI labels) of the REST-XML operation a request is, or None: the
+    one whose HTTP method and request URI match, the most literal one on a tie."""
+    query_keys = {k for k, _ in urllib.parse.parse_qsl(query_string, keep_blank_values=True)}
+    best = None
+    for model in candidates:
+        if "rest-xml" not in _protocols(model):
+            continue
+        for name in model.operation_names:
+            http = model.operation_model(name).http
+            if http.get("method") != method:
+                continue
+            regex, static_keys = _uri_pattern(http["requestUri"])
+            match = regex.match(path)
+            if not match or not set(static_keys) <= query_keys:
+                continue
+            score = len(re.sub(r"\{[^}]*\}", "", http["requestUri"]))
+            if best is None or score > best[0]:
+                best = (score, model, name, match.groupdict())
+    return None if best is None else best[1:]
+
+
+def _local(tag):
+    return tag.rsplit("}", 1)[-1]
+
+
+def _xml_value(element, shape, path, found):
+    """An XML element as the value of `shape` (member names as keys)."""
+    kind = shape.type_name
+    if kind == "structure":
+        by_wire = {m.serialization.get("name", n): n for n, m in shape.members.items()}
+        value = {}
+        for child in element:
+            key = _local(child.tag)
+            name = by_wire.get(key, key)
+            member = shape.members.get(name)
+            here = f"{path}.{name}" if path else name
+            if member is None:
+                value[key] = child.text
+                continue
+            value[name] = _xml_value(child, member, here, found)
+        return value
+    if kind == "list":
+        return [
+            _xml_value(item, shape.member, f"{path}[{i}]", found)
+            for i, item in enumerate(element)
+        ]
+    return _scalar(element.text or "", shape, path, found)
+
+
+def _scalar(text, shape, path, found):
+    kind = shape.type_name
+    try:
+        if kind in ("integer", "long"):
+            return int(text)
+        if kind in ("float", "double"):
+            return float(text)
+    except ValueError:
+        found.add(path, "type", text, f"expected a {kind}")
+        return None
+    if kind == "boolean":
+        if text not in ("true", "false"):
+            found.add(path, "type", text, "expected true or false")
+            return None
+        return text == "true"
+    return text
+
+
+def from_rest_xml(shape, labels, query_string, headers, body, found):
+    """The input of a REST-XML request: URI labels, query string and header members, and
+    the XML body (the input structure itself, or its payload member)."""
+    value = {}
+    if shape is None:
+        return value
+    query = collections.defaultdict(list)
+    for key, item in urllib.parse.parse_qsl(query_string, keep_blank_values=True):
+        query[key].append(item)
+    known_query = set()
+    for name, member in shape.members.items():
+        location = member.serialization.get("location")
+        wire_name = member.serialization.get("name", name)
+        if location == "uri" and wire_name in labels:
+            value[name] = _scalar(urllib.parse.unquote(labels[wire_name]), member, name, found)
+        elif location == "querystring":
+            known_query.add(wire_name)
+            if wire_name in query:
+                items = [_scalar(v, getattr(member, "member", member), name, found) for v in query[wire_name]]
+                value[name] = items if member.type_name == "list" else items[0]
+        elif location == "header" and wire_name.lower() in headers:
+            value[name] = _scalar(headers[wire_name.lower()], member, name, found)
+    for key in query:
+        if key not in known_query and query[key] != [""]:
+            found.add(key, "unknown-member", query[key], "not a query parameter of the operation")
+    if not body:
+        return value
+    try:
+        root = ElementTree.fromstring(body)
+    except ElementTree.ParseError as err:
+        found.add("", "unparseable", _printable(body), f"XML: {err}")
+        return None
+    payload = shape.serialization.get("payload")
+    if payload:
+        value[payload] = _xml_value(root, shape.members[payload], payload, found)
+    else:
+        expected = shape.serialization.get("name", shape.name)
+        if _local(root.tag) != expected:
+            found.add("", "type", _local(root.tag), f"the XML body's root is {expected}")
+        body_value = _xml_value(root, shape, "", found)
+        value.update(body_value)
+    return value
 
 
 def _protocols(model):
@@ -661,6 +803,9 @@ def _wire(service, operation, params):
     request = create_serializer(protocol, include_validation=False).serialize_to_request(
         params, model.operation_model(operation)
     )
+    query = request.get("query_string") or ""
+    if isinstance(query, dict):
+        query = urllib.parse.urlencode(query, doseq=True)
     signing = model.metadata.get("signingName", model.metadata["endpointPrefix"])
     headers = dict(request["headers"])
     headers["Authorization"] = (
@@ -672,7 +817,7 @@ def _wire(service, operation, params):
         body = urllib.parse.urlencode(body)
     if isinstance(body, str):
         body = body.encode()
-    return ("POST", request["url_path"], "", headers, body)
+    return (request["method"], request["url_path"], query, headers, body)
 
 
 def self_test():
@@ -725,9 +870,74 @@ def self_test():
             "MetricName": "RequestCount",
             "Namespace": "AWS/ApplicationELB",
         },
+        ("route53", "ChangeResourceRecordSets"): {
+            "HostedZoneId": "Z0123456789ABC",
+            "ChangeBatch": {
+                "Comment": "slipway notes-dev: dns-web.example.com",
+                "Changes": [
+                    {
+                        "Action": "UPSERT",
+                        "ResourceRecordSet": {
+                            "Name": "web.example.com.",
+                            "Type": "A",
+                            "AliasTarget": {
+                                "HostedZoneId": "Z35SXDOTRQ7X7K",
+                                "DNSName": "notes-dev-alb-1.us-east-1.elb.amazonaws.com",
+                                "EvaluateTargetHealth": True,
+                            },
+                        },
+                    },
+                    {
+                        "Action": "UPSERT",
+                        "ResourceRecordSet": {
+                            "Name": "_x1.example.com.",
+                            "Type": "CNAME",
+                            "TTL": 300,
+                            "ResourceRecords": [{"Value": "_x2.acm-validations.aws."}],
+                        },
+                    },
+                ],
+            },
+        },
+        ("route53", "ListResourceRecordSets"): {
+            "HostedZoneId": "Z0123456789ABC",
+            "StartRecordName": "example.com",
+            "StartRecordType": "A",
+            "MaxItems": "300",
+        },
+        ("route53", "ListHostedZonesByName"): {"DNSName": "example.com"},
+        ("route53", "GetChange"): {"Id": "C123"},
+        ("acm", "RequestCertificate"): {
+            "DomainName": "example.com",
+            "SubjectAlternativeNames": ["*.example.com"],
+            "ValidationMethod": "DNS",
+            "IdempotencyToken": "0123456789abcdef0123456789abcdef",
+        },
     }
     for (service, operation), params in valid.items():
         expect(f"valid {service}:{operation}", _wire(service, operation, params), [])
+
+    # REST-XML: what the model encodes there is reported too.
+    change = json.loads(json.dumps(valid[("route53", "ChangeResourceRecordSets")]))
+    change["ChangeBatch"]["Changes"][0]["Action"] = "REPLACE"
+    del change["ChangeBatch"]["Changes"][1]["ResourceRecordSet"]["Type"]
+    change["ChangeBatch"]["Comment"] = "c" * 257
+    expect(
+        "Route 53 bad action, missing type, long comment",
+        _wire("route53", "ChangeResourceRecordSets", change),
+        [
+            ("ChangeBatch.Changes[0].Action", "enum"),
+            ("ChangeBatch.Changes[1].ResourceRecordSet.Type", "required"),
+            ("ChangeBatch.Comment", "max-length"),
+        ],
+    )
+    listing = dict(valid[("route53", "ListResourceRecordSets")], StartRecordType="ALIAS")
+    method, path, query, headers, body = _wire("route53", "ListResourceRecordSets", listing)
+    expect(
+        "Route 53 query enum and unknown query parameter",
+        (method, path, query + "&colour=blue", headers, body),
+        [("StartRecordType", "enum"), ("colour", "unknown-member")],
+    )
 
     # What the models encode: each must be reported.
     sg = dict(valid[("ec2", "CreateSecurityGroup")])
@@ -821,7 +1031,7 @@ def self_test():
         {"Authorization": headers["Authorization"].replace("/ec2/", "/lambda/")},
         b"",
     )
-    expect("rest-json", rest, [("", "unsupported-protocol")])
+    expect("rest-json (no parser: no client of ours speaks it)", rest, [("", "unsupported-protocol")])
     expect("moto control API", ("POST", "/moto-api/reset", "", {}, b""), [])
 
     # What the models do not encode (the provisioner's own validation must):

@@ -132,6 +132,7 @@ pub struct PlatformBuilder<'a> {
     stack: &'a mut Stack,
     vpc: VpcHandle,
     alb: Option<crate::config::AlbConfig>,
+    domain: Option<crate::config::DomainConfig>,
     default_service: Option<String>,
     mesh: bool,
 }
@@ -143,6 +144,7 @@ impl Platform {
             stack,
             vpc: vpc.clone(),
             alb: None,
+            domain: None,
             default_service: None,
             mesh: false,
         }
@@ -162,6 +164,12 @@ impl PlatformBuilder<'_> {
         self.alb = Some(settings);
         self
     }
+    /// The public services under a DNS name of yours, over HTTPS
+    /// ([`LoadBalancer::domain`]).
+    pub fn domain(mut self, domain: Option<crate::config::DomainConfig>) -> Self {
+        self.domain = domain;
+        self
+    }
     /// A Service Connect namespace for private calls between services.
     pub fn mesh(mut self) -> Self {
         self.mesh = true;
@@ -173,7 +181,9 @@ impl PlatformBuilder<'_> {
         let cluster = Cluster::new(stack, &self.vpc).build();
         let mesh = self.mesh.then(|| l2::namespace(stack));
         let alb = self.alb.map(|settings| {
-            let mut alb = LoadBalancer::new(stack, &self.vpc).certificate(settings.certificate_arn);
+            let mut alb = LoadBalancer::new(stack, &self.vpc)
+                .certificate(settings.certificate_arn)
+                .domain(self.domain.clone());
             if let Some(port) = settings.test_listener_port {
                 alb = alb.test_listener(port, settings.test_cidrs);
             }
@@ -341,6 +351,7 @@ pub fn from_config(config: &StackConfig) -> Stack {
             .map(|(name, _)| name.as_str());
         platform = platform
             .alb_settings(config.alb.clone())
+            .domain(config.domain.clone())
             .public(default_service);
     }
     if config.services.values().any(|s| !s.callers.is_empty()) {

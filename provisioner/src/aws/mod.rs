@@ -257,6 +257,8 @@ pub struct Aws {
     pub sns: aws_sdk_sns::Client,
     pub ssm: aws_sdk_ssm::Client,
     pub quotas: aws_sdk_servicequotas::Client,
+    pub acm: aws_sdk_acm::Client,
+    pub route53: aws_sdk_route53::Client,
     pub stats: Arc<CallStats>,
     /// Longest wait for one resource to become usable or gone.
     pub wait_limit: Duration,
@@ -353,6 +355,8 @@ impl Aws {
             sns: client!(aws_sdk_sns, sdk, stats),
             ssm: client!(aws_sdk_ssm, sdk, stats),
             quotas: client!(aws_sdk_servicequotas, sdk, stats),
+            acm: client!(aws_sdk_acm, sdk, stats),
+            route53: client!(aws_sdk_route53, sdk, stats),
             stats,
             wait_limit: Duration::from_secs(30 * 60),
         }

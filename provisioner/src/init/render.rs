@@ -87,6 +87,14 @@ pub(super) fn stack_file(draft: &Draft) -> String {
     }
     let _ = write!(out, "\n[stack]\nname = {}\n", quote(&draft.stack));
     out.push_str("\n# Choose a /16 that does not overlap networks you peer or VPN with.\n[network]\ncidr = \"10.0.0.0/16\"\nnat_gateways = 1\n");
+    if draft.services.iter().any(|s| s.public) {
+        out.push_str(
+            "\n# A domain of yours (a public hosted zone for it, or a parent, in Route 53): HTTPS with an\n\
+             # ACM certificate `up` requests and validates, HTTP redirected, and each public service\n\
+             # at <service>.<name> (docs/getting-started.md, \"Your own domain\").\n\
+             # [domain]\n# name = \"example.com\"\n",
+        );
+    }
     if let Some(version) = &draft.redis {
         let _ = write!(
             out,

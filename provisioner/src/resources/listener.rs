@@ -32,6 +32,21 @@ fn observed_action(actions: &[Action]) -> DefaultAction {
     }
 }
 
+/// The listener's certificate: the stack's own (`[domain]`, a `${certificate-…}`
+/// reference) or an ARN given in the config.
+fn certificates(
+    spec: &ListenerSpec,
+    resolved: &Resolved,
+) -> Result<Option<Vec<Certificate>>, AwsError> {
+    spec.certificate_arn
+        .as_ref()
+        .map(|arn| {
+            let arn = resolved.get(&Ref(arn.clone()), "arn")?;
+            Ok(vec![Certificate::builder().certificate_arn(arn).build()])
+        })
+        .transpose()
+}
+
 impl Provider for super::Listener {
     type Spec = ListenerSpec;
 
@@ -89,11 +104,7 @@ impl Provider for super::Listener {
             .load_balancer_arn(resolved.get(&spec.load_balancer, "arn")?)
             .port(i32::from(spec.port))
             .protocol(ProtocolEnum::from(spec.protocol.as_str()))
-            .set_certificates(
-                spec.certificate_arn
-                    .as_ref()
-                    .map(|arn| vec![Certificate::builder().certificate_arn(arn).build()]),
-            )
+            .set_certificates(certificates(spec, resolved)?)
             .default_actions(action(&spec.default_action, resolved)?)
             .set_ssl_policy(spec.ssl_policy.clone())
             .set_tags(Some(tags(aws, id)))
@@ -120,11 +131,7 @@ impl Provider for super::Listener {
         aws.elb
             .modify_listener()
             .listener_arn(require(current, id, "arn")?)
-            .set_certificates(
-                spec.certificate_arn
-                    .as_ref()
-                    .map(|arn| vec![Certificate::builder().certificate_arn(arn).build()]),
-            )
+            .set_certificates(certificates(spec, resolved)?)
             .default_actions(action(&spec.default_action, resolved)?)
             .set_ssl_policy(spec.ssl_policy.clone())
             .send()

@@ -39,6 +39,10 @@ async fn set_load_balancer_attributes(
     Ok(())
 }
 
+/// The attribute holding the ALB's canonical hosted zone id (what a Route 53 alias to it
+/// names). `_`-prefixed: bookkeeping, not an identifier to normalize specs by.
+pub(crate) const CANONICAL_ZONE: &str = "_canonical_zone";
+
 impl Provider for super::LoadBalancer {
     type Spec = LoadBalancerSpec;
 
@@ -85,6 +89,7 @@ impl Provider for super::LoadBalancer {
                     ("name", lb.load_balancer_name().map(str::to_owned)),
                     ("dns", lb.dns_name().map(str::to_owned)),
                     ("label", lb_label(arn)),
+                    (CANONICAL_ZONE, lb.canonical_hosted_zone_id().map(str::to_owned)),
                 ]),
             ));
         }
@@ -143,6 +148,7 @@ impl Provider for super::LoadBalancer {
             ("arn", Some(arn)),
             ("name", lb.load_balancer_name().map(str::to_owned)),
             ("dns", lb.dns_name().map(str::to_owned)),
+            (CANONICAL_ZONE, lb.canonical_hosted_zone_id().map(str::to_owned)),
         ]))
     }
 

@@ -10,7 +10,8 @@
 //!   filters (`ec2_common`), ELBv2 listings and tag batches (`elb_common`), ECS ownership
 //!   (`ecs_common`), RDS/ElastiCache tags, upgrades and snapshot names (`data_common`),
 //!   IAM tags (`iam_common`), scalable-target listing (`autoscaling_common`), CloudWatch
-//!   dimensions (`cloudwatch_common`).
+//!   dimensions (`cloudwatch_common`), Route 53 zones and record changes
+//!   (`route53_common`).
 //! - This module generates, from the `kinds!` table, one provider type per kind (named
 //!   like the kind: [`Vpc`], [`TargetGroup`]…), the `mod` declaration of its file, and
 //!   the exhaustive dispatch ([`create`], [`update`], [`delete`], [`observe`]). A kind in
@@ -50,11 +51,13 @@ pub(crate) mod ecs_common;
 pub(crate) mod elb_common;
 pub(crate) mod iam_common;
 pub mod leftovers;
+pub(crate) mod route53_common;
 
 pub use elb_common::forward_groups;
 pub use leftovers::{leftovers, Leftover};
 pub use nat_gateway::release_unused_addresses;
 pub use repository::{has_image_tag, image_tag, ImageTag, IMAGE_TAGS};
+pub use route53_common::{find_public_zone, resolve_zone_lookups};
 pub use scaling_policy::repoint_requests_policy;
 pub use service::{service_status, ServiceStatus};
 pub use subnet::choose_zones;
@@ -126,6 +129,7 @@ pub(crate) struct Scan<'a> {
     elb_routes: OnceCell<elb_common::Routes>,
     clusters: OnceCell<Vec<Observed>>,
     scalable_targets: OnceCell<autoscaling_common::Targets>,
+    certificates: OnceCell<Vec<Observed>>,
 }
 
 impl<'a> Scan<'a> {
@@ -136,6 +140,7 @@ impl<'a> Scan<'a> {
             elb_routes: OnceCell::new(),
             clusters: OnceCell::new(),
             scalable_targets: OnceCell::new(),
+            certificates: OnceCell::new(),
         }
     }
 }

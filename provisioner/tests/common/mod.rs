@@ -71,6 +71,10 @@ impl Moto {
             // AWS managed policies exist (role-ecs-blue-green attaches one); moto leaves
             // them out unless asked.
             .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+            // moto issues an ACM certificate this many seconds after the request (its
+            // default, 60, would outlast the tests' wait limit): long enough that the
+            // provisioner's wait for ISSUED is exercised.
+            .env("MOTO_ACM_VALIDATION_WAIT", "2")
             .env("SLIPWAY_REQUEST_CHECK", &request_check)
             // The request recorder (`recorded_actions`) writes here, not into the checkout.
             .env(
@@ -593,6 +597,8 @@ fn iam_action(request: &serde_json::Value) -> Option<String> {
         target.rsplit('.').next()?.to_owned()
     } else if let Some((_, operation)) = url.split_once("/operation/") {
         operation.to_owned()
+    } else if signing_name == "route53" {
+        route53_operation(request["method"].as_str()?, url)?.to_owned()
     } else {
         let body = request["body"].as_str().unwrap_or_default();
         let body = if request["body_encoded"].as_bool() == Some(true) {
@@ -605,6 +611,24 @@ fn iam_action(request: &serde_json::Value) -> Option<String> {
             .to_owned()
     };
     Some(format!("{prefix}:{operation}"))
+}
+
+/// The Route 53 (REST-XML) operation of a request, from its method and path (those the
+/// provisioner and these tests call).
+fn route53_operation(method: &str, url: &str) -> Option<&'static str> {
+    let path = url.split_once("/2013-04-01/")?.1.split('?').next()?;
+    let parts: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    Some(match (method, parts.as_slice()) {
+        ("GET", ["hostedzonesbyname"]) => "ListHostedZonesByName",
+        ("GET", ["hostedzone"]) => "ListHostedZones",
+        ("POST", ["hostedzone"]) => "CreateHostedZone",
+        ("GET", ["hostedzone", _]) => "GetHostedZone",
+        ("DELETE", ["hostedzone", _]) => "DeleteHostedZone",
+        ("GET", ["hostedzone", _, "rrset"]) => "ListResourceRecordSets",
+        ("POST", ["hostedzone", _, "rrset"]) => "ChangeResourceRecordSets",
+        ("GET", ["change", _]) => "GetChange",
+        _ => return None,
+    })
 }
 
 /// An IAM policy document as IAM returns it (URL-encoded JSON), parsed.

@@ -22,6 +22,7 @@ pub struct LoadBalancer<'a> {
     stack: &'a mut Stack,
     vpc: VpcHandle,
     certificate_arn: Option<String>,
+    domain: Option<crate::config::DomainConfig>,
     test_listener: Option<(u16, Vec<String>)>,
     default_service: Option<String>,
 }
@@ -33,6 +34,19 @@ pub struct LoadBalancerHandle {
     pub(super) serving_listener: &'static str,
     pub(super) test_listener: bool,
     pub(super) certificate_arn: Option<String>,
+    pub(super) domain: Option<DomainHandle>,
+}
+
+/// The stack's `[domain]` as the services behind the ALB publish themselves in it.
+#[derive(Debug, Clone)]
+pub(super) struct DomainHandle {
+    /// `[domain] name`.
+    pub(super) name: String,
+    /// The hosted zone id, or a lookup ([`crate::domain::zone_lookup`]).
+    pub(super) zone: String,
+    /// The certificate's logical id (records are deleted before it: `observe` finds them
+    /// through its zone tag).
+    pub(super) certificate: String,
 }
 
 impl Connectable for LoadBalancerHandle {
@@ -48,6 +62,7 @@ impl<'a> LoadBalancer<'a> {
             stack,
             vpc: vpc.clone(),
             certificate_arn: None,
+            domain: None,
             test_listener: None,
             default_service: None,
         }
@@ -55,6 +70,35 @@ impl<'a> LoadBalancer<'a> {
     /// Serve HTTPS on 443 with this ACM certificate; 80 redirects to it.
     pub fn certificate(mut self, arn: Option<String>) -> Self {
         self.certificate_arn = arn;
+        self
+    }
+    /// Serve the public services under a DNS name of yours, over HTTPS: an ACM
+    /// certificate for the domain and `*.<domain>` validated by DNS in its Route 53
+    /// hosted zone, HTTPS on 443 with HTTP redirected to it, and an alias record per
+    /// service behind the ALB ([`FargateService::behind`]; the name is
+    /// [`Route::subdomain`], default the service's). Not together with
+    /// [`LoadBalancer::certificate`].
+    ///
+    /// ```
+    /// use slipway_cdk::config::DomainConfig;
+    /// use slipway_cdk::constructs::l2::{Cluster, FargateService, LoadBalancer, Route, Vpc};
+    /// let mut stack = slipway_cdk::scope::Stack::new("demo", "dev");
+    /// let vpc = Vpc::new(&mut stack, "10.20.0.0/16").build();
+    /// let alb = LoadBalancer::new(&mut stack, &vpc)
+    ///     .domain(Some(DomainConfig::new("example.com")))
+    ///     .default_service("web")
+    ///     .build();
+    /// let cluster = Cluster::new(&mut stack, &vpc).build();
+    /// FargateService::new(&mut stack, &cluster, "web")
+    ///     .behind(&alb, Route::catch_all().subdomain("www"))
+    ///     .build();
+    /// let record = stack.resource("dns-www.example.com").unwrap().spec_json();
+    /// assert_eq!(record["alias_target"], "${alb}");
+    /// let https = stack.resource("listener-https").unwrap().spec_json();
+    /// assert_eq!(https["certificate_arn"], "${certificate-example.com}");
+    /// ```
+    pub fn domain(mut self, domain: Option<crate::config::DomainConfig>) -> Self {
+        self.domain = domain;
         self
     }
     /// A test listener on `port` for ECS blue/green, reachable from `cidrs` only.
@@ -72,6 +116,33 @@ impl<'a> LoadBalancer<'a> {
     /// blue/green role.
     pub fn build(self) -> LoadBalancerHandle {
         let stack = self.stack;
+        stack.description_mut().domain = self.domain.clone();
+        let domain = self.domain.as_ref().map(|d| DomainHandle {
+            name: d.name.clone(),
+            zone: d
+                .zone_id
+                .as_deref()
+                .map(|id| crate::domain::bare_zone_id(id).to_owned())
+                .unwrap_or_else(|| crate::domain::zone_lookup(&d.name)),
+            certificate: crate::domain::certificate_id(&d.name),
+        });
+        // With a domain the certificate is the stack's own: listeners name it by reference.
+        let certificate_arn = match &domain {
+            Some(d) => Some(Ref::to(&d.certificate).0),
+            None => self.certificate_arn.clone(),
+        };
+        if let Some(d) = &domain {
+            stack.add(
+                Section::EdgeSecurity,
+                &d.certificate,
+                Spec::Certificate(CertificateSpec {
+                    domain_name: d.name.clone(),
+                    alternative_names: crate::domain::alternative_names(&d.name),
+                    zone: d.zone.clone(),
+                    issued: true,
+                }),
+            );
+        }
         stack.description_mut().alb = crate::config::AlbConfig {
             certificate_arn: self.certificate_arn.clone(),
             test_listener_port: self.test_listener.as_ref().map(|(port, _)| *port),
@@ -85,7 +156,7 @@ impl<'a> LoadBalancer<'a> {
             .section(Section::EdgeSecurity)
             .build();
         sg.allow_cidr(stack, "0.0.0.0/0", 80);
-        if self.certificate_arn.is_some() {
+        if certificate_arn.is_some() {
             sg.allow_cidr(stack, "0.0.0.0/0", 443);
         }
         if let Some((port, cidrs)) = &self.test_listener {
@@ -116,7 +187,7 @@ impl<'a> LoadBalancer<'a> {
             .as_deref()
             .map_or_else(|| UNMATCHED.to_owned(), ids::target_group);
         let forward = || DefaultAction::Forward(Ref::to(&unmatched));
-        let serving_listener = match &self.certificate_arn {
+        let serving_listener = match &certificate_arn {
             Some(arn) => {
                 add(
                     stack,
@@ -187,7 +258,8 @@ impl<'a> LoadBalancer<'a> {
             sg,
             serving_listener,
             test_listener: self.test_listener.is_some(),
-            certificate_arn: self.certificate_arn,
+            certificate_arn,
+            domain,
         }
     }
 }
@@ -247,6 +319,8 @@ pub struct Route {
     pub requests_per_target: i32,
     /// The port of a listener of the service's own ([`Route::port`]).
     pub port: Option<u16>,
+    /// Its name under the stack's domain ([`Route::subdomain`]).
+    pub subdomain: Option<String>,
 }
 
 impl Route {
@@ -260,6 +334,7 @@ impl Route {
             health_path: "/ready".into(),
             requests_per_target: 500,
             port: None,
+            subdomain: None,
         }
     }
     /// Everything no other rule matches.
@@ -306,6 +381,12 @@ impl Route {
         self.port = Some(port);
         self
     }
+    /// With [`LoadBalancer::domain`]: publish the service at `<subdomain>.<domain>`
+    /// (`"@"`: at the domain itself) instead of `<service name>.<domain>`.
+    pub fn subdomain(mut self, subdomain: &str) -> Self {
+        self.subdomain = Some(subdomain.to_owned());
+        self
+    }
 }
 
 impl Route {
@@ -320,6 +401,7 @@ impl Route {
             health_path: self.health_path.clone(),
             requests_per_target: self.requests_per_target,
             port: self.port,
+            subdomain: self.subdomain.clone(),
         }
     }
 }
@@ -335,6 +417,7 @@ impl From<&crate::config::PublicConfig> for Route {
             health_path: public.health_path.clone(),
             requests_per_target: public.requests_per_target,
             port: public.port,
+            subdomain: public.subdomain.clone(),
         }
     }
 }

@@ -327,7 +327,27 @@ impl<'a> FargateService<'a> {
                     alternate_target_group: Some(Ref::to(&ids::alternate_target_group(&name))),
                 })
             };
-            let production = match route.to_config().listener_port(props.port) {
+            if let Some(domain) = &alb.domain {
+                let subdomain = route.subdomain.as_deref().unwrap_or(&name);
+                let record = crate::domain::record_name(subdomain, &domain.name);
+                let id = crate::domain::record_id(&record);
+                stack.add(
+                    Section::LoadBalancer,
+                    &id,
+                    Spec::DnsRecord(DnsRecordSpec {
+                        zone: domain.zone.clone(),
+                        name: record,
+                        alias_target: Ref::to("alb"),
+                    }),
+                );
+                // Deleted before the certificate: `observe` finds the stack's records
+                // through the zone its certificate names.
+                stack.after(&id, &domain.certificate);
+            }
+            let own_port = route
+                .to_config()
+                .listener_port_with(props.port, alb.domain.is_some());
+            let production = match own_port {
                 // A listener of its own: everything arriving on that port is the
                 // service's, whatever the Host header (a browser sends the ALB's DNS
                 // name). The rule still exists, as a catch-all, because ECS blue/green
