@@ -48,6 +48,10 @@ cp -r "$root/config" "$config"
 for file in "$config"/*.toml; do
     grep -q '^\[github\]' "$file" || printf '\n[github]\nrepository = "acme/slipway"\n' >>"$file"
 done
+# And voting with a domain: the ACM certificate, its DNS validation and the alias records
+# (dev: the hosted zone looked up by name, a template parameter; prod: a zone id).
+printf '\n[domain]\nname = "vote.example.com"\n\n[env.prod.domain]\nname = "example.com"\nzone_id = "Z0123456789ABCDEFGHIJ"\n' \
+    >>"$config/voting.toml"
 templates=()
 for stack in voting sums shop; do
     for env in dev prod; do
