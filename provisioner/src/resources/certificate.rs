@@ -10,7 +10,10 @@ use aws_sdk_route53::types::{ChangeAction, RrType};
 
 use super::route53_common::{change, cname_record, normalize_name, record_set, resolved_zone};
 use super::{Provider, Scan};
-use crate::aws::{attrs, call_error, observed, require, wait_until, Aws, AwsError, DeleteOptions, Progress, Resolved};
+use crate::aws::{
+    attrs, call_error, observed, require, wait_until, Aws, AwsError, DeleteOptions, Progress,
+    Resolved,
+};
 use crate::model::*;
 use crate::plan::{Attrs, Observed};
 
@@ -153,16 +156,23 @@ async fn validate(
 ) -> Result<(), AwsError> {
     // ACM assigns the records a few seconds after the request (DescribeCertificate
     // returns the options first without `ResourceRecord`).
-    let records = wait_until(aws, id, "ACM to name the DNS validation records", progress, || async {
-        let detail = describe(aws, id, arn).await?;
-        let options = detail.domain_validation_options();
-        let assigned = !options.is_empty() && options.iter().all(|o| o.resource_record().is_some());
-        Ok(if assigned {
-            Ok(validation_records(&detail))
-        } else {
-            Err("without validation records".to_owned())
-        })
-    })
+    let records = wait_until(
+        aws,
+        id,
+        "ACM to name the DNS validation records",
+        progress,
+        || async {
+            let detail = describe(aws, id, arn).await?;
+            let options = detail.domain_validation_options();
+            let assigned =
+                !options.is_empty() && options.iter().all(|o| o.resource_record().is_some());
+            Ok(if assigned {
+                Ok(validation_records(&detail))
+            } else {
+                Err("without validation records".to_owned())
+            })
+        },
+    )
     .await?;
     let changes = records
         .iter()
@@ -213,11 +223,14 @@ fn acm_tags(aws: &Aws, id: &str, zone: &str) -> Result<Vec<Tag>, AwsError> {
         .collect()
 }
 
-
 /// Validation record names other certificates of the account (not `ours`) use too: ACM
 /// gives every certificate of the same name in an account the same record (ACM User
 /// Guide, "DNS validation"), so deleting it would stop theirs from renewing.
-async fn shared_record_names(aws: &Aws, id: &str, ours: &str) -> Result<BTreeSet<String>, AwsError> {
+async fn shared_record_names(
+    aws: &Aws,
+    id: &str,
+    ours: &str,
+) -> Result<BTreeSet<String>, AwsError> {
     let mut shared = BTreeSet::new();
     for arn in all_certificate_arns(aws).await? {
         if arn == ours {
@@ -229,7 +242,11 @@ async fn shared_record_names(aws: &Aws, id: &str, ours: &str) -> Result<BTreeSet
             Err(err) if err.code() == Some("ResourceNotFoundException") => continue,
             Err(err) => return Err(err),
         };
-        shared.extend(validation_records(&detail).into_keys().map(|n| normalize_name(&n)));
+        shared.extend(
+            validation_records(&detail)
+                .into_keys()
+                .map(|n| normalize_name(&n)),
+        );
     }
     Ok(shared)
 }

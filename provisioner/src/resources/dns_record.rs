@@ -23,7 +23,6 @@ use slipway_cdk::domain;
 /// The attribute holding the record's name as Route 53 has it.
 const NAME: &str = "_name";
 
-
 /// Whether `name` is `domain` or one label under it (what a public service is published
 /// at).
 fn published_name(name: &str, domain: &str) -> bool {
@@ -53,7 +52,12 @@ async fn write(
                 let points_at = existing
                     .alias_target()
                     .map(|a| a.dns_name().to_owned())
-                    .or_else(|| existing.resource_records().first().map(|r| r.value().to_owned()))
+                    .or_else(|| {
+                        existing
+                            .resource_records()
+                            .first()
+                            .map(|r| r.value().to_owned())
+                    })
                     .unwrap_or_default();
                 return Err(AwsError::Unexpected {
                     resource: id.to_owned(),
@@ -179,7 +183,14 @@ impl Provider for super::DnsRecord {
             return Ok(());
         };
         super::deleted(
-            change(aws, id, zone, vec![(ChangeAction::Delete, existing)], progress).await,
+            change(
+                aws,
+                id,
+                zone,
+                vec![(ChangeAction::Delete, existing)],
+                progress,
+            )
+            .await,
             Self::gone,
         )
     }

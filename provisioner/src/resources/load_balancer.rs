@@ -89,7 +89,10 @@ impl Provider for super::LoadBalancer {
                     ("name", lb.load_balancer_name().map(str::to_owned)),
                     ("dns", lb.dns_name().map(str::to_owned)),
                     ("label", lb_label(arn)),
-                    (CANONICAL_ZONE, lb.canonical_hosted_zone_id().map(str::to_owned)),
+                    (
+                        CANONICAL_ZONE,
+                        lb.canonical_hosted_zone_id().map(str::to_owned),
+                    ),
                 ]),
             ));
         }
@@ -148,7 +151,10 @@ impl Provider for super::LoadBalancer {
             ("arn", Some(arn)),
             ("name", lb.load_balancer_name().map(str::to_owned)),
             ("dns", lb.dns_name().map(str::to_owned)),
-            (CANONICAL_ZONE, lb.canonical_hosted_zone_id().map(str::to_owned)),
+            (
+                CANONICAL_ZONE,
+                lb.canonical_hosted_zone_id().map(str::to_owned),
+            ),
         ]))
     }
 
