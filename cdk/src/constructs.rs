@@ -59,6 +59,10 @@ pub fn build(config: &StackConfig) -> Stack {
 /// calls mostly cannot be scoped to resources, so they apply to `*`. Kept in step with
 /// the code by `tests/github_moto.rs`, which records every call those commands make.
 const DEPLOY_READ_ACTIONS: &[&str] = &[
+    // The stack's certificate (found by its tags) and, with a `[domain]`, its records.
+    "acm:DescribeCertificate",
+    "acm:ListCertificates",
+    "acm:ListTagsForCertificate",
     "application-autoscaling:DescribeScalableTargets",
     "application-autoscaling:DescribeScalingPolicies",
     "cloudwatch:DescribeAlarms",
@@ -104,6 +108,7 @@ const DEPLOY_READ_ACTIONS: &[&str] = &[
     "rds:DescribeDBInstances",
     "rds:DescribeDBSubnetGroups",
     "rds:ListTagsForResource",
+    "route53:ListResourceRecordSets",
     "secretsmanager:ListSecrets",
     "servicediscovery:GetNamespace",
     "servicediscovery:ListNamespaces",
