@@ -1,10 +1,9 @@
 //! The exact ACM and Route 53 requests of a `[domain]` where moto is not AWS (checked with
 //! aws-smithy-mocks): moto's ListHostedZonesByName returns only zones of exactly the name
 //! asked for (AWS lists every zone from that name on, in order), its certificates have
-//! their validation records at once (ACM assigns them seconds after the request) and are
-//! never refused, and it gives every certificate the same validation record (ACM gives
-//! one per domain and account, shared by every certificate of that domain, so deleting
-//! it can break another certificate's renewal).
+//! their validation records at once and are visible at once (ACM: not found for a few
+//! seconds, then without records), are never refused, and may be deleted while a
+//! listener uses them (ACM answers ResourceInUseException until the listener lets go).
 
 mod common;
 
@@ -12,18 +11,14 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_sdk_acm::operation::describe_certificate::DescribeCertificateOutput;
-use aws_sdk_acm::operation::list_certificates::ListCertificatesOutput;
 use aws_sdk_acm::types::{
-    CertificateDetail, CertificateStatus, CertificateSummary, DomainValidation, FailureReason,
-    RecordType,
+    CertificateDetail, CertificateStatus, DomainValidation, FailureReason, RecordType,
 };
 use aws_sdk_route53::operation::change_resource_record_sets::ChangeResourceRecordSetsOutput;
 use aws_sdk_route53::operation::get_change::GetChangeOutput;
 use aws_sdk_route53::operation::list_hosted_zones_by_name::ListHostedZonesByNameOutput;
-use aws_sdk_route53::operation::list_resource_record_sets::ListResourceRecordSetsOutput;
 use aws_sdk_route53::types::{
-    ChangeAction, ChangeInfo, ChangeStatus, HostedZone, HostedZoneConfig, ResourceRecord,
-    ResourceRecordSet, RrType,
+    ChangeAction, ChangeInfo, ChangeStatus, HostedZone, HostedZoneConfig, RrType,
 };
 use aws_smithy_mocks::{mock, Rule, RuleMode};
 use provisioner::aws::{Aws, DeleteOptions, Quiet, Resolved};
@@ -33,7 +28,6 @@ use provisioner::resources;
 
 const REGION: &str = "us-east-1";
 const ARN: &str = "arn:aws:acm:us-east-1:123456789012:certificate/ours";
-const OTHER_ARN: &str = "arn:aws:acm:us-east-1:123456789012:certificate/another-stack";
 const RECORD: &str = "_3639ac514e785e898d2646601fa951d5.example.com.";
 const VALUE: &str = "_98d2646601fa951d53639ac514e785e8.xlfgrmvvlj.acm-validations.aws.";
 
@@ -276,10 +270,23 @@ async fn a_certificate_is_requested_its_shared_validation_record_written_once_an
                 .certificate_arn(ARN)
                 .build()
         });
-    // ACM names the records a moment after the request, and issues after validating.
+    // Not found for a few seconds after the request, then without its records, then
+    // with them; issued after validating.
     let describe = mock!(aws_sdk_acm::Client::describe_certificate)
         .match_requests(|input| input.certificate_arn() == Some(ARN))
         .sequence()
+        .error(|| {
+            aws_sdk_acm::operation::describe_certificate::DescribeCertificateError::ResourceNotFoundException(
+                aws_sdk_acm::types::error::ResourceNotFoundException::builder()
+                    .message(format!("Could not find certificate {ARN}."))
+                    .meta(
+                        aws_smithy_types::error::ErrorMetadata::builder()
+                            .code("ResourceNotFoundException")
+                            .build(),
+                    )
+                    .build(),
+            )
+        })
         .output(|| detail(ARN, CertificateStatus::PendingValidation, false))
         .output(|| detail(ARN, CertificateStatus::PendingValidation, true))
         .output(|| detail(ARN, CertificateStatus::PendingValidation, true))
@@ -332,7 +339,7 @@ async fn a_certificate_is_requested_its_shared_validation_record_written_once_an
             upsert.num_calls(),
             synced.num_calls()
         ),
-        (1, 4, 1, 2)
+        (1, 5, 1, 2)
     );
 }
 
@@ -387,50 +394,9 @@ fn ours_observed() -> Observed {
     }
 }
 
-fn listing(arns: &[&str]) -> ListCertificatesOutput {
-    ListCertificatesOutput::builder()
-        .set_certificate_summary_list(Some(
-            arns.iter()
-                .map(|arn| CertificateSummary::builder().certificate_arn(*arn).build())
-                .collect(),
-        ))
-        .build()
-}
-
-fn delete_certificate() -> Rule {
-    mock!(aws_sdk_acm::Client::delete_certificate)
-        .match_requests(|input| input.certificate_arn() == Some(ARN))
-        .then_output(|| {
-            aws_sdk_acm::operation::delete_certificate::DeleteCertificateOutput::builder().build()
-        })
-}
-
 #[tokio::test]
-async fn deleting_a_certificate_keeps_the_validation_record_another_certificate_renews_with() {
-    let ours = mock!(aws_sdk_acm::Client::describe_certificate)
-        .match_requests(|input| input.certificate_arn() == Some(ARN))
-        .then_output(|| detail(ARN, CertificateStatus::Issued, true));
-    let theirs = mock!(aws_sdk_acm::Client::describe_certificate)
-        .match_requests(|input| input.certificate_arn() == Some(OTHER_ARN))
-        .then_output(|| detail(OTHER_ARN, CertificateStatus::Issued, true));
-    let list =
-        mock!(aws_sdk_acm::Client::list_certificates).then_output(|| listing(&[ARN, OTHER_ARN]));
-    let delete = delete_certificate();
-    // No Route 53 rule: a record change would fail the test.
-    let aws = aws_with(&[&ours, &theirs, &list, &delete], &[]);
-    resources::delete(&aws, &ours_observed(), &DeleteOptions::default(), &Quiet)
-        .await
-        .unwrap();
-    assert_eq!(delete.num_calls(), 1);
-}
-
-#[tokio::test]
-async fn a_certificate_in_use_is_retried_then_goes_and_its_own_record_is_deleted_exactly() {
-    let ours = mock!(aws_sdk_acm::Client::describe_certificate)
-        .match_requests(|input| input.certificate_arn() == Some(ARN))
-        .then_output(|| detail(ARN, CertificateStatus::Issued, true));
-    // In use by a listener at first (the listener's change has not reached ACM yet): the
-    // record must stay until the certificate is gone.
+async fn a_certificate_in_use_is_retried_then_deleted_and_its_validation_record_stays() {
+    // In use by a listener at first (the listener's change has not reached ACM yet).
     let delete = mock!(aws_sdk_acm::Client::delete_certificate)
         .match_requests(|input| input.certificate_arn() == Some(ARN))
         .sequence()
@@ -448,45 +414,63 @@ async fn a_certificate_in_use_is_retried_then_goes_and_its_own_record_is_deleted
         })
         .output(|| aws_sdk_acm::operation::delete_certificate::DeleteCertificateOutput::builder().build())
         .build();
-    let list = mock!(aws_sdk_acm::Client::list_certificates).then_output(|| listing(&[ARN]));
-    let existing = || {
-        ResourceRecordSet::builder()
-            .name(RECORD)
-            .r#type(RrType::Cname)
-            .ttl(300)
-            .resource_records(ResourceRecord::builder().value(VALUE).build().unwrap())
-            .build()
-            .unwrap()
-    };
-    let read = mock!(aws_sdk_route53::Client::list_resource_record_sets)
+    // No Route 53 rule: the validation record is the domain's in this account and every
+    // region (other certificates of the domain renew with it), so a change would fail
+    // the test.
+    let aws = aws_with(&[&delete], &[]);
+    resources::delete(&aws, &ours_observed(), &DeleteOptions::default(), &Quiet)
+        .await
+        .unwrap();
+    assert_eq!(delete.num_calls(), 2);
+}
+
+#[tokio::test]
+async fn a_record_pointed_elsewhere_since_is_no_longer_the_stacks_and_down_leaves_it() {
+    let now_theirs = mock!(aws_sdk_route53::Client::list_resource_record_sets)
         .match_requests(|input| {
             input.hosted_zone_id() == Some("ZPUBLIC")
-                && input.start_record_name() == Some(RECORD)
-                && input.start_record_type() == Some(&RrType::Cname)
+                && input.start_record_name() == Some("api.example.com.")
+                && input.start_record_type() == Some(&RrType::A)
         })
-        .then_output(move || {
-            ListResourceRecordSetsOutput::builder()
-                .resource_record_sets(existing())
+        .then_output(|| {
+            aws_sdk_route53::operation::list_resource_record_sets::ListResourceRecordSetsOutput::builder()
+                .resource_record_sets(
+                    aws_sdk_route53::types::ResourceRecordSet::builder()
+                        .name("api.example.com.")
+                        .r#type(RrType::A)
+                        .alias_target(
+                            aws_sdk_route53::types::AliasTarget::builder()
+                                .hosted_zone_id("Z35SXDOTRQ7X7K")
+                                .dns_name("dualstack.someone-elses-alb-2.us-east-1.elb.amazonaws.com.")
+                                .evaluate_target_health(false)
+                                .build()
+                                .unwrap(),
+                        )
+                        .build()
+                        .unwrap(),
+                )
                 .is_truncated(false)
                 .max_items(1)
                 .build()
                 .unwrap()
         });
-    let remove = mock!(aws_sdk_route53::Client::change_resource_record_sets)
-        .match_requests(move |input| {
-            let changes = input
-                .change_batch()
-                .map(|b| b.changes())
-                .unwrap_or_default();
-            changes.len() == 1
-                && changes[0].action() == &ChangeAction::Delete
-                && changes[0].resource_record_set() == Some(&existing())
-        })
-        .then_output(|| changed(ChangeStatus::Insync));
-    let synced = in_sync();
-    let aws = aws_with(&[&ours, &list, &delete], &[&read, &remove, &synced]);
-    resources::delete(&aws, &ours_observed(), &DeleteOptions::default(), &Quiet)
+    // No ChangeResourceRecordSets rule: a DELETE would fail the test.
+    let aws = aws_with(&[], &[&now_theirs]);
+    let record = Observed {
+        id: "dns-api.example.com".into(),
+        kind: Kind::DnsRecord,
+        spec: serde_json::json!({}),
+        attrs: [
+            ("_name", "api.example.com."),
+            ("_zone", "ZPUBLIC"),
+            ("_target", "notes-dev-alb-1.us-east-1.elb.amazonaws.com"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect(),
+    };
+    resources::delete(&aws, &record, &DeleteOptions::default(), &Quiet)
         .await
         .unwrap();
-    assert_eq!((delete.num_calls(), remove.num_calls()), (2, 1));
+    assert_eq!(now_theirs.num_calls(), 1);
 }

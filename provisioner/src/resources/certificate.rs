@@ -3,12 +3,12 @@
 //! issued the certificate, as CloudFormation does for a certificate whose
 //! `DomainValidationOptions` name a hosted zone.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use aws_sdk_acm::types::{CertificateDetail, CertificateStatus, Tag, ValidationMethod};
-use aws_sdk_route53::types::{ChangeAction, RrType};
+use aws_sdk_route53::types::ChangeAction;
 
-use super::route53_common::{change, cname_record, normalize_name, record_set, resolved_zone};
+use super::route53_common::{change, cname_record, resolved_zone};
 use super::{Provider, Scan};
 use crate::aws::{
     attrs, call_error, observed, require, wait_until, Aws, AwsError, DeleteOptions, Progress,
@@ -154,15 +154,23 @@ async fn validate(
     zone: &str,
     progress: &dyn Progress,
 ) -> Result<(), AwsError> {
-    // ACM assigns the records a few seconds after the request (DescribeCertificate
-    // returns the options first without `ResourceRecord`).
+    // "After successful completion of the RequestCertificate action, there is a delay of
+    // several seconds before you can retrieve information about the new certificate"
+    // (ACM API Reference, RequestCertificate): not found yet, then the validation options
+    // without their `ResourceRecord`, then the records.
     let records = wait_until(
         aws,
         id,
         "ACM to name the DNS validation records",
         progress,
         || async {
-            let detail = describe(aws, id, arn).await?;
+            let detail = match describe(aws, id, arn).await {
+                Ok(detail) => detail,
+                Err(err) if err.code() == Some("ResourceNotFoundException") => {
+                    return Ok(Err("not visible yet".to_owned()))
+                }
+                Err(err) => return Err(err),
+            };
             let options = detail.domain_validation_options();
             let assigned =
                 !options.is_empty() && options.iter().all(|o| o.resource_record().is_some());
@@ -221,34 +229,6 @@ fn acm_tags(aws: &Aws, id: &str, zone: &str) -> Result<Vec<Tag>, AwsError> {
                 })
         })
         .collect()
-}
-
-/// Validation record names other certificates of the account (not `ours`) use too: ACM
-/// gives every certificate of the same name in an account the same record (ACM User
-/// Guide, "DNS validation"), so deleting it would stop theirs from renewing.
-async fn shared_record_names(
-    aws: &Aws,
-    id: &str,
-    ours: &str,
-) -> Result<BTreeSet<String>, AwsError> {
-    let mut shared = BTreeSet::new();
-    for arn in all_certificate_arns(aws).await? {
-        if arn == ours {
-            continue;
-        }
-        let detail = match describe(aws, id, &arn).await {
-            Ok(detail) => detail,
-            // Deleted since it was listed.
-            Err(err) if err.code() == Some("ResourceNotFoundException") => continue,
-            Err(err) => return Err(err),
-        };
-        shared.extend(
-            validation_records(&detail)
-                .into_keys()
-                .map(|n| normalize_name(&n)),
-        );
-    }
-    Ok(shared)
 }
 
 impl Provider for super::Certificate {
@@ -331,18 +311,20 @@ impl Provider for super::Certificate {
         id: &str,
         current: &Attrs,
         _options: &DeleteOptions,
-        progress: &dyn Progress,
+        _progress: &dyn Progress,
     ) -> Result<(), AwsError> {
         let arn = require(current, id, "arn")?;
-        let detail = match describe(aws, id, &arn).await {
-            Ok(detail) => detail,
-            Err(err) if err.code().is_some_and(Self::gone) => return Ok(()),
-            Err(err) => return Err(err),
-        };
         // ACM refuses to delete a certificate a listener uses (ResourceInUseException,
         // which the caller retries: the listener goes first, or moves to the new
-        // certificate, and ACM lets go a moment later). Only once it is gone do its
-        // validation records go, so a certificate still in use keeps them.
+        // certificate, and ACM lets go a moment later).
+        //
+        // Its validation record stays in the zone. ACM gives every certificate of a
+        // domain in the account the same record, in every region ("Each record, created
+        // specifically for your domain and your account … the CNAME validation token
+        // works for any AWS Region", ACM User Guide, "DNS validation"): another
+        // certificate of the domain, here or in another region (CloudFront's, in
+        // us-east-1), may renew with it, and no region-wide listing can prove otherwise.
+        // The record is inert without a certificate that asks for it.
         super::deleted(
             aws.acm
                 .delete_certificate()
@@ -351,31 +333,6 @@ impl Provider for super::Certificate {
                 .await
                 .map_err(|e| call_error(id, "DeleteCertificate", e)),
             Self::gone,
-        )?;
-        let Some(zone) = current.get(ZONE).filter(|z| !z.is_empty()) else {
-            return Ok(());
-        };
-        let shared = shared_record_names(aws, id, &arn).await?;
-        let mut changes = Vec::new();
-        for (name, value) in validation_records(&detail) {
-            if shared.contains(&normalize_name(&name)) {
-                continue;
-            }
-            // Deleted exactly as it is (Route 53 deletes only a record given with all its
-            // values), and only while it is still ACM's value.
-            if let Some(set) = record_set(aws, id, zone, &name, RrType::Cname).await? {
-                let ours = set
-                    .resource_records()
-                    .iter()
-                    .any(|r| normalize_name(r.value()) == normalize_name(&value));
-                if ours {
-                    changes.push((ChangeAction::Delete, set));
-                }
-            }
-        }
-        match change(aws, id, zone, changes, progress).await {
-            Err(err) if err.code() == Some("NoSuchHostedZone") => Ok(()),
-            other => other,
-        }
+        )
     }
 }

@@ -22,6 +22,8 @@ use slipway_cdk::domain;
 
 /// The attribute holding the record's name as Route 53 has it.
 const NAME: &str = "_name";
+/// The attribute holding the DNS name the record pointed at when it was made or read.
+const TARGET: &str = "_target";
 
 /// Whether `name` is `domain` or one label under it (what a public service is published
 /// at).
@@ -75,6 +77,7 @@ async fn write(
     Ok(BTreeMap::from([
         (NAME.to_owned(), format!("{}.", spec.name)),
         (ZONE.to_owned(), zone.to_owned()),
+        (TARGET.to_owned(), normalize_alias_target(&dns_name)),
     ]))
 }
 
@@ -108,7 +111,13 @@ impl Provider for super::DnsRecord {
             return Ok(found);
         }
         for (zone, domain) in places {
-            for set in records_under(scan.aws, &zone, &domain).await? {
+            // A zone deleted under the stack holds none of its records any more.
+            let sets = match records_under(scan.aws, &zone, &domain).await {
+                Ok(sets) => sets,
+                Err(err) if err.code() == Some("NoSuchHostedZone") => continue,
+                Err(err) => return Err(err),
+            };
+            for set in sets {
                 let name = normalize_name(set.name());
                 let Some(target) = set.alias_target() else {
                     continue;
@@ -130,6 +139,7 @@ impl Provider for super::DnsRecord {
                     BTreeMap::from([
                         (NAME.to_owned(), set.name().to_owned()),
                         (ZONE.to_owned(), zone.clone()),
+                        (TARGET.to_owned(), normalize_alias_target(target.dns_name())),
                     ]),
                 ));
             }
@@ -182,6 +192,13 @@ impl Provider for super::DnsRecord {
         let Some(existing) = existing else {
             return Ok(());
         };
+        // Pointed elsewhere since (someone took the name over): no longer the stack's.
+        let target = existing
+            .alias_target()
+            .map(|a| normalize_alias_target(a.dns_name()));
+        if target.as_ref() != current.get(TARGET) {
+            return Ok(());
+        }
         super::deleted(
             change(
                 aws,

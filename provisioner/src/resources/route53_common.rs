@@ -178,7 +178,10 @@ pub(crate) async fn records_under(
     let suffix = format!(".{domain}");
     let run = reversed(domain);
     let mut found = Vec::new();
-    let mut start: (Option<String>, Option<RrType>) = (Some(domain.to_owned()), None);
+    // (name, type, identifier): a page can end inside a group of records of one name and
+    // type with routing policies; the identifier says where in it the next one starts.
+    let mut start: (Option<String>, Option<RrType>, Option<String>) =
+        (Some(domain.to_owned()), None, None);
     loop {
         let out = aws
             .route53
@@ -186,6 +189,7 @@ pub(crate) async fn records_under(
             .hosted_zone_id(zone)
             .set_start_record_name(start.0.clone())
             .set_start_record_type(start.1.clone())
+            .set_start_record_identifier(start.2.clone())
             .max_items(RECORDS_PER_PAGE)
             .send()
             .await
@@ -205,6 +209,7 @@ pub(crate) async fn records_under(
         start = (
             out.next_record_name().map(str::to_owned),
             out.next_record_type().cloned(),
+            out.next_record_identifier().map(str::to_owned),
         );
     }
 }
