@@ -534,8 +534,9 @@ pub struct PublicConfig {
 
 impl PublicConfig {
     /// The port of the service's own listener, if it gets one: `port` when set, else the
-    /// container's port (`container_port`) for a service routed by host name alone
-    /// (without a DNS name pointing at the ALB a browser could not reach it). The
+    /// container's port (`container_port`) for a service routed by host name alone in a
+    /// stack without a `[domain]` (`has_domain`): without a DNS name pointing at the ALB a
+    /// browser could not reach it, with one the service has a name of its own. The
     /// container's port is stable (adding or removing other services never moves it) and
     /// is the port `docker compose` publishes, so local and cloud URLs look alike.
     ///
@@ -543,19 +544,13 @@ impl PublicConfig {
     /// use slipway_cdk::config::PublicConfig;
     /// let result: PublicConfig = toml::from_str(r#"hosts = ["result.*"]
     /// priority = 10"#).unwrap();
-    /// assert_eq!(result.listener_port(8081), Some(8081));
+    /// assert_eq!(result.listener_port(8081, false), Some(8081));
+    /// assert_eq!(result.listener_port(8081, true), None);
     /// let orders: PublicConfig = toml::from_str(r#"paths = ["/orders"]
     /// priority = 20"#).unwrap();
-    /// assert_eq!(orders.listener_port(8080), None);
+    /// assert_eq!(orders.listener_port(8080, false), None);
     /// ```
-    pub fn listener_port(&self, container_port: u16) -> Option<u16> {
-        self.listener_port_with(container_port, false)
-    }
-
-    /// [`PublicConfig::listener_port`] in a stack with a `[domain]` (`has_domain`) or
-    /// without one: with a domain the service has a name of its own, so only `port` set
-    /// explicitly gets a listener.
-    pub fn listener_port_with(&self, container_port: u16, has_domain: bool) -> Option<u16> {
+    pub fn listener_port(&self, container_port: u16, has_domain: bool) -> Option<u16> {
         if self.default {
             return None;
         }
@@ -1223,7 +1218,7 @@ impl StackConfig {
                         "services.{name}.public.port: the default service is served on port 80 (443 with a certificate); remove `port`"
                     )));
                 }
-                if let Some(port) = public.listener_port_with(service.port, self.domain.is_some()) {
+                if let Some(port) = public.listener_port(service.port, self.domain.is_some()) {
                     let reserved = [Some(80), Some(443), self.alb.test_listener_port];
                     if port == 0 || reserved.contains(&Some(port)) {
                         return Err(blame(format!(
@@ -2070,7 +2065,7 @@ max = 6
                 .public
                 .as_ref()
                 .unwrap()
-                .listener_port(8081),
+                .listener_port(8081, false),
             Some(8081)
         );
         for (text, expected) in [

@@ -24,8 +24,22 @@ fn find<'a>(resources: &'a [Resource], id: &str) -> &'a Spec {
         .spec
 }
 
+/// [`BASE`] with `from` replaced by `to` (which must be there), then `extra`.
+fn parse_edited(from: &str, to: &str, extra: &str, env: &str) -> Result<StackConfig, ConfigError> {
+    assert!(BASE.contains(from), "the fixture has no `{from}`");
+    let text = format!("{}{extra}", BASE.replace(from, to));
+    StackConfig::parse(Path::new("notes.toml"), &text, env)
+}
+
 fn refused(extra: &str) -> String {
     parse(extra, "dev").expect_err("refused").to_string()
+}
+
+/// Why the edited stack file (see [`parse_edited`]) is refused in dev.
+fn refused_edited(from: &str, to: &str, extra: &str) -> String {
+    parse_edited(from, to, extra, "dev")
+        .expect_err("refused")
+        .to_string()
 }
 
 #[test]
@@ -100,13 +114,10 @@ name = "dev.example.com"
     assert!(dev.iter().any(|r| r.id == "certificate-dev.example.com"));
     assert!(dev.iter().any(|r| r.id == "dns-api.dev.example.com"));
 
-    let apex = BASE.replace(
+    let config = parse_edited(
         "public = { default = true }",
         "public = { default = true, subdomain = \"@\" }",
-    );
-    let config = StackConfig::parse(
-        Path::new("notes.toml"),
-        &format!("{apex}\n[domain]\nname = \"example.com\"\n"),
+        "\n[domain]\nname = \"example.com\"\n",
         "dev",
     )
     .unwrap();
@@ -134,55 +145,36 @@ fn bad_domains_are_refused_with_what_to_do() {
         let message = refused(&format!("\n{extra}\n"));
         assert!(message.contains(expected), "{extra}: {message}");
     }
+    let domain = "\n[domain]\nname = \"example.com\"\n";
+    let default = "public = { default = true }";
     // A host-routed service whose own name its hosts do not match.
-    let elsewhere = BASE.replace("hosts = [\"api.*\"]", "hosts = [\"backend.*\"]");
-    let message = StackConfig::parse(
-        Path::new("notes.toml"),
-        &format!("{elsewhere}\n[domain]\nname = \"example.com\"\n"),
-        "dev",
-    )
-    .unwrap_err()
-    .to_string();
+    let message = refused_edited("hosts = [\"api.*\"]", "hosts = [\"backend.*\"]", domain);
     assert!(
         message.contains("`api.example.com`, which none of its public.hosts (backend.*) matches"),
         "{message}"
     );
     // Two services at one name.
-    let twice = BASE.replace(
-        "public = { default = true }",
+    let message = refused_edited(
+        default,
         "public = { default = true, subdomain = \"api\" }",
+        domain,
     );
-    let message = StackConfig::parse(
-        Path::new("notes.toml"),
-        &format!("{twice}\n[domain]\nname = \"example.com\"\n"),
-        "dev",
-    )
-    .unwrap_err()
-    .to_string();
     assert!(
         message.contains("both published at `api.example.com`"),
         "{message}"
     );
     // A subdomain of two labels, and one without a domain.
-    let deep = BASE.replace(
-        "public = { default = true }",
+    let message = refused_edited(
+        default,
         "public = { default = true, subdomain = \"a.b\" }",
+        domain,
     );
-    let message = StackConfig::parse(
-        Path::new("notes.toml"),
-        &format!("{deep}\n[domain]\nname = \"example.com\"\n"),
-        "dev",
-    )
-    .unwrap_err()
-    .to_string();
     assert!(message.contains("one DNS label"), "{message}");
-    let without = BASE.replace(
-        "public = { default = true }",
+    let message = refused_edited(
+        default,
         "public = { default = true, subdomain = \"www\" }",
+        "",
     );
-    let message = StackConfig::parse(Path::new("notes.toml"), &without, "dev")
-        .unwrap_err()
-        .to_string();
     assert!(message.contains("has no [domain]"), "{message}");
 }
 

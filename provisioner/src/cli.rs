@@ -629,7 +629,7 @@ fn public_url(config: &StackConfig, observed: &[Observed], service: &str) -> Opt
     } else {
         "http"
     };
-    if let Some(port) = public.listener_port_with(settings.port, config.domain.is_some()) {
+    if let Some(port) = public.listener_port(settings.port, config.domain.is_some()) {
         return Some(format!("{scheme}://{dns}:{port}/"));
     }
     let path = public

@@ -102,7 +102,6 @@ async fn list_stack_certificates(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
             .cloned()
             .collect();
         alternative_names.sort();
-        let status = detail.status().map(|s| s.as_str().to_owned());
         found.push(observed(
             &id,
             Kind::Certificate,
@@ -116,7 +115,6 @@ async fn list_stack_certificates(aws: &Aws) -> Result<Vec<Observed>, AwsError> {
                 ("arn", Some(arn.clone())),
                 (ZONE, Some(zone)),
                 (DOMAIN, Some(domain_name)),
-                ("_status", status),
             ]),
         ));
     }

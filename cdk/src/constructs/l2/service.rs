@@ -346,7 +346,7 @@ impl<'a> FargateService<'a> {
             }
             let own_port = route
                 .to_config()
-                .listener_port_with(props.port, alb.domain.is_some());
+                .listener_port(props.port, alb.domain.is_some());
             let production = match own_port {
                 // A listener of its own: everything arriving on that port is the
                 // service's, whatever the Host header (a browser sends the ALB's DNS
